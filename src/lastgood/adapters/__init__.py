@@ -1,0 +1,1 @@
+"""Real I/O behind the ports: SQL, artifact stores, model formats, host facts, notifiers."""

@@ -1,0 +1,1 @@
+"""Content-addressed artifact stores: a local directory or any fsspec URL."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy registry: SQLite by default, PostgreSQL for scale."""

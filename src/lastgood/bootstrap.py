@@ -1,0 +1,1 @@
+"""The composition root: the only module that wires adapters into services."""

@@ -1,0 +1,47 @@
+"""Settings: the only module that reads environment variables (all prefixed LASTGOOD_)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where lastgood keeps its registry and artifacts, and who is acting."""
+
+    home: Path
+    db_url: str
+    store_url: str
+    actor: str
+    remote_url: str = ""
+    remote_token: str = ""
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.db_url.startswith("sqlite")
+
+
+def os_user() -> str:
+    """The operating-system user, recorded as the actor of local CLI use."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid:{os.getuid()}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from LASTGOOD_* variables, with the embedded defaults under ./.lastgood/."""
+    env = os.environ if environ is None else environ
+    home = Path(env.get("LASTGOOD_HOME", ".lastgood")).expanduser().absolute()
+    return Settings(
+        home=home,
+        db_url=env.get("LASTGOOD_DB_URL", f"sqlite:///{home / 'registry.db'}"),
+        store_url=env.get("LASTGOOD_STORE_URL", str(home / "artifacts")),
+        actor=env.get("LASTGOOD_ACTOR", "") or os_user(),
+        remote_url=env.get("LASTGOOD_URL", ""),
+        remote_token=env.get("LASTGOOD_TOKEN", ""),
+    )

@@ -1,0 +1,1 @@
+"""The pure core of lastgood: immutable records, enums and functions. Standard library only."""

@@ -1,0 +1,101 @@
+"""Environments, deployments (who served what, when, why) and verified records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from lastgood.domain.versions import Column
+
+
+class DeploymentEnd(StrEnum):
+    """How a deployment stopped being live."""
+
+    SUPERSEDED = "superseded"  # a new deploy replaced it
+    ROLLED_BACK = "rolled_back"  # it failed and a rollback replaced it
+    ROLLED_FORWARD = "rolled_forward"  # it was a rollback target and a later deploy replaced it
+    UNDEPLOYED = "undeployed"  # the env stopped serving the model
+
+
+class RuntimeDrift(StrEnum):
+    """How much package drift between a target's pins and the host a preflight tolerates."""
+
+    EXACT = "exact"  # every pinned package must match exactly
+    MINOR = "minor"  # same major.minor; patch releases may differ
+    MAJOR = "major"  # same major release
+    IGNORE = "ignore"  # report differences as warnings only
+
+
+class SwitchMode(StrEnum):
+    """Who moves traffic when the desired state changes."""
+
+    SERVING = "serving"  # lastgood's own replicas follow the registry
+    COMMAND = "command"  # a team's deploy command is run; its exit code decides
+
+
+@dataclass(frozen=True, slots=True)
+class CustomCheck:
+    """A team's own preflight gate: a shell command or a `module:function` entry point."""
+
+    name: str
+    command: str = ""
+    entry_point: str = ""
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """Per-environment settings kept in the registry."""
+
+    name: str
+    feature_schema: tuple[Column, ...] | None = None
+    expected_outputs: tuple[Column, ...] | None = None
+    runtime_drift: RuntimeDrift = RuntimeDrift.MINOR
+    switch_mode: SwitchMode = SwitchMode.SERVING
+    deploy_command: str = ""
+    checks: tuple[CustomCheck, ...] = ()
+    require_signature: bool = False
+    trusted_keys: tuple[str, ...] = ()
+    switch_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedRecord:
+    """Evidence that a deployment was good: measured baseline, window, approver, time."""
+
+    baseline: Mapping[str, float]
+    window_start: datetime
+    window_end: datetime
+    approver: str
+    at: datetime
+    reason: str = ""
+    distribution: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One period in which an environment served one version of a model."""
+
+    id: int
+    model: str
+    env: str
+    version: int
+    started_at: datetime
+    deployed_by: str
+    reason: str
+    operation_id: str | None = None
+    ended_at: datetime | None = None
+    end: DeploymentEnd | None = None
+    end_reason: str = ""
+    verified: VerifiedRecord | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.ended_at is None
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified is not None

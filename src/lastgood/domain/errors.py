@@ -1,0 +1,100 @@
+"""The one error tree of lastgood.
+
+    LastGoodError                      every error lastgood raises on purpose
+     ├── InvalidInput                  the caller gave something malformed (flag, file, schema)
+     │    └── UnsafeFormat             a pickle/joblib artifact without --allow-pickle
+     ├── NotFound                      unknown model, version, tag, env, operation, archive
+     ├── Conflict                      the world changed under the caller
+     │    ├── AlreadyExists            a duplicate tag, name or key
+     │    └── OperationInProgress      another operation holds the deployment's lease
+     ├── PreconditionFailed            the request is well formed but not allowed now
+     │    ├── NoEligibleTarget         no rollback candidate passed (carries every refusal)
+     │    ├── Incompatible             a version does not fit the environment
+     │    └── IllegalTransition        a state machine was asked for a move it forbids
+     ├── IntegrityError                bytes or history do not match their digest or chain
+     ├── Unauthorized                  no or unknown credentials
+     ├── Forbidden                     known credentials, insufficient role
+     └── TransientError                a store, database or source is unreachable: retry
+
+Every message names the problem and the fix. Faces map classes to exit codes / HTTP statuses in one
+table each, walking the class hierarchy; nothing here knows about either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class LastGoodError(Exception):
+    """Base of every error lastgood raises on purpose."""
+
+    def __init__(self, message: str, *, fix: str = "", details: dict[str, Any] | None = None):
+        self.message = message
+        self.fix = fix
+        self.details: dict[str, Any] = dict(details or {})
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        """The problem and its fix on one line."""
+        return f"{self.message} — {self.fix}" if self.fix else self.message
+
+
+class InvalidInput(LastGoodError):
+    """The caller gave something malformed."""
+
+
+class UnsafeFormat(InvalidInput):
+    """An artifact that runs arbitrary code when loaded, without explicit consent."""
+
+
+class NotFound(LastGoodError):
+    """A named thing does not exist."""
+
+
+class Conflict(LastGoodError):
+    """The world changed under the caller."""
+
+
+class AlreadyExists(Conflict):
+    """A unique name, tag or key is taken."""
+
+
+class OperationInProgress(Conflict):
+    """Another operation holds the deployment's lease."""
+
+
+class PreconditionFailed(LastGoodError):
+    """Well formed, but not allowed in the current state."""
+
+
+class Incompatible(PreconditionFailed):
+    """A version does not fit the environment."""
+
+
+class IllegalTransition(PreconditionFailed):
+    """A state machine was asked for a move its table forbids."""
+
+
+class NoEligibleTarget(PreconditionFailed):
+    """No rollback candidate passed; `refusals` holds each candidate's reasons."""
+
+    def __init__(self, message: str, *, fix: str = "", refusals: Sequence[Any] = ()):
+        super().__init__(message, fix=fix, details={"refusals": list(refusals)})
+        self.refusals = tuple(refusals)
+
+
+class IntegrityError(LastGoodError):
+    """Bytes or history do not match their digest or hash chain."""
+
+
+class Unauthorized(LastGoodError):
+    """Missing or unknown credentials."""
+
+
+class Forbidden(LastGoodError):
+    """Known credentials without the role the action needs."""
+
+
+class TransientError(LastGoodError):
+    """A dependency is unreachable; the same call may succeed later."""

@@ -1,0 +1,125 @@
+"""A deploy or rollback as a persisted state machine: phases, the transition table, checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from lastgood.domain.errors import IllegalTransition
+
+
+class OperationKind(StrEnum):
+    """What an operation does to an environment's desired version."""
+
+    DEPLOY = "deploy"  # move forward to a chosen version
+    ROLLBACK = "rollback"  # go back to the last verified version
+
+
+class Phase(StrEnum):
+    """One step of an operation; each is committed with its event before the next starts."""
+
+    PLANNED = "planned"  # target chosen (or to be chosen); nothing checked or moved yet
+    CHECKING = "checking"  # preflight checks run against today's infrastructure
+    SWITCHING = "switching"  # desired pointer moved; waiting for replicas to report the target
+    ARCHIVING = "archiving"  # forensic bundle of the failed state written, failed one quarantined
+    VERIFYING = "verifying"  # the restored version is compared with its own baseline
+    SUCCEEDED = "succeeded"  # done: target live (and verified when a check ran)
+    FAILED = "failed"  # stopped before or during the switch; live pointer is the old version
+    ESCALATED = "escalated"  # target live but verification failed or timed out: a human is paged
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ESCALATED})
+
+TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
+    Phase.PLANNED: frozenset({Phase.CHECKING, Phase.FAILED}),
+    Phase.CHECKING: frozenset({Phase.SWITCHING, Phase.FAILED}),
+    Phase.SWITCHING: frozenset({Phase.ARCHIVING, Phase.VERIFYING, Phase.FAILED, Phase.ESCALATED}),
+    Phase.ARCHIVING: frozenset({Phase.VERIFYING}),
+    Phase.VERIFYING: frozenset({Phase.SUCCEEDED, Phase.ESCALATED}),
+    Phase.SUCCEEDED: frozenset(),
+    Phase.FAILED: frozenset(),
+    Phase.ESCALATED: frozenset(),
+}
+
+
+def check_transition(current: Phase, new: Phase) -> None:
+    """Raise IllegalTransition unless the table allows `current -> new`."""
+    if new not in TRANSITIONS[current]:
+        allowed = ", ".join(sorted(TRANSITIONS[current])) or "none (terminal)"
+        raise IllegalTransition(
+            f"an operation cannot move from {current} to {new}",
+            fix=f"allowed next phases: {allowed}",
+        )
+
+
+class CheckStatus(StrEnum):
+    """Outcome of one preflight check."""
+
+    PASS = "pass"
+    WARN = "warn"  # allowed, but a person should read the evidence
+    FAIL = "fail"  # blocks the switch to this candidate
+    SKIP = "skip"  # not applicable (with the reason in evidence)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One preflight check's verdict, with the evidence it was based on."""
+
+    name: str
+    status: CheckStatus
+    summary: str
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    @property
+    def blocks(self) -> bool:
+        return self.status is CheckStatus.FAIL
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A possible rollback target, with every reason it was refused (empty when accepted)."""
+
+    version: int
+    deployment_id: int | None
+    tag: str | None = None
+    refusals: tuple[str, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
+
+    @property
+    def accepted(self) -> bool:
+        return not self.refusals and not any(c.blocks for c in self.checks)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One deploy or rollback, persisted phase by phase."""
+
+    id: str
+    kind: OperationKind
+    model: str
+    env: str
+    phase: Phase
+    actor: str
+    reason: str
+    created_at: datetime
+    updated_at: datetime
+    from_version: int | None = None
+    target_version: int | None = None
+    forced: bool = False
+    candidates: tuple[Candidate, ...] = ()
+    error: str = ""
+    archive_id: str | None = None
+    trigger: Mapping[str, Any] = field(default_factory=dict)
+
+    def advance(self, new: Phase, *, at: datetime, **changes: Any) -> Operation:
+        """The same operation in phase `new`; raises IllegalTransition if the table forbids it."""
+        check_transition(self.phase, new)
+        return replace(self, phase=new, updated_at=at, **changes)

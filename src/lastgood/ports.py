@@ -1,0 +1,337 @@
+"""The small interfaces services depend on. Each has a real adapter and an in-memory fake.
+
+Repositories are reached through a UnitOfWork: one transaction per use case, so a pointer move and
+its audit event commit together (safety rule 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, BinaryIO, Protocol, Self
+
+from lastgood.domain.audit import Event, EventDraft
+from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
+from lastgood.domain.operations import Operation
+from lastgood.domain.versions import (
+    Column,
+    GoldenExample,
+    Model,
+    NewVersion,
+    Resources,
+    Runtime,
+    Version,
+    VersionStatus,
+)
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes just processed (hashing, uploading)."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class ModelRepository(Protocol):
+    def list(self) -> list[Model]:
+        """Every model with its latest number and version count, by name."""
+        ...
+
+    def get(self, name: str) -> Model:
+        """One model; raises NotFound naming the known models."""
+        ...
+
+
+class VersionRepository(Protocol):
+    def add(self, new: NewVersion, *, at: datetime, actor: str) -> Version:
+        """Store a new version under the next number of its model (created on first use).
+
+        Numbers are consecutive per model and never reused, also across processes; raises
+        AlreadyExists for a tag the model already uses.
+        """
+        ...
+
+    def get(self, model: str, ref: int | str) -> Version:
+        """A version by number or tag; raises NotFound with the fix."""
+        ...
+
+    def list(self, model: str, *, limit: int | None = None, offset: int = 0) -> list[Version]:
+        """Versions of a model, newest first; raises NotFound for an unknown model."""
+        ...
+
+    def set_status(self, model: str, number: int, status: VersionStatus) -> Version:
+        """Change only the status of a version (the record itself never changes)."""
+        ...
+
+    def referenced_blobs(self) -> set[str]:
+        """Every sha256 any version's manifest refers to."""
+        ...
+
+
+class EventLog(Protocol):
+    def append(self, draft: EventDraft, *, at: datetime) -> Event:
+        """Seal the draft onto the chain's head inside the current transaction."""
+        ...
+
+    def list(self, *, model: str | None = None, env: str | None = None,
+             after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        """Events in chain order, optionally filtered."""
+        ...
+
+    def scan(self, *, batch: int = 1000) -> Iterator[Event]:
+        """Every event in stored order, for verifying the chain."""
+        ...
+
+    def head(self) -> tuple[int, str]:
+        """(seq, hash) of the last event, as recorded apart from the rows."""
+        ...
+
+
+class EnvironmentRepository(Protocol):
+    def get(self, name: str) -> Environment:
+        """An environment's settings; raises NotFound naming the known ones."""
+        ...
+
+    def put(self, env: Environment) -> Environment:
+        """Create or replace an environment's settings."""
+        ...
+
+    def list(self) -> list[Environment]:
+        """Every environment, by name."""
+        ...
+
+
+class DeploymentRepository(Protocol):
+    def live(self, model: str, env: str) -> Deployment | None:
+        """The deployment that is the desired state of (model, env), if any."""
+        ...
+
+    def history(self, model: str, env: str) -> list[Deployment]:
+        """Every deployment of (model, env), newest first."""
+        ...
+
+    def start(self, *, model: str, env: str, version: int, at: datetime, actor: str,
+              reason: str, operation_id: str | None) -> Deployment:
+        """Record that (model, env) now serves `version`; the caller ends the previous one."""
+        ...
+
+    def end(self, deployment_id: int, *, at: datetime, end: DeploymentEnd, reason: str) -> None:
+        """Close a live deployment."""
+        ...
+
+    def set_verified(self, deployment_id: int, record: VerifiedRecord) -> Deployment:
+        """Attach the verified record (baseline evidence) to a deployment."""
+        ...
+
+    def get(self, deployment_id: int) -> Deployment:
+        """One deployment by id."""
+        ...
+
+    def generation(self, env: str) -> int:
+        """A counter that grows whenever the desired state of `env` changes (cheap to poll)."""
+        ...
+
+
+class OperationRepository(Protocol):
+    def save(self, op: Operation) -> None:
+        """Insert or update an operation (its phase and plan)."""
+        ...
+
+    def get(self, op_id: str) -> Operation:
+        """One operation; raises NotFound."""
+        ...
+
+    def unfinished(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
+        """Operations not in a terminal phase, oldest first."""
+        ...
+
+    def list(self, *, model: str | None = None, env: str | None = None,
+             limit: int = 50) -> list[Operation]:
+        """Operations newest first."""
+        ...
+
+
+class LeaseRepository(Protocol):
+    def acquire(self, key: str, *, holder: str, now: datetime, ttl_s: float) -> None:
+        """Take or renew the lease on `key`; raises OperationInProgress while another holds it.
+
+        An expired lease is taken over, so a crashed holder never blocks forever.
+        """
+        ...
+
+    def release(self, key: str, *, holder: str) -> None:
+        """Give the lease up if `holder` has it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRecord:
+    """An immutable forensic bundle of a failed deployment, kept in the artifact store."""
+
+    id: str
+    model: str
+    env: str
+    version: int
+    operation_id: str
+    sha256: str
+    size: int
+    created_at: datetime
+    manifest: Mapping[str, Any]
+
+
+class ArchiveRepository(Protocol):
+    def add(self, record: ArchiveRecord) -> None:
+        """Remember a bundle; records are never changed or removed."""
+        ...
+
+    def get(self, archive_id: str) -> ArchiveRecord:
+        """One bundle's record; raises NotFound."""
+        ...
+
+    def list(self, *, model: str | None = None, env: str | None = None) -> list[ArchiveRecord]:
+        """Bundles newest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaReport:
+    """What one serving replica says it actually serves for a model in an environment."""
+
+    replica_id: str
+    model: str
+    env: str
+    version: int | None
+    since: datetime
+    seen_at: datetime
+    state: str = "serving"  # serving | loading | failed
+    detail: str = ""
+
+
+class ReplicaRepository(Protocol):
+    def report(self, report: ReplicaReport) -> None:
+        """Insert or replace the replica's report for (model, env)."""
+        ...
+
+    def list(self, *, model: str | None = None, env: str | None = None) -> list[ReplicaReport]:
+        """Latest report of every replica, optionally filtered."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    models: ModelRepository
+    versions: VersionRepository
+    events: EventLog
+    environments: EnvironmentRepository
+    deployments: DeploymentRepository
+    operations: OperationRepository
+    leases: LeaseRepository
+    archives: ArchiveRepository
+    replicas: ReplicaRepository
+
+    def __enter__(self) -> Self:
+        """Begin a transaction."""
+        ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """Roll back whatever was not committed."""
+        ...
+
+    def commit(self) -> None:
+        """Make every change of this transaction durable, all or nothing."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork:
+        """A new unit of work (one transaction)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """Bytes kept in the artifact store under their sha256."""
+
+    sha256: str
+    size: int
+    created: bool  # False when the same bytes were already stored
+
+
+class ArtifactStore(Protocol):
+    def put(self, source: BinaryIO, *, progress: Progress | None = None) -> Blob:
+        """Store bytes under their sha256 (write to temp, fsync, atomic rename); dedupes."""
+        ...
+
+    def read(self, sha256: str) -> bytes:
+        """The bytes, verified; IntegrityError on mismatch, NotFound when absent."""
+        ...
+
+    def fetch(self, sha256: str, dest: Path) -> None:
+        """Write the verified bytes to a local file (for loading large models)."""
+        ...
+
+    def exists(self, sha256: str) -> bool:
+        """Whether bytes with that digest are stored."""
+        ...
+
+    def delete(self, sha256: str) -> None:
+        """Remove bytes (only ever those no version refers to)."""
+        ...
+
+    def url(self, sha256: str) -> str:
+        """Where the bytes live, for deploy commands run by the team."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What a model format tells about an artifact before it is registered."""
+
+    flavor: str
+    schema: tuple[tuple[Column, ...], tuple[Column, ...]] | None = None
+    runtime: Runtime | None = None
+    golden: tuple[GoldenExample, ...] = ()
+    unsafe: bool = False
+    notes: tuple[str, ...] = ()
+
+
+class ModelFormats(Protocol):
+    def inspect(self, path: Path, *, flavor: str | None, allow_pickle: bool) -> Inspection:
+        """Validate the artifact and read what it says about itself.
+
+        Raises InvalidInput for an empty, truncated or mismatched file and UnsafeFormat for
+        pickle/joblib without `allow_pickle`.
+        """
+        ...
+
+    def load(self, version: Version, directory: Path) -> Predictor:
+        """Load a version whose files were fetched into `directory`."""
+        ...
+
+
+class Predictor(Protocol):
+    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """One output per input record."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """The serving environment as it is today."""
+
+    python: str
+    packages: Mapping[str, str]
+    resources: Resources
+    hostname: str
+    platform: str
+
+
+class Host(Protocol):
+    def facts(self) -> HostFacts:
+        """Python, installed packages and free resources of the serving host."""
+        ...

@@ -1,0 +1,1 @@
+"""The data plane: ASGI prediction gateway, warm slots, loaders, the reconciler."""
