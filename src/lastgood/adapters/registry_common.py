@@ -1,0 +1,108 @@
+"""What every registry adapter (memory, SQL) shares: the errors it raises and time/JSON rules.
+
+Keeping the messages here means the in-memory fake and the SQL adapter say exactly the same thing,
+so a test written against one holds for the other.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from lastgood.domain.errors import AlreadyExists, Conflict, NotFound, OperationInProgress
+
+
+def utc(at: datetime) -> datetime:
+    """`at` in UTC; a naive datetime is a programming error (the clock is always tz-aware)."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"naive datetime {at!r}: pass a timezone-aware UTC time (Clock.now())")
+    return at.astimezone(UTC)
+
+
+def json_safe(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """`value` as it reads back from a JSON column: tuples become lists, other types strings.
+
+    The audit hash uses `default=str` too, so a value hashes the same before and after storage.
+    """
+    if value is None:
+        return None
+    loaded: dict[str, Any] = json.loads(json.dumps(value, default=str))
+    return loaded
+
+
+def expiry(now: datetime, ttl_s: float) -> datetime:
+    """When a lease taken at `now` for `ttl_s` seconds runs out."""
+    return utc(now) + timedelta(seconds=ttl_s)
+
+
+def _names(known: Iterable[str]) -> str:
+    names = sorted(known)
+    return ", ".join(names) if names else "none yet"
+
+
+def unknown_model(name: str, known: Iterable[str]) -> NotFound:
+    return NotFound(f"unknown model {name!r}",
+                    fix=f"known models: {_names(known)}; register one with `lastgood register`",
+                    details={"model": name})
+
+
+def unknown_version(model: str, ref: int | str, latest: int) -> NotFound:
+    what = f"version {ref}" if isinstance(ref, int) else f"version tagged {ref!r}"
+    span = f"its versions are 1..{latest}" if latest else "it has no versions yet"
+    return NotFound(f"model {model!r} has no {what}",
+                    fix=f"{span}; list them with `lastgood versions {model}`",
+                    details={"model": model, "ref": ref})
+
+
+def duplicate_tag(model: str, tag: str, number: int) -> AlreadyExists:
+    return AlreadyExists(f"model {model!r} already has a version tagged {tag!r} (#{number})",
+                         fix="choose another tag (tags are never reused) or omit the tag",
+                         details={"model": model, "tag": tag, "number": number})
+
+
+def unknown_env(name: str, known: Iterable[str]) -> NotFound:
+    return NotFound(f"unknown environment {name!r}",
+                    fix=f"known environments: {_names(known)}; "
+                        "create one with `lastgood env set NAME`",
+                    details={"env": name})
+
+
+def unknown_deployment(deployment_id: int) -> NotFound:
+    return NotFound(f"no deployment #{deployment_id}",
+                    fix="see the deployment ids with `lastgood history MODEL --env ENV`",
+                    details={"deployment_id": deployment_id})
+
+
+def deployment_ended(deployment_id: int) -> Conflict:
+    return Conflict(f"deployment #{deployment_id} has already ended",
+                    fix="reload the live deployment and retry",
+                    details={"deployment_id": deployment_id})
+
+
+def unknown_operation(op_id: str) -> NotFound:
+    return NotFound(f"no operation {op_id!r}",
+                    fix="see recent operations with `lastgood ops`",
+                    details={"operation_id": op_id})
+
+
+def unknown_archive(archive_id: str) -> NotFound:
+    return NotFound(f"no archive {archive_id!r}",
+                    fix="see archived bundles with `lastgood archives`",
+                    details={"archive_id": archive_id})
+
+
+def duplicate_archive(archive_id: str) -> AlreadyExists:
+    return AlreadyExists(f"archive {archive_id!r} already exists",
+                         fix="archives are immutable: write the bundle under a new id",
+                         details={"archive_id": archive_id})
+
+
+def lease_held(key: str, holder: str, expires_at: datetime) -> OperationInProgress:
+    until = utc(expires_at).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return OperationInProgress(
+        f"{key} is locked by {holder} until {until}",
+        fix="wait for that operation to finish (`lastgood ops`), or retry after the lease expires",
+        details={"key": key, "holder": holder, "expires_at": until},
+    )
