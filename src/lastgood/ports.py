@@ -335,3 +335,70 @@ class Host(Protocol):
     def facts(self) -> HostFacts:
         """Python, installed packages and free resources of the serving host."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a team's command (deploy command or custom check) did."""
+
+    exit_code: int
+    output: str
+    duration_ms: float
+    timed_out: bool = False
+
+
+class CommandRunner(Protocol):
+    def run(self, command: str, *, env: Mapping[str, str], timeout_s: float) -> CommandResult:
+        """Run a shell command with extra environment variables; never raises for its exit code."""
+        ...
+
+    def call(self, entry_point: str, payload: Mapping[str, Any], *,
+             timeout_s: float) -> CommandResult:
+        """Call a `module:function` entry point with the payload; truthy return = exit code 0."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeOutcome:
+    """Result of loading a version in a separate process and running its golden examples."""
+
+    ok: bool
+    summary: str
+    load_ms: float = 0.0
+    predict_ms: float = 0.0
+    mismatches: tuple[Mapping[str, Any], ...] = ()
+
+
+class SmokeRunner(Protocol):
+    def smoke(self, version: Version, *, timeout_s: float) -> SmokeOutcome:
+        """Load `version` in a separate process and run its golden examples there."""
+        ...
+
+
+class Signatures(Protocol):
+    def verify(self, version: Version, trusted_keys: Sequence[str]) -> str | None:
+        """None if `version.signature` is a valid signature of its digest by a trusted key,
+        else the reason it is not."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """The outcome of comparing a live version with its baseline after a switch."""
+
+    verdict: str  # HEALTHY | DEGRADED | INCONCLUSIVE | FAILED | SKIPPED
+    summary: str
+    evidence: Mapping[str, Any]
+
+
+class Verifier(Protocol):
+    def verify_live(self, model: str, env: str, version: int,
+                    baseline: Mapping[str, float]) -> LiveCheck:
+        """Compare the live version with its own pre-failure baseline."""
+        ...
+
+
+class EvidenceSource(Protocol):
+    def samples(self, model: str, env: str, version: int) -> Mapping[str, Any]:
+        """Sampled requests, responses, errors and counters of a version, for the archive."""
+        ...

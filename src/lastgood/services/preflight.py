@@ -1,0 +1,255 @@
+"""Preflight: prove a target still fits today's infrastructure before any traffic moves.
+
+Each check is a small object with a name and `run(ctx) -> CheckResult`; the list is data, so teams
+add their own (custom checks declared per environment) beside the built-in ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Protocol
+
+from lastgood.domain.compatibility import (
+    diff_schema,
+    python_drift,
+    resource_shortfall,
+    runtime_drift,
+)
+from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift
+from lastgood.domain.errors import LastGoodError
+from lastgood.domain.operations import CheckResult, CheckStatus
+from lastgood.domain.versions import Column, Version
+from lastgood.ports import (
+    ArtifactStore,
+    CommandRunner,
+    HostFacts,
+    Signatures,
+    SmokeRunner,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Everything a check may look at: the target, the env, the live version, the host."""
+
+    target: Version
+    env: Environment
+    live: Version | None
+    host: HostFacts
+
+
+class Check(Protocol):
+    name: str
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        """Judge the target; never raise for a failing target, return FAIL with evidence."""
+        ...
+
+
+def timed(name: str, body: Callable[[], CheckResult]) -> CheckResult:
+    """Run a check body, time it, and turn an unexpected lastgood error into a FAIL."""
+    start = time.perf_counter()
+    try:
+        result = body()
+    except LastGoodError as exc:
+        result = CheckResult(name, CheckStatus.FAIL, exc.one_line(), {"error": type(exc).__name__})
+    ms = (time.perf_counter() - start) * 1000
+    return CheckResult(result.name, result.status, result.summary, result.evidence, ms)
+
+
+class IntegrityCheck:
+    """Every artifact's bytes still hash to the digest in the manifest."""
+
+    name = "integrity"
+
+    def __init__(self, store: ArtifactStore):
+        self._store = store
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        bad: dict[str, str] = {}
+        for f in ctx.target.manifest.files:
+            try:
+                data = self._store.read(f.sha256)
+                if len(data) != f.size:
+                    bad[f.path] = f"size {len(data)} != {f.size}"
+            except LastGoodError as exc:
+                bad[f.path] = exc.message
+        if bad:
+            return CheckResult(self.name, CheckStatus.FAIL,
+                               f"{len(bad)} of {len(ctx.target.manifest.files)} artifact(s) "
+                               "fail their digest: "
+                               + "; ".join(f"{k}: {v}" for k, v in bad.items()),
+                               {"bad": bad})
+        return CheckResult(self.name, CheckStatus.PASS,
+                           f"{len(ctx.target.manifest.files)} artifact(s) match their sha256",
+                           {"digest": ctx.target.digest})
+
+
+class RuntimeCheck:
+    """The target's Python and package pins against the serving host, under the env's policy."""
+
+    name = "runtime"
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        runtime, policy = ctx.target.runtime, ctx.env.runtime_drift
+        problems = runtime_drift(runtime.packages, ctx.host.packages, policy)
+        py = python_drift(runtime.python, ctx.host.python)
+        if py:
+            problems["python"] = py
+        evidence = {"policy": str(policy), "drift": problems, "pins": dict(runtime.packages)}
+        if not problems:
+            return CheckResult(self.name, CheckStatus.PASS,
+                               f"{len(runtime.packages)} pin(s) fit the host ({policy} policy)",
+                               evidence)
+        listed = "; ".join(f"{k}: {v}" for k, v in problems.items())
+        status = CheckStatus.WARN if policy is RuntimeDrift.IGNORE else CheckStatus.FAIL
+        return CheckResult(self.name, status, f"runtime drift: {listed}", evidence)
+
+
+class ResourceCheck:
+    """Declared memory/CPU/GPU needs against what the host has free."""
+
+    name = "resources"
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        need = ctx.target.runtime.resources
+        short = resource_shortfall(need, ctx.host.resources)
+        evidence = {"need": {"memory_mb": need.memory_mb, "cpus": need.cpus, "gpus": need.gpus},
+                    "host": {"memory_mb": ctx.host.resources.memory_mb,
+                             "cpus": ctx.host.resources.cpus, "gpus": ctx.host.resources.gpus}}
+        if short:
+            return CheckResult(self.name, CheckStatus.FAIL, "; ".join(short), evidence)
+        return CheckResult(self.name, CheckStatus.PASS, "the host has what the version declares",
+                           evidence)
+
+
+class DataContractCheck:
+    """Input columns against the env's feature schema (or the live version's), outputs likewise."""
+
+    name = "data_contract"
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        provided, source = self._provided(ctx)
+        if not ctx.target.schema.inputs:
+            return CheckResult(self.name, CheckStatus.WARN,
+                               "the target declares no input schema; nothing to compare",
+                               {"source": source})
+        if provided is None:
+            return CheckResult(self.name, CheckStatus.SKIP,
+                               "no feature schema declared for the env and no live schema",
+                               {})
+        diff = diff_schema(ctx.target.schema.inputs, provided)
+        out_diff = diff_schema(self._expected_outputs(ctx), ctx.target.schema.outputs)
+        evidence = {"source": source, "missing": list(diff.missing),
+                    "dtype_changes": [list(c) for c in diff.dtype_changes],
+                    "extra": list(diff.extra), "outputs_missing": list(out_diff.missing),
+                    "outputs_dtype_changes": [list(c) for c in out_diff.dtype_changes]}
+        if diff.compatible and out_diff.compatible:
+            return CheckResult(self.name, CheckStatus.PASS,
+                               f"{len(ctx.target.schema.inputs)} input column(s) match {source}",
+                               evidence)
+        parts = [f"inputs: {diff.describe()}"] if not diff.compatible else []
+        if not out_diff.compatible:
+            parts.append(f"outputs consumers expect: {out_diff.describe()}")
+        return CheckResult(self.name, CheckStatus.FAIL, "; ".join(parts), evidence)
+
+    @staticmethod
+    def _provided(ctx: CheckContext) -> tuple[Sequence[Column] | None, str]:
+        if ctx.env.feature_schema is not None:
+            return ctx.env.feature_schema, f"the feature schema of {ctx.env.name}"
+        if ctx.live is not None and ctx.live.schema.inputs:
+            return ctx.live.schema.inputs, f"the live version {ctx.live.number}'s inputs"
+        return None, "none"
+
+    @staticmethod
+    def _expected_outputs(ctx: CheckContext) -> Sequence[Column]:
+        if ctx.env.expected_outputs is not None:
+            return ctx.env.expected_outputs
+        return ctx.live.schema.outputs if ctx.live is not None else ()
+
+
+class SmokeCheck:
+    """Load the target in a separate process and reproduce its golden examples."""
+
+    name = "smoke"
+
+    def __init__(self, runner: SmokeRunner, *, timeout_s: float = 120.0):
+        self._runner, self._timeout = runner, timeout_s
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        if not ctx.target.golden:
+            return CheckResult(self.name, CheckStatus.WARN,
+                               "the target has no golden examples; loaded but not compared", {})
+        outcome = self._runner.smoke(ctx.target, timeout_s=self._timeout)
+        evidence = {"load_ms": round(outcome.load_ms, 1),
+                    "predict_ms": round(outcome.predict_ms, 1),
+                    "examples": len(ctx.target.golden),
+                    "mismatches": [dict(m) for m in outcome.mismatches]}
+        status = CheckStatus.PASS if outcome.ok else CheckStatus.FAIL
+        return CheckResult(self.name, status, outcome.summary, evidence)
+
+
+class SignatureCheck:
+    """A valid signature of the digest by a trusted key, when the env requires one."""
+
+    name = "signature"
+
+    def __init__(self, signatures: Signatures):
+        self._signatures = signatures
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        if not ctx.env.require_signature:
+            status = CheckStatus.SKIP if ctx.target.signature is None else CheckStatus.PASS
+            return CheckResult(self.name, status,
+                               f"{ctx.env.name} does not require signatures", {})
+        problem = self._signatures.verify(ctx.target, ctx.env.trusted_keys)
+        if problem:
+            return CheckResult(self.name, CheckStatus.FAIL, problem,
+                               {"signed_by": ctx.target.signed_by})
+        return CheckResult(self.name, CheckStatus.PASS,
+                           f"digest signed by trusted key {ctx.target.signed_by}",
+                           {"signed_by": ctx.target.signed_by})
+
+
+class CustomCommandCheck:
+    """A team's own gate: a command or entry point that gets the target's details."""
+
+    def __init__(self, spec: CustomCheck, runner: CommandRunner, location: Callable[[str], str]):
+        self.name = f"custom:{spec.name}"
+        self._spec, self._runner, self._location = spec, runner, location
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        payload = target_variables(ctx.target, ctx.env.name, self._location)
+        if self._spec.command:
+            result = self._runner.run(self._spec.command, env=payload,
+                                      timeout_s=self._spec.timeout_s)
+        else:
+            result = self._runner.call(self._spec.entry_point, payload,
+                                       timeout_s=self._spec.timeout_s)
+        tail = result.output.strip().splitlines()[-5:]
+        evidence = {"exit_code": result.exit_code, "output_tail": tail,
+                    "timed_out": result.timed_out}
+        if result.exit_code == 0:
+            return CheckResult(self.name, CheckStatus.PASS, "the team's check passed", evidence)
+        why = "timed out" if result.timed_out else f"exited {result.exit_code}"
+        return CheckResult(self.name, CheckStatus.FAIL,
+                           f"the team's check {why}" + (f": {tail[-1]}" if tail else ""), evidence)
+
+
+def target_variables(target: Version, env: str, location: Callable[[str], str]) -> dict[str, str]:
+    """The environment variables a deploy command or custom check receives."""
+    first = target.manifest.files[0]
+    return {"LASTGOOD_MODEL": target.model, "LASTGOOD_VERSION": str(target.number),
+            "LASTGOOD_TAG": target.tag or "", "LASTGOOD_DIGEST": target.digest,
+            "LASTGOOD_ENV": env, "LASTGOOD_FLAVOR": target.flavor,
+            "LASTGOOD_ARTIFACT_URL": location(first.sha256),
+            "LASTGOOD_ARTIFACTS": ";".join(f"{f.path}={location(f.sha256)}"
+                                           for f in target.manifest.files)}
+
+
+def run_checks(checks: Sequence[Check], ctx: CheckContext) -> tuple[CheckResult, ...]:
+    """Run every check (even after a failure, so the operator sees the whole picture)."""
+    return tuple(timed(c.name, partial(c.run, ctx)) for c in checks)

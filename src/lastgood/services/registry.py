@@ -1,0 +1,231 @@
+"""Register, list, show and retire versions: the registry's use cases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lastgood.domain.audit import Event, EventDraft
+from lastgood.domain.errors import InvalidInput, LastGoodError, PreconditionFailed
+from lastgood.domain.versions import (
+    ArtifactFile,
+    GoldenExample,
+    Manifest,
+    Model,
+    NewVersion,
+    Resources,
+    Runtime,
+    Schema,
+    Version,
+    VersionStatus,
+    check_name,
+    check_tag,
+    parse_ref,
+    validate_new_version,
+)
+from lastgood.ports import (
+    ArtifactStore,
+    Clock,
+    Host,
+    Inspection,
+    ModelFormats,
+    Progress,
+    UnitOfWorkFactory,
+)
+
+# Packages whose versions decide whether a flavor loads; captured at registration unless given.
+FLAVOR_PACKAGES: Mapping[str, tuple[str, ...]] = {
+    "sklearn": ("scikit-learn", "numpy", "scipy", "skops"),
+    "onnx": ("onnxruntime", "numpy"),
+    "pickle": ("scikit-learn", "numpy", "scipy", "joblib"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterRequest:
+    """What `lastgood register` asks for; unset fields are read from the artifact or the host."""
+
+    model: str
+    path: Path
+    flavor: str | None = None
+    tag: str | None = None
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    requires: Mapping[str, str] = field(default_factory=dict)
+    python: str | None = None
+    resources: Resources | None = None
+    schema: Schema | None = None
+    golden: tuple[GoldenExample, ...] = ()
+    provenance: Mapping[str, str] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+    allow_pickle: bool = False
+
+
+def artifact_files(path: Path) -> list[tuple[str, Path]]:
+    """(manifest path, local path) for a file or every file below a directory."""
+    if not path.exists():
+        raise InvalidInput(f"artifact path {str(path)!r} does not exist",
+                           fix="check the path (a model file or an MLflow model directory)")
+    if path.is_file():
+        return [(path.name, path)]
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    if not files:
+        raise InvalidInput(f"directory {str(path)!r} holds no files",
+                           fix="point PATH at a model file or a non-empty model directory")
+    return [(p.relative_to(path).as_posix(), p) for p in files]
+
+
+class RegistryService:
+    """Every read and write of the registry that is not a deployment."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, store: ArtifactStore, formats: ModelFormats,
+                 host: Host, clock: Clock):
+        self._uow, self._store, self._formats = uow, store, formats
+        self._host, self._clock = host, clock
+
+    def register(self, req: RegisterRequest, *, actor: str,
+                 progress: Progress | None = None) -> Version:
+        """Hash and store the artifacts, then record the version and its event in one commit.
+
+        If the commit fails, blobs this call created and no version refers to are removed, so
+        nothing is half-written.
+        """
+        check_name("model", req.model)
+        if req.tag is not None:
+            check_tag(req.tag)
+        files = artifact_files(req.path)
+        inspection = self._formats.inspect(req.path, flavor=req.flavor,
+                                           allow_pickle=req.allow_pickle)
+        self._check_tag_free(req)
+        created: list[str] = []
+        try:
+            manifest = Manifest(tuple(self._put(name, local, created, progress)
+                                      for name, local in files))
+            new = validate_new_version(self._new_version(req, inspection, manifest))
+            with self._uow() as uow:
+                version = uow.versions.add(new, at=self._clock.now(), actor=actor)
+                uow.events.append(self._registered_event(version, actor), at=self._clock.now())
+                uow.commit()
+            return version
+        except BaseException:
+            self._forget(created)
+            raise
+
+    def _check_tag_free(self, req: RegisterRequest) -> None:
+        """Refuse a duplicate tag before hashing gigabytes (the commit checks again)."""
+        if req.tag is None:
+            return
+        with self._uow() as uow:
+            try:
+                existing = uow.versions.get(req.model, req.tag)
+            except LastGoodError:
+                return
+        from lastgood.domain.errors import AlreadyExists
+
+        raise AlreadyExists(f"tag {req.tag!r} is already version {existing.number} of "
+                            f"{req.model!r}", fix="choose another tag; tags are never reused")
+
+    def _put(self, name: str, local: Path, created: list[str],
+             progress: Progress | None) -> ArtifactFile:
+        try:
+            with local.open("rb") as source:
+                blob = self._store.put(source, progress=progress)
+        except PermissionError as exc:
+            raise InvalidInput(f"cannot read {str(local)!r}: permission denied",
+                               fix="make the file readable by this user") from exc
+        if blob.created:
+            created.append(blob.sha256)
+        return ArtifactFile(path=name, size=blob.size, sha256=blob.sha256)
+
+    def _forget(self, created: Sequence[str]) -> None:
+        """Remove blobs this registration created if no committed version refers to them."""
+        if not created:
+            return
+        try:
+            with self._uow() as uow:
+                referenced = uow.versions.referenced_blobs()
+            for sha in created:
+                if sha not in referenced:
+                    self._store.delete(sha)
+        except LastGoodError:
+            pass  # the registry is unreachable: the orphan blobs are harmless and deduplicated
+
+    def _new_version(self, req: RegisterRequest, found: Inspection,
+                     manifest: Manifest) -> NewVersion:
+        inputs, outputs = found.schema or ((), ())
+        schema = req.schema or Schema(inputs=inputs, outputs=outputs)
+        return NewVersion(
+            model=req.model, manifest=manifest, flavor=found.flavor,
+            runtime=self._runtime(req, found), schema=schema,
+            golden=req.golden or found.golden, metrics=dict(req.metrics),
+            provenance=dict(req.provenance), labels=tuple(req.labels), tag=req.tag,
+            unsafe_format=found.unsafe,
+        )
+
+    def _runtime(self, req: RegisterRequest, found: Inspection) -> Runtime:
+        """Explicit pins win; then what the artifact declares; then the registering host."""
+        facts = self._host.facts()
+        declared = found.runtime or Runtime()
+        packages = dict(req.requires) or dict(declared.packages) or {
+            name: facts.packages[name]
+            for name in FLAVOR_PACKAGES.get(found.flavor, ())
+            if name in facts.packages
+        }
+        python = req.python or declared.python or ".".join(facts.python.split(".")[:2])
+        return Runtime(python=python, packages=packages,
+                       resources=req.resources or declared.resources)
+
+    @staticmethod
+    def _registered_event(v: Version, actor: str) -> EventDraft:
+        return EventDraft(
+            action="version.registered", actor=actor, model=v.model, subject=f"v{v.number}",
+            after={"version": v.number, "tag": v.tag, "digest": v.digest, "flavor": v.flavor,
+                   "unsafe_format": v.unsafe_format},
+            evidence={"files": len(v.manifest.files), "bytes": v.manifest.total_size},
+        )
+
+    def models(self) -> list[Model]:
+        with self._uow() as uow:
+            return uow.models.list()
+
+    def versions(self, model: str, *, limit: int | None = None) -> list[Version]:
+        with self._uow() as uow:
+            return uow.versions.list(model, limit=limit)
+
+    def show(self, model: str, ref: str | int) -> Version:
+        with self._uow() as uow:
+            return uow.versions.get(model, parse_ref(str(ref)))
+
+    def events(self, *, model: str | None = None, env: str | None = None,
+               limit: int | None = None) -> list[Event]:
+        with self._uow() as uow:
+            if model is not None:
+                uow.models.get(model)
+            return uow.events.list(model=model, env=env, limit=limit)
+
+    def scan_events(self) -> Iterator[Event]:
+        with self._uow() as uow:
+            yield from uow.events.scan()
+
+    def retire(self, model: str, ref: str | int, *, reason: str, actor: str) -> Version:
+        """Withdraw a version for good: it stays in history but is never a target again."""
+        if not reason.strip():
+            raise InvalidInput("retiring a version needs a reason",
+                               fix="pass --reason 'why it must never serve again'")
+        with self._uow() as uow:
+            version = uow.versions.get(model, parse_ref(str(ref)))
+            live = [e.name for e in uow.environments.list()
+                    if (d := uow.deployments.live(model, e.name)) and d.version == version.number]
+            if live:
+                raise PreconditionFailed(
+                    f"{version.ref} is live in {', '.join(live)}",
+                    fix="deploy or roll back to another version first, then retire it")
+            if version.status is VersionStatus.RETIRED:
+                return version
+            updated = uow.versions.set_status(model, version.number, VersionStatus.RETIRED)
+            uow.events.append(EventDraft(
+                action="version.retired", actor=actor, model=model, subject=f"v{version.number}",
+                reason=reason, before={"status": str(version.status)},
+                after={"status": str(updated.status)}), at=self._clock.now())
+            uow.commit()
+            return updated
