@@ -11,6 +11,7 @@
      │    ├── NoEligibleTarget         no rollback candidate passed (carries every refusal)
      │    ├── Incompatible             a version does not fit the environment
      │    └── IllegalTransition        a state machine was asked for a move it forbids
+     ├── Escalated                     the switch happened but verification failed: page a human
      ├── IntegrityError                bytes or history do not match their digest or chain
      ├── Unauthorized                  no or unknown credentials
      ├── Forbidden                     known credentials, insufficient role
@@ -82,6 +83,10 @@ class NoEligibleTarget(PreconditionFailed):
     def __init__(self, message: str, *, fix: str = "", refusals: Sequence[Any] = ()):
         super().__init__(message, fix=fix, details={"refusals": list(refusals)})
         self.refusals = tuple(refusals)
+
+
+class Escalated(LastGoodError):
+    """The target is live but replicas did not follow or verification failed."""
 
 
 class IntegrityError(LastGoodError):

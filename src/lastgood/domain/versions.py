@@ -224,3 +224,15 @@ def parse_ref(ref: str) -> int | str:
     if text.isdigit():
         return int(text)
     return check_tag(text)
+
+
+def golden_matches(expected: Any, actual: Any, tolerance: float) -> bool:
+    """Whether a prediction reproduces a golden output: numbers within tolerance, else equal."""
+    if isinstance(expected, list | tuple) and isinstance(actual, list | tuple):
+        return len(expected) == len(actual) and all(
+            golden_matches(e, a, tolerance) for e, a in zip(expected, actual, strict=True))
+    numeric = (int, float)
+    if isinstance(expected, numeric) and isinstance(actual, numeric) \
+            and not isinstance(expected, bool) and not isinstance(actual, bool):
+        return abs(float(expected) - float(actual)) <= tolerance
+    return bool(expected == actual)

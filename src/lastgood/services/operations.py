@@ -138,8 +138,13 @@ class OperationEngine:
             self._release(op.model, op.env)
         return op
 
-    def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
-        """Complete every unfinished operation (after a crash), oldest first."""
+    def resume(self, *, model: str | None = None, env: str | None = None,
+               abort_unswitched: bool = False) -> list[Operation]:
+        """Finish every unfinished operation (after a crash), oldest first.
+
+        With `abort_unswitched`, an operation that had not moved the pointer yet is closed as
+        FAILED (live unchanged) instead of re-running its checks: a new command supersedes it.
+        """
         with self._uow() as uow:
             pending = uow.operations.unfinished(model=model, env=env)
         done = []
@@ -147,6 +152,10 @@ class OperationEngine:
             with self._uow() as uow:
                 self._take_lease(uow, op.model, op.env)
                 uow.commit()
+            if abort_unswitched and op.phase in (Phase.PLANNED, Phase.CHECKING):
+                op = self._commit(op, Phase.FAILED, "operation.aborted", outcome="failed",
+                                  error="interrupted before the switch; a new command "
+                                        "superseded it (live unchanged)")
             done.append(self.run_to_completion(op.id))
         return done
 

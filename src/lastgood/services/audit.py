@@ -1,0 +1,28 @@
+"""Check and export the hash-chained audit trail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from lastgood.domain.audit import ChainReport, verify_chain
+from lastgood.ports import UnitOfWorkFactory
+from lastgood.services.views import event_view
+
+
+class AuditService:
+    """Verify the chain end to end; export it as JSON Lines."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory):
+        self._uow = uow
+
+    def verify(self) -> ChainReport:
+        """Walk every event; the report names the first edited, missing or moved one."""
+        with self._uow() as uow:
+            return verify_chain(uow.events.scan(), head=uow.events.head())
+
+    def export_lines(self) -> Iterator[str]:
+        """Each event as one JSON line, in chain order."""
+        with self._uow() as uow:
+            for event in uow.events.scan():
+                yield json.dumps(event_view(event), sort_keys=True, default=str)

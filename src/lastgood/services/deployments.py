@@ -1,0 +1,314 @@
+"""Deploy, roll back, verify, and read what each environment serves: the heart of lastgood."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from lastgood.domain.audit import EventDraft
+from lastgood.domain.deployments import (
+    Deployment,
+    Environment,
+    RuntimeDrift,
+    SwitchMode,
+    VerifiedRecord,
+)
+from lastgood.domain.errors import (
+    Escalated,
+    Incompatible,
+    InvalidInput,
+    LastGoodError,
+    NotFound,
+    PreconditionFailed,
+)
+from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
+from lastgood.domain.versions import Version, check_name, parse_ref
+from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
+from lastgood.services.operations import OperationEngine, new_operation_id, no_target_error
+
+PhaseHook = Callable[[Operation], None]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackPlan:
+    """What a rollback would do: the chosen target and every candidate with its verdict."""
+
+    model: str
+    env: str
+    live: int | None
+    target: Candidate | None
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Desired against actual for one (model, env)."""
+
+    model: str
+    env: str
+    live: Deployment | None
+    live_version: Version | None
+    standby: tuple[int, ...]
+    replicas: tuple[ReplicaReport, ...]
+    unfinished: tuple[Operation, ...]
+    last_operation: Operation | None
+
+
+def require_reason(reason: str | None, action: str) -> str:
+    if not reason or not reason.strip():
+        raise InvalidInput(f"{action} needs a reason",
+                           fix="pass --reason 'what happened' (it goes into the audit trail)")
+    return reason.strip()
+
+
+class DeploymentService:
+    """Use cases that move or judge what an environment serves."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, engine: OperationEngine, clock: Clock):
+        self._uow, self._engine, self._clock = uow, engine, clock
+
+    # -- environments ----------------------------------------------------------------------------
+
+    def environments(self) -> list[Environment]:
+        with self._uow() as uow:
+            return uow.environments.list()
+
+    def environment(self, name: str) -> Environment:
+        with self._uow() as uow:
+            return uow.environments.get(name)
+
+    def configure(self, name: str, *, changes: Mapping[str, Any], actor: str,
+                  create: bool = True) -> Environment:
+        """Create or update an environment's settings, audited with before and after."""
+        check_name("environment", name)
+        with self._uow() as uow:
+            try:
+                before: Environment | None = uow.environments.get(name)
+            except NotFound:
+                if not create:
+                    raise
+                before = None
+            after = replace(before or Environment(name=name), **coerce_settings(changes))
+            uow.environments.put(after)
+            uow.events.append(EventDraft(
+                action="environment.configured" if before else "environment.created",
+                actor=actor, env=name, subject=name,
+                before=_env_dict(before) if before else None, after=_env_dict(after)),
+                at=self._clock.now())
+            uow.commit()
+            return after
+
+    # -- deploy and roll back -------------------------------------------------------------------
+
+    def deploy(self, model: str, ref: str | int, *, env: str, reason: str | None, actor: str,
+               force: bool = False, on_phase: PhaseHook | None = None) -> Operation:
+        """Make `env` serve a version: preflight, switch, confirm. Creates the env on first use."""
+        why = self._refusing(actor, model, env, "deploy", lambda: require_reason(reason, "deploy"))
+        with self._uow() as uow:
+            version = self._audited(actor, model, env, "deploy",
+                                    lambda: uow.versions.get(model, parse_ref(str(ref))))
+        try:
+            self.environment(env)
+        except NotFound:
+            self.configure(env, changes={}, actor=actor)
+        self._engine.resume(model=model, env=env, abort_unswitched=True)
+        op = self._new(OperationKind.DEPLOY, model, env, actor, why,
+                       target=version.number, forced=force)
+        done = self._run(op, on_phase)
+        if done.phase is Phase.FAILED:
+            raise Incompatible(f"deploy of {version.ref} to {env} refused: {done.error}"
+                               + _refusal_text(done),
+                               fix="fix what the checks name, or pass --force with a reason",
+                               details={"operation": done.id})
+        return done
+
+    def plan_rollback(self, model: str, *, env: str, to: str | int | None = None,
+                      force: bool = False, actor: str = "") -> RollbackPlan:
+        """The dry run: choose the target and run every check, changing nothing."""
+        op = self._rollback_op(model, env, actor, "dry run", to, force)
+        candidates, target, live = self._engine.evaluate(op)
+        return RollbackPlan(model, env, live, target, tuple(candidates))
+
+    def rollback(self, model: str, *, env: str, reason: str | None, actor: str,
+                 to: str | int | None = None, force: bool = False,
+                 trigger: Mapping[str, Any] | None = None,
+                 on_phase: PhaseHook | None = None) -> Operation:
+        """Put the last verified version back: target, preflight, switch, archive, verify."""
+        why = self._refusing(actor, model, env, "rollback",
+                             lambda: require_reason(reason, "rollback"))
+        op = self._audited(actor, model, env, "rollback",
+                           lambda: self._rollback_op(model, env, actor, why, to, force))
+        self._engine.resume(model=model, env=env, abort_unswitched=True)
+        op = replace(op, trigger=dict(trigger or {}))
+        done = self._run(op, on_phase)
+        if done.phase is Phase.FAILED and not any(c.accepted for c in done.candidates):
+            raise no_target_error(done)
+        if done.phase is Phase.FAILED:
+            raise PreconditionFailed(f"rollback of {model} in {env} failed: {done.error}",
+                                     fix="read `lastgood events --model` for the evidence; "
+                                         "the live version is unchanged")
+        if done.phase is Phase.ESCALATED:
+            raise Escalated(f"rolled back {model} in {env} to v{done.target_version}, but "
+                            f"{done.error}", fix="a human must look now: `lastgood status`",
+                            details={"operation": done.id})
+        return done
+
+    def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
+        """Finish operations a crash interrupted."""
+        return self._engine.resume(model=model, env=env)
+
+    def _rollback_op(self, model: str, env: str, actor: str, reason: str,
+                     to: str | int | None, force: bool) -> Operation:
+        with self._uow() as uow:
+            uow.environments.get(env)
+            uow.models.get(model)
+            live = uow.deployments.live(model, env)
+            if live is None:
+                raise PreconditionFailed(f"{model} is not deployed in {env}",
+                                         fix=f"deploy it first: lastgood deploy {model} "
+                                             f"VERSION --env {env} --reason ...")
+            target = uow.versions.get(model, parse_ref(str(to))).number if to is not None else None
+        if force and target is None:
+            raise InvalidInput("--force needs --to VERSION",
+                               fix="name the version to force, e.g. --to 3 --force")
+        return self._new(OperationKind.ROLLBACK, model, env, actor, reason, target=target,
+                         forced=force, live=live.version)
+
+    def _new(self, kind: OperationKind, model: str, env: str, actor: str, reason: str, *,
+             target: int | None, forced: bool, live: int | None = None) -> Operation:
+        now = self._clock.now()
+        if live is None:
+            with self._uow() as uow:
+                dep = uow.deployments.live(model, env)
+                live = dep.version if dep else None
+        return Operation(id=new_operation_id(), kind=kind, model=model, env=env,
+                         phase=Phase.PLANNED, actor=actor, reason=reason, created_at=now,
+                         updated_at=now, from_version=live, target_version=target,
+                         forced=forced)
+
+    def _run(self, op: Operation, on_phase: PhaseHook | None) -> Operation:
+        self._audited(op.actor, op.model, op.env, str(op.kind), lambda: self._engine.start(op))
+        if on_phase:
+            on_phase(op)
+        return self._engine.run_to_completion(op.id, on_phase=on_phase)
+
+    def _refusing(self, actor: str, model: str, env: str, action: str,
+                  body: Callable[[], str]) -> str:
+        return self._audited(actor, model, env, action, body)
+
+    def _audited(self, actor: str, model: str, env: str, action: str,
+                    body: Callable[[], T]) -> T:
+        """Run `body`; if it refuses, write the refusal as an audit event, then re-raise."""
+        try:
+            return body()
+        except LastGoodError as exc:
+            self._record_refusal(actor, model, env, action, exc)
+            raise
+
+    def _record_refusal(self, actor: str, model: str, env: str, action: str,
+                        exc: LastGoodError) -> None:
+        try:
+            with self._uow() as uow:
+                uow.events.append(EventDraft(
+                    action=f"{action}.refused", actor=actor, model=model, env=env,
+                    reason=exc.message, outcome="refused",
+                    evidence={"error": type(exc).__name__, "fix": exc.fix}),
+                    at=self._clock.now())
+                uow.commit()
+        except LastGoodError:
+            pass  # the registry itself is down: the caller still gets the original error
+
+    # -- verification and reads -----------------------------------------------------------------
+
+    def verify(self, model: str, *, env: str, baseline: Mapping[str, float], reason: str | None,
+               actor: str, window_start: datetime | None = None) -> Deployment:
+        """Mark the live deployment verified with its measured baseline."""
+        why = require_reason(reason, "verify")
+        if not baseline:
+            raise InvalidInput("verify needs the measured baseline",
+                               fix="pass --metric NAME=VALUE, e.g. --metric p95_ms=41 "
+                                   "--metric error_rate=0.002")
+        now = self._clock.now()
+        with self._uow() as uow:
+            uow.environments.get(env)
+            live = uow.deployments.live(model, env)
+            if live is None:
+                raise PreconditionFailed(f"{model} has no live deployment in {env}",
+                                         fix="deploy a version first")
+            record = VerifiedRecord(baseline=dict(baseline),
+                                    window_start=window_start or live.started_at,
+                                    window_end=now, approver=actor, at=now, reason=why)
+            updated = uow.deployments.set_verified(live.id, record)
+            uow.events.append(EventDraft(
+                action="deployment.verified", actor=actor, model=model, env=env,
+                subject=f"v{live.version}", reason=why,
+                before={"verified": live.is_verified},
+                after={"verified": True, "deployment_id": live.id, "version": live.version},
+                evidence={"baseline": dict(baseline)}), at=now)
+            uow.commit()
+            return updated
+
+    def status(self, model: str, *, env: str) -> Status:
+        with self._uow() as uow:
+            uow.models.get(model)
+            uow.environments.get(env)
+            live = uow.deployments.live(model, env)
+            version = uow.versions.get(model, live.version) if live else None
+            history = uow.deployments.history(model, env)
+            standby = tuple(dict.fromkeys(
+                d.version for d in history if d.is_verified and d.version != (
+                    live.version if live else None)
+                and uow.versions.get(model, d.version).status.value == "active"))
+            ops = uow.operations.list(model=model, env=env, limit=1)
+            return Status(model, env, live, version, standby,
+                          tuple(uow.replicas.list(model=model, env=env)),
+                          tuple(uow.operations.unfinished(model=model, env=env)),
+                          ops[0] if ops else None)
+
+    def history(self, model: str, *, env: str) -> list[Deployment]:
+        with self._uow() as uow:
+            uow.models.get(model)
+            uow.environments.get(env)
+            return uow.deployments.history(model, env)
+
+    def operation(self, op_id: str) -> Operation:
+        with self._uow() as uow:
+            return uow.operations.get(op_id)
+
+    def operations(self, *, model: str | None = None, env: str | None = None,
+                   limit: int = 50) -> list[Operation]:
+        with self._uow() as uow:
+            return uow.operations.list(model=model, env=env, limit=limit)
+
+
+def coerce_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Environment settings with enum fields checked, so a typo is refused, not stored."""
+    enums: dict[str, type[StrEnum]] = {"runtime_drift": RuntimeDrift, "switch_mode": SwitchMode}
+    out = dict(changes)
+    for key, kind in enums.items():
+        if key in out:
+            try:
+                out[key] = kind(out[key])
+            except ValueError as exc:
+                raise InvalidInput(f"{key} {out[key]!r} is not one of "
+                                   f"{', '.join(k.value for k in kind)}",
+                                   fix=f"choose one of {', '.join(k.value for k in kind)}") from exc
+    if out.get("switch_mode") is SwitchMode.COMMAND and not out.get("deploy_command", "x"):
+        raise InvalidInput("switch mode 'command' needs a deploy command",
+                           fix="pass --deploy-command 'your deploy script'")
+    return out
+
+
+def _refusal_text(op: Operation) -> str:
+    reasons = [r for c in op.candidates for r in c.refusals]
+    return f" ({'; '.join(reasons)})" if reasons else ""
+
+
+def _env_dict(env: Environment) -> dict[str, Any]:
+    from lastgood.services.views import environment_view
+
+    return environment_view(env)
