@@ -56,8 +56,9 @@ def unknown_version(model: str, ref: int | str, latest: int) -> NotFound:
                     details={"model": model, "ref": ref})
 
 
-def duplicate_tag(model: str, tag: str, number: int) -> AlreadyExists:
-    return AlreadyExists(f"model {model!r} already has a version tagged {tag!r} (#{number})",
+def duplicate_tag(model: str, tag: str, number: int | None) -> AlreadyExists:
+    which = f" (#{number})" if number is not None else ""
+    return AlreadyExists(f"model {model!r} already has a version tagged {tag!r}{which}",
                          fix="choose another tag (tags are never reused) or omit the tag",
                          details={"model": model, "tag": tag, "number": number})
 

@@ -1,0 +1,60 @@
+"""The audit log in SQL: rows hash-chained, the tip kept apart in the one-row `audit_head`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from lastgood.adapters.registry_common import utc
+from lastgood.adapters.sql import rows
+from lastgood.adapters.sql.session import Tx
+from lastgood.adapters.sql.tables import audit_head, events
+from lastgood.domain.audit import Event, EventDraft, seal
+
+HEAD_ID = 1
+
+
+class SqlEvents:
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    def append(self, draft: EventDraft, *, at: datetime) -> Event:
+        # FOR UPDATE holds the head row until commit (PostgreSQL; SQLite is already serialised by
+        # BEGIN IMMEDIATE), so two writers can never seal onto the same predecessor.
+        head = self._tx.execute(select(audit_head.c.seq, audit_head.c.hash)
+                                .where(audit_head.c.id == HEAD_ID).with_for_update()).one()
+        event = seal((head.seq, head.hash), utc(at), rows.stored_draft(draft))
+        self._tx.execute(events.insert().values(**rows.event_row(event)))
+        self._tx.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
+                         .values(seq=event.seq, hash=event.hash))
+        return event
+
+    def list(self, *, model: str | None = None, env: str | None = None,
+             after_seq: int = 0, limit: int | None = None) -> list[Event]:
+        query = select(events).where(events.c.seq > after_seq).order_by(events.c.seq).limit(limit)
+        if model is not None:
+            query = query.where(events.c.model == model)
+        if env is not None:
+            query = query.where(events.c.env == env)
+        return [rows.to_event(r._mapping) for r in self._tx.execute(query)]
+
+    def scan(self, *, batch: int = 1000) -> Iterator[Event]:
+        # Pages by seq rather than one huge result, so verifying a long chain stays in bounded
+        # memory; ordering by seq is the "stored order" the chain is checked in.
+        after: int | None = None
+        while True:
+            query = select(events).order_by(events.c.seq).limit(batch)
+            if after is not None:
+                query = query.where(events.c.seq > after)
+            page = [rows.to_event(r._mapping) for r in self._tx.execute(query)]
+            yield from page
+            if len(page) < batch:
+                return
+            after = page[-1].seq
+
+    def head(self) -> tuple[int, str]:
+        head = self._tx.execute(select(audit_head.c.seq, audit_head.c.hash)
+                                .where(audit_head.c.id == HEAD_ID)).one()
+        return int(head.seq), str(head.hash)
