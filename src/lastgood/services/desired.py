@@ -1,0 +1,82 @@
+"""The desired state of an environment, as serving replicas follow it (safety rule 2).
+
+For every model deployed to the environment: the version that should be live, and the versions a
+replica should keep loaded and warm as standby so that a rollback loads nothing: the most recent
+*verified*, still active versions that served the environment, other than the live one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lastgood.domain.deployments import Deployment
+from lastgood.domain.versions import Version, VersionStatus
+from lastgood.ports import UnitOfWork, UnitOfWorkFactory
+
+__all__ = ["DesiredModel", "DesiredState", "load_desired", "read_desired", "standby_versions"]
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredModel:
+    """What one model should look like on every replica of an environment."""
+
+    model: str
+    live: Version
+    deployment_id: int
+    standby: tuple[Version, ...] = ()  # most recently verified first
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredState:
+    """Every deployed model of an environment, read in one transaction."""
+
+    env: str
+    generation: int
+    models: tuple[DesiredModel, ...] = ()
+
+    def get(self, model: str) -> DesiredModel | None:
+        """The desire for one model, or None when the environment does not serve it."""
+        return next((m for m in self.models if m.model == model), None)
+
+
+def standby_versions(history: Sequence[Deployment], *, live_version: int,
+                     limit: int) -> list[int]:
+    """Numbers of the `limit` most recently served, verified versions other than the live one.
+
+    Only verified deployments count: a version that merely served once is no rollback target, so
+    keeping it warm would waste memory (the same rule target selection applies).
+    """
+    chosen: list[int] = []
+    newest_first = sorted(history, key=lambda d: (d.started_at, d.id), reverse=True)
+    for dep in newest_first:
+        if len(chosen) >= limit:
+            break
+        if dep.version != live_version and dep.is_verified and dep.version not in chosen:
+            chosen.append(dep.version)
+    return chosen
+
+
+def read_desired(uow: UnitOfWork, env: str, *, standby: int = 1) -> DesiredState:
+    """The desired state of `env` inside an open unit of work (read only)."""
+    generation = uow.deployments.generation(env)
+    models: list[DesiredModel] = []
+    for model in uow.models.list():
+        live = uow.deployments.live(model.name, env)
+        if live is None:
+            continue
+        history = uow.deployments.history(model.name, env)
+        # Take every verified candidate, then drop quarantined or retired ones, then cut to K.
+        numbers = standby_versions(history, live_version=live.version, limit=len(history))
+        warm = [v for v in (uow.versions.get(model.name, n) for n in numbers)
+                if v.status is VersionStatus.ACTIVE][: max(standby, 0)]
+        models.append(DesiredModel(model=model.name,
+                                   live=uow.versions.get(model.name, live.version),
+                                   deployment_id=live.id, standby=tuple(warm)))
+    return DesiredState(env=env, generation=generation, models=tuple(models))
+
+
+def load_desired(uow_factory: UnitOfWorkFactory, env: str, *, standby: int = 1) -> DesiredState:
+    """Open a unit of work, read the desired state of `env`, and leave without writing."""
+    with uow_factory() as uow:
+        return read_desired(uow, env, standby=standby)

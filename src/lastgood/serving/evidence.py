@@ -1,0 +1,233 @@
+"""Request evidence per version: live counters, a latency reservoir, sampled requests, feedback,
+and the Prometheus series that expose them.
+
+Only model outcomes are counted as requests and errors here; bad input is counted apart
+(`rejected`) so it can never drive a rollback.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as PromCounter
+from prometheus_client import Histogram as PromHistogram
+
+from lastgood.serving.loading import outputs_match
+
+__all__ = ["EvidenceOptions", "Recorder", "VersionStats"]
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                   5.0, 10.0)
+VALUE_BUCKETS = (-1000.0, -100.0, -10.0, -1.0, -0.1, 0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 10.0,
+                 100.0, 1000.0)
+OTHER = "<other>"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceOptions:
+    """How much evidence a replica keeps in memory per version."""
+
+    sample_rate: float = 0.01  # share of successful requests kept; errors are always kept
+    buffer_size: int = 256  # sampled requests kept per version (a ring buffer)
+    latency_reservoir: int = 2048  # latency samples kept per version (uniform reservoir)
+    feedback_memory: int = 10_000  # recent request ids remembered for feedback
+    max_classes: int = 50  # distinct predicted values counted per version before "<other>"
+
+
+class _Metrics:
+    """The Prometheus series of one app, in its own registry (no global state)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ("model", "version")
+        self.requests = PromCounter("lastgood_requests", "Predictions served (model outcomes)",
+                                    labels, registry=registry)
+        self.errors = PromCounter("lastgood_errors", "Predictions that failed in the model",
+                                  labels, registry=registry)
+        self.rejected = PromCounter("lastgood_rejected_requests",
+                                    "Requests refused for bad input (never model errors)",
+                                    ("model", "reason"), registry=registry)
+        self.latency = PromHistogram("lastgood_request_latency_seconds",
+                                     "Time to predict, per model and version", labels,
+                                     buckets=LATENCY_BUCKETS, registry=registry)
+        self.classes = PromCounter("lastgood_predictions", "Predicted classes or values",
+                                   (*labels, "value"), registry=registry)
+        self.values = PromHistogram("lastgood_prediction_value", "Predicted numeric values",
+                                    labels, buckets=VALUE_BUCKETS, registry=registry)
+
+
+class VersionStats:
+    """Live counters and sampled evidence of one served version."""
+
+    def __init__(self, model: str, version: int, options: EvidenceOptions, metrics: _Metrics,
+                 rng: random.Random) -> None:
+        self.model, self.version, self._options, self._rng = model, version, options, rng
+        self.requests = self.errors = self.records = 0
+        self.feedback_total = self.feedback_correct = 0
+        self.latencies: list[float] = []
+        self._seen = 0
+        self.classes: Counter[str] = Counter()
+        self.samples: deque[dict[str, Any]] = deque(maxlen=max(options.buffer_size, 1))
+        key = (model, str(version))
+        self._requests, self._errors = metrics.requests.labels(*key), metrics.errors.labels(*key)
+        self._latency, self._values = metrics.latency.labels(*key), metrics.values.labels(*key)
+        self._classes_metric = metrics.classes
+        self._class_children: dict[str, Any] = {}
+
+    def observe_latency(self, seconds: float) -> None:
+        """Keep a uniform sample of latencies (Algorithm R) and feed the histogram."""
+        self._latency.observe(seconds)
+        self._seen += 1
+        size = self._options.latency_reservoir
+        if len(self.latencies) < size:
+            self.latencies.append(seconds)
+        else:
+            slot = self._rng.randrange(self._seen)
+            if slot < size:
+                self.latencies[slot] = seconds
+
+    def success(self, predictions: Sequence[Any], seconds: float) -> None:
+        self.requests += 1
+        self.records += len(predictions)
+        self._requests.inc()
+        self.observe_latency(seconds)
+        for value in predictions:
+            self._count(value)
+
+    def failure(self, seconds: float) -> None:
+        self.requests += 1
+        self.errors += 1
+        self._requests.inc()
+        self._errors.inc()
+        self.observe_latency(seconds)
+
+    def _count(self, value: Any) -> None:
+        if isinstance(value, float):
+            self._values.observe(value)
+            return
+        label = str(value) if isinstance(value, str | int | bool) else "<structured>"
+        if label not in self.classes and len(self.classes) >= self._options.max_classes:
+            label = OTHER
+        self.classes[label] += 1
+        child = self._class_children.get(label)
+        if child is None:
+            child = self._classes_metric.labels(self.model, str(self.version), label)
+            self._class_children[label] = child
+        child.inc()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The counters as JSON-ready numbers (latency quantiles in ms)."""
+        ordered = sorted(self.latencies)
+
+        def quantile(q: float) -> float | None:
+            return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000, 3) \
+                if ordered else None
+
+        return {
+            "version": self.version, "requests": self.requests, "errors": self.errors,
+            "error_rate": self.errors / self.requests if self.requests else None,
+            "records": self.records,
+            "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
+                           "samples": len(ordered)},
+            "predictions": dict(self.classes.most_common()),
+            "feedback": {"total": self.feedback_total, "correct": self.feedback_correct,
+                         "accuracy": (self.feedback_correct / self.feedback_total
+                                      if self.feedback_total else None)},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A recent prediction, kept so feedback can be scored against it."""
+
+    model: str
+    version: int
+    predictions: tuple[Any, ...]
+
+
+class Recorder:
+    """Every version's evidence in one replica; called on the event loop only."""
+
+    def __init__(self, *, options: EvidenceOptions = EvidenceOptions(),
+                 registry: CollectorRegistry | None = None, seed: int | None = None) -> None:
+        self.options = options
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._metrics = _Metrics(self.registry)
+        self._rng = random.Random(seed)
+        self._stats: dict[tuple[str, int], VersionStats] = {}
+        self._recent: OrderedDict[str, Remembered] = OrderedDict()
+
+    def stats(self, model: str, version: int) -> VersionStats:
+        """The (created on first use) counters of one version."""
+        key = (model, version)
+        found = self._stats.get(key)
+        if found is None:
+            found = self._stats[key] = VersionStats(model, version, self.options, self._metrics,
+                                                    self._rng)
+        return found
+
+    def success(self, model: str, version: int, *, request_id: str, records: Sequence[Any],
+                predictions: Sequence[Any], seconds: float, at: datetime) -> None:
+        """A prediction was served: count it, maybe sample it, remember it for feedback."""
+        stats = self.stats(model, version)
+        stats.success(predictions, seconds)
+        self._recent[request_id] = Remembered(model, version, tuple(predictions))
+        if len(self._recent) > self.options.feedback_memory:
+            self._recent.popitem(last=False)
+        if self._rng.random() < self.options.sample_rate:
+            stats.samples.append({"at": at.isoformat(), "request_id": request_id,
+                                  "records": list(records), "predictions": list(predictions),
+                                  "latency_ms": round(seconds * 1000, 3)})
+
+    def failure(self, model: str, version: int, *, request_id: str, records: Sequence[Any],
+                error: str, seconds: float, at: datetime) -> None:
+        """The model failed on valid input: a model error, always sampled."""
+        stats = self.stats(model, version)
+        stats.failure(seconds)
+        stats.samples.append({"at": at.isoformat(), "request_id": request_id,
+                              "records": list(records), "error": error,
+                              "latency_ms": round(seconds * 1000, 3)})
+
+    def rejected(self, model: str, reason: str) -> None:
+        """Bad input: counted apart, never as a model error."""
+        self._metrics.rejected.labels(model, reason).inc()
+
+    def feedback(self, model: str, request_id: str, label: Any) -> dict[str, Any] | None:
+        """Score the true label against a recent prediction; None when the id is not known.
+
+        A request id is scored once (it is forgotten after), so retried feedback cannot inflate
+        the counts. A list label scores a multi-record request record by record.
+        """
+        remembered = self._recent.get(request_id)
+        if remembered is None or remembered.model != model:
+            return None
+        labels = label if isinstance(label, list) and len(remembered.predictions) > 1 else [label]
+        if len(labels) != len(remembered.predictions):
+            raise ValueError(f"the request had {len(remembered.predictions)} predictions; "
+                             f"send a list of {len(remembered.predictions)} labels")
+        del self._recent[request_id]
+        correct = [outputs_match(p, t, 1e-9) for p, t in
+                   zip(remembered.predictions, labels, strict=True)]
+        stats = self.stats(model, remembered.version)
+        stats.feedback_total += len(correct)
+        stats.feedback_correct += sum(correct)
+        return {"request_id": request_id, "version": remembered.version,
+                "correct": correct if len(correct) > 1 else correct[0]}
+
+    def versions(self, model: str) -> list[VersionStats]:
+        """Counters of every version of `model` this replica served, newest first."""
+        found = [s for (m, _), s in self._stats.items() if m == model]
+        return sorted(found, key=lambda s: s.version, reverse=True)
+
+    def samples(self, model: str, version: int) -> dict[str, Any]:
+        """What the rollback archive takes in: the version's counters and sampled requests."""
+        stats = self._stats.get((model, version))
+        if stats is None:
+            return {"model": model, "version": version, "counters": None, "samples": []}
+        return {"model": model, "version": version, "counters": stats.snapshot(),
+                "samples": list(stats.samples)}

@@ -1,0 +1,235 @@
+"""The reconciler: one replica following the registry, level-triggered (safety rules 2 and 8).
+
+At start, on a change signal, and every `resync_s` it re-reads the whole desired state of its
+environment and converges: switch live to the desired version as soon as a warm slot of it
+exists, load what is missing in the background (off the loop, under a timeout), keep the wanted
+standby versions warm and retire the others. It reports what it actually serves after every
+switch and every `heartbeat_s`. An unreachable registry never touches the slots: the replica
+keeps serving and retries with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from lastgood.domain.versions import Version
+from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
+from lastgood.services.desired import DesiredModel, DesiredState, load_desired
+from lastgood.serving.loading import Loader, LoadOptions, prepare_slot
+from lastgood.serving.signals import ChangeSignal
+from lastgood.serving.slots import Slot, SlotState, SlotTable, StandbyLimits
+from lastgood.serving.state import ServingState
+
+__all__ = ["Reconciler", "ReconcilerOptions"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilerOptions:
+    """Timing and capacity of one replica's reconciliation."""
+
+    standby: StandbyLimits = field(default_factory=StandbyLimits)
+    load: LoadOptions = field(default_factory=LoadOptions)
+    resync_s: float = 30.0  # full re-read even without any signal
+    heartbeat_s: float = 5.0  # report actual state at least this often
+    backoff_initial_s: float = 0.5  # first retry after an unreachable registry
+    backoff_max_s: float = 30.0
+    retry_failed_s: float = 60.0  # a refused version is not loaded again before this
+
+
+class Reconciler:
+    """Drives a ServingState toward the registry's desired state for one environment."""
+
+    def __init__(self, *, env: str, uow_factory: UnitOfWorkFactory, loader: Loader, clock: Clock,
+                 replica_id: str, state: ServingState, signal: ChangeSignal,
+                 options: ReconcilerOptions = ReconcilerOptions()) -> None:
+        self.env, self.replica_id, self.state = env, replica_id, state
+        self._uow_factory, self._loader, self._clock = uow_factory, loader, clock
+        self._signal, self.options = signal, options
+        self._generation: int | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._gone: set[str] = set()  # undeployed models still to report once
+
+    # -- one pass ------------------------------------------------------------------------
+
+    async def reconcile(self) -> bool:
+        """Read the desired state and converge once; False when the registry was unreachable."""
+        try:
+            desired = await asyncio.to_thread(load_desired, self._uow_factory, self.env,
+                                              standby=self.options.standby.count)
+        except Exception as exc:  # any registry failure: keep every slot as it is (rule 8)
+            self.state.sync_error = f"{type(exc).__name__}: {exc}"
+            log.warning("reading the desired state of %s failed; still serving: %s",
+                        self.env, exc)
+            return False
+        self.apply(desired)
+        return True
+
+    def apply(self, desired: DesiredState) -> None:
+        """Converge the slot tables toward `desired` without awaiting (loads start detached)."""
+        self.state.deployed = frozenset(m.model for m in desired.models)
+        self.state.synced_at, self.state.sync_error = self._clock.now(), ""
+        for model in [m for m in self.state.tables if m not in self.state.deployed]:
+            self.state.tables.pop(model).retire_all()
+            self._gone.add(model)
+        for wanted in desired.models:
+            self._converge(self.state.table(wanted.model), wanted)
+        self._generation = desired.generation
+
+    def _converge(self, table: SlotTable, wanted: DesiredModel) -> None:
+        replaced: list[Slot] = []
+        if table.live is None or table.live.number != wanted.live.number:
+            ready = table.warm(wanted.live.number)
+            if ready is not None:
+                old = table.switch(ready, at=self._clock.now())
+                replaced = [old] if old is not None else []
+                log.info("%s now serves %s", self.replica_id, wanted.live.ref)
+            else:
+                self._ensure_loading(table, wanted.live)
+        standby = self.options.standby.fit(wanted.standby)
+        table.keep_standby([v.number for v in standby], offered=replaced)
+        if table.live is not None and table.live.number == wanted.live.number:
+            for version in standby:  # only once live is settled: it has the CPU first
+                if table.warm(version.number) is None:
+                    self._ensure_loading(table, version)
+
+    def _ensure_loading(self, table: SlotTable, version: Version) -> None:
+        if version.number in table.loading:
+            return
+        failed = table.failures.get(version.number)
+        if failed is not None and failed.loaded_at is not None and (
+                self._clock.now() - failed.loaded_at).total_seconds() < self.options.retry_failed_s:
+            return
+        placeholder = Slot(version)
+        table.loading[version.number] = placeholder
+        task = asyncio.create_task(self._load(table, version, placeholder))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _load(self, table: SlotTable, version: Version, placeholder: Slot) -> None:
+        slot = await prepare_slot(version, self._loader, clock=self._clock,
+                                  options=self.options.load)
+        if table.loading.get(version.number) is placeholder:
+            del table.loading[version.number]
+        if self.state.tables.get(table.model) is not table or self._stopping:
+            slot.retire()  # the model was undeployed while this loaded
+        elif slot.state is SlotState.WARM:
+            table.failures.pop(version.number, None)
+            # Parked as standby; the next pass switches to it if it is the desired live one.
+            table.standby[version.number] = slot
+        else:
+            log.warning("%s refused %s: %s", self.replica_id, version.ref, slot.reason)
+            table.failures[version.number] = slot
+        self._wake.set()
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def reports(self) -> list[ReplicaReport]:
+        """What this replica actually serves, one report per model (and one per undeployed)."""
+        now = self._clock.now()
+        found = [self._report(table, now) for table in self.state.tables.values()]
+        found += [ReplicaReport(replica_id=self.replica_id, model=model, env=self.env,
+                                version=None, since=now, seen_at=now, detail="undeployed")
+                  for model in sorted(self._gone)]
+        return found
+
+    def _report(self, table: SlotTable, now: datetime) -> ReplicaReport:
+        live = table.live
+        status, detail = "serving", ""
+        if table.loading:
+            status = "loading"
+            detail = "loading " + ", ".join(f"@{n}" for n in sorted(table.loading))
+        if live is None and table.failures:
+            status = "failed"
+        if table.failures:
+            detail = "; ".join(s.reason for s in table.failures.values())
+        return ReplicaReport(replica_id=self.replica_id, model=table.model, env=self.env,
+                             version=live.number if live else None,
+                             since=table.live_since or now, seen_at=now, state=status,
+                             detail=detail[:2000])
+
+    def _write_reports(self, reports: list[ReplicaReport]) -> None:
+        with self._uow_factory() as uow:
+            for report in reports:
+                uow.replicas.report(report)
+            uow.commit()
+
+    async def report(self) -> bool:
+        """Write the replica's reports; False (logged) when the registry is unreachable."""
+        reports = self.reports()
+        try:
+            await asyncio.to_thread(self._write_reports, reports)
+        except Exception as exc:
+            log.warning("reporting to the registry failed; still serving: %s", exc)
+            return False
+        self._gone.clear()
+        return True
+
+    # -- the loop ------------------------------------------------------------------------
+
+    async def _pump(self) -> None:
+        while not self._stopping:
+            try:
+                if await self._signal.wait(timeout_s=self.options.heartbeat_s,
+                                           generation=self._generation):
+                    self._wake.set()
+            except Exception as exc:  # a broken signal must not stop serving: resync covers
+                log.warning("change signal failed: %s", exc)
+                await asyncio.sleep(self.options.backoff_initial_s)
+
+    async def run(self) -> None:
+        """Reconcile at start, on every signal and periodically, until `stop()`."""
+        pump = asyncio.create_task(self._pump())
+        backoff = self.options.backoff_initial_s
+        next_pass = next_report = time.monotonic()
+        try:
+            while not self._stopping:
+                now = time.monotonic()
+                if now >= next_pass or self._wake.is_set():
+                    self._wake.clear()
+                    before = self._serving()
+                    if await self.reconcile():
+                        backoff = self.options.backoff_initial_s
+                        next_pass = now + self.options.resync_s
+                    else:
+                        next_pass = now + backoff
+                        backoff = min(backoff * 2, self.options.backoff_max_s)
+                    if self._serving() != before:
+                        next_report = now  # a switch is reported at once: operations wait on it
+                if time.monotonic() >= next_report:
+                    await self.report()
+                    next_report = time.monotonic() + self.options.heartbeat_s
+                timeout = min(next_pass, next_report) - time.monotonic()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(timeout, 0.0))
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    def _serving(self) -> dict[str, tuple[int | None, str]]:
+        return {m: (t.live.number if t.live else None, ",".join(map(str, t.failures)))
+                for m, t in self.state.tables.items()}
+
+    async def stop(self, *, timeout_s: float = 2.0) -> None:
+        """Stop following the registry, release every slot, and report that nothing is served
+        any more, so an operation never waits on a replica that is gone."""
+        self._stopping = True
+        self._wake.set()
+        await self._signal.aclose()
+        now = self._clock.now()
+        final = [ReplicaReport(replica_id=self.replica_id, model=model, env=self.env,
+                               version=None, since=now, seen_at=now, state="stopped")
+                 for model in sorted(self.state.tables)]
+        for table in self.state.tables.values():
+            table.retire_all()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.to_thread(self._write_reports, final), timeout_s)
