@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from lastgood.config import Settings, load_settings
 from lastgood.domain.deployments import Environment
 from lastgood.ports import (
     ArtifactStore,
@@ -81,6 +82,35 @@ def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
         return [*built_in, *custom]
 
     return checks_for
+
+
+def open_services(settings: Settings | None = None, *, smoke: bool = True) -> Services:
+    """The real adapters chosen by Settings, wired into services."""
+    from lastgood.adapters.artifacts.factory import open_artifact_store
+    from lastgood.adapters.clock import SystemClock
+    from lastgood.adapters.commands import SubprocessCommands
+    from lastgood.adapters.formats import LocalModelFormats
+    from lastgood.adapters.host import LocalHost
+    from lastgood.adapters.null import NoEvidence, NoSignatures, NoVerifier
+    from lastgood.adapters.smoke import SubprocessSmoke
+    from lastgood.adapters.sql.registry import open_registry
+
+    settings = settings or load_settings()
+    store = open_artifact_store(settings.store_url,
+                                endpoint_url=settings.s3_endpoint_url or None)
+    return wire(Ports(
+        uow=open_registry(settings.db_url), store=store, formats=LocalModelFormats(),
+        host=LocalHost(), clock=SystemClock(), commands=SubprocessCommands(),
+        smoke=SubprocessSmoke(store), signatures=NoSignatures(), verifier=NoVerifier(),
+        evidence=NoEvidence(), engine_settings=EngineSettings(lease_ttl_s=settings.lease_ttl_s),
+        smoke_enabled=smoke))
+
+
+def main() -> None:
+    """The `lastgood` console script."""
+    from lastgood.cli.main import build_cli
+
+    build_cli(lambda settings: open_services(settings))(prog_name="lastgood")
 
 
 def wire(ports: Ports) -> Services:

@@ -19,6 +19,8 @@ class Settings:
     actor: str
     remote_url: str = ""
     remote_token: str = ""
+    s3_endpoint_url: str = ""
+    lease_ttl_s: float = 30.0
 
     @property
     def is_embedded(self) -> bool:
@@ -44,4 +46,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         actor=env.get("LASTGOOD_ACTOR", "") or os_user(),
         remote_url=env.get("LASTGOOD_URL", ""),
         remote_token=env.get("LASTGOOD_TOKEN", ""),
+        s3_endpoint_url=env.get("LASTGOOD_S3_ENDPOINT_URL", ""),
+        lease_ttl_s=_positive(env, "LASTGOOD_LEASE_TTL_S", 30.0),
     )
+
+
+def _positive(env: Mapping[str, str], key: str, default: float) -> float:
+    text = env.get(key, "")
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        from lastgood.domain.errors import InvalidInput
+
+        raise InvalidInput(f"{key}={text!r} is not a positive number",
+                           fix=f"set {key} to seconds, e.g. 30, or unset it")
+    return value

@@ -223,15 +223,34 @@ class ReplicaRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    models: ModelRepository
-    versions: VersionRepository
-    events: EventLog
-    environments: EnvironmentRepository
-    deployments: DeploymentRepository
-    operations: OperationRepository
-    leases: LeaseRepository
-    archives: ArchiveRepository
-    replicas: ReplicaRepository
+    """One transaction over every repository (read-only attributes, so adapters may narrow)."""
+
+    @property
+    def models(self) -> ModelRepository: ...
+
+    @property
+    def versions(self) -> VersionRepository: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def environments(self) -> EnvironmentRepository: ...
+
+    @property
+    def deployments(self) -> DeploymentRepository: ...
+
+    @property
+    def operations(self) -> OperationRepository: ...
+
+    @property
+    def leases(self) -> LeaseRepository: ...
+
+    @property
+    def archives(self) -> ArchiveRepository: ...
+
+    @property
+    def replicas(self) -> ReplicaRepository: ...
 
     def __enter__(self) -> Self:
         """Begin a transaction."""

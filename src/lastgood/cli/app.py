@@ -1,0 +1,81 @@
+"""The click group, its shared context, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from rich.console import Console
+
+from lastgood.bootstrap import Services
+from lastgood.cli.errors import exit_code_for
+from lastgood.config import Settings
+from lastgood.domain.errors import LastGoodError
+
+Opener = Callable[[Settings], Services]
+
+
+@dataclass
+class CliContext:
+    """What every command can reach: settings and the services, opened on first use."""
+
+    settings: Settings
+    opener: Opener
+    traceback: bool = False
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            self._services = self.opener(self.settings)
+        return self._services
+
+    @property
+    def actor(self) -> str:
+        return self.settings.actor
+
+    def emit_json(self, data: Any) -> None:
+        """Plain JSON on stdout (no Rich markup), for scripts."""
+        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+class LastgoodGroup(click.Group):
+    """Runs commands so that a lastgood error is one line on stderr and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LastGoodError as exc:
+            cli = ctx.find_object(CliContext)
+            if cli is not None and cli.traceback:
+                raise
+            click.echo(f"error: {exc.one_line()}", err=True)
+            ctx.exit(exit_code_for(exc))
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:
+            cli = ctx.find_object(CliContext)
+            if cli is not None and cli.traceback:
+                raise
+            click.echo(f"error: internal error {type(exc).__name__}: {exc} — rerun with "
+                       "--traceback and report it", err=True)
+            ctx.exit(1)
+
+
+def get(ctx: click.Context) -> CliContext:
+    found = ctx.find_object(CliContext)
+    assert found is not None, "the root command sets the CliContext"
+    return found
+
+
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print JSON (a stable, documented shape) instead of tables.")

@@ -1,0 +1,289 @@
+"""`env`, `deploy`, `verify`, `rollback`, `resume`, `status`, `history`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from lastgood.cli.app import CliContext, get, json_option
+from lastgood.cli.files import read_document
+from lastgood.cli.render import candidates_table, checks_table, history_table, table, when
+from lastgood.domain.deployments import CustomCheck, RuntimeDrift, SwitchMode
+from lastgood.domain.operations import Operation
+from lastgood.services.deployments import RollbackPlan, Status
+from lastgood.services.documents import parse_columns, parse_metrics, parse_pairs
+from lastgood.services.views import (
+    candidate_view,
+    deployment_view,
+    environment_view,
+    operation_view,
+    replica_view,
+    version_view,
+)
+
+
+@click.group()
+def env() -> None:
+    """Environments and their settings (feature schema, checks, switch mode)."""
+
+
+@env.command("list")
+@json_option
+@click.pass_context
+def env_list(ctx: click.Context, as_json: bool) -> None:
+    """List environments."""
+    cli = get(ctx)
+    found = cli.services.deployments.environments()
+    if as_json:
+        cli.emit_json([environment_view(e) for e in found])
+        return
+    cli.out.print(table("Environments", ["name", "switch", "drift policy", "checks",
+                                         "signatures"],
+                        [(e.name, e.switch_mode, e.runtime_drift, len(e.checks),
+                          "required" if e.require_signature else "—") for e in found]))
+
+
+@env.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def env_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Show one environment's settings."""
+    cli = get(ctx)
+    view = environment_view(cli.services.deployments.environment(name))
+    if as_json:
+        cli.emit_json(view)
+    else:
+        for key, value in view.items():
+            cli.out.print(f"[bold]{key}[/]: {value}")
+
+
+@env.command("set")
+@click.argument("name")
+@click.option("--feature-schema", type=click.Path(path_type=Path),
+              help="JSON/YAML list of the columns the env provides today.")
+@click.option("--expected-outputs", type=click.Path(path_type=Path),
+              help="JSON/YAML list of output columns consumers expect.")
+@click.option("--runtime-drift", type=click.Choice([d.value for d in RuntimeDrift]))
+@click.option("--switch-mode", type=click.Choice([m.value for m in SwitchMode]))
+@click.option("--deploy-command", help="Run for each switch in 'command' mode; exit 0 = done.")
+@click.option("--check", "checks", multiple=True, metavar="NAME=COMMAND",
+              help="A custom preflight gate (a shell command; or NAME=module:function).")
+@click.option("--switch-timeout", type=click.FloatRange(min=0.1), help="Seconds.")
+@json_option
+@click.pass_context
+def env_set(ctx: click.Context, name: str, feature_schema: Path | None,
+            expected_outputs: Path | None, runtime_drift: str | None, switch_mode: str | None,
+            deploy_command: str | None, checks: tuple[str, ...], switch_timeout: float | None,
+            as_json: bool) -> None:
+    """Create or change an environment."""
+    cli = get(ctx)
+    changes: dict[str, Any] = {}
+    for key, path in (("feature_schema", feature_schema), ("expected_outputs", expected_outputs)):
+        if path is not None:
+            changes[key] = parse_columns(read_document(path, what="schema"), source=str(path),
+                                         key=key)
+    for key, value in (("runtime_drift", runtime_drift), ("switch_mode", switch_mode),
+                       ("deploy_command", deploy_command), ("switch_timeout_s", switch_timeout)):
+        if value is not None:
+            changes[key] = value
+    if checks:
+        changes["checks"] = tuple(_custom_check(k, v) for k, v in parse_pairs(
+            checks, flag="--check", example="'schema-diff=./check.sh'").items())
+    result = cli.services.deployments.configure(name, changes=changes, actor=cli.actor)
+    if as_json:
+        cli.emit_json(environment_view(result))
+    else:
+        cli.out.print(f"environment [bold]{name}[/] saved")
+
+
+def _custom_check(name: str, value: str) -> CustomCheck:
+    is_entry = ":" in value and " " not in value and "/" not in value
+    return CustomCheck(name=name, command="" if is_entry else value,
+                       entry_point=value if is_entry else "")
+
+
+def _phase_printer(cli: CliContext, quiet: bool) -> Any:
+    def show(op: Operation) -> None:
+        if not quiet:
+            cli.err.print(f"  [dim]{op.id}[/] → {op.phase}")
+    return show
+
+
+@click.command()
+@click.argument("name")
+@click.argument("ref")
+@click.option("--env", "env_name", required=True, help="Environment, e.g. production.")
+@click.option("--reason", default="", help="Why (goes into the audit trail; required).")
+@click.option("--force", is_flag=True, help="Deploy a quarantined or retired version anyway.")
+@json_option
+@click.pass_context
+def deploy(ctx: click.Context, name: str, ref: str, env_name: str, reason: str, force: bool,
+           as_json: bool) -> None:
+    """Make ENV serve version REF of NAME, after the preflight checks pass."""
+    cli = get(ctx)
+    op = cli.services.deployments.deploy(name, ref, env=env_name, reason=reason,
+                                         actor=cli.actor, force=force,
+                                         on_phase=_phase_printer(cli, as_json))
+    if as_json:
+        cli.emit_json(operation_view(op))
+    else:
+        cli.out.print(f"[green]deployed[/] {name} v{op.target_version} to {env_name} "
+                      f"({op.id}, {op.phase})")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--env", "env_name", required=True)
+@click.option("--metric", "metrics", multiple=True, metavar="K=V",
+              help="Measured baseline, e.g. p95_ms=41 error_rate=0.002 (at least one).")
+@click.option("--reason", default="", help="Who checked what (required).")
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, name: str, env_name: str, metrics: tuple[str, ...], reason: str,
+           as_json: bool) -> None:
+    """Mark the live deployment verified, with its measured baseline."""
+    cli = get(ctx)
+    dep = cli.services.deployments.verify(name, env=env_name, baseline=parse_metrics(metrics),
+                                          reason=reason, actor=cli.actor)
+    if as_json:
+        cli.emit_json(deployment_view(dep))
+    else:
+        cli.out.print(f"[green]verified[/] {name} v{dep.version} in {env_name}: it is now a "
+                      "rollback target")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--env", "env_name", required=True)
+@click.option("--reason", default="", help="What went wrong (required).")
+@click.option("--to", "to", help="A specific version or tag instead of the automatic choice.")
+@click.option("--force", is_flag=True, help="With --to: accept a version never verified here.")
+@click.option("--dry-run", is_flag=True, help="Print the plan and every check; change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+@click.pass_context
+def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str | None,
+             force: bool, dry_run: bool, yes: bool, as_json: bool) -> None:
+    """Put back the most recent verified version of NAME in ENV."""
+    cli = get(ctx)
+    deps = cli.services.deployments
+    if dry_run or not (yes or as_json):
+        plan = deps.plan_rollback(name, env=env_name, to=to, force=force, actor=cli.actor)
+        if dry_run:
+            _print_plan(cli, plan, as_json)
+            return
+        _print_plan(cli, plan, False)
+        if plan.target is None or not _confirm(plan):
+            ctx.exit(0 if plan.target is not None else 4)
+    op = deps.rollback(name, env=env_name, reason=reason, actor=cli.actor, to=to, force=force,
+                       on_phase=_phase_printer(cli, as_json))
+    if as_json:
+        cli.emit_json(operation_view(op))
+        return
+    cli.out.print(f"[green]rolled back[/] {name} in {env_name}: v{op.from_version} → "
+                  f"v{op.target_version} ({op.id})")
+    cli.out.print(f"failed v{op.from_version} quarantined; forensic bundle {op.archive_id}")
+
+
+def _confirm(plan: RollbackPlan) -> bool:
+    assert plan.target is not None
+    return click.confirm(f"Roll {plan.model} in {plan.env} back from v{plan.live} to "
+                         f"v{plan.target.version}?", default=False)
+
+
+def _print_plan(cli: CliContext, plan: RollbackPlan, as_json: bool) -> None:
+    target = plan.target.version if plan.target else None
+    if as_json:
+        cli.emit_json({"model": plan.model, "env": plan.env, "live": plan.live,
+                       "target": target, "dry_run": True,
+                       "candidates": [candidate_view(c) for c in plan.candidates]})
+        return
+    out: Console = cli.out
+    out.print(f"live: v{plan.live}   target: "
+              + (f"[bold green]v{target}[/]" if target else "[red]none eligible[/]"))
+    out.print(candidates_table(plan.candidates, target))
+    if plan.target is not None:
+        out.print(checks_table(plan.target))
+
+
+@click.command()
+@click.option("--model", help="Only this model's operations.")
+@click.option("--env", "env_name", help="Only this environment's operations.")
+@json_option
+@click.pass_context
+def resume(ctx: click.Context, model: str | None, env_name: str | None, as_json: bool) -> None:
+    """Finish deploys and rollbacks that a crash interrupted."""
+    cli = get(ctx)
+    done = cli.services.deployments.resume(model=model, env=env_name)
+    if as_json:
+        cli.emit_json([operation_view(o) for o in done])
+    elif not done:
+        cli.out.print("nothing to resume")
+    else:
+        for op in done:
+            cli.out.print(f"{op.id} {op.kind} {op.model}/{op.env}: {op.phase}"
+                          + (f" ({op.error})" if op.error else ""))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--env", "env_name", required=True)
+@json_option
+@click.pass_context
+def status(ctx: click.Context, name: str, env_name: str, as_json: bool) -> None:
+    """Desired against actual: what ENV should serve and what each replica serves."""
+    cli = get(ctx)
+    st = cli.services.deployments.status(name, env=env_name)
+    if as_json:
+        cli.emit_json(status_view(st))
+        return
+    _print_status(cli.out, st)
+
+
+def status_view(st: Status) -> dict[str, Any]:
+    return {"model": st.model, "env": st.env,
+            "desired": deployment_view(st.live) if st.live else None,
+            "version": version_view(st.live_version, full=False) if st.live_version else None,
+            "standby": list(st.standby), "replicas": [replica_view(r) for r in st.replicas],
+            "unfinished": [operation_view(o) for o in st.unfinished],
+            "last_operation": operation_view(st.last_operation) if st.last_operation else None}
+
+
+def _print_status(out: Console, st: Status) -> None:
+    if st.live is None or st.live_version is None:
+        out.print(f"{st.model} is not deployed in {st.env}")
+        return
+    verified = "[green]verified[/]" if st.live.verified else "[yellow]not verified[/]"
+    out.print(f"[bold]{st.model}[/] in [bold]{st.env}[/]: desired v{st.live.version} "
+              f"({st.live_version.tag or 'untagged'}, {st.live_version.status}), {verified}, "
+              f"since {when(st.live.started_at)} by {st.live.deployed_by}")
+    out.print(f"rollback targets (verified, newest first): "
+              f"{', '.join(f'v{n}' for n in st.standby) or 'none'}")
+    if st.replicas:
+        out.print(table("Replicas (actual)", ["replica", "serves", "state", "since", "seen"],
+                        [(r.replica_id, r.version, r.state, when(r.since), when(r.seen_at))
+                         for r in st.replicas]))
+    else:
+        out.print("replicas: none reporting")
+    for op in st.unfinished:
+        out.print(f"[yellow]unfinished[/] {op.id} {op.kind} in phase {op.phase} — "
+                  "run `lastgood resume`")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--env", "env_name", required=True)
+@json_option
+@click.pass_context
+def history(ctx: click.Context, name: str, env_name: str, as_json: bool) -> None:
+    """Which version was live when, who deployed it, why, and how it ended."""
+    cli = get(ctx)
+    found = cli.services.deployments.history(name, env=env_name)
+    if as_json:
+        cli.emit_json([deployment_view(d) for d in found])
+    else:
+        cli.out.print(history_table(name, env_name, found))

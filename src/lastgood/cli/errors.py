@@ -1,0 +1,41 @@
+"""Exit codes: one table, looked up by walking the error's class hierarchy."""
+
+from __future__ import annotations
+
+from lastgood.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    Escalated,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    LastGoodError,
+    NoEligibleTarget,
+    NotFound,
+    PreconditionFailed,
+    TransientError,
+    Unauthorized,
+)
+
+EXIT_CODES: dict[type[LastGoodError], int] = {
+    LastGoodError: 1,  # any other failure
+    TransientError: 1,  # a dependency is down: retry
+    IntegrityError: 1,  # bytes or history do not match
+    InvalidInput: 2,  # bad input: fix the command
+    NotFound: 2,
+    AlreadyExists: 2,
+    PreconditionFailed: 2,
+    Conflict: 3,  # another operation holds the deployment
+    NoEligibleTarget: 4,  # every rollback candidate was refused
+    Escalated: 5,  # switched, but verification failed: page a human
+    Unauthorized: 6,
+    Forbidden: 7,
+}
+
+
+def exit_code_for(error: LastGoodError) -> int:
+    """The code of the nearest class in the table along the error's MRO."""
+    for cls in type(error).__mro__:
+        if cls in EXIT_CODES:
+            return EXIT_CODES[cls]
+    return 1

@@ -1,0 +1,29 @@
+"""The `lastgood` command: registry, deployments, rollbacks, evidence."""
+
+from __future__ import annotations
+
+import click
+
+from lastgood import __version__
+from lastgood.cli.app import CliContext, LastgoodGroup, Opener
+from lastgood.cli.deploy_cmds import deploy, env, history, resume, rollback, status, verify
+from lastgood.cli.evidence_cmds import archive, audit
+from lastgood.cli.registry_cmds import events, models, register, retire, show, versions
+from lastgood.config import load_settings
+
+
+def build_cli(opener: Opener) -> click.Group:
+    """The command tree over services opened by `opener` (the composition root's)."""
+
+    @click.group(cls=LastgoodGroup, context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(__version__, prog_name="lastgood")
+    @click.option("--traceback", is_flag=True, help="Show the full traceback on errors.")
+    @click.pass_context
+    def cli(ctx: click.Context, traceback: bool) -> None:
+        """lastgood puts the last verified model version back into production."""
+        ctx.obj = CliContext(settings=load_settings(), opener=opener, traceback=traceback)
+
+    for command in (register, models, versions, show, events, retire, env, deploy, verify,
+                    rollback, resume, status, history, archive, audit):
+        cli.add_command(command)
+    return cli

@@ -1,0 +1,148 @@
+"""`register`, `models`, `versions`, `show`, `events`, `retire`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from lastgood.cli.app import get, json_option
+from lastgood.cli.files import read_document
+from lastgood.cli.render import events_table, models_table, show_version, versions_table
+from lastgood.services.documents import (
+    parse_golden,
+    parse_metrics,
+    parse_pairs,
+    parse_requirements,
+    parse_schema,
+)
+from lastgood.services.registry import RegisterRequest, artifact_files
+from lastgood.services.views import event_view, model_view, version_view
+
+
+@click.command()
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--flavor", help="sklearn, onnx, mlflow or pickle (detected when omitted).")
+@click.option("--tag", help="A unique human tag such as v1.4.2.")
+@click.option("--metric", "metrics", multiple=True, metavar="K=V", help="Offline metric.")
+@click.option("--requires", multiple=True, metavar="PKG==VER",
+              help="Runtime pin (captured from this environment when omitted).")
+@click.option("--input-schema", type=click.Path(path_type=Path),
+              help="JSON/YAML: {inputs: [{name, dtype}], outputs: [...]}.")
+@click.option("--golden", type=click.Path(path_type=Path),
+              help="JSON/YAML: [{input: {...}, output: ...}] for smoke tests.")
+@click.option("--provenance", multiple=True, metavar="K=V", help="e.g. git_sha=abc123.")
+@click.option("--label", "labels", multiple=True, help="Free tag (repeatable).")
+@click.option("--allow-pickle", is_flag=True,
+              help="Accept a pickle/joblib file (runs code on load; marked unsafe_format).")
+@json_option
+@click.pass_context
+def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag: str | None,
+             metrics: tuple[str, ...], requires: tuple[str, ...], input_schema: Path | None,
+             golden: Path | None, provenance: tuple[str, ...], labels: tuple[str, ...],
+             allow_pickle: bool, as_json: bool) -> None:
+    """Register PATH (a model file or an MLflow model folder) as the next version of NAME."""
+    cli = get(ctx)
+    req = RegisterRequest(
+        model=name, path=path, flavor=flavor, tag=tag, metrics=parse_metrics(metrics),
+        requires=parse_requirements(requires),
+        schema=parse_schema(read_document(input_schema, what="schema"), source=str(input_schema))
+        if input_schema else None,
+        golden=parse_golden(read_document(golden, what="golden"), source=str(golden))
+        if golden else (),
+        provenance=parse_pairs(provenance, flag="--provenance", example="git_sha=abc123"),
+        labels=labels, allow_pickle=allow_pickle)
+    total = sum(p.stat().st_size for _, p in artifact_files(path))
+    with Progress(TextColumn("hashing and storing"), BarColumn(), DownloadColumn(),
+                  TransferSpeedColumn(), console=cli.err, transient=True,
+                  disable=as_json or total < 8 * 1024 * 1024) as bar:
+        task = bar.add_task("store", total=total)
+        version = cli.services.registry.register(
+            req, actor=cli.actor, progress=lambda n: bar.advance(task, n))
+    if as_json:
+        cli.emit_json(version_view(version, full=False))
+        return
+    unsafe = " [red](unsafe format: pickle)[/]" if version.unsafe_format else ""
+    cli.out.print(f"registered [bold]{version.ref}[/] digest {version.digest[:12]}{unsafe}")
+
+
+@click.command()
+@json_option
+@click.pass_context
+def models(ctx: click.Context, as_json: bool) -> None:
+    """List every model."""
+    cli = get(ctx)
+    found = cli.services.registry.models()
+    if as_json:
+        cli.emit_json([model_view(m) for m in found])
+    elif not found:
+        cli.out.print("no models yet — register one: lastgood register NAME PATH")
+    else:
+        cli.out.print(models_table(found))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N.")
+@json_option
+@click.pass_context
+def versions(ctx: click.Context, name: str, limit: int | None, as_json: bool) -> None:
+    """List the versions of NAME, newest first."""
+    cli = get(ctx)
+    found = cli.services.registry.versions(name, limit=limit)
+    if as_json:
+        cli.emit_json([version_view(v, full=False) for v in found])
+    else:
+        cli.out.print(versions_table(name, found))
+
+
+@click.command()
+@click.argument("name")
+@click.argument("ref")
+@json_option
+@click.pass_context
+def show(ctx: click.Context, name: str, ref: str, as_json: bool) -> None:
+    """Show one version (REF is a number or a tag)."""
+    cli = get(ctx)
+    version = cli.services.registry.show(name, ref)
+    if as_json:
+        cli.emit_json(version_view(version))
+    else:
+        show_version(cli.out, version)
+
+
+@click.command()
+@click.option("--model", help="Only events of this model.")
+@click.option("--env", help="Only events of this environment.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the last N.")
+@json_option
+@click.pass_context
+def events(ctx: click.Context, model: str | None, env: str | None, limit: int | None,
+           as_json: bool) -> None:
+    """The audit trail: every mutation and refusal, oldest first."""
+    cli = get(ctx)
+    found = cli.services.registry.events(model=model, env=env)
+    if limit is not None:
+        found = found[-limit:]
+    if as_json:
+        cli.emit_json([event_view(e) for e in found])
+    else:
+        cli.out.print(events_table(found))
+
+
+@click.command()
+@click.argument("name")
+@click.argument("ref")
+@click.option("--reason", default="", help="Why it must never serve again (required).")
+@json_option
+@click.pass_context
+def retire(ctx: click.Context, name: str, ref: str, reason: str, as_json: bool) -> None:
+    """Retire a version: it stays in history but is never deployed or rolled back to."""
+    cli = get(ctx)
+    version = cli.services.registry.retire(name, ref, reason=reason, actor=cli.actor)
+    if as_json:
+        cli.emit_json(version_view(version, full=False))
+    else:
+        cli.out.print(f"retired {version.ref}")
