@@ -10,7 +10,6 @@ from typing import Any
 from lastgood.adapters.memory import MemoryRegistry
 from lastgood.adapters.memory_store import MemoryArtifactStore
 from lastgood.adapters.null import NoEvidence, NoSignatures
-from lastgood.bootstrap import Ports, Services, wire
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.versions import GoldenExample, Resources, Version
 from lastgood.ports import (
@@ -21,6 +20,7 @@ from lastgood.ports import (
     Predictor,
     SmokeOutcome,
 )
+from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
 from lastgood.testing import FixedClock, make_manifest, make_new_version
 

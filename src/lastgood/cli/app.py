@@ -11,10 +11,10 @@ from typing import Any
 import click
 from rich.console import Console
 
-from lastgood.bootstrap import Services
 from lastgood.cli.errors import exit_code_for
 from lastgood.config import Settings
 from lastgood.domain.errors import LastGoodError
+from lastgood.services.container import Services
 
 Opener = Callable[[Settings], Services]
 

@@ -6,6 +6,7 @@ import click
 
 from lastgood import __version__
 from lastgood.cli.app import CliContext, LastgoodGroup, Opener
+from lastgood.cli.demo import demo
 from lastgood.cli.deploy_cmds import deploy, env, history, resume, rollback, status, verify
 from lastgood.cli.evidence_cmds import archive, audit
 from lastgood.cli.registry_cmds import events, models, register, retire, show, versions
@@ -24,6 +25,6 @@ def build_cli(opener: Opener) -> click.Group:
         ctx.obj = CliContext(settings=load_settings(), opener=opener, traceback=traceback)
 
     for command in (register, models, versions, show, events, retire, env, deploy, verify,
-                    rollback, resume, status, history, archive, audit):
+                    rollback, resume, status, history, archive, audit, demo):
         cli.add_command(command)
     return cli

@@ -1,0 +1,135 @@
+"""`lastgood demo`: the whole story on the embedded default, with models trained on the spot.
+
+Three scikit-learn models are trained on the wine data set that ships inside scikit-learn, saved
+with skops, registered with metrics, schema and golden examples; v1 and v2 are deployed and
+verified, a degraded v3 is deployed, and lastgood rolls back to the last verified version.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lastgood.cli.app import CliContext, get
+from lastgood.cli.render import candidates_table, checks_table, events_table, history_table
+from lastgood.cli.render import versions_table as versions_render
+from lastgood.domain.versions import Column, GoldenExample, Schema
+from lastgood.services.container import Services
+from lastgood.services.registry import RegisterRequest
+
+MODEL, ENV = "wine-quality", "production"
+
+
+def train(folder: Path) -> list[dict[str, Any]]:
+    """Three small models: a solid one, a better one, and one trained on corrupted labels."""
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from skops.io import dump
+
+    data = load_wine(as_frame=True)
+    names = [str(n) for n in data.feature_names]
+    x_train, x_test, y_train, y_test = train_test_split(
+        data.data, data.target, test_size=0.3, random_state=7, stratify=data.target)
+    noisy = np.random.default_rng(3).permutation(np.asarray(y_train))  # labels broken upstream
+    recipes = [
+        ("v1.0", make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)), y_train),
+        ("v2.0", RandomForestClassifier(n_estimators=50, random_state=0), y_train),
+        ("v3.0", RandomForestClassifier(n_estimators=50, random_state=0), noisy),
+    ]
+    built = []
+    for tag, estimator, labels in recipes:
+        estimator.fit(x_train, labels)
+        path = folder / f"wine-{tag}.skops"
+        dump(estimator, path)
+        accuracy = float((estimator.predict(x_test) == y_test).mean())
+        rows = x_test.head(5)
+        golden = tuple(GoldenExample({k: float(v) for k, v in row.items()}, int(pred))
+                       for (_, row), pred in zip(rows.iterrows(), estimator.predict(rows),
+                                                 strict=True))
+        built.append({"tag": tag, "path": path, "accuracy": accuracy, "golden": golden,
+                      "schema": Schema(inputs=tuple(Column(n, "float64") for n in names),
+                                       outputs=(Column("class", "int64"),))})
+    return built
+
+
+def register_all(cli: CliContext, services: Services, built: list[dict[str, Any]]) -> None:
+    for item in built:
+        services.registry.register(RegisterRequest(
+            model=MODEL, path=item["path"], tag=item["tag"],
+            metrics={"accuracy": round(item["accuracy"], 4)}, schema=item["schema"],
+            golden=item["golden"], provenance={"dataset": "sklearn.datasets.load_wine",
+                                               "trainer": "lastgood demo"}), actor=cli.actor)
+
+
+def step(cli: CliContext, text: str) -> None:
+    cli.out.rule(f"[bold]{text}")
+
+
+@click.command()
+@click.option("--home", type=click.Path(path_type=Path), default=None,
+              help="Where the demo keeps its registry (default: $LASTGOOD_HOME/demo, wiped).")
+@click.pass_context
+def demo(ctx: click.Context, home: Path | None) -> None:
+    """Train, register, deploy, verify, degrade and roll back — the whole loop in one go."""
+    cli = get(ctx)
+    home = (home or cli.settings.home / "demo").absolute()
+    if home.exists():
+        shutil.rmtree(home)
+    settings = replace(cli.settings, home=home, db_url=f"sqlite:///{home / 'registry.db'}",
+                       store_url=str(home / "artifacts"))
+    services = cli.opener(settings)
+    cli.out.print(f"demo registry: {home}")
+    step(cli, "1. Train three models on the wine data set and register them")
+    with tempfile.TemporaryDirectory() as tmp:
+        built = train(Path(tmp))
+        register_all(cli, services, built)
+    cli.out.print(versions_render(MODEL, services.registry.versions(MODEL)))
+    deps = services.deployments
+    step(cli, "2. Deploy v1 and verify it, deploy v2 and verify it")
+    for number, item in ((1, built[0]), (2, built[1])):
+        deps.deploy(MODEL, number, env=ENV, reason=f"release {item['tag']}", actor=cli.actor)
+        deps.verify(MODEL, env=ENV, baseline={"accuracy": round(item["accuracy"], 4),
+                                              "error_rate": 0.0},
+                    reason="bake window passed", actor=cli.actor)
+        cli.out.print(f"deployed and verified v{number} ({item['tag']}, "
+                      f"accuracy {item['accuracy']:.3f})")
+    step(cli, "3. Deploy v3 — trained on corrupted labels")
+    deps.deploy(MODEL, 3, env=ENV, reason="release v3.0", actor=cli.actor)
+    live_accuracy = built[2]["accuracy"]
+    cli.out.print(f"v3 live accuracy {live_accuracy:.3f} against v2's verified baseline "
+                  f"{built[1]['accuracy']:.3f}: [red]degraded[/]")
+    step(cli, "4. Roll back: the plan (dry run), then the rollback")
+    plan = deps.plan_rollback(MODEL, env=ENV)
+    cli.out.print(candidates_table(plan.candidates, plan.target.version if plan.target else None))
+    if plan.target is not None:
+        cli.out.print(checks_table(plan.target))
+    started = time.perf_counter()
+    op = deps.rollback(MODEL, env=ENV, actor=cli.actor,
+                       reason=f"accuracy fell to {live_accuracy:.3f}",
+                       trigger={"accuracy": live_accuracy,
+                                "baseline_accuracy": built[1]["accuracy"]})
+    took = (time.perf_counter() - started) * 1000
+    cli.out.print(f"[green]rolled back[/] v{op.from_version} → v{op.target_version} in "
+                  f"{took:.0f} ms ({op.id}); v{op.from_version} quarantined")
+    step(cli, "5. Evidence: history, forensic archive, audit trail")
+    cli.out.print(history_table(MODEL, ENV, deps.history(MODEL, env=ENV)))
+    if op.archive_id:
+        record, members = services.archives.show(op.archive_id)
+        cli.out.print(f"archive {record.id}: {record.size} bytes, sha256 {record.sha256[:16]}, "
+                      f"members: {', '.join(sorted(members))}")
+    cli.out.print(events_table(services.registry.events(model=MODEL)[-8:]))
+    report = services.audit.verify()
+    cli.out.print(f"audit chain: {'[green]intact[/]' if report.ok else '[red]BROKEN[/]'} "
+                  f"({report.checked} events)")
+    cli.out.print(f"\nexplore: LASTGOOD_HOME={home} lastgood status {MODEL} --env {ENV}")

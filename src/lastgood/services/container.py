@@ -1,0 +1,100 @@
+"""The services and the ports they need, assembled: what every face holds.
+
+`wire()` takes ports and returns the services; the composition root (`lastgood.bootstrap`) picks
+the real adapters, tests pass fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from lastgood.domain.deployments import Environment
+from lastgood.ports import (
+    ArtifactStore,
+    Clock,
+    CommandRunner,
+    EvidenceSource,
+    Host,
+    ModelFormats,
+    Signatures,
+    SmokeRunner,
+    UnitOfWorkFactory,
+    Verifier,
+)
+from lastgood.services.archive import ArchiveService
+from lastgood.services.audit import AuditService
+from lastgood.services.deployments import DeploymentService
+from lastgood.services.operations import EngineSettings, OperationEngine
+from lastgood.services.preflight import (
+    Check,
+    CustomCommandCheck,
+    DataContractCheck,
+    IntegrityCheck,
+    ResourceCheck,
+    RuntimeCheck,
+    SignatureCheck,
+    SmokeCheck,
+)
+from lastgood.services.registry import RegistryService
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Every outside dependency of the services."""
+
+    uow: UnitOfWorkFactory
+    store: ArtifactStore
+    formats: ModelFormats
+    host: Host
+    clock: Clock
+    commands: CommandRunner
+    smoke: SmokeRunner
+    signatures: Signatures
+    verifier: Verifier
+    evidence: EvidenceSource
+    engine_settings: EngineSettings = field(default_factory=EngineSettings)
+    smoke_enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The use cases, ready to call from any face."""
+
+    ports: Ports
+    registry: RegistryService
+    deployments: DeploymentService
+    archives: ArchiveService
+    audit: AuditService
+    engine: OperationEngine
+
+
+def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
+    """The preflight checks for an environment: built-ins, then the team's own."""
+
+    def checks_for(env: Environment) -> Sequence[Check]:
+        built_in: list[Check] = [IntegrityCheck(ports.store), RuntimeCheck(), ResourceCheck(),
+                                 DataContractCheck(), SignatureCheck(ports.signatures)]
+        if ports.smoke_enabled:
+            built_in.append(SmokeCheck(ports.smoke))
+        custom = [CustomCommandCheck(spec, ports.commands, ports.store.url) for spec in env.checks]
+        return [*built_in, *custom]
+
+    return checks_for
+
+
+def wire(ports: Ports) -> Services:
+    """Build every service over the given ports."""
+    engine = OperationEngine(uow=ports.uow, store=ports.store, clock=ports.clock, host=ports.host,
+                             checks_for=checks_factory(ports), commands=ports.commands,
+                             verifier=ports.verifier, evidence=ports.evidence,
+                             settings=ports.engine_settings)
+    return Services(
+        ports=ports,
+        registry=RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
+                                 host=ports.host, clock=ports.clock),
+        deployments=DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock),
+        archives=ArchiveService(uow=ports.uow, store=ports.store),
+        audit=AuditService(uow=ports.uow),
+        engine=engine,
+    )
