@@ -6,6 +6,7 @@ which slot served it.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -13,6 +14,8 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+
+import httpx
 
 from lastgood.domain.versions import (
     ArtifactFile,
@@ -107,3 +110,29 @@ class FineLoader:
 
     def __call__(self, version: Version) -> FakePredictor:
         return FakePredictor(version.number)
+
+
+class SyncClient:
+    """A blocking HTTP client over an ASGI app, on one private event loop (no TestClient: it
+    warns under this Starlette, and warnings are errors)."""
+
+    def __init__(self, app: Any) -> None:
+        self._runner = asyncio.Runner()
+        self._http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                       base_url="http://gateway")
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self._runner.run(self._http.get(url, **kw))
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self._runner.run(self._http.post(url, **kw))
+
+    def close(self) -> None:
+        self._runner.run(self._http.aclose())
+        self._runner.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -93,13 +93,15 @@ class Reconciler:
                 replaced = [old] if old is not None else []
                 log.info("%s now serves %s", self.replica_id, wanted.live.ref)
             else:
+                # Until the desired version is live, keep every standby slot: if it never
+                # loads, the versions that are warm now are still the way back.
                 self._ensure_loading(table, wanted.live)
+                return
         standby = self.options.standby.fit(wanted.standby)
         table.keep_standby([v.number for v in standby], offered=replaced)
-        if table.live is not None and table.live.number == wanted.live.number:
-            for version in standby:  # only once live is settled: it has the CPU first
-                if table.warm(version.number) is None:
-                    self._ensure_loading(table, version)
+        for version in standby:  # only once live is settled: it has the CPU first
+            if table.warm(version.number) is None:
+                self._ensure_loading(table, version)
 
     def _ensure_loading(self, table: SlotTable, version: Version) -> None:
         if version.number in table.loading:
