@@ -7,6 +7,7 @@ PostgreSQL and S3 by URL); `main()` is the `lastgood` console script.
 from __future__ import annotations
 
 from lastgood.config import Settings, load_settings
+from lastgood.domain.operations import Phase
 from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
 
@@ -31,7 +32,9 @@ def open_services(settings: Settings | None = None, *, smoke: bool = True) -> Se
         uow=open_registry(settings.db_url), store=store, formats=LocalModelFormats(),
         host=LocalHost(), clock=SystemClock(), commands=SubprocessCommands(),
         smoke=SubprocessSmoke(store), signatures=NoSignatures(), verifier=NoVerifier(),
-        evidence=NoEvidence(), engine_settings=EngineSettings(lease_ttl_s=settings.lease_ttl_s),
+        evidence=NoEvidence(), engine_settings=EngineSettings(
+            lease_ttl_s=settings.lease_ttl_s,
+            halt_after=Phase(settings.halt_after) if settings.halt_after else None),
         smoke_enabled=smoke))
 
 

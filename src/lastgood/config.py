@@ -21,6 +21,7 @@ class Settings:
     remote_token: str = ""
     s3_endpoint_url: str = ""
     lease_ttl_s: float = 30.0
+    halt_after: str = ""  # crash drills: the engine stops after committing this phase
 
     @property
     def is_embedded(self) -> bool:
@@ -48,6 +49,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         remote_token=env.get("LASTGOOD_TOKEN", ""),
         s3_endpoint_url=env.get("LASTGOOD_S3_ENDPOINT_URL", ""),
         lease_ttl_s=_positive(env, "LASTGOOD_LEASE_TTL_S", 30.0),
+        halt_after=env.get("LASTGOOD_HALT_AFTER", ""),
     )
 
 

@@ -81,6 +81,7 @@ class EngineSettings:
     lease_ttl_s: float = 30.0
     replica_stale_s: float = 15.0
     poll_s: float = 0.2
+    halt_after: Phase | None = None  # fault injection for crash drills: stop after this phase
 
 
 class OperationEngine:
@@ -130,13 +131,22 @@ class OperationEngine:
         with self._uow() as uow:
             op = uow.operations.get(op_id)
         try:
+            if op.phase is self._settings.halt_after:
+                self._halt(op)
             while not op.phase.is_terminal:
                 op = self.step(op.id)
                 if on_phase:
                     on_phase(op)
+                if op.phase is self._settings.halt_after:
+                    self._halt(op)
         finally:
             self._release(op.model, op.env)
         return op
+
+    def _halt(self, op: Operation) -> None:
+        """Crash drill: wait (holding the lease) until the drill kills this process."""
+        while True:
+            self._sleep(3600)
 
     def resume(self, *, model: str | None = None, env: str | None = None,
                abort_unswitched: bool = False) -> list[Operation]:

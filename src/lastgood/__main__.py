@@ -1,0 +1,5 @@
+"""`python -m lastgood` is the `lastgood` command."""
+
+from lastgood.bootstrap import main
+
+main()

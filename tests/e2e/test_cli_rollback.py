@@ -1,0 +1,174 @@
+"""Deploy, verify, roll back through the `lastgood` command, on SQLite and PostgreSQL:
+target choice, exit codes, conflicts, and crash drills that kill -9 a real process."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cli import Cli, assert_clean_error
+from tests.helpers_models import train_iris, train_iris_skops
+
+ENV = ("--env", "production")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three distinct iris models, each with golden examples from its own predictions."""
+    folder = tmp_path_factory.mktemp("models")
+    out = []
+    for i in range(3):
+        model = train_iris(feature_names=None)
+        model.set_params(C=1.0 / (i + 1))
+        path = train_iris_skops(folder / f"iris-{i}.skops", model=model)
+        out.append(path)
+    return out
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cli]:
+    if request.param == "sqlite":
+        yield Cli(home=tmp_path / "home")
+    else:
+        yield Cli(home=tmp_path / "home", db_url=request.getfixturevalue("pg_url"))
+
+
+def setup_history(cli: Cli, models: list[Path], *, verify_second: bool = True) -> None:
+    """v1 verified, v2 verified (or not), v3 live and unverified."""
+    for i, path in enumerate(models, start=1):
+        assert cli("register", "iris", str(path), "--tag", f"v{i}.0").code == 0
+    for n in (1, 2, 3):
+        done = cli("deploy", "iris", str(n), *ENV, "--reason", f"release {n}")
+        assert done.code == 0, done.err
+        if n == 1 or (n == 2 and verify_second):
+            ok = cli("verify", "iris", *ENV, "--metric", "error_rate=0.01", "--reason", "baked")
+            assert ok.code == 0, ok.err
+
+
+def live_version(cli: Cli) -> int:
+    return int(cli("status", "iris", *ENV, "--json").json()["desired"]["version"])
+
+
+def test_rollback_round_trip(cli: Cli, models: list[Path], tmp_path: Path) -> None:
+    setup_history(cli, models, verify_second=False)
+    plan = cli("rollback", "iris", *ENV, "--dry-run", "--json").json()
+    assert plan["target"] == 1
+    assert live_version(cli) == 3
+    assert_clean_error(cli("rollback", "iris", *ENV, "--yes"), 2, "reason")
+    done = cli("rollback", "iris", *ENV, "--reason", "errors up", "--yes", "--json")
+    assert done.code == 0, done.err
+    op = done.json()
+    assert (op["from_version"], op["target_version"], op["phase"]) == (3, 1, "succeeded")
+    refused = {c["version"]: c["refusals"] for c in op["candidates"]}
+    assert refused[2] == ["was never verified in production"]
+    assert live_version(cli) == 1
+    assert cli("show", "iris", "3", "--json").json()["status"] == "quarantined"
+    archives = cli("archive", "list", "--json").json()
+    assert archives[0]["version"] == 3
+    exported = tmp_path / "incident.tar"
+    assert cli("archive", "export", archives[0]["id"], str(exported)).code == 0
+    assert exported.stat().st_size == archives[0]["size"]
+    history = cli("history", "iris", *ENV, "--json").json()
+    assert [(d["version"], d["end"]) for d in history][:2] == [(1, None), (3, "rolled_back")]
+    assert cli("audit", "verify", "--json").json()["ok"] is True
+    lines = cli("audit", "export").out.strip().splitlines()
+    assert json.loads(lines[-1])["action"] == "operation.succeeded"
+
+
+def test_no_eligible_target_exit_4_changes_nothing(cli: Cli, models: list[Path]) -> None:
+    for path in models[:2]:
+        cli("register", "iris", str(path))
+    cli("deploy", "iris", "1", *ENV, "--reason", "r")
+    cli("deploy", "iris", "2", *ENV, "--reason", "r")
+    before = cli("history", "iris", *ENV, "--json").json()
+    result = cli("rollback", "iris", *ENV, "--reason", "bad", "--yes")
+    assert_clean_error(result, 4, "no eligible rollback target", "v1", "never verified")
+    assert cli("history", "iris", *ENV, "--json").json() == before
+    assert cli("events", "--json").json()[-1]["outcome"] == "refused"
+
+
+def test_unknown_env_and_quarantined_to(cli: Cli, models: list[Path]) -> None:
+    setup_history(cli, models)
+    assert_clean_error(cli("rollback", "iris", "--env", "prod", "--reason", "x", "--yes"), 2,
+                       "prod")
+    assert cli("rollback", "iris", *ENV, "--reason", "x", "--yes").code == 0
+    back = cli("rollback", "iris", *ENV, "--reason", "x", "--to", "3", "--yes")
+    assert_clean_error(back, 4, "quarantined")
+
+
+def wait_for_phase(cli: Cli, phase: str, timeout: float = 60) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = cli("status", "iris", *ENV, "--json").json()
+        ops = status["unfinished"]
+        if ops and ops[0]["phase"] == phase:
+            return dict(ops[0])
+        time.sleep(0.3)
+    raise AssertionError(f"the operation never reached {phase}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("phase", ["planned", "checking", "switching", "archiving",
+                                   "verifying"])
+def test_kill_at_each_phase_boundary_then_resume(cli: Cli, models: list[Path],
+                                                 phase: str) -> None:
+    setup_history(cli, models)
+    proc = cli.start("rollback", "iris", *ENV, "--reason", "drill", "--yes",
+                     env={"LASTGOOD_HALT_AFTER": phase})
+    try:
+        wait_for_phase(cli, phase)
+        mid = live_version(cli)
+        assert mid in (3, 2)  # only ever the old or the target version
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    resumed = cli("resume", "--json")
+    assert resumed.code == 0, resumed.err
+    assert [op["phase"] for op in resumed.json()] == ["succeeded"]
+    assert live_version(cli) == 2
+    assert cli("show", "iris", "3", "--json").json()["status"] == "quarantined"
+    assert len(cli("archive", "list", "--json").json()) == 1
+    assert cli("audit", "verify", "--json").json()["ok"] is True
+
+
+@pytest.mark.slow
+def test_concurrent_rollback_conflicts_then_later_command_completes(
+        cli: Cli, models: list[Path]) -> None:
+    setup_history(cli, models)
+    first = cli.start("rollback", "iris", *ENV, "--reason", "first", "--yes",
+                      env={"LASTGOOD_HALT_AFTER": "switching"})
+    try:
+        wait_for_phase(cli, "switching")
+        second = cli("rollback", "iris", *ENV, "--reason", "second", "--yes")
+        assert_clean_error(second, 3, "operation")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(30)
+    later = cli("deploy", "iris", "1", *ENV, "--reason", "after the crash", "--json")
+    assert later.code == 0, later.err
+    ops = cli("status", "iris", *ENV, "--json").json()
+    assert ops["unfinished"] == []
+    assert live_version(cli) == 1
+    archives = cli("archive", "list", "--json").json()
+    assert [a["version"] for a in archives] == [3]  # the crashed rollback was completed
+    assert cli("audit", "verify", "--json").json()["ok"] is True
+
+
+def test_tampered_event_row_detected(cli: Cli, models: list[Path]) -> None:
+    cli("register", "iris", str(models[0]))
+    cli("register", "iris", str(models[1]))
+    import sqlalchemy as sa
+
+    url = cli.db_url or f"sqlite:///{cli.home / 'registry.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE events SET actor = 'mallory' WHERE seq = 1"))
+    engine.dispose()
+    result = cli("audit", "verify")
+    assert_clean_error(result, 1, "#1", "edited")
+
