@@ -149,7 +149,7 @@ def _run_worker(spec: _WorkerSpec) -> None:
                              options=spec.options)
     sock = bind_socket(spec.host, spec.port, reuse_port=spec.reuse_port)
     config = uvicorn.Config(app, log_level=spec.options.log_level, access_log=False,
-                            lifespan="on", timeout_graceful_shutdown=10)
+                            lifespan="on", ws="none", timeout_graceful_shutdown=10)
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
 
 
