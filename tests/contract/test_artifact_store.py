@@ -290,3 +290,12 @@ def test_a_file_url_keeps_its_path() -> None:
 def test_an_empty_url_is_refused() -> None:
     with pytest.raises(InvalidInput, match="LASTGOOD_STORE_URL"):
         open_artifact_store("  ")
+
+
+def test_a_store_still_reads_after_pickling(backend: Backend) -> None:
+    # serving hands its loader, store included, to a probe process
+    import pickle
+
+    blob = backend.store.put(io.BytesIO(b"crosses a process boundary"))
+    copy = pickle.loads(pickle.dumps(backend.store))
+    assert copy.read(blob.sha256) == b"crosses a process boundary"

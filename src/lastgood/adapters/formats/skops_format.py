@@ -1,0 +1,131 @@
+"""scikit-learn models saved with skops: validated, loaded only with allow-listed types."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lastgood.adapters.formats.records import (
+    estimator_inputs,
+    feature_names,
+    matrix,
+    output_column,
+    per_record,
+    rows,
+    unreadable,
+)
+from lastgood.domain.errors import InvalidInput
+from lastgood.ports import Inspection
+
+# scikit-learn internals skops does not trust by default but every tree, neighbours, neural
+# network or calibrated model needs. They are plain data holders of scikit-learn itself; skops
+# notes that a *crafted* Tree can make predict() read out of bounds, which is why only artifacts
+# registered by the team (and verified by digest since) are ever loaded.
+TRUSTED_SKOPS_TYPES = frozenset({
+    "numpy.dtype",
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.ChebyshevDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.utils._bunch.Bunch",
+})
+
+
+def check_zip(path: Path) -> None:
+    """A skops file is a zip with a schema.json; a cut or damaged one fails its CRC check."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "schema.json" not in archive.namelist():
+                raise unreadable(path, "skops", "no schema.json inside the zip")
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise unreadable(path, "skops", exc) from exc
+    if bad is not None:
+        raise unreadable(path, "skops", f"member {bad} fails its checksum")
+
+
+def load_skops(path: Path) -> tuple[Any, tuple[str, ...]]:
+    """The model and the allow-listed extra types it needed; refuses anything else."""
+    import skops.io as sio
+
+    check_zip(path)
+    try:
+        needed = sorted(sio.get_untrusted_types(file=path))
+    except Exception as exc:  # skops raises many kinds for malformed schema.json
+        raise unreadable(path, "skops", exc) from exc
+    refused = [t for t in needed if t not in TRUSTED_SKOPS_TYPES]
+    if refused:
+        raise InvalidInput(
+            f"{path.name} needs types lastgood does not trust: {', '.join(refused)}",
+            fix="build the model from scikit-learn's own estimators, or convert it to ONNX",
+            details={"untrusted_types": refused})
+    try:
+        model = sio.load(path, trusted=needed)
+    except Exception as exc:  # a damaged tree of objects fails in arbitrary ways
+        raise unreadable(path, "skops", exc) from exc
+    return model, tuple(needed)
+
+
+def inspect_skops(path: Path, flavor: str) -> Inspection:
+    """Validate a skops file by loading it safely; read its columns from the fitted model."""
+    model, extra = load_skops(path)
+    inputs = estimator_inputs(model)
+    notes = [f"trusted scikit-learn internals: {', '.join(extra)}"] if extra else []
+    if not inputs:
+        notes.append("input columns unknown: pass --schema to check the data contract")
+    schema = (inputs, (output_column(model),)) if inputs else None
+    return Inspection(flavor=flavor, schema=schema, notes=tuple(notes))
+
+
+# catch_warnings swaps process-wide state; serialise the rare calls that need it.
+_QUIET = threading.Lock()
+NO_NAMES = "X does not have valid feature names"
+
+
+@dataclass(frozen=True, slots=True)
+class EstimatorPredictor:
+    """Predictions of anything with a scikit-learn `predict(X)`; records in `columns` order."""
+
+    model: Any
+    columns: tuple[str, ...]
+
+    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """One plain output per record."""
+        if not records:
+            return []
+        features = matrix(rows(records, self.columns))
+        if getattr(self.model, "feature_names_in_", None) is None:
+            return per_record(self.model.predict(features), len(records))
+        return per_record(self._predict_unnamed(features), len(records))
+
+    def _predict_unnamed(self, features: Any) -> Any:
+        # The columns are already in the fitted order; without pandas there is no way to pass
+        # their names, and scikit-learn would warn on every call.
+        with _QUIET, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=NO_NAMES, category=UserWarning)
+            return self.model.predict(features)
+
+
+def estimator_predictor(model: Any, declared: Sequence[str]) -> EstimatorPredictor:
+    """A predictor whose column order is the version's schema, else what the model knows."""
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidInput(f"the loaded {type(model).__name__} has no predict()",
+                           fix="register a fitted estimator or pipeline")
+    columns = tuple(declared) or feature_names(model)
+    if not columns:
+        raise InvalidInput(f"the input columns of {type(model).__name__} are unknown",
+                           fix="register the version with --schema naming its input columns")
+    return EstimatorPredictor(model=model, columns=columns)
