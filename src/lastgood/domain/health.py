@@ -1,0 +1,407 @@
+"""Health policy and the pure assessment of a live window against a baseline.
+
+`assess(policy, baseline, window, now)` -> verdict with per-signal evidence. The measured shapes
+live in `measurements.py`, the statistics in `sequential.py` (every test that can decide is valid
+at every look), and what to do about a verdict in `decisions.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from lastgood.domain.errors import InvalidInput
+from lastgood.domain.measurements import Histogram, LiveWindow, Moments, RateCounts, Summary
+from lastgood.domain.sequential import drift_test, mean_test, rate_test, ratio
+
+
+class Mode(StrEnum):
+    """What a DEGRADED or FAILED verdict leads to."""
+
+    AUTO = "auto"  # roll back to the last verified version
+    PAUSE = "pause"  # alert a human and wait
+    OBSERVE = "observe"  # record only
+
+
+class Direction(StrEnum):
+    """Which way a signal gets worse."""
+
+    HIGHER_IS_WORSE = "higher_is_worse"
+    LOWER_IS_WORSE = "lower_is_worse"
+
+
+class SignalKind(StrEnum):
+    """The family a signal name belongs to; it says which test judges it."""
+
+    ERROR_RATE = "error_rate"  # errors among requests
+    LATENCY = "latency"  # latency_pNN: a quantile of request latency, seconds
+    ACCURACY = "accuracy"  # correct answers among labelled feedback
+    DRIFT = "drift"  # prediction distribution against the baseline's (PSI)
+    CUSTOM = "custom"  # custom.<metric>: the mean of a team's own metric
+
+
+class Verdict(StrEnum):
+    """The outcome of one assessment, mildest first."""
+
+    HEALTHY = "HEALTHY"  # no signal shows a regression beyond its tolerance
+    INCONCLUSIVE = "INCONCLUSIVE"  # too few samples or a source gap: never acts by itself
+    DEGRADED = "DEGRADED"  # a sequential test rejects "no regression beyond tolerance"
+    FAILED = "FAILED"  # beyond a hard limit, or overwhelming evidence (e >= 1/alpha^2)
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY.index(self)
+
+
+_SEVERITY = (Verdict.HEALTHY, Verdict.INCONCLUSIVE, Verdict.DEGRADED, Verdict.FAILED)
+
+LATENCY_NAME = re.compile(r"^latency_p([1-9][0-9]{1,2})$")
+CUSTOM_PREFIX = "custom."
+NATURAL_DIRECTION = {
+    SignalKind.ERROR_RATE: Direction.HIGHER_IS_WORSE,
+    SignalKind.LATENCY: Direction.HIGHER_IS_WORSE,
+    SignalKind.ACCURACY: Direction.LOWER_IS_WORSE,
+    SignalKind.DRIFT: Direction.HIGHER_IS_WORSE,
+}
+DEFAULT_TOLERANCE = {  # (relative, absolute) used when a policy file names neither
+    SignalKind.ERROR_RATE: (0.25, 0.002),
+    SignalKind.LATENCY: (0.2, 0.0),
+    SignalKind.ACCURACY: (0.0, 0.02),
+    SignalKind.DRIFT: (0.0, 0.2),
+    SignalKind.CUSTOM: (0.1, 0.0),
+}
+_FAMILY = {SignalKind.ERROR_RATE: "errors", SignalKind.LATENCY: "latency",
+           SignalKind.ACCURACY: "accuracy", SignalKind.DRIFT: "predictions"}
+_UNIT = {SignalKind.ERROR_RATE: "requests", SignalKind.LATENCY: "requests",
+         SignalKind.ACCURACY: "labelled answers", SignalKind.DRIFT: "predictions",
+         SignalKind.CUSTOM: "values"}
+
+
+def signal_kind(name: str) -> SignalKind | None:
+    """The kind of a signal name, or None for a name lastgood does not know."""
+    if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
+        return SignalKind.CUSTOM
+    if LATENCY_NAME.match(name):
+        return SignalKind.LATENCY
+    return next((k for k in NATURAL_DIRECTION if k.value == name and k is not SignalKind.LATENCY),
+                None)
+
+
+def known_signals() -> str:
+    """The signal names a policy may use, for error messages."""
+    return "error_rate, latency_p50, latency_p95, latency_p99, accuracy, drift, custom.<metric>"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalPolicy:
+    """How one signal is judged. Tolerated value = baseline +/- max(relative*|baseline|, absolute).
+
+    For drift, `absolute` is the tolerated PSI. `limit` is a hard limit in the signal's unit
+    (rate, seconds, PSI, metric value): evidence of crossing it makes the verdict FAILED.
+    `weight` is this signal's share of the policy's alpha (Bonferroni with weights).
+    """
+
+    name: str
+    relative: float = 0.0
+    absolute: float = 0.0
+    min_samples: int = 100
+    limit: float | None = None
+    direction: Direction | None = None  # None: the signal's natural direction
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        problem, fix = self.problem()
+        if problem:
+            raise InvalidInput(f"signal {self.name}: {problem}", fix=fix)
+
+    def problem(self) -> tuple[str, str]:
+        """(what is wrong, the fix), or ("", "") when the settings make sense."""
+        kind = signal_kind(self.name)
+        if kind is None:
+            return f"unknown signal {self.name!r}", f"use one of {known_signals()}"
+        numbers = (self.relative, self.absolute, self.weight)
+        if any(not math.isfinite(v) or v < 0 for v in numbers):
+            return "tolerances and weight must be finite and >= 0", "e.g. relative = 0.2"
+        if (self.limit is not None and not math.isfinite(self.limit)) or \
+                (kind is not SignalKind.CUSTOM and (self.limit or 0.0) < 0):
+            return f"limit {self.limit} is impossible", "use a finite limit >= 0"
+        if self.min_samples < 1 or self.weight == 0:
+            return "min_samples and weight must be at least 1 and above 0", "e.g. min_samples = 100"
+        natural = NATURAL_DIRECTION.get(kind)
+        if natural and self.direction not in (None, natural):
+            return f"{self.name} is always {natural}", "remove direction"
+        if kind is SignalKind.DRIFT and self.relative:
+            return "drift tolerance is a PSI value", "use absolute = 0.2 instead of relative"
+        if kind in (SignalKind.ERROR_RATE, SignalKind.ACCURACY) and self.limit is not None \
+                and not 0 < self.limit < 1:
+            return f"limit {self.limit} is not a rate in (0, 1)", "e.g. limit = 0.2"
+        return "", ""
+
+    @property
+    def kind(self) -> SignalKind:
+        return signal_kind(self.name) or SignalKind.CUSTOM
+
+    @property
+    def higher_is_worse(self) -> bool:
+        direction = self.direction or NATURAL_DIRECTION.get(self.kind, Direction.HIGHER_IS_WORSE)
+        return direction is Direction.HIGHER_IS_WORSE
+
+    @property
+    def quantile(self) -> float:
+        """For latency_pNN: NN as a fraction (p99 -> 0.99, p999 -> 0.999)."""
+        match = LATENCY_NAME.match(self.name)
+        digits = match.group(1) if match else "5"
+        return int(digits) / 10.0 ** len(digits)
+
+    def tolerated(self, baseline: float) -> float:
+        """The worst value still accepted, given the baseline value."""
+        margin = max(self.relative * abs(baseline), self.absolute)
+        return baseline + margin if self.higher_is_worse else baseline - margin
+
+
+def default_signal(name: str, **overrides: Any) -> SignalPolicy:
+    """A signal with lastgood's default tolerance for its kind, changed by `overrides`."""
+    kind = signal_kind(name)
+    relative, absolute = DEFAULT_TOLERANCE[kind] if kind else (0.0, 0.0)
+    return SignalPolicy(**{"name": name, "relative": relative, "absolute": absolute, **overrides})
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPolicy:
+    """Per (model, env): the signals watched and what a regression leads to.
+
+    `alpha` is the false-alarm budget: the chance that a deployment whose signals all sit exactly
+    at their tolerance is ever called DEGRADED, over its whole life, however often it is checked.
+    """
+
+    model: str
+    env: str
+    signals: tuple[SignalPolicy, ...]
+    mode: Mode = Mode.AUTO
+    bake_window: timedelta = timedelta(minutes=10)
+    cooldown: timedelta = timedelta(minutes=30)
+    alpha: float = 0.05
+    max_staleness: timedelta = timedelta(seconds=60)
+
+    def __post_init__(self) -> None:
+        names = [s.name for s in self.signals]
+        if not 0.0 < self.alpha < 1.0:
+            raise InvalidInput(f"alpha {self.alpha} is outside (0, 1)", fix="use e.g. 0.05")
+        if not names or len(set(names)) != len(names):
+            raise InvalidInput(f"policy {self.model}/{self.env} needs distinct signals",
+                               fix="list each signal once")
+        if min(self.bake_window, self.cooldown, self.max_staleness) < timedelta(0):
+            raise InvalidInput("durations must not be negative", fix="e.g. cooldown = 30m")
+
+    def alpha_for(self, signal: SignalPolicy) -> float:
+        """This signal's share of the false-alarm budget (weighted Bonferroni)."""
+        return self.alpha * signal.weight / sum(s.weight for s in self.signals)
+
+
+@dataclass(frozen=True, slots=True)
+class SignalEvidence:
+    """Why one signal got its verdict, in numbers and one line a person can read at 3 a.m."""
+
+    signal: str
+    verdict: Verdict
+    explanation: str
+    baseline: float | None = None  # baseline value (rate, seconds, mean; PSI: 0)
+    live: float | None = None  # live value in the same unit
+    effect: float | None = None  # live - baseline, positive = worse (drift: the PSI)
+    statistic: float | None = None  # log e-value (drift: KS D)
+    e_value: float | None = None  # likelihood ratio against "no regression beyond tolerance"
+    p_value: float | None = None  # drift only: KS asymptotic, fixed-sample, for description
+    samples: int = 0
+    threshold: float | None = None  # the tolerated value (drift: the tolerated PSI)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The verdict over every signal: the worst one wins, INCONCLUSIVE ranking below DEGRADED."""
+
+    verdict: Verdict
+    signals: tuple[SignalEvidence, ...]
+    reason: str
+    at: datetime
+    bake_complete: bool
+
+    @property
+    def verifiable(self) -> bool:
+        """Healthy after a full bake window: the deployment may be marked verified."""
+        return self.verdict is Verdict.HEALTHY and self.bake_complete
+
+
+class _Data(Protocol):
+    @property
+    def samples(self) -> int: ...
+
+    def defect(self) -> str: ...
+
+
+def assess(policy: HealthPolicy, baseline: Summary, window: LiveWindow, *,
+           now: datetime) -> Assessment:
+    """Judge every signal of `window` against `baseline`; never raises on bad data."""
+    blanket = _window_problem(policy, window, now)
+    evidence = tuple(_judge(s, baseline, window, policy.alpha_for(s), blanket)
+                     for s in policy.signals)
+    verdict = max((e.verdict for e in evidence), key=lambda v: v.severity)
+    worst = [f"{e.signal}: {e.explanation}" for e in evidence if e.verdict is verdict]
+    reason = (f"all {len(evidence)} signals within tolerance" if verdict is Verdict.HEALTHY
+              else "; ".join(worst))
+    return Assessment(verdict, evidence, reason, now,
+                      now - window.started_at >= policy.bake_window)
+
+
+def _window_problem(policy: HealthPolicy, window: LiveWindow, now: datetime) -> str:
+    if window.started_at > now:
+        return f"window starts in the future ({window.started_at.isoformat()}): check clocks"
+    age = now - window.observed_at
+    if age > policy.max_staleness:
+        return (f"no fresh data for {age.total_seconds():.0f} s "
+                f"(allowed {policy.max_staleness.total_seconds():.0f} s)")
+    return window.problems.get("*", "")
+
+
+def _data(signal: SignalPolicy, summary: Summary) -> _Data | None:
+    kind = signal.kind
+    if kind is SignalKind.CUSTOM:
+        return summary.custom.get(signal.name.removeprefix(CUSTOM_PREFIX))
+    families: dict[SignalKind, _Data | None] = {
+        SignalKind.ERROR_RATE: summary.errors, SignalKind.LATENCY: summary.latency,
+        SignalKind.ACCURACY: summary.accuracy, SignalKind.DRIFT: summary.predictions}
+    return families[kind]
+
+
+def _judge(signal: SignalPolicy, baseline: Summary, window: LiveWindow, alpha: float,
+           blanket: str) -> SignalEvidence:
+    family = _FAMILY.get(signal.kind, signal.name)
+    reported = blanket or window.problems.get(family) or window.problems.get(signal.name)
+    if reported:
+        return _inconclusive(signal, f"metric source: {reported}")
+    base, live = _data(signal, baseline), _data(signal, window.summary)
+    unit = _UNIT[signal.kind]
+    for where, data in (("baseline", base), ("live window", live)):
+        if data is None:
+            return _inconclusive(signal, f"the {where} has no {family} data")
+        if defect := data.defect():
+            return _inconclusive(signal, f"the {where} is garbage: {defect}")
+        if data.samples < signal.min_samples:
+            return _inconclusive(signal, f"the {where} has {data.samples} {unit}, "
+                                         f"{signal.min_samples} needed", samples=data.samples)
+    return _JUDGES[signal.kind](signal, base, live, alpha)
+
+
+def _inconclusive(signal: SignalPolicy, why: str, *, samples: int = 0) -> SignalEvidence:
+    return SignalEvidence(signal.name, Verdict.INCONCLUSIVE, why, samples=samples)
+
+
+def _verdict(log_e: float, alpha: float, *, rejected: bool, hard: bool) -> tuple[Verdict, str]:
+    """FAILED past a hard limit or at overwhelming evidence (1/alpha^2); DEGRADED at 1/alpha."""
+    if hard:
+        return Verdict.FAILED, "REGRESSION past the hard limit"
+    if rejected and log_e >= 2 * math.log(1 / alpha):
+        return Verdict.FAILED, "REGRESSION, overwhelming evidence"
+    return (Verdict.DEGRADED, "REGRESSION") if rejected else (Verdict.HEALTHY, "within tolerance")
+
+
+def _judge_rate(signal: SignalPolicy, base: RateCounts, live: RateCounts,
+                alpha: float) -> SignalEvidence:
+    value0 = (base.events + 0.5) / (base.trials + 1)  # never exactly 0 or 1
+    tolerated = signal.tolerated(value0)
+    high = signal.higher_is_worse
+
+    def test(bound: float) -> Any:
+        bad_rate = min(max(bound if high else 1 - bound, 1e-12), 1.0)
+        bad = live.events if high else live.trials - live.events
+        return rate_test(bad, live.trials, null_rate=bad_rate, alpha=alpha)
+
+    main = test(tolerated)
+    hard = signal.limit is not None and test(signal.limit).rejected
+    verdict, status = _verdict(main.log_e, alpha, rejected=main.rejected, hard=hard)
+    value = live.events / live.trials
+    name = "error rate" if signal.kind is SignalKind.ERROR_RATE else "accuracy"
+    text = (f"{name} {value:.2%} ({live.events}/{live.trials}) vs baseline {value0:.2%}, "
+            f"tolerated {tolerated:.2%}: {status}; evidence "
+            f"{ratio(main.log_e)} (needs {ratio(math.log(1 / alpha))})")
+    return SignalEvidence(signal.name, verdict, text, value0, value,
+                          (value - value0) if high else (value0 - value), main.log_e,
+                          main.e_value, None, live.trials, tolerated)
+
+
+def _secs(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _judge_latency(signal: SignalPolicy, base: Histogram, live: Histogram,
+                   alpha: float) -> SignalEvidence:
+    if base.bounds != live.bounds:
+        return _inconclusive(signal, "baseline and live latency buckets differ: re-record the "
+                                     "baseline with the gateway's buckets")
+    q, label = signal.quantile, signal.name.removeprefix("latency_")
+    value0 = base.quantile(q)
+    tolerated = signal.tolerated(value0)
+    cut = live.above(tolerated)
+    if cut is None:
+        return _inconclusive(signal, f"tolerated {label} {_secs(tolerated)} is beyond the "
+                                     f"largest bucket {_secs(base.bounds[-1])}: add buckets")
+    edge, slow = cut
+    main = rate_test(slow, live.total, null_rate=1 - q, alpha=alpha)
+    hard_cut = live.above(signal.limit) if signal.limit is not None else None
+    hard = hard_cut is not None and rate_test(hard_cut[1], live.total, null_rate=1 - q,
+                                              alpha=alpha).rejected
+    verdict, status = _verdict(main.log_e, alpha, rejected=main.rejected, hard=hard)
+    value = live.quantile(q)
+    text = (f"{label} latency {_secs(value)} vs baseline {_secs(value0)}, tolerated "
+            f"{_secs(edge)}: {slow}/{live.total} requests ({slow / live.total:.1%}) slower "
+            f"where at most {1 - q:.1%} may be: {status}; evidence {ratio(main.log_e)} "
+            f"(needs {ratio(math.log(1 / alpha))})")
+    return SignalEvidence(signal.name, verdict, text, value0, value, value - value0,
+                          main.log_e, main.e_value, None, live.total, edge)
+
+
+def _judge_drift(signal: SignalPolicy, base: Histogram, live: Histogram,
+                 alpha: float) -> SignalEvidence:
+    if base.bounds != live.bounds:
+        return _inconclusive(signal, "baseline and live prediction bins differ: re-record the "
+                                     "baseline with the same bins")
+    test = drift_test(base.counts, live.counts, psi_tolerance=signal.absolute, alpha=alpha)
+    hard = signal.limit is not None and test.psi >= signal.limit and test.rejected
+    verdict, status = _verdict(test.log_e, alpha, rejected=test.rejected, hard=hard)
+    text = f"prediction drift {status}: {test.explanation}"
+    return SignalEvidence(signal.name, verdict, text, 0.0, test.psi, test.psi,
+                          test.ks.statistic, test.e_value, test.ks.p_value, test.samples,
+                          signal.absolute)
+
+
+def _judge_custom(signal: SignalPolicy, base: Moments, live: Moments,
+                  alpha: float) -> SignalEvidence:
+    tolerated, high = signal.tolerated(base.mean), signal.higher_is_worse
+    variance = max(base.variance, live.variance)
+
+    def test(bound: float) -> Any:
+        return mean_test(live.count, live.mean, null_mean=bound, variance=variance,
+                         higher_is_worse=high, alpha=alpha)
+
+    main = test(tolerated)
+    hard = signal.limit is not None and test(signal.limit).rejected
+    verdict, status = _verdict(main.log_e, alpha, rejected=main.rejected, hard=hard)
+    text = (f"{signal.name} mean {live.mean:.4g} vs baseline {base.mean:.4g}, tolerated "
+            f"{tolerated:.4g}: {status}; "
+            f"evidence {ratio(main.log_e)} (needs {ratio(math.log(1 / alpha))})")
+    effect = live.mean - base.mean if high else base.mean - live.mean
+    return SignalEvidence(signal.name, verdict, text, base.mean, live.mean, effect,
+                          main.log_e, main.e_value, None, live.count, tolerated)
+
+
+_JUDGES: Mapping[SignalKind, Callable[[SignalPolicy, Any, Any, float], SignalEvidence]] = {
+    SignalKind.ERROR_RATE: _judge_rate,
+    SignalKind.ACCURACY: _judge_rate,
+    SignalKind.LATENCY: _judge_latency,
+    SignalKind.DRIFT: _judge_drift,
+    SignalKind.CUSTOM: _judge_custom,
+}
