@@ -1,0 +1,50 @@
+"""The registry under contract: the same tests on memory, SQLite (a temp file) and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lastgood.adapters.memory import MemoryRegistry
+from lastgood.adapters.sql import SqlRegistry, open_registry
+from lastgood.ports import UnitOfWorkFactory
+
+BACKENDS = [
+    pytest.param("memory"),
+    pytest.param("sqlite"),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """A SQLite registry file in a directory that does not exist yet."""
+    return f"sqlite:///{tmp_path / 'home' / 'registry.db'}"
+
+
+@pytest.fixture(params=BACKENDS)
+def registry(request: pytest.FixtureRequest) -> Iterator[UnitOfWorkFactory]:
+    """A fresh, empty registry of each kind."""
+    if request.param == "memory":
+        yield MemoryRegistry()
+        return
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    sql = open_registry(url)
+    try:
+        yield sql
+    finally:
+        sql.dispose()
+
+
+@pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgres",
+                                                             marks=pytest.mark.postgres)])
+def sql_registry(request: pytest.FixtureRequest) -> Iterator[SqlRegistry]:
+    """A fresh SQL registry, SQLite and PostgreSQL, for the SQL-only tests."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    sql = open_registry(url)
+    try:
+        yield sql
+    finally:
+        sql.dispose()
