@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from lastgood.adapters.sql import SqlRegistry, open_registry
+from lastgood.adapters.sql import NOTIFY_CHANNEL, SqlRegistry, open_registry
 from lastgood.adapters.sql.migrate import HEAD_REVISION, alembic_config
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import metadata
@@ -167,3 +167,43 @@ def test_the_fast_path_knows_the_newest_revision() -> None:
     from alembic.script import ScriptDirectory
 
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+@pytest.mark.postgres
+def test_postgres_notifies_replicas_when_a_commit_changes_the_desired_state(pg_url: str) -> None:
+    import psycopg
+
+    listener = psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://"),
+                               autocommit=True)
+    registry = open_registry(pg_url)
+    try:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        with registry() as uow:
+            uow.versions.add(make_new_version("fraud"), at=EPOCH, actor="ana")
+            uow.commit()
+            uow.deployments.start(model="fraud", env="production", version=1, at=EPOCH,
+                                  actor="ana", reason="", operation_id=None)  # rolled back
+        with registry() as uow:
+            uow.deployments.start(model="fraud", env="staging", version=1, at=EPOCH,
+                                  actor="ana", reason="", operation_id=None)
+            uow.commit()
+        first = next(listener.notifies(timeout=30, stop_after=1))
+    finally:
+        listener.close()
+        registry.dispose()
+    assert (first.channel, first.payload) == ("lastgood_desired", "staging")
+
+
+def test_in_memory_sqlite_registries_are_separate_and_migrated() -> None:
+    one, two = open_registry("sqlite://"), open_registry("sqlite://")
+    try:
+        with one() as uow:
+            uow.versions.add(make_new_version("fraud"), at=EPOCH, actor="ana")
+            uow.commit()
+        with one() as uow:
+            assert [m.name for m in uow.models.list()] == ["fraud"]
+        with two() as uow:
+            assert uow.models.list() == []
+    finally:
+        one.dispose()
+        two.dispose()

@@ -218,7 +218,7 @@ class MemoryOperations:
         self._t = t
 
     def save(self, op: Operation) -> None:
-        self._t.operations[op.id] = op
+        self._t.operations[op.id] = _as_stored(op)
 
     def get(self, op_id: str) -> Operation:
         if op_id not in self._t.operations:
@@ -234,6 +234,13 @@ class MemoryOperations:
         rows = sorted(_matching(self._t, model, env), key=lambda o: (o.created_at, o.id),
                       reverse=True)
         return rows[:limit]
+
+
+def _as_stored(op: Operation) -> Operation:
+    """The operation as JSON columns give it back (what the SQL adapter returns)."""
+    candidates = tuple(replace(c, checks=tuple(replace(r, evidence=rc.json_safe(r.evidence) or {})
+                                               for r in c.checks)) for c in op.candidates)
+    return replace(op, trigger=rc.json_safe(op.trigger) or {}, candidates=candidates)
 
 
 def _matching(t: _Tables, model: str | None, env: str | None) -> list[Operation]:

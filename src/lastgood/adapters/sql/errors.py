@@ -76,7 +76,7 @@ def _integrity(error: sa_exc.IntegrityError) -> LastGoodError:
 
 def _dbapi(error: sa_exc.DBAPIError, url: str) -> LastGoodError:
     state, text = _sqlstate(error), _first_line(error)
-    if "database is locked" in text or "database is busy" in text:
+    if "database is locked" in text or "database is busy" in text or state == "55P03":
         return TransientError("the registry database is busy (another lastgood process is "
                               "writing)", fix="retry in a moment")
     if state.startswith(("40001", "40P01")):

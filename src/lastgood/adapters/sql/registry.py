@@ -21,6 +21,10 @@ class SqlRegistry:
     def __init__(self, url: str, engine: Engine) -> None:
         self.url = url
         self.engine = engine
+        self._migrated = False
+        # an in-memory SQLite database lives and dies with its engine, not with its URL
+        self._shared = not (engine.dialect.name == "sqlite"
+                            and (engine.url.database or ":memory:") == ":memory:")
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self)
@@ -30,14 +34,15 @@ class SqlRegistry:
 
     def migrate(self) -> None:
         """Bring the schema to head, once per process per URL (cheap after the first time)."""
-        if self.url in _migrated:
+        if self._migrated:
             return
         with _migrate_lock:
-            if self.url in _migrated:
-                return
-            with translated(self.url):
-                upgrade(self.engine)
-            _migrated.add(self.url)
+            if not (self._shared and self.url in _migrated):
+                with translated(self.url):
+                    upgrade(self.engine)
+            if self._shared:
+                _migrated.add(self.url)
+            self._migrated = True
 
     def dispose(self) -> None:
         """Close every pooled connection (at shutdown, or in a child after fork)."""

@@ -53,8 +53,11 @@ def make_engine(url: str) -> Engine:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
+    # lock_timeout mirrors SQLite's busy timeout: a writer stuck behind a hung transaction gets
+    # a retryable error instead of waiting forever.
+    options = f"-c lock_timeout={int(BUSY_TIMEOUT_S * 1000)}"
     return create_engine(parsed, pool_pre_ping=True,
-                         connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+                         connect_args={"connect_timeout": CONNECT_TIMEOUT_S, "options": options})
 
 
 def _sqlite_engine(parsed: URL) -> Engine:
