@@ -14,7 +14,7 @@ from lastgood.services.operations import EngineSettings
 __all__ = ["Ports", "Services", "main", "open_services", "wire"]
 
 
-def open_services(settings: Settings | None = None, *, smoke: bool = True) -> Services:
+def open_services(settings: Settings | None = None) -> Services:
     """The real adapters chosen by Settings, wired into services."""
     from lastgood.adapters.artifacts.factory import open_artifact_store
     from lastgood.adapters.clock import SystemClock
@@ -35,7 +35,7 @@ def open_services(settings: Settings | None = None, *, smoke: bool = True) -> Se
         evidence=NoEvidence(), engine_settings=EngineSettings(
             lease_ttl_s=settings.lease_ttl_s,
             halt_after=Phase(settings.halt_after) if settings.halt_after else None),
-        smoke_enabled=smoke))
+        smoke_enabled=settings.smoke_test))
 
 
 def main() -> None:

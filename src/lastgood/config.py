@@ -21,6 +21,7 @@ class Settings:
     remote_token: str = ""
     s3_endpoint_url: str = ""
     lease_ttl_s: float = 30.0
+    smoke_test: bool = True  # LASTGOOD_SMOKE_TEST=off skips it (reported as SKIP, never hidden)
     halt_after: str = ""  # crash drills: the engine stops after committing this phase
 
     @property
@@ -50,6 +51,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         s3_endpoint_url=env.get("LASTGOOD_S3_ENDPOINT_URL", ""),
         lease_ttl_s=_positive(env, "LASTGOOD_LEASE_TTL_S", 30.0),
         halt_after=env.get("LASTGOOD_HALT_AFTER", ""),
+        smoke_test=_switch(env, "LASTGOOD_SMOKE_TEST", default=True),
     )
 
 
@@ -67,3 +69,16 @@ def _positive(env: Mapping[str, str], key: str, default: float) -> float:
         raise InvalidInput(f"{key}={text!r} is not a positive number",
                            fix=f"set {key} to seconds, e.g. 30, or unset it")
     return value
+
+
+def _switch(env: Mapping[str, str], key: str, *, default: bool) -> bool:
+    text = env.get(key, "").strip().lower()
+    if not text:
+        return default
+    if text in ("1", "on", "true", "yes"):
+        return True
+    if text in ("0", "off", "false", "no"):
+        return False
+    from lastgood.domain.errors import InvalidInput
+
+    raise InvalidInput(f"{key}={text!r} is not on or off", fix=f"set {key}=on or {key}=off")

@@ -4,6 +4,7 @@ target choice, exit codes, conflicts, and crash drills that kill -9 a real proce
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -11,8 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from lastgood.domain.versions import GoldenExample
+from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
-from tests.helpers_models import train_iris, train_iris_skops
+from tests.helpers_models import (
+    IRIS_COLUMNS,
+    IRIS_SCHEMA,
+    iris_records,
+    train_iris,
+    train_iris_skops,
+)
 
 ENV = ("--env", "production")
 
@@ -31,23 +40,39 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Cli]:
+def cli(request: pytest.FixtureRequest, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> Iterator[Cli]:
+    """The CLI on a fresh registry. The smoke test (a fresh interpreter per candidate) is
+    turned off here to keep the suite fast; test_rollback_round_trip runs it for real."""
+    smoke_off = {"LASTGOOD_SMOKE_TEST": "off"}
+    for key in [k for k in os.environ if k.startswith("LASTGOOD_")]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LASTGOOD_SMOKE_TEST", "off")
     if request.param == "sqlite":
-        yield Cli(home=tmp_path / "home")
+        yield Cli(home=tmp_path / "home", extra_env=smoke_off)
     else:
-        yield Cli(home=tmp_path / "home", db_url=request.getfixturevalue("pg_url"))
+        yield Cli(home=tmp_path / "home", db_url=request.getfixturevalue("pg_url"),
+                  extra_env=smoke_off)
+
+
+def sdk(cli: Cli) -> Lastgood:
+    """The same registry through the Python SDK, in this process (fast set-up)."""
+    return Lastgood(home=cli.home, db_url=cli.db_url, actor="setup")
 
 
 def setup_history(cli: Cli, models: list[Path], *, verify_second: bool = True) -> None:
-    """v1 verified, v2 verified (or not), v3 live and unverified."""
+    """v1 verified, v2 verified (or not), v3 live and unverified — set up through the SDK."""
+    lg = sdk(cli)
+    records = iris_records(4)
+    model = train_iris()
+    outputs = model.predict([[r[c] for c in IRIS_COLUMNS] for r in records])
+    golden = [GoldenExample(r, int(out)) for r, out in zip(records, outputs, strict=True)]
     for i, path in enumerate(models, start=1):
-        assert cli("register", "iris", str(path), "--tag", f"v{i}.0").code == 0
+        lg.register("iris", path, tag=f"v{i}.0", schema=IRIS_SCHEMA, golden=golden)
     for n in (1, 2, 3):
-        done = cli("deploy", "iris", str(n), *ENV, "--reason", f"release {n}")
-        assert done.code == 0, done.err
+        lg.deploy("iris", n, env="production", reason=f"release {n}")
         if n == 1 or (n == 2 and verify_second):
-            ok = cli("verify", "iris", *ENV, "--metric", "error_rate=0.01", "--reason", "baked")
-            assert ok.code == 0, ok.err
+            lg.verify("iris", env="production", baseline={"error_rate": 0.01}, reason="baked")
 
 
 def live_version(cli: Cli) -> int:
@@ -56,11 +81,16 @@ def live_version(cli: Cli) -> int:
 
 def test_rollback_round_trip(cli: Cli, models: list[Path], tmp_path: Path) -> None:
     setup_history(cli, models, verify_second=False)
-    plan = cli("rollback", "iris", *ENV, "--dry-run", "--json").json()
+    smoke_on = {"LASTGOOD_SMOKE_TEST": "on"}
+    plan = cli("rollback", "iris", *ENV, "--dry-run", "--json", env=smoke_on).json()
     assert plan["target"] == 1
+    checks = {c["name"]: c["status"] for c in plan["candidates"][-1]["checks"]}
+    assert checks["smoke"] == "pass"
+    assert checks["integrity"] == "pass"
     assert live_version(cli) == 3
     assert_clean_error(cli("rollback", "iris", *ENV, "--yes"), 2, "reason")
-    done = cli("rollback", "iris", *ENV, "--reason", "errors up", "--yes", "--json")
+    done = cli("rollback", "iris", *ENV, "--reason", "errors up", "--yes", "--json",
+               env=smoke_on)
     assert done.code == 0, done.err
     op = done.json()
     assert (op["from_version"], op["target_version"], op["phase"]) == (3, 1, "succeeded")
@@ -81,10 +111,11 @@ def test_rollback_round_trip(cli: Cli, models: list[Path], tmp_path: Path) -> No
 
 
 def test_no_eligible_target_exit_4_changes_nothing(cli: Cli, models: list[Path]) -> None:
+    lg = sdk(cli)
     for path in models[:2]:
-        cli("register", "iris", str(path))
-    cli("deploy", "iris", "1", *ENV, "--reason", "r")
-    cli("deploy", "iris", "2", *ENV, "--reason", "r")
+        lg.register("iris", path)
+    lg.deploy("iris", 1, env="production", reason="r")
+    lg.deploy("iris", 2, env="production", reason="r")
     before = cli("history", "iris", *ENV, "--json").json()
     result = cli("rollback", "iris", *ENV, "--reason", "bad", "--yes")
     assert_clean_error(result, 4, "no eligible rollback target", "v1", "never verified")
@@ -126,7 +157,7 @@ def test_kill_at_each_phase_boundary_then_resume(cli: Cli, models: list[Path],
         assert mid in (3, 2)  # only ever the old or the target version
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
+        proc.communicate(timeout=30)
     resumed = cli("resume", "--json")
     assert resumed.code == 0, resumed.err
     assert [op["phase"] for op in resumed.json()] == ["succeeded"]
@@ -148,7 +179,7 @@ def test_concurrent_rollback_conflicts_then_later_command_completes(
         assert_clean_error(second, 3, "operation")
     finally:
         first.send_signal(signal.SIGKILL)
-        first.wait(30)
+        first.communicate(timeout=30)
     later = cli("deploy", "iris", "1", *ENV, "--reason", "after the crash", "--json")
     assert later.code == 0, later.err
     ops = cli("status", "iris", *ENV, "--json").json()
@@ -160,8 +191,8 @@ def test_concurrent_rollback_conflicts_then_later_command_completes(
 
 
 def test_tampered_event_row_detected(cli: Cli, models: list[Path]) -> None:
-    cli("register", "iris", str(models[0]))
-    cli("register", "iris", str(models[1]))
+    sdk(cli).register("iris", models[0])
+    sdk(cli).register("iris", models[1])
     import sqlalchemy as sa
 
     url = cli.db_url or f"sqlite:///{cli.home / 'registry.db'}"

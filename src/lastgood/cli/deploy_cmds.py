@@ -108,7 +108,7 @@ def _custom_check(name: str, value: str) -> CustomCheck:
 
 def _phase_printer(cli: CliContext, quiet: bool) -> Any:
     def show(op: Operation) -> None:
-        if not quiet:
+        if not quiet and cli.err.is_terminal:
             cli.err.print(f"  [dim]{op.id}[/] → {op.phase}")
     return show
 

@@ -74,9 +74,8 @@ def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
 
     def checks_for(env: Environment) -> Sequence[Check]:
         built_in: list[Check] = [IntegrityCheck(ports.store), RuntimeCheck(), ResourceCheck(),
-                                 DataContractCheck(), SignatureCheck(ports.signatures)]
-        if ports.smoke_enabled:
-            built_in.append(SmokeCheck(ports.smoke))
+                                 DataContractCheck(), SignatureCheck(ports.signatures),
+                                 SmokeCheck(ports.smoke, enabled=ports.smoke_enabled)]
         custom = [CustomCommandCheck(spec, ports.commands, ports.store.url) for spec in env.checks]
         return [*built_in, *custom]
 

@@ -177,10 +177,10 @@ class OperationEngine:
     def _on_checking(self, op: Operation) -> Operation:
         candidates, target, live = self.evaluate(op)
         if target is None:
-            refused = self._commit(op, Phase.FAILED, "operation.refused", outcome="refused",
-                                   candidates=tuple(candidates),
-                                   error="no eligible target: every candidate was refused")
-            return refused
+            error = ("no eligible target: every candidate was refused"
+                     if op.kind is OperationKind.ROLLBACK else "preflight refused the version")
+            return self._commit(op, Phase.FAILED, "operation.refused", outcome="refused",
+                                candidates=tuple(candidates), error=error)
         return self._commit(op, Phase.SWITCHING, "operation.checked",
                             candidates=tuple(candidates), target_version=target.version,
                             from_version=live, evidence={"target": target.version})

@@ -176,10 +176,14 @@ class SmokeCheck:
 
     name = "smoke"
 
-    def __init__(self, runner: SmokeRunner, *, timeout_s: float = 120.0):
-        self._runner, self._timeout = runner, timeout_s
+    def __init__(self, runner: SmokeRunner, *, timeout_s: float = 120.0, enabled: bool = True):
+        self._runner, self._timeout, self._enabled = runner, timeout_s, enabled
 
     def run(self, ctx: CheckContext) -> CheckResult:
+        if not self._enabled:
+            return CheckResult(self.name, CheckStatus.SKIP,
+                               "smoke test turned off on this installation "
+                               "(LASTGOOD_SMOKE_TEST=off)", {"disabled": True})
         if not ctx.target.golden:
             return CheckResult(self.name, CheckStatus.WARN,
                                "the target has no golden examples; loaded but not compared", {})
