@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -82,14 +82,16 @@ _UNIT = {SignalKind.ERROR_RATE: "requests", SignalKind.LATENCY: "requests",
          SignalKind.CUSTOM: "values"}
 
 
+_PLAIN_KINDS = {k.value: k for k in (SignalKind.ERROR_RATE, SignalKind.ACCURACY, SignalKind.DRIFT)}
+
+
 def signal_kind(name: str) -> SignalKind | None:
     """The kind of a signal name, or None for a name lastgood does not know."""
     if name.startswith(CUSTOM_PREFIX) and len(name) > len(CUSTOM_PREFIX):
         return SignalKind.CUSTOM
     if LATENCY_NAME.match(name):
         return SignalKind.LATENCY
-    return next((k for k in NATURAL_DIRECTION if k.value == name and k is not SignalKind.LATENCY),
-                None)
+    return _PLAIN_KINDS.get(name)
 
 
 def known_signals() -> str:
@@ -113,11 +115,13 @@ class SignalPolicy:
     limit: float | None = None
     direction: Direction | None = None  # None: the signal's natural direction
     weight: float = 1.0
+    kind: SignalKind = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problem, fix = self.problem()
         if problem:
             raise InvalidInput(f"signal {self.name}: {problem}", fix=fix)
+        object.__setattr__(self, "kind", signal_kind(self.name))  # checked above: never None
 
     def problem(self) -> tuple[str, str]:
         """(what is wrong, the fix), or ("", "") when the settings make sense."""
@@ -141,10 +145,6 @@ class SignalPolicy:
                 and not 0 < self.limit < 1:
             return f"limit {self.limit} is not a rate in (0, 1)", "e.g. limit = 0.2"
         return "", ""
-
-    @property
-    def kind(self) -> SignalKind:
-        return signal_kind(self.name) or SignalKind.CUSTOM
 
     @property
     def higher_is_worse(self) -> bool:

@@ -97,11 +97,11 @@ class Histogram:
         """Why this histogram cannot be real, or "" when it can."""
         if len(self.counts) != len(self.bounds) + 1:
             return f"{len(self.counts)} counts for {len(self.bounds)} bounds (expected one more)"
-        if any(not math.isfinite(b) for b in self.bounds):
+        if not all(map(math.isfinite, self.bounds)):
             return "a bucket bound is not a finite number"
-        if any(b <= a for a, b in zip(self.bounds, self.bounds[1:], strict=False)):
+        if list(self.bounds) != sorted(set(self.bounds)):
             return "bucket bounds are not strictly increasing"
-        if any(c < 0 for c in self.counts):
+        if self.counts and min(self.counts) < 0:
             return "negative bucket counts: a counter reset or a bad query"
         return ""
 
