@@ -299,3 +299,9 @@ def test_a_store_still_reads_after_pickling(backend: Backend) -> None:
     blob = backend.store.put(io.BytesIO(b"crosses a process boundary"))
     copy = pickle.loads(pickle.dumps(backend.store))
     assert copy.read(blob.sha256) == b"crosses a process boundary"
+
+
+def test_a_missing_spool_dir_is_named(tmp_path: Path) -> None:
+    store = open_artifact_store("memory://lastgood-spool", spool_dir=tmp_path / "absent")
+    with pytest.raises(InvalidInput, match="absent"):
+        store.put(io.BytesIO(b"x"))

@@ -23,13 +23,15 @@ def open_artifact_store(
     connect_timeout_s: float = 5.0,
     read_timeout_s: float = 60.0,
     max_attempts: int = 3,
+    spool_dir: Path | None = None,
 ) -> ArtifactStore:
     """The store for LASTGOOD_STORE_URL: `/path`, `file:///path`, `s3://bucket/prefix`, ….
 
     For s3 the timeouts and attempts bound how long an unreachable store can stall a caller;
     `endpoint_url` points at an S3-compatible server (MinIO, Ceph). Credentials come from the
     standard AWS chain (AWS_* variables, profiles, instance roles) unless given in
-    `storage_options`, which win over every default here.
+    `storage_options`, which win over every default here. Remote uploads are hashed into a
+    spool file first: `spool_dir` (default: the system temp dir) needs room for the largest model.
     """
     text = url.strip()
     if not text:
@@ -45,7 +47,7 @@ def open_artifact_store(
         options = s3_options(endpoint_url=endpoint_url, connect_timeout_s=connect_timeout_s,
                              read_timeout_s=read_timeout_s, max_attempts=max_attempts)
     options.update(storage_options or {})
-    return FsspecArtifactStore(text, **options)
+    return FsspecArtifactStore(text, spool_dir=spool_dir, **options)
 
 
 def s3_options(*, endpoint_url: str | None = None, connect_timeout_s: float = 5.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import importlib
 import os
@@ -23,6 +24,7 @@ from lastgood.adapters.artifacts.digests import (
 )
 from lastgood.domain.errors import (
     Forbidden,
+    InvalidInput,
     LastGoodError,
     NotFound,
     TransientError,
@@ -33,6 +35,8 @@ from lastgood.ports import Blob, Progress
 # Object stores where a single upload becomes visible all at once (multipart uploads included);
 # elsewhere an upload goes to a temporary key first and is moved into place.
 ATOMIC_UPLOAD = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "memory"})
+# Errors of the local disk (spool and cache files), not of the remote store.
+LOCAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES})
 FIX_URL = "check LASTGOOD_STORE_URL (and LASTGOOD_S3_ENDPOINT_URL for S3-compatible stores)"
 
 
@@ -60,10 +64,12 @@ class FsspecArtifactStore:
         An object already stored under the digest with the same size is kept: comparing
         sizes is what an object store offers cheaply; reads verify every byte anyway.
         """
-        fd, name = tempfile.mkstemp(dir=self._spool_dir, prefix="lastgood-put-")
+        where = self._spool_dir or Path(tempfile.gettempdir())
+        with _local_disk("spool the artifact in", where):
+            fd, name = tempfile.mkstemp(dir=where, prefix="lastgood-put-")
         spool = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
+            with _local_disk("spool the artifact in", where), os.fdopen(fd, "wb") as out:
                 sha256, size = copy_hashing(chunks(source), out, progress)
             key = self._key(sha256)
             with self._translated("store an artifact"):
@@ -85,8 +91,9 @@ class FsspecArtifactStore:
         """Stream the object to `dest` while hashing; a mismatch leaves no file behind."""
         key = self._key(check_digest(sha256))
         dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+        with _local_disk("fetch the artifact into", dest.parent):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
         tmp = Path(name)
         try:
             with (os.fdopen(fd, "wb") as out, self._translated("fetch an artifact", sha256),
@@ -144,25 +151,35 @@ class FsspecArtifactStore:
             yield
         except LastGoodError:
             raise
-        except FileNotFoundError as exc:
-            raise self._not_found(exc, sha256) from exc
-        except PermissionError as exc:
-            raise Forbidden(f"the artifact store {self._url} refused to {action}: {exc}",
-                            fix="check the store credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) "
-                                "and the bucket policy") from exc
+        except OSError as exc:
+            raise self._os_error(action, exc, sha256) from exc
         except Exception as exc:
             if _is_missing_credentials(exc):
                 raise Unauthorized(f"no credentials to {action} in {self._url}",
                                    fix="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or "
                                        "AWS_PROFILE for the artifact store") from exc
             if isinstance(exc, _transient_errors()):
-                raise TransientError(
-                    f"the artifact store {self._url} is unreachable (while trying to "
-                    f"{action}): {exc}",
-                    fix=f"{FIX_URL}, the network and the store; the operation can be retried",
-                    details={"url": self._url},
-                ) from exc
+                raise self._unreachable(action, exc) from exc
             raise
+
+    def _os_error(self, action: str, exc: OSError, sha256: str | None) -> LastGoodError:
+        if exc.errno in LOCAL_ERRNOS:  # s3fs errors carry no errno: this is the local disk
+            return InvalidInput(f"cannot {action}: {exc.strerror} on the local disk",
+                                fix="free space (or fix permissions) in the temp or cache "
+                                    "directory")
+        if isinstance(exc, FileNotFoundError):
+            return self._not_found(exc, sha256)
+        if isinstance(exc, PermissionError):
+            return Forbidden(f"the artifact store {self._url} refused to {action}: {exc}",
+                             fix="check the store credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) "
+                                 "and the bucket policy")
+        return self._unreachable(action, exc)
+
+    def _unreachable(self, action: str, exc: BaseException) -> TransientError:
+        return TransientError(
+            f"the artifact store {self._url} is unreachable (while trying to {action}): {exc}",
+            fix=f"{FIX_URL}, the network and the store; the operation can be retried",
+            details={"url": self._url})
 
     def _not_found(self, exc: FileNotFoundError, sha256: str | None) -> NotFound:
         if _missing_bucket(exc):
@@ -172,6 +189,16 @@ class FsspecArtifactStore:
         return NotFound(f"{what} is not in the store at {self._url}",
                         fix="check LASTGOOD_STORE_URL points at the store the version was "
                             "registered with, or re-register the version")
+
+
+@contextlib.contextmanager
+def _local_disk(action: str, where: Path) -> Iterator[None]:
+    """Errors of the local spool or cache directory, told apart from the store's."""
+    try:
+        yield
+    except OSError as exc:
+        raise InvalidInput(f"cannot {action} {where}: {exc.strerror or exc}",
+                           fix="free space (or fix permissions) there") from exc
 
 
 def _missing_bucket(exc: BaseException) -> bool:
@@ -187,7 +214,7 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     """Network failures of the stores we know, imported lazily: only s3 needs botocore."""
     found = [_foreign_class("botocore.exceptions", "BotoCoreError"),
              _foreign_class("aiohttp", "ClientError")]
-    return (OSError, TimeoutError, *(cls for cls in found if cls is not None))
+    return (TimeoutError, *(cls for cls in found if cls is not None))
 
 
 def _foreign_class(module: str, name: str) -> type[BaseException] | None:

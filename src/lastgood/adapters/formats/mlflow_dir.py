@@ -136,6 +136,9 @@ def runtime(model: MLflowModel) -> tuple[Runtime | None, list[str]]:
     lines = _lines(model.root / "requirements.txt") or _python_env_lines(python_env) \
         or _conda_pip_lines(conda)
     packages, notes = pins(lines)
+    sklearn = model.conf("sklearn").get("sklearn_version")
+    if sklearn and "scikit-learn" not in packages:  # the flavor records what it was saved with
+        packages["scikit-learn"] = str(sklearn)
     if not python and not packages:
         return None, notes
     return Runtime(python=python, packages=packages), notes

@@ -97,7 +97,8 @@ class OnnxPredictor:
     def __init__(self, path: Path, *, columns: Sequence[str] = ()) -> None:
         import onnxruntime as ort
 
-        read_onnx(path)
+        # No onnx checker here: the bytes were checked at registration and verified by digest
+        # since, and the checker would hold a second copy of a large graph in memory.
         options = ort.SessionOptions()
         options.log_severity_level = 3  # errors only: warnings would flood serving logs
         try:
