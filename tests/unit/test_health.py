@@ -244,3 +244,11 @@ def test_signal_names_map_to_kinds_and_quantiles() -> None:
     assert signal_kind("latency") is None
     assert signal_kind("custom.") is None
     assert not default_signal("accuracy").higher_is_worse
+
+
+def test_numbers_no_check_foresaw_are_inconclusive_not_a_crash() -> None:
+    weird = Summary(latency=Histogram((), (500,)),
+                    custom={"revenue": Moments(500, 1e308, 1e308)})
+    result = assess(policy("latency_p99", "custom.revenue"), baseline(), window(weird), now=NOW)
+    assert [e.verdict for e in result.signals] == [Verdict.INCONCLUSIVE] * 2
+    assert "no bucket bounds" in result.signals[0].explanation

@@ -293,7 +293,11 @@ def _judge(signal: SignalPolicy, baseline: Summary, window: LiveWindow, alpha: f
         if data.samples < signal.min_samples:
             return _inconclusive(signal, f"the {where} has {data.samples} {unit}, "
                                          f"{signal.min_samples} needed", samples=data.samples)
-    return _JUDGES[signal.kind](signal, base, live, alpha)
+    try:
+        return _JUDGES[signal.kind](signal, base, live, alpha)
+    except (InvalidInput, ValueError, ArithmeticError) as exc:
+        # Safety rule 8/9: numbers no check above foresaw must not stop the watcher or roll back.
+        return _inconclusive(signal, f"the data could not be judged ({type(exc).__name__}: {exc})")
 
 
 def _inconclusive(signal: SignalPolicy, why: str, *, samples: int = 0) -> SignalEvidence:

@@ -95,6 +95,8 @@ class Histogram:
 
     def defect(self) -> str:
         """Why this histogram cannot be real, or "" when it can."""
+        if not self.bounds:
+            return "no bucket bounds"
         if len(self.counts) != len(self.bounds) + 1:
             return f"{len(self.counts)} counts for {len(self.bounds)} bounds (expected one more)"
         if not all(map(math.isfinite, self.bounds)):
@@ -185,7 +187,7 @@ class Summary:
     latency: Histogram | None = None  # request latency, seconds
     accuracy: RateCounts | None = None  # correct answers among labelled feedback
     predictions: Histogram | None = None  # prediction values (or class ids), binned
-    custom: Mapping[str, Moments] = field(default_factory=dict)  # by metric name
+    custom: Mapping[str, Moments] = field(default_factory=dict)  # by name, without "custom."
 
 
 @dataclass(frozen=True, slots=True)
