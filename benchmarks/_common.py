@@ -1,0 +1,65 @@
+"""Shared pieces of the benchmarks: fresh SQLite and PostgreSQL registries, timing, tables."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+PG_ADMIN = os.environ.get("LASTGOOD_BENCH_PG_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+
+
+@contextmanager
+def registry_url(kind: str) -> Iterator[tuple[str, Path]]:
+    """(database URL, scratch folder) for a fresh registry of `kind` (sqlite or postgresql)."""
+    with tempfile.TemporaryDirectory(prefix=f"lastgood-bench-{kind}-") as tmp:
+        folder = Path(tmp)
+        if kind == "sqlite":
+            yield f"sqlite:///{folder / 'registry.db'}", folder
+            return
+        import psycopg
+
+        name = f"lg_bench_{uuid.uuid4().hex[:10]}"
+        dsn = PG_ADMIN.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}", folder
+        finally:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    """Milliseconds of each of `repeat` calls."""
+    out = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def p50(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    line = "  ".join("{:<" + str(w) + "}" for w in widths)
+    print(f"\n{title}")
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for row in rows:
+        print(line.format(*(str(x) for x in row)))
