@@ -1,16 +1,19 @@
 """The smoke test: load a version in a separate process and reproduce its golden examples.
 
-A separate process keeps a crashing or hanging native loader away from the caller; the artifacts
-are fetched (and their digests verified) by the parent into a private temp directory first.
+A separate interpreter (`python -m lastgood.adapters.smoke`) keeps a crashing or hanging native
+loader away from the caller, and never re-imports the caller's own script. The artifacts are
+fetched (and their digests verified) by the parent into a private temp directory first; the
+request and the answer cross the pipe as pickles of lastgood's own records.
 """
 
 from __future__ import annotations
 
 import importlib
-import multiprocessing
+import pickle
+import subprocess
+import sys
 import tempfile
 import time
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +23,23 @@ from lastgood.ports import ArtifactStore, SmokeOutcome
 FORMATS = "lastgood.adapters.formats:LocalModelFormats"
 
 
-def _child(version: Version, directory: str, formats_ref: str, conn: Connection) -> None:
-    module, _, name = formats_ref.partition(":")
+def run_in_child(version: Version, directory: str, formats_ref: str) -> dict[str, Any]:
+    """What the child does: load, predict the golden inputs, time both."""
     try:
+        module, _, name = formats_ref.partition(":")
         formats = getattr(importlib.import_module(module), name)()
         start = time.perf_counter()
         predictor = formats.load(version, Path(directory))
         loaded = time.perf_counter()
         outputs = predictor.predict([dict(g.inputs) for g in version.golden])
     except Exception as exc:  # any loader failure is the smoke test's verdict, not a crash
-        conn.send({"error": f"loading or predicting failed: {type(exc).__name__}: {exc}"})
-        return
-    conn.send({"load_ms": (loaded - start) * 1000,
-               "predict_ms": (time.perf_counter() - loaded) * 1000, "outputs": outputs})
+        return {"error": f"loading or predicting failed: {type(exc).__name__}: {exc}"}
+    return {"load_ms": (loaded - start) * 1000,
+            "predict_ms": (time.perf_counter() - loaded) * 1000, "outputs": list(outputs)}
 
 
 class SubprocessSmoke:
-    """SmokeRunner that loads each version in a fresh spawned interpreter."""
+    """SmokeRunner that loads each version in a fresh interpreter."""
 
     def __init__(self, store: ArtifactStore, *, formats_ref: str = FORMATS):
         self._store, self._formats_ref = store, formats_ref
@@ -53,27 +56,22 @@ class SubprocessSmoke:
         return self._compare(version, result)
 
     def _run_child(self, version: Version, directory: str, timeout_s: float) -> dict[str, Any]:
-        ctx = multiprocessing.get_context("spawn")
-        parent, child = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_child, args=(version, directory, self._formats_ref, child),
-                           daemon=True)
-        proc.start()
-        child.close()
-        try:
-            if not parent.poll(timeout_s):
-                return {"error": f"loading or predicting did not finish within {timeout_s:g} s"
-                                 if proc.is_alive() else
-                                 f"the loader process died (exit code {proc.exitcode})"}
-            received: dict[str, Any] = parent.recv()
-            return received
-        except EOFError:
-            proc.join(5)
-            return {"error": f"the loader process died (exit code {proc.exitcode})"}
-        finally:
-            if proc.is_alive():
+        request = pickle.dumps((version, directory, self._formats_ref))
+        with subprocess.Popen([sys.executable, "-m", "lastgood.adapters.smoke"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as proc:
+            try:
+                out, err = proc.communicate(request, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
                 proc.kill()
-            proc.join(5)
-            parent.close()
+                proc.communicate()
+                return {"error": f"loading or predicting did not finish within {timeout_s:g} s"}
+        if proc.returncode != 0 or not out:
+            tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+            return {"error": f"the loader process died (exit code {proc.returncode}) "
+                             f"{tail[0]}".strip()}
+        answer: dict[str, Any] = pickle.loads(out)
+        return answer
 
     @staticmethod
     def _compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
@@ -89,3 +87,12 @@ class SubprocessSmoke:
         return SmokeOutcome(not mismatches and len(outputs) == n, summary,
                             float(result["load_ms"]), float(result["predict_ms"]),
                             tuple(mismatches))
+
+
+def _main() -> None:
+    version, directory, formats_ref = pickle.loads(sys.stdin.buffer.read())
+    sys.stdout.buffer.write(pickle.dumps(run_in_child(version, directory, formats_ref)))
+
+
+if __name__ == "__main__":
+    _main()
