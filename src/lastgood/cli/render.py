@@ -19,7 +19,13 @@ CHECK_STYLE = {CheckStatus.PASS: "green", CheckStatus.WARN: "yellow", CheckStatu
 
 
 def when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "—"
+    """Short local-looking UTC times: the date only when it is not today."""
+    if not value:
+        return "—"
+    from datetime import UTC, datetime
+
+    today = datetime.now(UTC).date()
+    return value.strftime("%H:%M:%S" if value.date() == today else "%Y-%m-%d %H:%M")
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
@@ -77,24 +83,25 @@ def events_table(events: Sequence[Event]) -> Table:
         o = e.draft.outcome
         return o if o == "ok" else f"[red]{o}[/]"
 
-    return table("Events", ["#", "at", "actor", "action", "model", "env", "subject", "outcome",
-                            "reason"],
-                 [(e.seq, when(e.at), e.actor, e.action, e.draft.model, e.draft.env,
-                   e.draft.subject, outcome(e), e.draft.reason[:60]) for e in events])
+    def where(e: Event) -> str:
+        return "/".join(x for x in (e.draft.model, e.draft.env) if x) or "—"
+
+    return table("Events", ["#", "at", "actor", "action", "model/env", "outcome", "reason"],
+                 [(e.seq, when(e.at), e.actor, e.action, where(e), outcome(e),
+                   e.draft.reason[:48]) for e in events])
 
 
 def history_table(model: str, env: str, history: Sequence[Deployment]) -> Table:
     def verified(d: Deployment) -> str:
         if not d.verified:
             return "—"
-        base = ", ".join(f"{k}={v:g}" for k, v in sorted(d.verified.baseline.items()))
-        return f"[green]✓[/] {d.verified.approver} ({base})"
+        return f"[green]✓[/] {d.verified.approver}"
 
     return table(f"History of {model} in {env}",
-                 ["deployment", "version", "from", "to", "by", "reason", "ended", "verified"],
+                 ["#", "version", "from", "until", "by", "how it ended", "verified"],
                  [(d.id, d.version, when(d.started_at), when(d.ended_at) if d.ended_at
-                   else "[bold green]live[/]", d.deployed_by, d.reason[:40],
-                   d.end or "", verified(d)) for d in history])
+                   else "[bold green]live[/]", d.deployed_by, d.end or "", verified(d))
+                  for d in history])
 
 
 def candidates_table(candidates: Sequence[Candidate], target: int | None) -> Table:
