@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import Pool
 
 from lastgood.adapters.sql import NOTIFY_CHANNEL, SqlRegistry, open_registry
 from lastgood.adapters.sql.migrate import HEAD_REVISION, alembic_config
@@ -207,3 +208,19 @@ def test_in_memory_sqlite_registries_are_separate_and_migrated() -> None:
     finally:
         one.dispose()
         two.dispose()
+
+
+def test_a_registry_dropped_without_dispose_closes_its_connections(
+        sql_registry: SqlRegistry) -> None:
+    import gc
+
+    def use_and_drop() -> Pool:
+        registry = open_registry(sql_registry.url)
+        with registry() as uow:
+            uow.models.list()
+        assert registry.engine.pool.checkedin() == 1
+        return registry.engine.pool
+
+    pool = use_and_drop()
+    gc.collect()
+    assert pool.checkedin() == 0  # closed, not merely returned (psycopg would warn otherwise)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 
 from sqlalchemy import Engine
 
@@ -25,6 +26,9 @@ class SqlRegistry:
         # an in-memory SQLite database lives and dies with its engine, not with its URL
         self._shared = not (engine.dialect.name == "sqlite"
                             and (engine.url.database or ":memory:") == ":memory:")
+        # A registry dropped without dispose() still closes its pooled connections; otherwise
+        # psycopg warns about each one whenever the garbage collector gets to it.
+        self._finalizer = weakref.finalize(self, engine.dispose)
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self)
