@@ -169,6 +169,9 @@ class Gateway:
             body = json.dumps({"model": name, "version": slot.number, "tag": slot.version.tag,
                                "request_id": request_id, "predictions": predictions},
                               separators=(",", ":"), allow_nan=False)
+        except InvalidInput as exc:  # the model's own input check: still the caller's mistake
+            self.state.recorder.rejected(name, type(exc).__name__)
+            return error_response(exc, request_id)
         except Exception as exc:
             seconds = time.perf_counter() - start
             self.state.recorder.failure(name, slot.number, request_id=request_id,

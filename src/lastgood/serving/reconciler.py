@@ -54,6 +54,7 @@ class Reconciler:
         self._signal, self.options = signal, options
         self._generation: int | None = None
         self._wake = asyncio.Event()
+        self._passed = asyncio.Event()  # set after each pass: the pump waits for it
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._gone: set[str] = set()  # undeployed models still to report once
@@ -182,7 +183,11 @@ class Reconciler:
             try:
                 if await self._signal.wait(timeout_s=self.options.heartbeat_s,
                                            generation=self._generation):
+                    # Wait for the pass this wakes before asking again: until it has read the
+                    # new generation, the signal would keep firing and spin on the registry.
+                    self._passed.clear()
                     self._wake.set()
+                    await self._passed.wait()
             except Exception as exc:  # a broken signal must not stop serving: resync covers
                 log.warning("change signal failed: %s", exc)
                 await asyncio.sleep(self.options.backoff_initial_s)
@@ -204,6 +209,7 @@ class Reconciler:
                     else:
                         next_pass = now + backoff
                         backoff = min(backoff * 2, self.options.backoff_max_s)
+                    self._passed.set()
                     if self._serving() != before:
                         next_report = now  # a switch is reported at once: operations wait on it
                 if time.monotonic() >= next_report:

@@ -1,0 +1,535 @@
+"""Switching under steady load, side by side on this machine (loopback only, ~2 minutes).
+
+    .venv/bin/python benchmarks/switch_under_load.py [--rate 300] [--compare-pool]
+
+Scenarios, each under the same steady load (RATE requests/s paced over CONCURRENCY keep-alive
+connections from a separate process, raw sockets, bounded in time); the maximum throughput is a
+separate closed-loop run:
+  (a)  lastgood switching to a warm standby: SWITCHES registry writes (deploy/rollback between
+       two versions), 1 worker and 4 workers (SO_REUSEPORT), SQLite registry polled every 20 ms;
+  (b)  lastgood switching with a cold load (no standby): the version is fetched, loaded from
+       its skops file and warmed on its golden examples in a thread while serving;
+  (c)  the restart approach: stop the server process, start it on the old version;
+  (d)  a minimal hand-written FastAPI endpoint calling the same model: the overhead floor.
+Two iris models (scikit-learn, trained here, saved with skops, registered in a real SQLite
+registry and local artifact store) are the versions. Nothing here asserts; it prints a table,
+the targets, and PASS/MISS per target.
+"""
+
+# No `from __future__ import annotations`: FastAPI must see the floor's real annotations.
+# Heavy imports live inside functions, so the spawned load generator starts in a blink.
+import argparse
+import asyncio
+import json
+import multiprocessing
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+HOST = "127.0.0.1"
+MODEL, ENV = "iris", "bench"
+COLUMNS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+CONCURRENCY = 8
+RETRY_S = 0.01  # a refused connection is retried after this (the offered load continues)
+BODY = json.dumps({"records": [dict(zip(COLUMNS, (5.9, 3.0, 5.1, 1.8), strict=True))]}).encode()
+
+
+# -- models and registry --------------------------------------------------------------------
+
+def train(work: Path) -> dict[int, Path]:
+    """Two different iris classifiers saved with skops: version 1 and version 2."""
+    import skops.io as sio
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    x, y = load_iris(return_X_y=True)
+    paths = {}
+    for number, est in ((1, LogisticRegression(max_iter=500)),
+                        (2, DecisionTreeClassifier(max_depth=3, random_state=0))):
+        est.fit(x, y)
+        paths[number] = work / f"iris-{number}.skops"
+        sio.dump(est, paths[number])
+    return paths
+
+
+def register(url: str, store_root: Path, paths: dict[int, Path]) -> None:
+    """Register both versions with golden examples and deploy+verify 1, then 2."""
+    import skops.io as sio
+    from sklearn.datasets import load_iris
+
+    from lastgood.adapters.artifacts import LocalArtifactStore
+    from lastgood.adapters.sql import open_registry
+    from lastgood.domain.versions import (
+        ArtifactFile,
+        Column,
+        GoldenExample,
+        Manifest,
+        NewVersion,
+        Schema,
+    )
+
+    x, _ = load_iris(return_X_y=True)
+    store, registry, now = LocalArtifactStore(store_root), open_registry(url), datetime.now(UTC)
+    with registry() as uow:
+        for number, path in sorted(paths.items()):
+            est = sio.load(path, trusted=sio.get_untrusted_types(file=path))
+            with path.open("rb") as fh:
+                blob = store.put(fh)
+            golden = tuple(GoldenExample(inputs=dict(zip(COLUMNS, map(float, row), strict=True)),
+                                         expected=int(est.predict([row])[0]))
+                           for row in x[::30])
+            uow.versions.add(NewVersion(
+                model=MODEL, flavor="sklearn", golden=golden, tag=f"v{number}",
+                manifest=Manifest((ArtifactFile(path.name, blob.size, blob.sha256),)),
+                schema=Schema(inputs=tuple(Column(c, "float64") for c in COLUMNS))),
+                at=now, actor="bench")
+        uow.commit()
+    for number in (1, 2):
+        switch_registry(url, number)
+
+
+_REGISTRIES: dict[str, Any] = {}
+
+
+def switch_registry(url: str, number: int) -> float:
+    """What `lastgood deploy`/`rollback` write: end the live deployment, start `number`.
+
+    Returns the monotonic time of the commit: from then on the desired state has changed.
+    """
+    from lastgood.adapters.sql import open_registry
+    from lastgood.domain.deployments import DeploymentEnd, VerifiedRecord
+
+    registry = _REGISTRIES.get(url) or _REGISTRIES.setdefault(url, open_registry(url))
+    now = datetime.now(UTC)
+    with registry() as uow:
+        live = uow.deployments.live(MODEL, ENV)
+        if live is not None:
+            uow.deployments.end(live.id, at=now, end=DeploymentEnd.ROLLED_BACK, reason="bench")
+        dep = uow.deployments.start(model=MODEL, env=ENV, version=number, at=now, actor="bench",
+                                    reason="bench", operation_id=None)
+        uow.deployments.set_verified(dep.id, VerifiedRecord(
+            baseline={}, window_start=now, window_end=now, approver="bench", at=now))
+        uow.commit()
+    return time.monotonic()
+
+
+# -- servers (each in its own process) ------------------------------------------------------
+
+def run_lastgood(url: str, store_root: str, cache: str, port: int, workers: int,
+                 standby: int, inline_below_ms: float) -> None:
+    from lastgood.adapters.artifacts import LocalArtifactStore
+    from lastgood.adapters.formats import LocalModelFormats
+    from lastgood.adapters.sql import open_registry
+    from lastgood.serving.gateway import GatewayOptions
+    from lastgood.serving.reconciler import ReconcilerOptions
+    from lastgood.serving.server import ServingOptions, serve
+    from lastgood.serving.slots import StandbyLimits
+
+    options = ServingOptions(
+        reconciler=ReconcilerOptions(standby=StandbyLimits(count=standby), heartbeat_s=1.0),
+        gateway=GatewayOptions(inline_below_ms=inline_below_ms), poll_interval_s=0.02)
+    serve(ENV, host=HOST, port=port, workers=workers,
+          uow_factory_builder=partial(open_registry, url, migrate=False),
+          store_builder=partial(LocalArtifactStore, Path(store_root)),
+          formats_builder=LocalModelFormats, cache_dir=Path(cache), replica_prefix="bench",
+          options=options)
+
+
+def run_minimal(model_path: str, version: int, port: int) -> None:
+    """The hand-written floor, and the server the restart approach restarts."""
+    import numpy as np
+    import skops.io as sio
+    import uvicorn
+    from fastapi import FastAPI, Response
+    from pydantic import BaseModel
+
+    class Body(BaseModel):
+        records: list[dict[str, float]]  # what a hand-written endpoint would declare
+
+    est = sio.load(model_path, trusted=sio.get_untrusted_types(file=model_path))
+    app = FastAPI()
+
+    @app.post("/predict")
+    async def predict(body: Body, response: Response) -> dict[str, Any]:
+        x = np.array([[r[c] for c in COLUMNS] for r in body.records])
+        response.headers["X-Model-Version"] = str(version)
+        return {"version": version, "predictions": est.predict(x).tolist()}
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False, ws="none")
+
+
+# -- the load generator (its own process)
+
+Sample = tuple[float, float, int, str]  # sent, received, status (0 = connection error), version
+
+
+async def _one_connection(port: int, request: bytes, deadline: float, interval_s: float,
+                          out: list[Sample]) -> None:
+    """Send on one keep-alive connection every `interval_s` (0: as fast as answers come)."""
+    retry = max(RETRY_S, interval_s)  # a failed attempt is retried at the offered pace
+    while time.monotonic() < deadline:
+        sent = time.monotonic()
+        try:
+            reader, writer = await asyncio.open_connection(HOST, port)
+        except OSError:
+            out.append((sent, time.monotonic(), 0, ""))
+            await asyncio.sleep(retry)
+            continue
+        due = time.monotonic()  # no burst to catch up after an outage
+        try:
+            while time.monotonic() < deadline:
+                due += interval_s
+                sent = time.monotonic()
+                writer.write(request)
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
+                length = int(head.split("content-length:")[1].split("\r\n")[0])
+                await reader.readexactly(length)
+                version = head.split("x-model-version:")[1].split("\r\n")[0].strip() \
+                    if "x-model-version:" in head else ""
+                out.append((sent, time.monotonic(), int(head[9:12]), version))
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, IndexError):
+            out.append((sent, time.monotonic(), 0, ""))
+            await asyncio.sleep(retry)
+        finally:
+            writer.close()
+
+
+def load_main(port: int, path: str, duration_s: float, rate: float | None,
+              conn: Connection) -> None:
+    """The load process: CONCURRENCY connections, paced to `rate` req/s (None: closed loop)."""
+    request = (f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+               f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+    interval = CONCURRENCY / rate if rate else 0.0
+    out: list[Sample] = []
+
+    async def main() -> None:
+        start = time.monotonic()
+        conn.send(start)
+        await asyncio.gather(*(_one_connection(port, request, start + duration_s, interval, out)
+                               for _ in range(CONCURRENCY)))
+
+    try:
+        import uvloop
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+    conn.send(out)
+
+
+@dataclass
+class Result:
+    samples: list[Sample]
+    commands: list[tuple[float, str]]  # (monotonic time the command took effect, target)
+    start: float
+    end: float
+    command_s: list[float] = field(default_factory=list)  # how long each command itself took
+
+    def reach(self) -> list[tuple[float, float]]:
+        """Per command: seconds to the first target response and to 100% target responses."""
+        ok = [s for s in self.samples if s[2] == 200]
+        found = []
+        for i, (at, target) in enumerate(self.commands):
+            until = self.commands[i + 1][0] if i + 1 < len(self.commands) else self.end
+            window = [s for s in ok if at <= s[1] < until]
+            hits = [s[1] - at for s in window if s[3] == target]
+            misses = [s[1] - at for s in window if s[3] != target]
+            first = min(hits) if hits else float("nan")
+            found.append((first, max([first, *misses])))
+        return found
+
+    def analyse(self) -> dict[str, Any]:
+        ok = [s for s in self.samples if s[2] == 200]
+        if not self.commands:
+            steady = [s for s in ok if self.start + 0.3 <= s[0]]
+            return {"before": lat(steady), "tput": tput(steady), "failed": fails(self.samples)}
+        reach = self.reach()
+        first_cmd = self.commands[0][0]
+        during_end = self.commands[-1][0] + max(reach[-1][1], 0.0)
+        return {"before": lat([s for s in ok if self.start + 0.3 <= s[0] < first_cmd]),
+                "during": lat([s for s in ok if first_cmd <= s[0] <= during_end]),
+                "after": lat([s for s in ok if during_end < s[0]]),
+                "failed": fails([s for s in self.samples if s[0] >= first_cmd]),
+                "first": [r[0] for r in reach], "full": [r[1] for r in reach],
+                "command_ms": pct(self.command_s, 0.5) * 1000}
+
+
+def drive(port: int, path: str, duration_s: float, *, rate: float | None,
+          commands: Sequence[tuple[float, str, Callable[[], float]]] = ()) -> Result:
+    """Load for `duration_s`; run each command at its offset; a command returns when it took
+    effect (the registry commit, or the restart command)."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    loader = ctx.Process(target=load_main, args=(port, path, duration_s, rate, child))
+    loader.start()
+    start: float = parent.recv()
+    done: list[tuple[float, str]] = []
+    issued: list[float] = []
+    for offset, target, action in commands:
+        time.sleep(max(0.0, start + offset - time.monotonic()))
+        issued.append(time.monotonic())
+        done.append((action(), target))
+    samples: list[Sample] = parent.recv()
+    loader.join()
+    return Result(samples, done, start, start + duration_s,
+                  [effect - began for (effect, _), began in zip(done, issued, strict=True)])
+
+
+# -- analysis -------------------------------------------------------------------------------
+
+def lat(samples: Sequence[Sample]) -> tuple[float, float]:
+    ms = sorted((s[1] - s[0]) * 1000 for s in samples)
+    if not ms:
+        return (float("nan"), float("nan"))
+    return (ms[len(ms) // 2], ms[min(int(len(ms) * 0.99), len(ms) - 1)])
+
+
+def tput(samples: Sequence[Sample]) -> float:
+    if len(samples) < 2:
+        return float("nan")
+    return len(samples) / (max(s[1] for s in samples) - min(s[0] for s in samples))
+
+
+def fails(samples: Sequence[Sample]) -> int:
+    return sum(1 for s in samples if s[2] != 200)
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    clean = sorted(v for v in values if v == v)
+    if not clean:
+        return float("nan")
+    return clean[min(int(q * len(clean)), len(clean) - 1)]
+
+
+# -- the scenarios --------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def wait_ready(url: str, predicate: Callable[[Any], bool], timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate(httpx.get(url, timeout=2, headers={"Connection": "close"})):
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise SystemExit(f"server at {url} did not get ready")
+
+
+def wait_replicas(url: str, workers: int, version: int) -> None:
+    from lastgood.adapters.sql import open_registry
+
+    registry = _REGISTRIES.get(url) or _REGISTRIES.setdefault(url, open_registry(url))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        with registry() as uow:
+            reports = uow.replicas.list(model=MODEL, env=ENV)
+        if sum(1 for r in reports if r.version == version and r.state == "serving") >= workers:
+            return
+        time.sleep(0.05)
+    raise SystemExit("replicas did not report in time")
+
+
+def stop(proc: multiprocessing.process.BaseProcess) -> None:
+    proc.terminate()
+    proc.join(30)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+
+
+@dataclass
+class Bench:
+    work: Path
+    url: str
+    store: Path
+    paths: dict[int, Path]
+    rate: float
+    steady_s: float
+
+
+def lastgood(bench: Bench, *, workers: int, standby: int, switches: int, spacing_s: float,
+             inline_below_ms: float = 2.0, saturate: bool = False) -> dict[str, Any]:
+    import httpx
+
+    ctx = multiprocessing.get_context("spawn")
+    port = free_port()
+    proc = ctx.Process(target=run_lastgood, args=(
+        bench.url, str(bench.store), str(bench.work / "cache"), port, workers, standby,
+        inline_below_ms))
+    proc.start()
+    try:
+        wait_replicas(bench.url, workers, 2)
+        base = f"http://{HOST}:{port}/v1/models/{MODEL}"
+        if standby:  # every worker holds version 1 warm before the clock starts
+            wait_ready(base, lambda r: all(
+                httpx.get(base, headers={"Connection": "close"}).json()["standby"]
+                for _ in range(4 * workers)))
+        path = f"/v1/models/{MODEL}/predict"
+        found: dict[str, Any] = {}
+        if saturate:
+            found["tput"] = drive(port, path, bench.steady_s, rate=None).analyse()["tput"]
+        targets = [str(1 + i % 2) for i in range(switches)]  # 1, 2, 1, 2 ...: ends on 2
+        commands = [(bench.steady_s + i * spacing_s, t, partial(switch_registry, bench.url,
+                                                                int(t)))
+                    for i, t in enumerate(targets)]
+        duration = 2 * bench.steady_s + switches * spacing_s
+        found.update(drive(port, path, duration, rate=bench.rate, commands=commands).analyse())
+        return found
+    finally:
+        stop(proc)
+
+
+def restart(bench: Bench, *, restarts: int, spacing_s: float = 12.0) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    port = free_port()
+    current = [ctx.Process(target=run_minimal, args=(str(bench.paths[2]), 2, port))]
+    current[0].start()
+    wait_ready(f"http://{HOST}:{port}/healthz", lambda r: r.status_code == 200)
+
+    def restart_on(version: int) -> float:
+        issued = time.monotonic()
+        stop(current[0])  # what `rollout undo` or restarting `mlflow models serve` amounts to
+        current[0] = ctx.Process(target=run_minimal,
+                                 args=(str(bench.paths[version]), version, port))
+        current[0].start()
+        return issued
+
+    targets = [1 + i % 2 for i in range(restarts)]
+    commands = [(bench.steady_s + i * spacing_s, str(t), partial(restart_on, t))
+                for i, t in enumerate(targets)]
+    try:
+        return drive(port, "/predict", 2 * bench.steady_s + restarts * spacing_s,
+                     rate=bench.rate, commands=commands).analyse()
+    finally:
+        stop(current[0])
+
+
+def floor(bench: Bench) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    port = free_port()
+    proc = ctx.Process(target=run_minimal, args=(str(bench.paths[2]), 2, port))
+    proc.start()
+    try:
+        wait_ready(f"http://{HOST}:{port}/healthz", lambda r: r.status_code == 200)
+        saturated = drive(port, "/predict", bench.steady_s, rate=None).analyse()
+        paced = drive(port, "/predict", bench.steady_s, rate=bench.rate).analyse()
+        return {**paced, "tput": saturated["tput"]}
+    finally:
+        stop(proc)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+def fmt(value: float) -> str:
+    return "-" if value != value else f"{value:.1f}"  # NaN -> "-"
+
+
+def row(name: str, a: dict[str, Any]) -> str:
+    reach = "- | -"
+    if "first" in a:
+        reach = (f"{fmt(pct(a['first'], .5) * 1000)}/{fmt(pct(a['first'], .99) * 1000)}"
+                 f" | {fmt(pct(a['full'], .5) * 1000)}/{fmt(pct(a['full'], .99) * 1000)}")
+    parts = [f"{fmt(a[k][0])}/{fmt(a[k][1])}" if k in a else "-"
+             for k in ("before", "during", "after")]
+    return (f"| {name} | {a['failed']} | {reach} | {' | '.join(parts)} | "
+            f"{fmt(a.get('tput', float('nan')))} |")
+
+
+def verdicts(res: dict[str, dict[str, Any]]) -> list[str]:
+    a1, a4, b, d = res["a1"], res["a4"], res["b"], res["d"]
+    checks = [
+        ("(a) 1 worker: 0 failed requests", a1["failed"] == 0, f"{a1['failed']}"),
+        ("(a) 1 worker: command -> 100% target p99 <= 50 ms",
+         pct(a1["full"], .99) <= 0.050, f"{fmt(pct(a1['full'], .99) * 1000)} ms"),
+        ("(a) 4 workers: 0 failed requests", a4["failed"] == 0, f"{a4['failed']}"),
+        ("(a) 4 workers: command -> 100% target p99 <= 500 ms",
+         pct(a4["full"], .99) <= 0.500, f"{fmt(pct(a4['full'], .99) * 1000)} ms"),
+        ("(a) 1 worker: p99 during switch <= 1.5x before",
+         a1["during"][1] <= 1.5 * a1["before"][1],
+         f"{fmt(a1['during'][1])} vs {fmt(a1['before'][1])} ms"),
+        ("(b) cold load: 0 failed requests", b["failed"] == 0, f"{b['failed']}"),
+        ("(b) cold load: p99 while loading <= 3x before", b["during"][1] <= 3 * b["before"][1],
+         f"{fmt(b['during'][1])} vs {fmt(b['before'][1])} ms"),
+        ("throughput lastgood (1 worker) >= 0.9x minimal FastAPI (d)",
+         a1["tput"] >= 0.9 * d["tput"], f"{fmt(a1['tput'])} vs {fmt(d['tput'])} req/s"),
+    ]
+    return [f"{'PASS' if ok else 'MISS'}  {label}  ({seen})" for label, ok, seen in checks]
+
+
+def scenarios(bench: Bench, *, compare_pool: bool) -> list[tuple[str, str, Callable[[], Any]]]:
+    runs: list[tuple[str, str, Callable[[], Any]]] = [
+        ("a1", "(a) lastgood warm standby, 1 worker", partial(
+            lastgood, bench, workers=1, standby=1, switches=10, spacing_s=0.3, saturate=True)),
+        ("a4", "(a) lastgood warm standby, 4 workers", partial(
+            lastgood, bench, workers=4, standby=1, switches=6, spacing_s=0.5)),
+        ("b", "(b) lastgood cold load, 1 worker", partial(
+            lastgood, bench, workers=1, standby=0, switches=4, spacing_s=1.0)),
+        ("c", "(c) restart approach", partial(restart, bench, restarts=1)),
+        ("d", "(d) minimal FastAPI floor (no switch)", partial(floor, bench)),
+    ]
+    if compare_pool:
+        runs.append(("e", "lastgood, every prediction in the thread pool (no switch)", partial(
+            lastgood, bench, workers=1, standby=1, switches=0, spacing_s=0.0,
+            inline_below_ms=0.0, saturate=True)))
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=300.0, help="steady load, requests/s")
+    parser.add_argument("--steady", type=float, default=1.5, help="seconds before and after")
+    parser.add_argument("--compare-pool", action="store_true",
+                        help="also measure lastgood with every prediction in the thread pool")
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    results: dict[str, dict[str, Any]] = {}
+    lines = ["| scenario | failed during switch | command->first target p50/p99 ms | "
+             "command->100% target p50/p99 ms | p50/p99 before ms | p50/p99 during ms | "
+             "p50/p99 after ms | max req/s (closed loop) |", "|---|---|---|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory(prefix="lastgood-bench-") as tmp:
+        work = Path(tmp)
+        paths = train(work)
+        url = f"sqlite:///{work / 'registry.db'}"
+        register(url, work / "store", paths)
+        bench = Bench(work, url, work / "store", paths, args.rate, args.steady)
+        for key, label, run in scenarios(bench, compare_pool=args.compare_pool):
+            print(f"running {label} ...", file=sys.stderr, flush=True)
+            took = time.monotonic()
+            results[key] = run()
+            print(f"  {time.monotonic() - took:.0f} s", file=sys.stderr, flush=True)
+            lines.append(row(label, results[key]))
+        for registry in _REGISTRIES.values():
+            registry.dispose()
+    print(f"\nswitch under load: steady {args.rate:g} req/s over {CONCURRENCY} keep-alive "
+          f"connections (max req/s: closed loop), loopback, {multiprocessing.cpu_count()} cores, "
+          f"total {time.monotonic() - began:.0f} s. Times are from the registry commit "
+          f"(median commit {fmt(results['a1']['command_ms'])} ms) or the restart command.\n")
+    print("\n".join(lines))
+    print("\ntargets:")
+    print("\n".join(verdicts(results)))
+
+
+if __name__ == "__main__":
+    main()
