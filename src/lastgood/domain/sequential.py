@@ -17,8 +17,11 @@ Ville's inequality P(it ever reaches 1/alpha) <= alpha, however often it is look
   The two-sample KS statistic and its asymptotic p-value are reported for people, not used to
   decide: that p-value is a fixed-sample number and repeated looks would spend alpha each time.
 
-Callers split one false-alarm budget over several signals by Bonferroni (alpha / signals); the
-union bound keeps the total at most alpha over the whole life of a deployment.
+Callers split one false-alarm budget over several signals (weighted Bonferroni, see
+`HealthPolicy.alpha_for`); the union bound keeps the total at most alpha over the whole life of
+one test. Two assumptions are worth knowing: the baseline is taken as known (its own sampling
+error is absorbed by the tolerance, so baselines should be large), and a test runs on one
+growing window. A watcher that restarts tests on fresh windows spends alpha again per restart.
 """
 
 from __future__ import annotations
