@@ -21,17 +21,20 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.commands import SubprocessCommands
     from lastgood.adapters.formats import LocalModelFormats
     from lastgood.adapters.host import LocalHost
-    from lastgood.adapters.null import NoEvidence, NoSignatures, NoVerifier
+    from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
+    from lastgood.adapters.null import NoEvidence, NoVerifier
     from lastgood.adapters.smoke import SubprocessSmoke
     from lastgood.adapters.sql.registry import open_registry
 
     settings = settings or load_settings()
     store = open_artifact_store(settings.store_url,
                                 endpoint_url=settings.s3_endpoint_url or None)
+    registry = open_registry(settings.db_url)
     return wire(Ports(
-        uow=open_registry(settings.db_url), store=store, formats=LocalModelFormats(),
+        uow=registry, store=store, formats=LocalModelFormats(),
         host=LocalHost(), clock=SystemClock(), commands=SubprocessCommands(),
-        smoke=SubprocessSmoke(store), signatures=NoSignatures(), verifier=NoVerifier(),
+        smoke=SubprocessSmoke(store), signatures=Ed25519Signatures(registry),
+        keyring=FileKeyRing(settings.home / "keys"), verifier=NoVerifier(),
         evidence=NoEvidence(), engine_settings=EngineSettings(
             lease_ttl_s=settings.lease_ttl_s,
             halt_after=Phase(settings.halt_after) if settings.halt_after else None),

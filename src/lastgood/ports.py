@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol, Self
 
+from lastgood.domain.access import ApiToken, SigningKey
 from lastgood.domain.audit import Event, EventDraft
 from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
 from lastgood.domain.operations import Operation
@@ -222,6 +223,58 @@ class ReplicaRepository(Protocol):
         ...
 
 
+class TokenRepository(Protocol):
+    def add(self, token: ApiToken) -> None:
+        """Store a new token record (its hash, never the secret)."""
+        ...
+
+    def by_hash(self, token_hash: str) -> ApiToken | None:
+        """The token whose secret hashes to `token_hash`, if any."""
+        ...
+
+    def get(self, token_id: str) -> ApiToken:
+        """One token by id; raises NotFound."""
+        ...
+
+    def list(self) -> list[ApiToken]:
+        """Every token, oldest first (revoked and expired ones included)."""
+        ...
+
+    def revoke(self, token_id: str, *, at: datetime) -> ApiToken:
+        """Mark a token revoked from `at` on (revoking twice keeps the first time)."""
+        ...
+
+
+class KeyRepository(Protocol):
+    def add(self, key: SigningKey) -> None:
+        """Record a public key under its name; raises AlreadyExists for a taken name."""
+        ...
+
+    def get(self, name: str) -> SigningKey:
+        """One key by name; raises NotFound naming the known keys."""
+        ...
+
+    def list(self) -> list[SigningKey]:
+        """Every key, by name."""
+        ...
+
+
+class KeyRing(Protocol):
+    """Private signing keys kept by the user who signs (never in the registry)."""
+
+    def create(self, name: str) -> str:
+        """Make a new key pair; keep the private half; return the public key (base64)."""
+        ...
+
+    def public_key(self, name: str) -> str:
+        """The public key (base64) of a private key kept here; raises NotFound."""
+        ...
+
+    def sign(self, name: str, message: bytes) -> str:
+        """The signature (base64) of `message` with the private key `name`; raises NotFound."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository (read-only attributes, so adapters may narrow)."""
 
@@ -251,6 +304,12 @@ class UnitOfWork(Protocol):
 
     @property
     def replicas(self) -> ReplicaRepository: ...
+
+    @property
+    def tokens(self) -> TokenRepository: ...
+
+    @property
+    def keys(self) -> KeyRepository: ...
 
     def __enter__(self) -> Self:
         """Begin a transaction."""

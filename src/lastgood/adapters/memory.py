@@ -17,6 +17,8 @@ from types import TracebackType
 from typing import Self
 
 from lastgood.adapters import registry_common as rc
+from lastgood.adapters.memory_access import MemoryKeys, MemoryTokens
+from lastgood.domain.access import ApiToken, SigningKey
 from lastgood.domain.audit import GENESIS_HASH, Event, EventDraft, seal
 from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
 from lastgood.domain.operations import Operation
@@ -43,6 +45,8 @@ class _Tables:
     leases: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     archives: dict[str, ArchiveRecord] = field(default_factory=dict)
     replicas: dict[tuple[str, str, str], ReplicaReport] = field(default_factory=dict)
+    tokens: dict[str, ApiToken] = field(default_factory=dict)
+    keys: dict[str, SigningKey] = field(default_factory=dict)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -52,6 +56,7 @@ class _Tables:
             deployments=dict(self.deployments), generations=dict(self.generations),
             operations=dict(self.operations), leases=dict(self.leases),
             archives=dict(self.archives), replicas=dict(self.replicas),
+            tokens=dict(self.tokens), keys=dict(self.keys),
         )
 
     def require_model(self, name: str) -> None:
@@ -337,6 +342,8 @@ class MemoryUnitOfWork:
     leases: MemoryLeases
     archives: MemoryArchives
     replicas: MemoryReplicas
+    tokens: MemoryTokens
+    keys: MemoryKeys
 
     def __init__(self, registry: MemoryRegistry) -> None:
         self._registry = registry
@@ -372,6 +379,8 @@ class MemoryUnitOfWork:
         self.leases = MemoryLeases(work)
         self.archives = MemoryArchives(work)
         self.replicas = MemoryReplicas(work)
+        self.tokens = MemoryTokens(work.tokens)
+        self.keys = MemoryKeys(work.keys)
 
 
 def memory_uow_factory(state: MemoryRegistry | None = None) -> MemoryRegistry:

@@ -10,18 +10,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lastgood.domain.deployments import Environment
+from lastgood.domain.versions import NewVersion
 from lastgood.ports import (
     ArtifactStore,
     Clock,
     CommandRunner,
     EvidenceSource,
     Host,
+    KeyRing,
     ModelFormats,
     Signatures,
     SmokeRunner,
     UnitOfWorkFactory,
     Verifier,
 )
+from lastgood.services.access import AccessService
 from lastgood.services.archive import ArchiveService
 from lastgood.services.audit import AuditService
 from lastgood.services.deployments import DeploymentService
@@ -36,7 +39,8 @@ from lastgood.services.preflight import (
     SignatureCheck,
     SmokeCheck,
 )
-from lastgood.services.registry import RegistryService
+from lastgood.services.registry import RegisterRequest, RegistryService
+from lastgood.services.signing import NoKeyRing, SigningService
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +59,7 @@ class Ports:
     evidence: EvidenceSource
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     smoke_enabled: bool = True
+    keyring: KeyRing = field(default_factory=NoKeyRing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,8 @@ class Services:
     archives: ArchiveService
     audit: AuditService
     engine: OperationEngine
+    access: AccessService
+    signing: SigningService
 
 
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
@@ -88,12 +95,21 @@ def wire(ports: Ports) -> Services:
                              checks_for=checks_factory(ports), commands=ports.commands,
                              verifier=ports.verifier, evidence=ports.evidence,
                              settings=ports.engine_settings)
+    signing = SigningService(uow=ports.uow, keyring=ports.keyring,
+                             signatures=ports.signatures, clock=ports.clock)
+
+    def seal(new: NewVersion, req: RegisterRequest) -> NewVersion:
+        return signing.seal(new, sign_with=req.sign_with, signature=req.signature,
+                            signed_by=req.signed_by)
+
     return Services(
         ports=ports,
         registry=RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
-                                 host=ports.host, clock=ports.clock),
+                                 host=ports.host, clock=ports.clock, seal=seal),
         deployments=DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock),
         archives=ArchiveService(uow=ports.uow, store=ports.store),
         audit=AuditService(uow=ports.uow),
         engine=engine,
+        access=AccessService(uow=ports.uow, clock=ports.clock),
+        signing=signing,
     )

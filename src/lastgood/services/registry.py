@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +59,21 @@ class RegisterRequest:
     provenance: Mapping[str, str] = field(default_factory=dict)
     labels: tuple[str, ...] = ()
     allow_pickle: bool = False
+    sign_with: str | None = None  # a signing key kept here (`lastgood key create`)
+    signature: str | None = None  # or a signature made elsewhere, checked at registration
+    signed_by: str | None = None
+
+
+Sealer = Callable[[NewVersion, RegisterRequest], NewVersion]
+"""Adds the signature a request asks for (see services.signing), or refuses it."""
+
+
+def unsigned(new: NewVersion, req: RegisterRequest) -> NewVersion:
+    """The sealer of a registry without signing keys: refuses any signing request."""
+    if req.sign_with or req.signature or req.signed_by:
+        raise PreconditionFailed("this registry cannot sign or check signatures",
+                                 fix="open it through lastgood's composition root")
+    return new
 
 
 def artifact_files(path: Path) -> list[tuple[str, Path]]:
@@ -79,9 +94,9 @@ class RegistryService:
     """Every read and write of the registry that is not a deployment."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, store: ArtifactStore, formats: ModelFormats,
-                 host: Host, clock: Clock):
+                 host: Host, clock: Clock, seal: Sealer = unsigned):
         self._uow, self._store, self._formats = uow, store, formats
-        self._host, self._clock = host, clock
+        self._host, self._clock, self._seal = host, clock, seal
 
     def register(self, req: RegisterRequest, *, actor: str,
                  progress: Progress | None = None) -> Version:
@@ -101,7 +116,8 @@ class RegistryService:
         try:
             manifest = Manifest(tuple(self._put(name, local, created, progress)
                                       for name, local in files))
-            new = validate_new_version(self._new_version(req, inspection, manifest))
+            new = self._seal(validate_new_version(self._new_version(req, inspection, manifest)),
+                             req)
             with self._uow() as uow:
                 version = uow.versions.add(new, at=self._clock.now(), actor=actor)
                 uow.events.append(self._registered_event(version, actor), at=self._clock.now())
@@ -197,11 +213,11 @@ class RegistryService:
             return uow.versions.get(model, parse_ref(str(ref)))
 
     def events(self, *, model: str | None = None, env: str | None = None,
-               limit: int | None = None) -> list[Event]:
+               limit: int | None = None, after_seq: int = 0) -> list[Event]:
         with self._uow() as uow:
             if model is not None:
                 uow.models.get(model)
-            return uow.events.list(model=model, env=env, limit=limit)
+            return uow.events.list(model=model, env=env, limit=limit, after_seq=after_seq)
 
     def scan_events(self) -> Iterator[Event]:
         with self._uow() as uow:

@@ -172,3 +172,27 @@ replicas = Table(
     Column("state", String(16), nullable=False),
     Column("detail", Text, nullable=False),
 )
+
+# -- access control (revision 0002) -----------------------------------------------------------
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", String(SHORT), primary_key=True),
+    Column("owner", String(NAME), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(SHORT), nullable=False, unique=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=True),
+    Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+signing_keys = Table(
+    "signing_keys", metadata,
+    Column("name", String(SHORT), primary_key=True),
+    Column("algorithm", String(16), nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("fingerprint", String(SHORT), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(255), nullable=False),
+)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Self
 from sqlalchemy.exc import SQLAlchemyError
 
 from lastgood.adapters.sql.errors import translate, translated
+from lastgood.adapters.sql.repo_access import SqlKeys, SqlTokens
 from lastgood.adapters.sql.repo_deployments import SqlDeployments, SqlEnvironments
 from lastgood.adapters.sql.repo_events import SqlEvents
 from lastgood.adapters.sql.repo_operations import SqlLeases, SqlOperations
@@ -35,6 +36,8 @@ class SqlUnitOfWork:
     leases: SqlLeases
     archives: SqlArchives
     replicas: SqlReplicas
+    tokens: SqlTokens
+    keys: SqlKeys
 
     def __init__(self, registry: SqlRegistry) -> None:
         self._registry = registry
@@ -78,3 +81,5 @@ class SqlUnitOfWork:
         self.leases = SqlLeases(tx)
         self.archives = SqlArchives(tx)
         self.replicas = SqlReplicas(tx)
+        self.tokens = SqlTokens(tx)
+        self.keys = SqlKeys(tx)
