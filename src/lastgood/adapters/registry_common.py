@@ -90,7 +90,7 @@ def unknown_operation(op_id: str) -> NotFound:
 
 def unknown_archive(archive_id: str) -> NotFound:
     return NotFound(f"no archive {archive_id!r}",
-                    fix="see archived bundles with `lastgood archives`",
+                    fix="see archived bundles with `lastgood archive list`",
                     details={"archive_id": archive_id})
 
 

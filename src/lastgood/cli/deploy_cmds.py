@@ -16,12 +16,11 @@ from lastgood.domain.operations import Operation
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.documents import parse_columns, parse_metrics, parse_pairs
 from lastgood.services.views import (
-    candidate_view,
     deployment_view,
     environment_view,
     operation_view,
-    replica_view,
-    version_view,
+    plan_view,
+    status_view,
 )
 
 
@@ -73,11 +72,16 @@ def env_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.option("--check", "checks", multiple=True, metavar="NAME=COMMAND",
               help="A custom preflight gate (a shell command; or NAME=module:function).")
 @click.option("--switch-timeout", type=click.FloatRange(min=0.1), help="Seconds.")
+@click.option("--require-signature/--no-require-signature", default=None,
+              help="Only versions signed by a trusted key may be deployed or rolled back to.")
+@click.option("--trusted-key", "trusted_keys", multiple=True, metavar="NAME",
+              help="A signing key this env trusts (repeatable; replaces the list).")
 @json_option
 @click.pass_context
 def env_set(ctx: click.Context, name: str, feature_schema: Path | None,
             expected_outputs: Path | None, runtime_drift: str | None, switch_mode: str | None,
             deploy_command: str | None, checks: tuple[str, ...], switch_timeout: float | None,
+            require_signature: bool | None, trusted_keys: tuple[str, ...],
             as_json: bool) -> None:
     """Create or change an environment."""
     cli = get(ctx)
@@ -87,9 +91,12 @@ def env_set(ctx: click.Context, name: str, feature_schema: Path | None,
             changes[key] = parse_columns(read_document(path, what="schema"), source=str(path),
                                          key=key)
     for key, value in (("runtime_drift", runtime_drift), ("switch_mode", switch_mode),
-                       ("deploy_command", deploy_command), ("switch_timeout_s", switch_timeout)):
+                       ("deploy_command", deploy_command), ("switch_timeout_s", switch_timeout),
+                       ("require_signature", require_signature)):
         if value is not None:
             changes[key] = value
+    if trusted_keys:
+        changes["trusted_keys"] = tuple(trusted_keys)
     if checks:
         changes["checks"] = tuple(_custom_check(k, v) for k, v in parse_pairs(
             checks, flag="--check", example="'schema-diff=./check.sh'").items())
@@ -198,9 +205,7 @@ def _confirm(plan: RollbackPlan) -> bool:
 def _print_plan(cli: CliContext, plan: RollbackPlan, as_json: bool) -> None:
     target = plan.target.version if plan.target else None
     if as_json:
-        cli.emit_json({"model": plan.model, "env": plan.env, "live": plan.live,
-                       "target": target, "dry_run": True,
-                       "candidates": [candidate_view(c) for c in plan.candidates]})
+        cli.emit_json(plan_view(plan))
         return
     out: Console = cli.out
     out.print(f"live: v{plan.live}   target: "
@@ -244,15 +249,6 @@ def status(ctx: click.Context, name: str, env_name: str, as_json: bool) -> None:
     _print_status(cli.out, st)
 
 
-def status_view(st: Status) -> dict[str, Any]:
-    return {"model": st.model, "env": st.env,
-            "desired": deployment_view(st.live) if st.live else None,
-            "version": version_view(st.live_version, full=False) if st.live_version else None,
-            "standby": list(st.standby), "replicas": [replica_view(r) for r in st.replicas],
-            "unfinished": [operation_view(o) for o in st.unfinished],
-            "last_operation": operation_view(st.last_operation) if st.last_operation else None}
-
-
 def _print_status(out: Console, st: Status) -> None:
     if st.live is None or st.live_version is None:
         out.print(f"{st.model} is not deployed in {st.env}")
@@ -287,3 +283,23 @@ def history(ctx: click.Context, name: str, env_name: str, as_json: bool) -> None
         cli.emit_json([deployment_view(d) for d in found])
     else:
         cli.out.print(history_table(name, env_name, found))
+
+
+@click.command("ops")
+@click.option("--model", help="Only this model's operations.")
+@click.option("--env", "env_name", help="Only this environment's operations.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@json_option
+@click.pass_context
+def ops(ctx: click.Context, model: str | None, env_name: str | None, limit: int,
+        as_json: bool) -> None:
+    """Deploys and rollbacks, newest first, with their phase."""
+    cli = get(ctx)
+    found = cli.services.deployments.operations(model=model, env=env_name, limit=limit)
+    if as_json:
+        cli.emit_json([operation_view(o) for o in found])
+        return
+    cli.out.print(table("Operations", ["id", "kind", "model/env", "from", "to", "phase", "by",
+                                       "updated", "error"],
+                        [(o.id, o.kind, f"{o.model}/{o.env}", o.from_version, o.target_version,
+                          o.phase, o.actor, when(o.updated_at), o.error[:40]) for o in found]))
