@@ -11,8 +11,9 @@
   app has no root route); static files under `/dashboard/static/`, all shipped in this package;
 - `GET /api/v1/models/{name}/metrics?env=` live points of the live version and the verified
   baseline they are judged against. It authenticates the bearer token through
-  `services.access` (role viewer or above; denials audited). Points come only from a real stats
-  source (`live_stats`, else `app.state.live_stats`); with none, `points` is [] and `source` null.
+  `app.state.access`, else `services.access` (role viewer or above; denials audited). Points
+  come only from a real stats source (`live_stats`, else `app.state.live_stats`); with none,
+  `points` is [] and `source` is null.
 
 Errors raised by the metrics route are rendered by the app's handler for `LastGoodError` when it
 has one (the control plane's status table), else as `{"error", "message", "fix"}`.

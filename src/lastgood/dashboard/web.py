@@ -26,6 +26,7 @@ from lastgood.domain.errors import (
     TransientError,
     Unauthorized,
 )
+from lastgood.services.access import AccessService
 from lastgood.services.container import Services
 
 STATIC = Path(str(files("lastgood.dashboard") / "static"))
@@ -116,12 +117,16 @@ class Dashboard:
 
     def require_read(self, request: Request, credentials: HTTPAuthorizationCredentials | None,
                      *, model: str, env: str) -> Services:
-        """Authenticate the bearer token and check it may read; denials are audited."""
+        """Authenticate the bearer token and check it may read; denials are audited.
+
+        The control plane's AccessService (`app.state.access`) decides, else the services' own.
+        """
         services = self.services(request)
+        access = cast(AccessService, getattr(request.app.state, "access", services.access))
         what = f"{request.method} {request.url.path}"
-        principal = services.access.authenticate(
-            credentials.credentials if credentials else None, request=what)
-        services.access.authorize(principal, Action.READ, model=model, env=env, request=what)
+        principal = access.authenticate(credentials.credentials if credentials else None,
+                                        request=what)
+        access.authorize(principal, Action.READ, model=model, env=env, request=what)
         return services
 
     def metrics(self, request: Request, services: Services, model: str,

@@ -397,7 +397,7 @@ async function loadEvents() {
   let after = 0;
   let all = [];
   for (;;) {  // page through this model's events; only the newest are kept on screen
-    const page = await api(`events?${q({ model: state.model, env: state.env, after_seq: after, limit: 500 })}`);
+    const page = await api(`events?${q({ model: state.model, after_seq: after, limit: 500 })}`);
     if (epoch !== state.epoch) return;
     all = all.concat(page).slice(-EVENTS_SHOWN);
     if (page.length < 500) break;
@@ -486,7 +486,7 @@ async function openStream(epoch) {
   const ctrl = new AbortController();
   state.stream = ctrl;
   try {
-    const res = await fetch(`${API}stream`, {
+    const res = await fetch(`${API}stream?${q({ model: state.model, after_seq: state.lastSeq })}`, {
       headers: { Authorization: `Bearer ${state.token}`, Accept: "text/event-stream" },
       signal: ctrl.signal, cache: "no-store",
     });
@@ -549,7 +549,7 @@ function startPolling(epoch) {
   state.pollTimer = setInterval(async () => {
     if (epoch !== state.epoch) return;
     try {
-      onEvents(await api(`events?${q({ after_seq: state.lastSeq, limit: 500 })}`));
+      onEvents(await api(`events?${q({ model: state.model, after_seq: state.lastSeq, limit: 500 })}`));
       failures = 0;
       setFeed("polling", "polling every 2 s");
     } catch (err) {
@@ -611,6 +611,20 @@ function timeWindow(times) {
   return [Math.min(t0, t1 - 30000), t1];
 }
 
+// Newest first; a label that would overlap the one to its right is left out (its line stays).
+function drawMarkers(svg, list, x, { W, R, T, B, H }) {
+  let freeLeftOf = Infinity;
+  for (const mk of list.sort((a, b) => b.t - a.t)) {
+    const px = x(mk.t);
+    svg.append(s("line", { x1: px, x2: px, y1: T, y2: H - B, class: `marker ${mk.kind}` }));
+    if (px > freeLeftOf) continue;
+    const right = px + 44 > W - R;
+    svg.append(s("text", { x: right ? px - 3 : px + 3, y: T + 8, "text-anchor": right ? "end" : "start",
+      class: `marker ${mk.kind}` }, mk.label));
+    freeLeftOf = right ? px - 94 : px - 48;
+  }
+}
+
 function chart(spec, points, base, band, emptyNote) {
   const vals = points.filter((p) => p[spec.key] !== null && p[spec.key] !== undefined);
   const last = vals.length ? vals[vals.length - 1][spec.key] : null;
@@ -645,10 +659,7 @@ function chart(spec, points, base, band, emptyNote) {
     svg.append(s("rect", { x: L, width: W - L - R, y: y(Math.max(...band)), height: Math.abs(y(band[0]) - y(band[1])), class: "band" }));
   }
   if (base !== null && base !== undefined) svg.append(s("line", { x1: L, x2: W - R, y1: y(base), y2: y(base), class: "base" }));
-  for (const mk of markers().filter((mk) => mk.t >= t0 && mk.t <= t1)) {
-    svg.append(s("line", { x1: x(mk.t), x2: x(mk.t), y1: T, y2: H - B, class: `marker ${mk.kind}` }),
-      s("text", { x: x(mk.t) + 2, y: T + 8, class: `marker ${mk.kind}` }, mk.label));
-  }
+  drawMarkers(svg, markers().filter((mk) => mk.t >= t0 && mk.t <= t1), x, { W, R, T, B, H });
   const shown = vals.map((p, i) => [times[i], p[spec.key]]).filter(([t]) => t >= t0);
   svg.append(s("polyline", { class: "series", points: shown.map(([t, v]) => `${x(t)},${y(v)}`).join(" ") }));
   if (shown.length === 1) svg.append(s("circle", { cx: x(shown[0][0]), cy: y(shown[0][1]), r: 2.5, class: "dot" }));

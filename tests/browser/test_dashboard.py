@@ -1,0 +1,127 @@
+"""The dashboard in Chromium against the real control plane: an operator sees the degraded v3,
+rolls back from the page after reading the dry-run plan, and watches the page update without a
+reload; a viewer cannot roll back, and the refusal is shown and audited."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import Visit, World
+from tests.browser.world import ENV, MODEL
+
+pytestmark = pytest.mark.slow
+
+
+def sign_in(visit: Visit, token: str) -> None:
+    page = visit.page
+    page.get_by_test_id("token-input").fill(token)
+    page.get_by_test_id("sign-in").click()
+    page.get_by_test_id("live-version").wait_for()
+
+
+def live_version(world: World) -> int | None:
+    status = world.services.deployments.status(MODEL, env=ENV)
+    return status.live.version if status.live else None
+
+
+def text(visit: Visit, testid: str) -> str:
+    return str(visit.page.get_by_test_id(testid).inner_text())
+
+
+def test_a_bad_token_is_refused_and_sign_out_forgets_the_token(visit: Visit,
+                                                                world: World) -> None:
+    page = visit.page
+    page.get_by_test_id("token-input").fill("lgt_not_a_token")
+    page.get_by_test_id("sign-in").click()
+    page.get_by_test_id("signin-error").wait_for()
+    assert "refused" in text(visit, "signin-error")
+    assert page.get_by_test_id("serving-panel").is_hidden()
+    sign_in(visit, world.viewer)
+    assert page.evaluate("sessionStorage.getItem('lastgood.token')") == world.viewer
+    page.get_by_test_id("sign-out").click()
+    page.get_by_test_id("token-input").wait_for()
+    assert page.evaluate("sessionStorage.getItem('lastgood.token')") is None
+    assert page.get_by_test_id("serving-panel").is_hidden()
+    assert visit.foreign == [] and visit.errors == []
+
+
+def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: World) -> None:
+    page, before = visit.page, live_version(world)
+    sign_in(visit, world.viewer)
+    assert "watcher" in text(visit, "whoami") and "viewer" in text(visit, "whoami")
+    button = page.get_by_test_id("rollback-button")
+    assert button.is_disabled()
+    assert "needs the operator role" in text(visit, "rollback-note")
+    visit.shot("viewer")
+    # Even with the button forced on, the control plane refuses and the page says why.
+    page.evaluate("document.getElementById('rollback').disabled = false")
+    button.click()
+    page.get_by_test_id("plan-target").wait_for()  # a dry run is allowed to viewers
+    page.get_by_test_id("rollback-reason").fill("trying without the role")
+    page.evaluate("document.getElementById('plan-confirm').disabled = false")
+    page.get_by_test_id("rollback-confirm").click()
+    error = page.get_by_test_id("rollback-error")
+    error.wait_for()
+    assert re.search(r"Forbidden: watcher has the viewer role; rollback needs operator",
+                     error.inner_text())
+    assert "ask an admin" in error.inner_text()
+    visit.shot("viewer-refused")
+    page.get_by_test_id("rollback-cancel").click()
+    refused = page.locator("[data-testid=event-row][data-action='rollback.refused']")
+    refused.first.wait_for()  # the denial is audited and arrives live
+    assert live_version(world) == before
+    assert [f for f in visit.failed if "/rollback" in f] == [
+        f"403 POST /api/v1/models/{MODEL}/rollback"]
+    assert visit.foreign == [] and visit.errors == []
+
+
+def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
+                                                                   world: World) -> None:
+    page = visit.page
+    assert live_version(world) == 3
+    sign_in(visit, world.operator)
+    assert text(visit, "live-version").startswith("v3")
+    assert text(visit, "live-verified") == "not verified"
+    page.locator("[data-testid=replica-actual]", has_text="v3").wait_for()
+    page.get_by_test_id("metrics-note").filter(has_text="baseline v2").wait_for()
+    page.locator("[data-testid=chart-accuracy] polyline").wait_for()
+    assert page.locator("[data-testid=timeline-deployment][data-version='3']"
+                        "[data-verified='no'][data-end='live']").count() == 1
+    visit.shot("operator-degraded")
+    seen = page.locator("[data-testid=event-row]").count()
+    page.evaluate("window.sameDocument = true")  # gone if anything reloads the page
+
+    page.get_by_test_id("rollback-button").click()
+    page.get_by_test_id("plan-target").wait_for()
+    assert text(visit, "plan-target") == "target v2"
+    refused = page.get_by_test_id("plan-candidate").filter(has_text="v3")
+    assert "is the live version" in refused.inner_text()
+    for check in ("integrity", "runtime", "data_contract", "smoke"):
+        assert "pass" in text(visit, f"check-{check}")
+    confirm = page.get_by_test_id("rollback-confirm")
+    assert confirm.is_disabled()  # no reason typed yet
+    page.get_by_test_id("rollback-reason").fill("accuracy fell to a third after the v3.0 release")
+    assert confirm.is_enabled()
+    visit.shot("operator-plan")
+    confirm.click()
+
+    page.get_by_test_id("live-version").filter(has_text="v2").wait_for(timeout=90_000)
+    assert "v3 → v2" in text(visit, "notice")
+    page.locator("[data-testid=replica-actual]", has_text="v2").wait_for()
+    page.locator("[data-testid=timeline-row][data-version='3'][data-status='quarantined']"
+                 ).wait_for()
+    page.locator("[data-testid=event-row][data-action='operation.succeeded']").first.wait_for()
+    assert page.locator("[data-testid=event-row]").count() > seen
+    page.get_by_test_id("archive-row").filter(has_text="v3").wait_for()
+    assert "intact" in text(visit, "chain-status")
+    page.wait_for_timeout(500)  # let the charts draw their rollback marker
+    visit.shot("operator-rolled-back")
+
+    status = world.services.deployments.status(MODEL, env=ENV)
+    assert status.live is not None and status.live.version == 2
+    assert status.live.deployed_by == "oncall"
+    assert page.evaluate("window.sameDocument === true")  # updated live, never reloaded
+    assert [f for f in visit.failed if not f.startswith("401")] == []
+    assert visit.foreign == [] and visit.errors == []
