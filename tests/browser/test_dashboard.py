@@ -44,13 +44,15 @@ def test_a_bad_token_is_refused_and_sign_out_forgets_the_token(visit: Visit,
     page.get_by_test_id("token-input").wait_for()
     assert page.evaluate("sessionStorage.getItem('lastgood.token')") is None
     assert page.get_by_test_id("serving-panel").is_hidden()
-    assert visit.foreign == [] and visit.errors == []
+    assert visit.foreign == []
+    assert visit.errors == []
 
 
 def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: World) -> None:
     page, before = visit.page, live_version(world)
     sign_in(visit, world.viewer)
-    assert "watcher" in text(visit, "whoami") and "viewer" in text(visit, "whoami")
+    assert "watcher" in text(visit, "whoami")
+    assert "viewer" in text(visit, "whoami")
     button = page.get_by_test_id("rollback-button")
     assert button.is_disabled()
     assert "needs the operator role" in text(visit, "rollback-note")
@@ -74,7 +76,8 @@ def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: Worl
     assert live_version(world) == before
     assert [f for f in visit.failed if "/rollback" in f] == [
         f"403 POST /api/v1/models/{MODEL}/rollback"]
-    assert visit.foreign == [] and visit.errors == []
+    assert visit.foreign == []
+    assert visit.errors == []
 
 
 def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
@@ -120,8 +123,10 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
     visit.shot("operator-rolled-back")
 
     status = world.services.deployments.status(MODEL, env=ENV)
-    assert status.live is not None and status.live.version == 2
+    assert status.live is not None
+    assert status.live.version == 2
     assert status.live.deployed_by == "oncall"
     assert page.evaluate("window.sameDocument === true")  # updated live, never reloaded
     assert [f for f in visit.failed if not f.startswith("401")] == []
-    assert visit.foreign == [] and visit.errors == []
+    assert visit.foreign == []
+    assert visit.errors == []
