@@ -7,7 +7,7 @@ its audit event commit together (safety rule 3).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -16,6 +16,7 @@ from typing import Any, BinaryIO, Protocol, Self
 from lastgood.domain.access import ApiToken, SigningKey
 from lastgood.domain.audit import Event, EventDraft
 from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
+from lastgood.domain.measurements import LiveWindow
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import (
     Column,
@@ -479,4 +480,48 @@ class Verifier(Protocol):
 class EvidenceSource(Protocol):
     def samples(self, model: str, env: str, version: int) -> Mapping[str, Any]:
         """Sampled requests, responses, errors and counters of a version, for the archive."""
+        ...
+
+
+class MetricSource(Protocol):
+    """Live measurements of served versions: the gateway's own counters, or Prometheus."""
+
+    def window(self, model: str, env: str, version: int, *, since: datetime) -> LiveWindow:
+        """What `version` did from `since` until now, as one cumulative window.
+
+        Never raises: a source that is down or answers garbage says so in
+        `LiveWindow.problems` (the assessment makes that INCONCLUSIVE, never a rollback); a
+        window that could only start later than `since` says so in `started_at`.
+        """
+        ...
+
+    def signals(self) -> frozenset[str]:
+        """The signals it can provide ("error_rate", "latency", "accuracy", "drift",
+        "custom.<name>"), so a policy naming any other is refused at load time."""
+        ...
+
+    def describe(self) -> str:
+        """Where it reads from, for logs and evidence (e.g. "prometheus http://…")."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One watch decision as it is told to people and systems."""
+
+    model: str
+    env: str
+    version: int
+    decision: str  # rollback | pause | record | none
+    verdict: str  # HEALTHY | INCONCLUSIVE | DEGRADED | FAILED
+    summary: str  # the evidence in one line
+    at: datetime
+    severity: str = "info"  # info | warning | critical
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "watch.decision"
+
+
+class Notifier(Protocol):
+    def notify(self, notice: Notice) -> None:
+        """Deliver the notice; never raises (a failed delivery is logged, the watch goes on)."""
         ...

@@ -8,6 +8,7 @@ Only model outcomes are counted as requests and errors here; bad input is counte
 from __future__ import annotations
 
 import random
+from bisect import bisect_left
 from collections import Counter, OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Histogram as PromHistogram
 
+from lastgood.domain.measurements import LATENCY_BOUNDS
 from lastgood.serving.loading import outputs_match
 
 __all__ = ["EvidenceOptions", "Recorder", "VersionStats"]
@@ -72,6 +74,11 @@ class VersionStats:
         self.latencies: list[float] = []
         self._seen = 0
         self.classes: Counter[str] = Counter()
+        # For the watch: fine latency bins (the domain's) and value bins, exact and cumulative,
+        # and when counting started, so a window since a switch can be cut exactly.
+        self.latency_counts = [0] * (len(LATENCY_BOUNDS) + 1)
+        self.value_counts = [0] * (len(VALUE_BUCKETS) + 1)
+        self.counting_since: datetime | None = None
         self.samples: deque[dict[str, Any]] = deque(maxlen=max(options.buffer_size, 1))
         key = (model, str(version))
         self._requests, self._errors = metrics.requests.labels(*key), metrics.errors.labels(*key)
@@ -82,6 +89,7 @@ class VersionStats:
     def observe_latency(self, seconds: float) -> None:
         """Keep a uniform sample of latencies (Algorithm R) and feed the histogram."""
         self._latency.observe(seconds)
+        self.latency_counts[bisect_left(LATENCY_BOUNDS, seconds)] += 1
         self._seen += 1
         size = self._options.latency_reservoir
         if len(self.latencies) < size:
@@ -109,6 +117,7 @@ class VersionStats:
     def _count(self, value: Any) -> None:
         if isinstance(value, float):
             self._values.observe(value)
+            self.value_counts[bisect_left(VALUE_BUCKETS, value)] += 1
             return
         label = str(value) if isinstance(value, str | int | bool) else "<structured>"
         if label not in self.classes and len(self.classes) >= self._options.max_classes:
@@ -138,6 +147,10 @@ class VersionStats:
             "feedback": {"total": self.feedback_total, "correct": self.feedback_correct,
                          "accuracy": (self.feedback_correct / self.feedback_total
                                       if self.feedback_total else None)},
+            "counting_since": self.counting_since.isoformat() if self.counting_since else None,
+            "latency_histogram": {"bounds": list(LATENCY_BOUNDS),
+                                  "counts": list(self.latency_counts)},
+            "value_histogram": {"bounds": list(VALUE_BUCKETS), "counts": list(self.value_counts)},
         }
 
 
@@ -175,6 +188,7 @@ class Recorder:
                 predictions: Sequence[Any], seconds: float, at: datetime) -> None:
         """A prediction was served: count it, maybe sample it, remember it for feedback."""
         stats = self.stats(model, version)
+        stats.counting_since = stats.counting_since or at
         stats.success(predictions, seconds)
         self._recent[request_id] = Remembered(model, version, tuple(predictions))
         if len(self._recent) > self.options.feedback_memory:
@@ -188,6 +202,7 @@ class Recorder:
                 error: str, seconds: float, at: datetime) -> None:
         """The model failed on valid input: a model error, always sampled."""
         stats = self.stats(model, version)
+        stats.counting_since = stats.counting_since or at
         stats.failure(seconds)
         stats.samples.append({"at": at.isoformat(), "request_id": request_id,
                               "records": list(records), "error": error,

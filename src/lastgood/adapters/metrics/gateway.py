@@ -1,0 +1,277 @@
+"""The gateway source: a lastgood serving process's own counters, read in-process or over HTTP.
+
+Each replica answers `GET /v1/models/{name}/stats` with cumulative counters per version (requests,
+errors, feedback, predicted classes, latency and value bins, and when counting started). A window
+since a time is cut from those cumulative numbers: exactly, when counting started after it (a
+version switched to after `since`, or a replica started after it); else by subtracting the
+latest reading this source took at or before `since` (it reads every version of the model at
+each call, so a standby version restored by a rollback has a reading from before the switch);
+else from the oldest reading it has, and the window says it starts there. A replica whose
+counters went down restarted: its window restarts too. Replicas are summed; one that cannot be
+read is left out (logged); when none can be read, the window carries the reason and is
+INCONCLUSIVE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from functools import reduce
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import httpx
+
+from lastgood.domain.baselines import regressed, samples_of, summary_minus, summary_plus
+from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound, TransientError
+from lastgood.domain.measurements import Histogram, LiveWindow, RateCounts, Summary
+from lastgood.ports import Clock
+
+log = logging.getLogger("lastgood.metrics")
+
+CATEGORIES = 64
+CATEGORY_BOUNDS = tuple(i + 0.5 for i in range(CATEGORIES))
+"""Predicted classes as bins: label k in 0..63 -> bin k; other labels -> crc32 % 64; the
+overflow bin holds "<other>" (classes past the gateway's limit)."""
+
+GATEWAY_SIGNALS = frozenset({"error_rate", "latency", "accuracy", "drift"})
+
+Key = tuple[str, str, int]  # (replica, model, version)
+
+
+class StatsReader(Protocol):
+    """Something that returns a replica's `/v1/models/{name}/stats` document."""
+
+    @property
+    def name(self) -> str: ...
+
+    def read(self, model: str) -> Mapping[str, Any]:
+        """The document; raises a LastGoodError (NotFound, TransientError) when it cannot."""
+        ...
+
+
+class StatsProvider(Protocol):
+    """The serving state of a replica in this process (`ServingState.live_stats`)."""
+
+    def live_stats(self, model: str) -> dict[str, Any]: ...
+
+
+class HttpStats:
+    """Reads one replica over HTTP."""
+
+    def __init__(self, base_url: str, *, client: httpx.Client | None = None,
+                 timeout_s: float = 3.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = client or httpx.Client(timeout=timeout_s)
+
+    @property
+    def name(self) -> str:
+        return self.base_url
+
+    def read(self, model: str) -> Mapping[str, Any]:
+        url = f"{self.base_url}/v1/models/{quote(model, safe='')}/stats"
+        try:
+            response = self._client.get(url)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"cannot reach {url}: {type(exc).__name__}: {exc}",
+                                 fix="start `lastgood serve` there or fix --gateway") from exc
+        if response.status_code == 404:
+            raise NotFound(f"{self.base_url} does not serve {model!r}",
+                           fix="deploy it, or point --gateway at the replicas that serve it")
+        if not response.is_success:
+            raise TransientError(f"{url} answered HTTP {response.status_code}",
+                                 fix="check the replica's log")
+        try:
+            doc = response.json()
+        except ValueError as exc:
+            raise InvalidInput(f"{url} did not answer JSON: {response.text[:80]!r}",
+                               fix="point --gateway at a lastgood serve replica") from exc
+        if not isinstance(doc, Mapping):
+            raise InvalidInput(f"{url} answered {type(doc).__name__}, not a JSON object",
+                               fix="point --gateway at a lastgood serve replica")
+        return doc
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class InProcessStats:
+    """Reads the serving state of this process, on its event loop (its only writer)."""
+
+    def __init__(self, provider: StatsProvider, *, loop: asyncio.AbstractEventLoop | None = None,
+                 name: str = "in-process", timeout_s: float = 3.0) -> None:
+        self._provider, self._loop, self._name, self._timeout = provider, loop, name, timeout_s
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def read(self, model: str) -> Mapping[str, Any]:
+        if self._loop is None:
+            return self._provider.live_stats(model)
+
+        async def on_loop() -> dict[str, Any]:
+            return self._provider.live_stats(model)
+
+        future = asyncio.run_coroutine_threadsafe(on_loop(), self._loop)
+        try:
+            return future.result(self._timeout)
+        except TimeoutError as exc:
+            future.cancel()
+            raise TransientError(f"the serving loop did not answer within {self._timeout} s",
+                                 fix="the replica is overloaded; the watch retries") from exc
+
+
+def zero_summary() -> Summary:
+    """Counters of a version that served nothing yet."""
+    return Summary(errors=RateCounts(0, 0), accuracy=RateCounts(0, 0))
+
+
+def category_bin(label: str) -> int:
+    """The bin of a predicted class label (see CATEGORY_BOUNDS)."""
+    if label == "<other>":
+        return CATEGORIES
+    if label.isdigit() and int(label) < CATEGORIES:
+        return int(label)
+    return zlib.crc32(label.encode()) % CATEGORIES
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"the stats answer is garbage: {what} is {value!r}, not a whole "
+                           "number", fix="check the replica (is it a lastgood serve?)")
+    return value
+
+
+def _histogram(doc: Any, what: str) -> Histogram | None:
+    if doc is None:
+        return None
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("bounds"), list) \
+            or not isinstance(doc.get("counts"), list):
+        raise InvalidInput(f"{what} is not {{bounds, counts}}", fix="check the replica")
+    bounds = tuple(float(b) for b in doc["bounds"] if isinstance(b, int | float))
+    return Histogram(bounds, tuple(_count(c, what) for c in doc["counts"]))
+
+
+def _predictions(entry: Mapping[str, Any]) -> Histogram | None:
+    values = _histogram(entry.get("value_histogram"), "value_histogram")
+    if values is not None and values.total > 0:
+        return values
+    classes = entry.get("predictions")
+    if not isinstance(classes, Mapping):
+        return None
+    counts = [0] * (CATEGORIES + 1)
+    for label, count in classes.items():
+        counts[category_bin(str(label))] += _count(count, f"predictions[{label!r}]")
+    return Histogram(CATEGORY_BOUNDS, tuple(counts))
+
+
+def version_summary(entry: Mapping[str, Any]) -> tuple[Summary, datetime | None]:
+    """One version's cumulative counters and when counting started."""
+    feedback = entry.get("feedback") or {}
+    if not isinstance(feedback, Mapping):
+        raise InvalidInput("feedback is not an object", fix="check the replica")
+    since = entry.get("counting_since")
+    started = datetime.fromisoformat(since) if isinstance(since, str) else None
+    summary = Summary(
+        errors=RateCounts(_count(entry.get("errors"), "errors"),
+                          _count(entry.get("requests"), "requests")),
+        latency=_histogram(entry.get("latency_histogram"), "latency_histogram"),
+        accuracy=RateCounts(_count(feedback.get("correct", 0), "feedback.correct"),
+                            _count(feedback.get("total", 0), "feedback.total")),
+        predictions=_predictions(entry))
+    return summary, started
+
+
+def parse_stats(doc: Mapping[str, Any], *, env: str) -> dict[int, tuple[Summary, datetime | None]]:
+    """Every version's counters in a stats document; InvalidInput for garbage."""
+    if doc.get("env") not in (None, env):
+        raise InvalidInput(f"the replica serves env {doc.get('env')!r}, not {env!r}",
+                           fix="point the watch at the replicas of this environment")
+    versions = doc.get("versions")
+    if not isinstance(versions, list):
+        raise InvalidInput("the stats document has no list of versions",
+                           fix="point the source at a lastgood serve replica")
+    found = {}
+    try:
+        for entry in versions:
+            found[_count(entry["version"], "version")] = version_summary(entry)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInput(f"the stats document is garbage ({type(exc).__name__}: {exc})",
+                           fix="check the replica") from exc
+    return found
+
+
+class GatewaySource:
+    """A MetricSource over one or more replicas' stats (see the module doc)."""
+
+    def __init__(self, readers: Sequence[StatsReader], *, clock: Clock, keep: int = 2000):
+        self._readers, self._clock, self._keep = tuple(readers), clock, keep
+        self._marks: dict[Key, list[tuple[datetime, Summary]]] = {}
+
+    def signals(self) -> frozenset[str]:
+        return GATEWAY_SIGNALS
+
+    def describe(self) -> str:
+        return "gateway " + ", ".join(r.name for r in self._readers)
+
+    def window(self, model: str, env: str, version: int, *, since: datetime) -> LiveWindow:
+        now = self._clock.now()
+        parts: list[tuple[datetime, Summary]] = []
+        problems: list[str] = []
+        for reader in self._readers:
+            try:
+                found = parse_stats(reader.read(model), env=env)
+            except LastGoodError as exc:
+                problems.append(f"{reader.name}: {exc.message}")
+                continue
+            parts.append(self._cut(reader.name, model, version, found, since=since, at=now))
+        if not parts:
+            why = "; ".join(problems) or "no replica configured"
+            return LiveWindow(Summary(), since, now, {"*": why})
+        if problems:
+            log.warning("left out of the window of %s v%s: %s", model, version,
+                        "; ".join(problems))
+        summary = reduce(summary_plus, (p[1] for p in parts))
+        return LiveWindow(summary, max(p[0] for p in parts), now)
+
+    def _cut(self, replica: str, model: str, version: int,
+             found: Mapping[int, tuple[Summary, datetime | None]], *, since: datetime,
+             at: datetime) -> tuple[datetime, Summary]:
+        for number, (summary, _) in found.items():
+            self._mark((replica, model, number), at, summary)
+        current, counting_since = found.get(version, (zero_summary(), None))
+        if version not in found:
+            self._mark((replica, model, version), at, current)
+        exact = counting_since >= since if counting_since else samples_of(current) == 0
+        if exact:
+            return since, current  # every count happened after `since`
+        marks = self._marks[(replica, model, version)]
+        before = [m for m in marks if m[0] <= since]
+        base = before[-1] if before else marks[0]
+        return max(base[0], since), summary_minus(current, base[1])
+
+    def _mark(self, key: Key, at: datetime, summary: Summary) -> None:
+        marks = self._marks.setdefault(key, [])
+        if marks and regressed(summary, marks[-1][1]):  # the replica restarted
+            marks[:] = [(marks[-1][0], zero_summary())]
+        marks.append((at, summary))
+        if len(marks) > self._keep:
+            del marks[1:len(marks) - self._keep + 1]  # keep the oldest: windows may start there
+
+
+def in_process_source(provider: StatsProvider, *, clock: Clock,
+                      loop: asyncio.AbstractEventLoop | None = None) -> GatewaySource:
+    """The source `lastgood serve --watch` uses: this process's own counters."""
+    return GatewaySource([InProcessStats(provider, loop=loop)], clock=clock)
+
+
+def http_source(urls: Sequence[str], *, clock: Clock, timeout_s: float = 3.0,
+                client_factory: Callable[[], httpx.Client] | None = None) -> GatewaySource:
+    """Replicas over HTTP, e.g. ["http://127.0.0.1:8080"]."""
+    readers = [HttpStats(u, timeout_s=timeout_s,
+                         client=client_factory() if client_factory else None) for u in urls]
+    return GatewaySource(readers, clock=clock)

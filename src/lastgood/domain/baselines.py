@@ -1,0 +1,156 @@
+"""Baselines as data: a `Summary` to and from a JSON-ready dict, arithmetic on summaries, and the
+headline numbers a verified record shows.
+
+A verified deployment keeps its measured `Summary` in `VerifiedRecord.distribution` (the
+`summary_to_dict` shape, tagged with `FORMAT`), so a later deployment, or the same version after a
+rollback, is judged against what it really did, not against a few rounded numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from lastgood.domain.errors import InvalidInput
+from lastgood.domain.measurements import Histogram, Moments, RateCounts, Summary
+
+FORMAT = "lastgood.summary/1"
+"""The `format` tag of a serialised Summary; a different tag is refused, not guessed at."""
+
+_RATES = ("errors", "accuracy")
+_HISTOGRAMS = ("latency", "predictions")
+
+
+def summary_to_dict(summary: Summary) -> dict[str, Any]:
+    """The summary as plain JSON types; families without data are left out."""
+    out: dict[str, Any] = {"format": FORMAT}
+    for name in _RATES:
+        rate: RateCounts | None = getattr(summary, name)
+        if rate is not None:
+            out[name] = {"events": rate.events, "trials": rate.trials}
+    for name in _HISTOGRAMS:
+        hist: Histogram | None = getattr(summary, name)
+        if hist is not None:
+            out[name] = {"bounds": list(hist.bounds), "counts": list(hist.counts)}
+    if summary.custom:
+        out["custom"] = {key: {"count": m.count, "mean": m.mean, "m2": m.m2}
+                         for key, m in sorted(summary.custom.items())}
+    return out
+
+
+def summary_from_dict(data: Any) -> Summary:
+    """The Summary written by `summary_to_dict`; InvalidInput names what does not fit."""
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+        raise InvalidInput(f"not a recorded baseline (format {found!r}, expected {FORMAT!r})",
+                           fix="let the watch record the baseline again (it does so on its own)")
+    try:
+        rates = {name: _rate(data[name]) for name in _RATES if name in data}
+        hists = {name: _histogram(data[name]) for name in _HISTOGRAMS if name in data}
+        custom = {str(k): Moments(int(v["count"]), float(v["mean"]), float(v["m2"]))
+                  for k, v in dict(data.get("custom") or {}).items()}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"the recorded baseline is damaged ({type(exc).__name__}: {exc})",
+                           fix="let the watch record the baseline again") from exc
+    return Summary(errors=rates.get("errors"), latency=hists.get("latency"),
+                   accuracy=rates.get("accuracy"), predictions=hists.get("predictions"),
+                   custom=custom)
+
+
+def _rate(value: Mapping[str, Any]) -> RateCounts:
+    return RateCounts(_whole(value["events"]), _whole(value["trials"]))
+
+
+def _histogram(value: Mapping[str, Any]) -> Histogram:
+    return Histogram(tuple(float(b) for b in value["bounds"]),
+                     tuple(_whole(c) for c in value["counts"]))
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise ValueError(f"{value!r} is not a whole number")
+    return int(value)
+
+
+def summary_minus(current: Summary, earlier: Summary) -> Summary:
+    """What happened between two readings of cumulative counters (custom moments: `current`'s).
+
+    A family missing from `earlier` counts as zero there; one missing from `current` stays
+    missing. Bounds that changed between readings leave `current` as it is.
+    """
+    def rate(now: RateCounts | None, then: RateCounts | None) -> RateCounts | None:
+        return now.minus(then) if now is not None and then is not None else now
+
+    def hist(now: Histogram | None, then: Histogram | None) -> Histogram | None:
+        if now is None or then is None or now.bounds != then.bounds \
+                or len(now.counts) != len(then.counts):
+            return now
+        return now.minus(then)
+
+    return Summary(errors=rate(current.errors, earlier.errors),
+                   latency=hist(current.latency, earlier.latency),
+                   accuracy=rate(current.accuracy, earlier.accuracy),
+                   predictions=hist(current.predictions, earlier.predictions),
+                   custom=current.custom)
+
+
+def summary_plus(a: Summary, b: Summary) -> Summary:
+    """Two summaries merged (several replicas of one version); a family only one has is kept."""
+    def rate(x: RateCounts | None, y: RateCounts | None) -> RateCounts | None:
+        return x.plus(y) if x is not None and y is not None else (x or y)
+
+    def hist(x: Histogram | None, y: Histogram | None) -> Histogram | None:
+        if x is None or y is None:
+            return x or y
+        if x.bounds != y.bounds or len(x.counts) != len(y.counts):
+            return Histogram(x.bounds, (-1,))  # a defect the assessment reports: never mixed
+        return x.plus(y)
+
+    custom = dict(a.custom)
+    for key, moments in b.custom.items():
+        custom[key] = custom[key].plus(moments) if key in custom else moments
+    return Summary(errors=rate(a.errors, b.errors), latency=hist(a.latency, b.latency),
+                   accuracy=rate(a.accuracy, b.accuracy),
+                   predictions=hist(a.predictions, b.predictions), custom=custom)
+
+
+def regressed(current: Summary, earlier: Summary) -> str:
+    """Why `current` cannot follow `earlier` as a cumulative reading ("" when it can)."""
+    pairs: list[tuple[str, Any, Any]] = [
+        ("errors", current.errors, earlier.errors),
+        ("accuracy", current.accuracy, earlier.accuracy)]
+    for name, now, then in pairs:
+        if now is not None and then is not None and (now.trials < then.trials
+                                                      or now.events < then.events):
+            return f"{name} counters went down ({then.trials} -> {now.trials}): a restart"
+    for name, now, then in (("latency", current.latency, earlier.latency),
+                            ("predictions", current.predictions, earlier.predictions)):
+        if now is not None and then is not None and now.bounds == then.bounds and any(
+                a < b for a, b in zip(now.counts, then.counts, strict=False)):
+            return f"{name} counters went down: a restart"
+    return ""
+
+
+def samples_of(summary: Summary) -> int:
+    """Requests in the summary (0 without error counts)."""
+    return summary.errors.trials if summary.errors is not None else 0
+
+
+def headline(summary: Summary) -> dict[str, float]:
+    """The few numbers a person reads on a verified record: rates, latency in ms, counts."""
+    out: dict[str, float] = {}
+    if summary.errors is not None and summary.errors.trials > 0:
+        out["requests"] = float(summary.errors.trials)
+        out["error_rate"] = summary.errors.events / summary.errors.trials
+    if summary.latency is not None and summary.latency.total > 0 \
+            and not summary.latency.defect():
+        for q in (0.5, 0.95, 0.99):
+            out[f"latency_p{round(q * 100)}_ms"] = summary.latency.quantile(q) * 1000
+    if summary.accuracy is not None and summary.accuracy.trials > 0:
+        out["labelled"] = float(summary.accuracy.trials)
+        out["accuracy"] = summary.accuracy.events / summary.accuracy.trials
+    for key, moments in sorted(summary.custom.items()):
+        if moments.count > 0:
+            out[f"custom.{key}"] = moments.mean
+    return {k: round(v, 6) for k, v in out.items() if math.isfinite(v)}

@@ -1,0 +1,425 @@
+"""The watch: every live deployment of an environment, judged every few seconds, for as long as
+it is live.
+
+One `tick(env)` reads a live window per deployment from the MetricSource, assesses it against
+the baseline the domain rules choose (`lastgood.domain.watching`), and then:
+
+- marks an unverified deployment verified once its bake window passed HEALTHY, writing the
+  verified record with its own measured window (headline numbers + the full Summary);
+- records a baseline where none can be found (a first deployment, or one verified by hand);
+- on DEGRADED/FAILED asks `decide()`: ROLLBACK starts `DeploymentService.rollback` with the
+  evidence as reason and trigger; PAUSE hands the regression to a human and does nothing else;
+  INCONCLUSIVE never acts (safety rule 9).
+
+A decision is written as an audit event (`watch.decision`) and told to the notifier when it
+changes, not at every tick (a deployment that stays HEALTHY writes nothing); INCONCLUSIVE is
+written only once it has lasted `quiet_inconclusive`, because every fresh window starts
+without samples. In-memory state (first evidence, a self-recorded baseline) is rebuilt after a
+restart; pauses are read back from the audit log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from lastgood.domain.audit import EventDraft
+from lastgood.domain.baselines import headline, summary_plus, summary_to_dict
+from lastgood.domain.decisions import ActionKind, Decision, DecisionKind, RecentAction, decide
+from lastgood.domain.deployments import Deployment, VerifiedRecord
+from lastgood.domain.errors import Escalated, LastGoodError, OperationInProgress
+from lastgood.domain.health import Assessment, HealthPolicy, Verdict, assess
+from lastgood.domain.measurements import LiveWindow, Summary
+from lastgood.domain.watching import (
+    assessment_view,
+    decision_view,
+    first_evidence,
+    one_liner,
+    recent_actions,
+    recorded_baseline,
+    reference_deployment,
+    sufficient,
+    window_start,
+)
+from lastgood.ports import Clock, MetricSource, Notice, Notifier, UnitOfWorkFactory
+from lastgood.services.deployments import DeploymentService
+from lastgood.services.policies import PolicyBook
+
+log = logging.getLogger("lastgood.watch")
+
+WATCH_ACTOR = "lastgood-watch"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    """Timing of the watch."""
+
+    interval_s: float = 5.0  # between ticks
+    segment: timedelta = timedelta(minutes=30)  # a verified deployment's window restarts
+    quiet_inconclusive: timedelta = timedelta(seconds=60)  # before INCONCLUSIVE is written
+    actor: str = WATCH_ACTOR
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What one tick saw and did for one live deployment."""
+
+    model: str
+    env: str
+    version: int
+    deployment_id: int
+    assessment: Assessment
+    decision: Decision
+    baseline_from: str
+    action: str = ""  # "", "verified", "baseline recorded", "rolled back to v2", "paused", ...
+
+
+@dataclass(slots=True)
+class _Track:
+    """What the watch remembers about one deployment between ticks."""
+
+    deployment_id: int
+    last: tuple[DecisionKind, Verdict] | None = None
+    inconclusive_since: datetime | None = None
+    first_seen: datetime | None = None
+    first_evidence: tuple[datetime, str] | None = None
+    own_baseline: tuple[datetime, Summary] | None = None
+    paused_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Basis:
+    """The baseline a deployment is judged against now, and from where its window starts."""
+
+    summary: Summary | None
+    since: datetime
+    source: str
+    why_none: str = ""
+
+
+class WatchService:
+    """Judges live deployments and acts on the verdicts; see the module docstring."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, deployments: DeploymentService,
+                 source: MetricSource, notifier: Notifier, clock: Clock, policies: PolicyBook,
+                 settings: WatchSettings = WatchSettings()):
+        self._uow, self._deployments, self._source = uow, deployments, source
+        self._notifier, self._clock, self._policies = notifier, clock, policies
+        self.settings = settings
+        self._tracks: dict[int, _Track] = {}
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def run(self, env: str, *, stop: threading.Event,
+            on_tick: Callable[[list[Observation]], None] | None = None) -> None:
+        """Tick every `interval_s` until `stop` is set; a failing tick is logged, never fatal."""
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                seen = self.tick(env)
+                if on_tick is not None:
+                    on_tick(seen)
+            except Exception:  # the registry is down, or a bug: keep watching (rule 8)
+                log.exception("watch tick of %s failed; trying again", env)
+            stop.wait(max(self.settings.interval_s - (time.monotonic() - started), 0.0))
+
+    def tick(self, env: str) -> list[Observation]:
+        """One pass over every live deployment of `env`."""
+        with self._uow() as uow:
+            live = [d for d in (uow.deployments.live(m.name, env) for m in uow.models.list())
+                    if d is not None]
+        seen = []
+        for dep in live:
+            try:
+                seen.append(self.watch(dep))
+            except LastGoodError as exc:  # the registry failed for this one: next tick
+                log.warning("watching %s v%s in %s failed: %s", dep.model, dep.version, env,
+                            exc.one_line())
+            except Exception:  # a broken adapter must not stop the others being watched
+                log.exception("watching %s v%s in %s failed", dep.model, dep.version, env)
+        live_ids = {d.id for d in live}
+        self._tracks = {k: v for k, v in self._tracks.items() if k in live_ids}
+        return seen
+
+    # -- one deployment --------------------------------------------------------------------
+
+    def watch(self, dep: Deployment) -> Observation:
+        """Read, assess, verify or decide for one live deployment."""
+        track = self._track(dep)
+        with self._uow() as uow:
+            history = uow.deployments.history(dep.model, dep.env)
+        policy = self._policies.policy(dep.model, dep.env)
+        now = self._clock.now()
+        basis = self._basis(dep, track, history, policy, now)
+        window = self._source.window(dep.model, dep.env, dep.version, since=basis.since)
+        if basis.summary is None:
+            return self._without_baseline(dep, track, policy, basis, window, now)
+        assessment = assess(policy, basis.summary, window, now=now)
+        self._note_evidence(track, policy, assessment, window, now)
+        action = ""
+        if dep.verified is None and assessment.verifiable:
+            action = self._verify(dep, policy, basis, window, assessment)
+        elif dep.verified is not None and recorded_baseline(dep) is None \
+                and self._baseline_ready(policy, window, now):
+            action = self._attach_baseline(dep, window, now)
+        decision = decide(assessment, policy, self._history(track, history), now)
+        obs = Observation(dep.model, dep.env, dep.version, dep.id, assessment, decision,
+                          basis.source, action)
+        return self._act(dep, track, obs, window)
+
+    def _track(self, dep: Deployment) -> _Track:
+        track = self._tracks.get(dep.id)
+        if track is None:
+            track = self._tracks[dep.id] = _Track(dep.id, paused_at=self._paused_at(dep))
+        return track
+
+    def _paused_at(self, dep: Deployment) -> datetime | None:
+        """When a regression of `dep` was last handed to a human (from the audit log)."""
+        with self._uow() as uow:
+            events = uow.events.list(model=dep.model, env=dep.env)
+        pauses = [e.at for e in events if e.action == "watch.decision"
+                  and (e.draft.evidence or {}).get("deployment_id") == dep.id
+                  and (e.draft.after or {}).get("decision") == str(DecisionKind.PAUSE)]
+        return max(pauses, default=None)
+
+    def _basis(self, dep: Deployment, track: _Track, history: list[Deployment],
+               policy: HealthPolicy, now: datetime) -> _Basis:
+        ref = reference_deployment(history, dep)
+        if ref is not None:
+            summary = recorded_baseline(ref)
+            own = "own record" if ref.id == dep.id else "record"
+            return _Basis(summary, window_start(dep, now=now, segment=self.settings.segment),
+                          f"{own} of deployment {ref.id} (v{ref.version})")
+        if track.own_baseline is not None:
+            at, summary = track.own_baseline
+            return _Basis(summary, at, f"own first window (until {at.isoformat()})")
+        return _Basis(None, dep.started_at, "none yet",
+                      "no verified deployment with a recorded baseline to compare with: "
+                      f"recording v{dep.version}'s own first bake window "
+                      f"({policy.bake_window.total_seconds():.0f} s)")
+
+    def _history(self, track: _Track, history: list[Deployment]) -> list[RecentAction]:
+        actions = recent_actions(history)
+        if track.paused_at is not None:
+            actions.append(RecentAction(ActionKind.PAUSE, track.paused_at))
+        return actions
+
+    def _note_evidence(self, track: _Track, policy: HealthPolicy, assessment: Assessment,
+                       window: LiveWindow, now: datetime) -> None:
+        if track.first_seen is None and window.summary.errors is not None \
+                and window.summary.errors.trials > 0:
+            track.first_seen = now
+        if track.first_evidence is None:
+            found = first_evidence(policy, assessment)
+            if found:
+                track.first_evidence = (now, found)
+
+    def _baseline_ready(self, policy: HealthPolicy, window: LiveWindow, now: datetime) -> bool:
+        return (not window.problems and now - window.started_at >= policy.bake_window
+                and now - window.observed_at <= policy.max_staleness
+                and sufficient(policy, window.summary))
+
+    # -- without a baseline: record one -----------------------------------------------------
+
+    def _without_baseline(self, dep: Deployment, track: _Track, policy: HealthPolicy,
+                          basis: _Basis, window: LiveWindow, now: datetime) -> Observation:
+        assessment = Assessment(Verdict.INCONCLUSIVE, (), basis.why_none, now, False)
+        action = ""
+        if dep.verified is not None and self._baseline_ready(policy, window, now):
+            action = self._attach_baseline(dep, window, now)
+        elif self._baseline_ready(policy, window, now):
+            track.own_baseline = (window.observed_at, window.summary)
+            action = "baseline recorded"
+            assessment = replace(assessment, reason=f"recorded v{dep.version}'s own baseline "
+                                 f"({headline(window.summary)}); the next bake window is "
+                                 "judged against it")
+            self._write(dep, "watch.baseline", assessment.reason, {
+                "deployment_id": dep.id, "version": dep.version,
+                "window": _window_view(window), "distribution": summary_to_dict(window.summary)})
+        decision = Decision(DecisionKind.RECORD, f"inconclusive, no action: {assessment.reason}",
+                            Verdict.INCONCLUSIVE)
+        obs = Observation(dep.model, dep.env, dep.version, dep.id, assessment, decision,
+                          basis.source, action)
+        return self._act(dep, track, obs, window)
+
+    def _attach_baseline(self, dep: Deployment, window: LiveWindow, now: datetime) -> str:
+        """A deployment verified by hand, without a distribution, gets its measured one."""
+        assert dep.verified is not None
+        record = replace(dep.verified, distribution=summary_to_dict(window.summary),
+                         baseline={**headline(window.summary), **dep.verified.baseline})
+        if not self._set_verified(dep, record, "watch.baseline",
+                                  f"recorded v{dep.version}'s measured baseline on its "
+                                  "verified record", window):
+            return ""
+        return "baseline recorded"
+
+    # -- verification --------------------------------------------------------------------
+
+    def _verify(self, dep: Deployment, policy: HealthPolicy, basis: _Basis, window: LiveWindow,
+                assessment: Assessment) -> str:
+        measured = window.summary
+        if basis.source.startswith("own first window") and basis.summary is not None:
+            measured = summary_plus(basis.summary, window.summary)
+        now = self._clock.now()
+        reason = (f"bake window of {policy.bake_window.total_seconds():.0f} s passed HEALTHY "
+                  f"against {basis.source}: {assessment.reason}")
+        record = VerifiedRecord(baseline=headline(measured), window_start=dep.started_at,
+                                window_end=window.observed_at, approver=self.settings.actor,
+                                at=now, reason=reason, distribution=summary_to_dict(measured))
+        if not self._set_verified(dep, record, "deployment.verified", reason, window,
+                                  assessment):
+            return ""
+        self._notify(dep, "verified", Verdict.HEALTHY, f"watch: {dep.model} v{dep.version} in "
+                     f"{dep.env} verified: {reason}", "info", {"baseline": record.baseline})
+        return "verified"
+
+    def _set_verified(self, dep: Deployment, record: VerifiedRecord, action: str, reason: str,
+                      window: LiveWindow, assessment: Assessment | None = None) -> bool:
+        """Write the record only if `dep` is still the live deployment (checked in the
+        transaction, so a switch in between never gets someone else's baseline)."""
+        with self._uow() as uow:
+            live = uow.deployments.live(dep.model, dep.env)
+            if live is None or live.id != dep.id:
+                return False
+            uow.deployments.set_verified(dep.id, record)
+            uow.events.append(EventDraft(
+                action=action, actor=self.settings.actor, model=dep.model, env=dep.env,
+                subject=f"v{dep.version}", reason=reason,
+                before={"verified": dep.is_verified},
+                after={"verified": True, "deployment_id": dep.id, "version": dep.version},
+                evidence={"baseline": dict(record.baseline), "window": _window_view(window),
+                          "source": self._source.describe(),
+                          **({"assessment": assessment_view(assessment)} if assessment
+                             else {})}), at=self._clock.now())
+            uow.commit()
+        log.info("%s v%s in %s: %s", dep.model, dep.version, dep.env, reason)
+        return True
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def _act(self, dep: Deployment, track: _Track, obs: Observation,
+             window: LiveWindow) -> Observation:
+        decision, now = obs.decision, self._clock.now()
+        if decision.kind is DecisionKind.ROLLBACK:
+            return replace(obs, action=self._rollback(dep, track, obs, window))
+        if not self._changed(track, decision, now):
+            return obs
+        severity = {DecisionKind.PAUSE: "critical", DecisionKind.RECORD: "warning"}.get(
+            decision.kind, "info")
+        if decision.verdict is Verdict.INCONCLUSIVE:
+            severity = "info"
+        self._record(dep, track, obs, window, severity)
+        if decision.kind is DecisionKind.PAUSE:
+            track.paused_at = now
+            return replace(obs, action=obs.action or "paused: a human decides")
+        return obs
+
+    def _changed(self, track: _Track, decision: Decision, now: datetime) -> bool:
+        """Whether this decision is news: a new (kind, verdict), INCONCLUSIVE only once quiet."""
+        key = (decision.kind, decision.verdict)
+        if decision.verdict is Verdict.INCONCLUSIVE:
+            track.inconclusive_since = track.inconclusive_since or now
+            if now - track.inconclusive_since < self.settings.quiet_inconclusive:
+                return False
+        else:
+            track.inconclusive_since = None
+        handed = track.last == (DecisionKind.PAUSE, decision.verdict) \
+            and decision.kind is DecisionKind.RECORD  # "already handed to a human": no news
+        if key == track.last or handed or (track.last is None
+                                           and decision.kind is DecisionKind.NONE):
+            track.last = track.last if handed else key
+            return False
+        track.last = key
+        return True
+
+    def _evidence(self, dep: Deployment, track: _Track, obs: Observation,
+                  window: LiveWindow) -> dict[str, Any]:
+        first = track.first_evidence
+        return {"deployment_id": dep.id, "version": dep.version, "by": self.settings.actor,
+                "assessment": assessment_view(obs.assessment), "baseline_from": obs.baseline_from,
+                "window": _window_view(window), "source": self._source.describe(),
+                "deployed_at": dep.started_at.isoformat(),
+                "first_seen_at": track.first_seen.isoformat() if track.first_seen else None,
+                "first_evidence_at": first[0].isoformat() if first else None,
+                "first_evidence": first[1] if first else None,
+                "decided_at": obs.assessment.at.isoformat()}
+
+    def _record(self, dep: Deployment, track: _Track, obs: Observation, window: LiveWindow,
+                severity: str, *, outcome: str = "ok", action: str = "") -> None:
+        line = one_liner(dep.model, dep.env, dep.version, obs.decision)
+        evidence = self._evidence(dep, track, obs, window)
+        if action:
+            evidence["action"] = action
+        try:
+            self._write(dep, "watch.decision", line, evidence,
+                        after=decision_view(obs.decision), outcome=outcome)
+        except LastGoodError as exc:  # the registry is down: still tell people
+            log.warning("could not write the decision to the audit log: %s", exc.one_line())
+        self._notify(dep, str(obs.decision.kind), obs.decision.verdict,
+                     f"{line}{f' -> {action}' if action else ''}", severity, evidence)
+
+    def _rollback(self, dep: Deployment, track: _Track, obs: Observation,
+                  window: LiveWindow) -> str:
+        with self._uow() as uow:
+            live = uow.deployments.live(dep.model, dep.env)
+        if live is None or live.id != dep.id:
+            return "skipped: the live deployment changed meanwhile"
+        line = one_liner(dep.model, dep.env, dep.version, obs.decision)
+        trigger = {**self._evidence(dep, track, obs, window), **decision_view(obs.decision)}
+        try:
+            op = self._deployments.rollback(dep.model, env=dep.env, reason=line,
+                                            actor=self.settings.actor, trigger=trigger)
+        except OperationInProgress as exc:  # a deploy or rollback is running: next tick
+            log.info("rollback of %s in %s waits: %s", dep.model, dep.env, exc.message)
+            return "rollback waits: another operation holds the deployment"
+        except Escalated as exc:
+            return self._rollback_failed(dep, track, obs, window, exc, "escalated")
+        except LastGoodError as exc:
+            return self._rollback_failed(dep, track, obs, window, exc, "refused")
+        action = f"rolled back to v{op.target_version} ({op.id}, {op.phase})"
+        track.last = (obs.decision.kind, obs.decision.verdict)
+        self._record(dep, track, obs, window, "critical", action=action)
+        return action
+
+    def _rollback_failed(self, dep: Deployment, track: _Track, obs: Observation,
+                         window: LiveWindow, exc: LastGoodError, how: str) -> str:
+        """A rollback that could not run or did not verify is a human's now: never retried
+        every tick (that would flap, and refuse the same way again)."""
+        action = f"rollback {how}: {exc.one_line()}; handed to a human"
+        track.last = (DecisionKind.PAUSE, obs.decision.verdict)
+        track.paused_at = self._clock.now()
+        paused = replace(obs, decision=replace(obs.decision, kind=DecisionKind.PAUSE))
+        self._record(dep, track, paused, window, "critical", outcome="failed", action=action)
+        return action
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _write(self, dep: Deployment, action: str, reason: str, evidence: Mapping[str, Any], *,
+               after: Mapping[str, Any] | None = None, outcome: str = "ok") -> None:
+        with self._uow() as uow:
+            uow.events.append(EventDraft(action=action, actor=self.settings.actor,
+                                         model=dep.model, env=dep.env, subject=f"v{dep.version}",
+                                         reason=reason, after=after, evidence=evidence,
+                                         outcome=outcome), at=self._clock.now())
+            uow.commit()
+
+    def _notify(self, dep: Deployment, decision: str, verdict: Verdict, summary: str,
+                severity: str, evidence: Mapping[str, Any]) -> None:
+        self._notifier.notify(Notice(model=dep.model, env=dep.env, version=dep.version,
+                                     decision=decision, verdict=str(verdict), summary=summary,
+                                     at=self._clock.now(), severity=severity,
+                                     evidence=evidence))
+
+
+def _window_view(window: LiveWindow) -> dict[str, Any]:
+    return {"started_at": window.started_at.isoformat(),
+            "observed_at": window.observed_at.isoformat(), "problems": dict(window.problems),
+            "measured": headline(window.summary)}
+
+
+__all__ = ["WATCH_ACTOR", "Observation", "WatchService", "WatchSettings"]
