@@ -181,8 +181,11 @@ class Reconciler:
     async def _pump(self) -> None:
         while not self._stopping:
             try:
-                if await self._signal.wait(timeout_s=self.options.heartbeat_s,
-                                           generation=self._generation):
+                changed = await self._signal.wait(timeout_s=self.options.heartbeat_s,
+                                                  generation=self._generation)
+                if self._stopping:
+                    return
+                if changed:
                     # Wait for the pass this wakes before asking again: until it has read the
                     # new generation, the signal would keep firing and spin on the registry.
                     self._passed.clear()
@@ -219,6 +222,10 @@ class Reconciler:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(timeout, 0.0))
         finally:
+            # Python 3.11's wait_for can swallow a cancel that races a result, so the pump is
+            # also released and told to stop, not only cancelled.
+            self._stopping = True
+            self._passed.set()
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
