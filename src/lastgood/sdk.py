@@ -48,6 +48,18 @@ class Lastgood:
     def actor(self) -> str:
         return self.settings.actor
 
+    def close(self) -> None:
+        """Close the registry's pooled connections."""
+        dispose = getattr(self.services.ports.uow, "dispose", None)
+        if callable(dispose):
+            dispose()
+
+    def __enter__(self) -> Lastgood:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def register(self, model: str, path: str | Path, *, flavor: str | None = None,
                  tag: str | None = None, metrics: Mapping[str, float] | None = None,
                  requires: Mapping[str, str] | None = None, schema: Schema | None = None,

@@ -62,7 +62,11 @@ def sdk(cli: Cli) -> Lastgood:
 
 def setup_history(cli: Cli, models: list[Path], *, verify_second: bool = True) -> None:
     """v1 verified, v2 verified (or not), v3 live and unverified — set up through the SDK."""
-    lg = sdk(cli)
+    with sdk(cli) as lg:
+        fill_history(lg, models, verify_second=verify_second)
+
+
+def fill_history(lg: Lastgood, models: list[Path], *, verify_second: bool) -> None:
     records = iris_records(4)
     model = train_iris()
     outputs = model.predict([[r[c] for c in IRIS_COLUMNS] for r in records])
@@ -111,11 +115,11 @@ def test_rollback_round_trip(cli: Cli, models: list[Path], tmp_path: Path) -> No
 
 
 def test_no_eligible_target_exit_4_changes_nothing(cli: Cli, models: list[Path]) -> None:
-    lg = sdk(cli)
-    for path in models[:2]:
-        lg.register("iris", path)
-    lg.deploy("iris", 1, env="production", reason="r")
-    lg.deploy("iris", 2, env="production", reason="r")
+    with sdk(cli) as lg:
+        for path in models[:2]:
+            lg.register("iris", path)
+        lg.deploy("iris", 1, env="production", reason="r")
+        lg.deploy("iris", 2, env="production", reason="r")
     before = cli("history", "iris", *ENV, "--json").json()
     result = cli("rollback", "iris", *ENV, "--reason", "bad", "--yes")
     assert_clean_error(result, 4, "no eligible rollback target", "v1", "never verified")
@@ -191,8 +195,9 @@ def test_concurrent_rollback_conflicts_then_later_command_completes(
 
 
 def test_tampered_event_row_detected(cli: Cli, models: list[Path]) -> None:
-    sdk(cli).register("iris", models[0])
-    sdk(cli).register("iris", models[1])
+    with sdk(cli) as lg:
+        lg.register("iris", models[0])
+        lg.register("iris", models[1])
     import sqlalchemy as sa
 
     url = cli.db_url or f"sqlite:///{cli.home / 'registry.db'}"

@@ -25,7 +25,7 @@ def when(value: Any) -> str:
     from datetime import UTC, datetime
 
     today = datetime.now(UTC).date()
-    return value.strftime("%H:%M:%S" if value.date() == today else "%Y-%m-%d %H:%M")
+    return str(value.strftime("%H:%M:%S" if value.date() == today else "%Y-%m-%d %H:%M"))
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
