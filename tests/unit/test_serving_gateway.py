@@ -20,6 +20,7 @@ from tests.unit.test_serving_support import (
     MODEL,
     POISON,
     RECORD,
+    UNCONVERTIBLE,
     FakePredictor,
     SyncClient,
     make_version,
@@ -142,6 +143,14 @@ def test_a_model_error_is_counted_and_sampled(client: SyncClient, state: Serving
     assert stats["versions"][0]["errors"] == 1
     evidence = state.evidence(MODEL, 1)
     assert evidence["samples"][-1]["error"].startswith("ZeroDivisionError")
+
+
+def test_the_models_own_input_refusal_is_422_not_a_model_error(
+        client: SyncClient, state: ServingState) -> None:
+    response = predict(client, {"records": [{**RECORD, "n": UNCONVERTIBLE}]})
+    assert response.status_code == 422
+    assert "convert" in response.json()["error"]["message"]
+    assert all(v["errors"] == 0 for v in state.live_stats(MODEL)["versions"])
 
 
 def test_metrics_expose_requests_latency_and_prediction_distribution(client: SyncClient) -> None:

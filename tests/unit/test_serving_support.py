@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from lastgood.domain.errors import InvalidInput
 from lastgood.domain.versions import (
     ArtifactFile,
     Column,
@@ -32,7 +33,8 @@ MODEL = "iris"
 SCHEMA = Schema(inputs=(Column("x", "float64"), Column("n", "int64"), Column("tag", "string")),
                 outputs=(Column("y", "int64"),))
 RECORD: dict[str, Any] = {"x": 1.5, "n": 2, "tag": "a"}
-POISON = 13
+POISON = 13  # a valid record the fake model fails on: a model error
+UNCONVERTIBLE = 14  # a valid record the fake model's own input check refuses
 
 
 def make_version(number: int, *, model: str = MODEL, schema: Schema = SCHEMA,
@@ -68,6 +70,8 @@ class FakePredictor:
             time.sleep(self.delay_s)
         if any(r.get("n") == POISON for r in records):
             raise ZeroDivisionError("model blew up")
+        if any(r.get("n") == UNCONVERTIBLE for r in records):
+            raise InvalidInput("inputs do not convert to float64", fix="send numbers")
         return [self.answer for _ in records]
 
     def close(self) -> None:
