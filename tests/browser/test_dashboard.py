@@ -5,6 +5,7 @@ reload; a viewer cannot roll back, and the refusal is shown and audited."""
 from __future__ import annotations
 
 import re
+import tarfile
 
 import pytest
 
@@ -50,7 +51,9 @@ def test_a_bad_token_is_refused_and_sign_out_forgets_the_token(visit: Visit,
 
 def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: World) -> None:
     page, before = visit.page, live_version(world)
+    page.route("**/api/v1/stream*", lambda route: route.abort())  # updates must come by polling
     sign_in(visit, world.viewer)
+    page.get_by_test_id("feed").filter(has_text="polling every 2 s").wait_for()
     assert "watcher" in text(visit, "whoami")
     assert "viewer" in text(visit, "whoami")
     button = page.get_by_test_id("rollback-button")
@@ -72,7 +75,7 @@ def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: Worl
     visit.shot("viewer-refused")
     page.get_by_test_id("rollback-cancel").click()
     refused = page.locator("[data-testid=event-row][data-action='rollback.refused']")
-    refused.first.wait_for()  # the denial is audited and arrives live
+    refused.first.wait_for()  # the denial is audited, and the poll brings it in
     assert live_version(world) == before
     assert [f for f in visit.failed if "/rollback" in f] == [
         f"403 POST /api/v1/models/{MODEL}/rollback"]
@@ -85,6 +88,7 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
     page = visit.page
     assert live_version(world) == 3
     sign_in(visit, world.operator)
+    page.get_by_test_id("feed").filter(has_text="live").wait_for()  # the event stream is open
     assert text(visit, "live-version").startswith("v3")
     assert text(visit, "live-verified") == "not verified"
     page.locator("[data-testid=replica-actual]", has_text="v3").wait_for()
@@ -117,7 +121,12 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
                  ).wait_for()
     page.locator("[data-testid=event-row][data-action='operation.succeeded']").first.wait_for()
     assert page.locator("[data-testid=event-row]").count() > seen
-    page.get_by_test_id("archive-row").filter(has_text="v3").wait_for()
+    bundle = page.get_by_test_id("archive-row").filter(has_text="v3")
+    bundle.wait_for()
+    with page.expect_download() as download:
+        bundle.get_by_test_id("archive-download").click()
+    with tarfile.open(download.value.path()) as tar:
+        assert "manifest.json" in tar.getnames()
     assert "intact" in text(visit, "chain-status")
     page.wait_for_timeout(500)  # let the charts draw their rollback marker
     visit.shot("operator-rolled-back")
