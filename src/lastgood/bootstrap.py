@@ -6,12 +6,21 @@ PostgreSQL and S3 by URL); `main()` is the `lastgood` console script.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from lastgood.config import Settings, load_settings
 from lastgood.domain.operations import Phase
 from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
 
-__all__ = ["Ports", "Services", "main", "open_services", "wire"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from lastgood.cli.hooks import ServerOptions
+    from lastgood.services.faces import ControlPlane
+
+__all__ = ["Ports", "Services", "build_control_plane", "main", "open_control_plane",
+           "open_services", "run_server", "wire"]
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -41,8 +50,63 @@ def open_services(settings: Settings | None = None) -> Services:
         smoke_enabled=settings.smoke_test))
 
 
+def open_control_plane(settings: Settings) -> ControlPlane:
+    """What the CLI talks to: the control plane at LASTGOOD_URL, else the local services."""
+    if settings.remote_url:
+        from lastgood.adapters.remote import RemoteControlPlane
+
+        return RemoteControlPlane(settings.remote_url, settings.remote_token,
+                                  keys_dir=settings.home / "keys")
+    return open_services(settings)
+
+
+def build_control_plane(services: Services, settings: Settings, *,
+                        live_stats: Any = None) -> FastAPI:
+    """The control-plane app with the dashboard mounted (when the package ships it)."""
+    from lastgood.api import ApiOptions, create_app
+
+    app = create_app(services, options=ApiOptions(
+        max_body_bytes=settings.api_max_body_bytes,
+        max_upload_bytes=settings.api_max_upload_bytes))
+    try:
+        from lastgood.dashboard import mount
+    except ImportError:  # a build without the dashboard: the API alone
+        return app
+    mount(app, services, live_stats=live_stats)
+    return app
+
+
+def run_server(settings: Settings, options: ServerOptions) -> None:
+    """`lastgood server`: the control plane, and a serving replica with --with-serving."""
+    from lastgood.adapters.server_run import serve_apps
+
+    services = open_services(settings)
+    apps: list[tuple[Any, str, int]] = []
+    live_stats = None
+    if options.with_serving:
+        replica = _serving_app(settings, services, options.with_serving, options.serving_port)
+        from lastgood.dashboard import serving_stats
+
+        live_stats = serving_stats(replica.state.serving)
+        apps.append((replica, options.host, options.serving_port))
+    control = build_control_plane(services, settings, live_stats=live_stats)
+    serve_apps([(control, options.host, options.port), *apps], announce=options.announce)
+
+
+def _serving_app(settings: Settings, services: Services, env: str, port: int) -> Any:
+    from lastgood.serving.loaders import ArtifactLoader
+    from lastgood.serving.server import create_serving_app, default_replica_prefix, signal_for_url
+
+    uow = services.ports.uow
+    loader = ArtifactLoader(store=services.ports.store, formats=services.ports.formats,
+                            cache_dir=settings.home / "cache")
+    return create_serving_app(env=env, uow_factory=uow, loader=loader,
+                              replica_id=default_replica_prefix("", port),
+                              signal=signal_for_url(settings.db_url)(uow, env))
+
+
 def main() -> None:
     """The `lastgood` console script."""
     from lastgood.cli.main import build_cli
 
-    build_cli(lambda settings: open_services(settings))(prog_name="lastgood")
+    build_cli(open_control_plane, server_runner=run_server)(prog_name="lastgood")

@@ -20,9 +20,15 @@ class Settings:
     remote_url: str = ""
     remote_token: str = ""
     s3_endpoint_url: str = ""
+    webhook_url: str = ""  # LASTGOOD_WEBHOOK_URL: where watch decisions are POSTed
+    webhook_secret: str = ""  # LASTGOOD_WEBHOOK_SECRET: key of the X-Lastgood-Signature HMAC
+    prometheus_url: str = ""  # LASTGOOD_PROMETHEUS_URL: the PromQL metric source
+    gateway_urls: tuple[str, ...] = ()  # LASTGOOD_GATEWAY_URLS: serving replicas, comma-separated
     lease_ttl_s: float = 30.0
     smoke_test: bool = True  # LASTGOOD_SMOKE_TEST=off skips it (reported as SKIP, never hidden)
     halt_after: str = ""  # crash drills: the engine stops after committing this phase
+    api_max_body_bytes: int = 1024 * 1024  # control plane: largest JSON request
+    api_max_upload_bytes: int = 4 * 1024**3  # control plane: largest artifact upload
 
     @property
     def is_embedded(self) -> bool:
@@ -49,9 +55,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         remote_url=env.get("LASTGOOD_URL", ""),
         remote_token=env.get("LASTGOOD_TOKEN", ""),
         s3_endpoint_url=env.get("LASTGOOD_S3_ENDPOINT_URL", ""),
+        webhook_url=env.get("LASTGOOD_WEBHOOK_URL", ""),
+        webhook_secret=env.get("LASTGOOD_WEBHOOK_SECRET", ""),
+        prometheus_url=env.get("LASTGOOD_PROMETHEUS_URL", ""),
+        gateway_urls=tuple(u.strip() for u in env.get("LASTGOOD_GATEWAY_URLS", "").split(",")
+                           if u.strip()),
         lease_ttl_s=_positive(env, "LASTGOOD_LEASE_TTL_S", 30.0),
         halt_after=env.get("LASTGOOD_HALT_AFTER", ""),
         smoke_test=_switch(env, "LASTGOOD_SMOKE_TEST", default=True),
+        api_max_body_bytes=int(_positive(env, "LASTGOOD_API_MAX_BODY_BYTES", 1024 * 1024)),
+        api_max_upload_bytes=int(_positive(env, "LASTGOOD_API_MAX_UPLOAD_BYTES", 4 * 1024**3)),
     )
 
 

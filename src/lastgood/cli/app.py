@@ -12,11 +12,13 @@ import click
 from rich.console import Console
 
 from lastgood.cli.errors import exit_code_for
+from lastgood.cli.hooks import ServerRunner, no_server
 from lastgood.config import Settings
 from lastgood.domain.errors import LastGoodError
-from lastgood.services.container import Services
+from lastgood.services.faces import ControlPlane
 
-Opener = Callable[[Settings], Services]
+Opener = Callable[[Settings], ControlPlane]
+"""The local services, or a remote control plane when LASTGOOD_URL is set."""
 
 
 @dataclass
@@ -28,10 +30,11 @@ class CliContext:
     traceback: bool = False
     out: Console = field(default_factory=lambda: Console(soft_wrap=True))
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
-    _services: Services | None = None
+    server: ServerRunner = no_server
+    _services: ControlPlane | None = None
 
     @property
-    def services(self) -> Services:
+    def services(self) -> ControlPlane:
         if self._services is None:
             self._services = self.opener(self.settings)
         return self._services

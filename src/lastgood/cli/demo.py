@@ -3,6 +3,8 @@
 Three scikit-learn models are trained on the wine data set that ships inside scikit-learn, saved
 with skops, registered with metrics, schema and golden examples; v1 and v2 are deployed and
 verified, a degraded v3 is deployed, and lastgood rolls back to the last verified version.
+The second act (`lastgood.cli.demo_watch`) serves the model with the watch inside, deploys a bad
+v4 under load and lets the watch detect it, roll back and verify the rollback on its own.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from lastgood.cli.app import CliContext, get
 from lastgood.cli.render import candidates_table, checks_table, events_table, history_table
 from lastgood.cli.render import versions_table as versions_render
 from lastgood.domain.versions import Column, GoldenExample, Schema
-from lastgood.services.container import Services
+from lastgood.services.faces import ControlPlane
 from lastgood.services.registry import RegisterRequest
 
 MODEL, ENV = "wine-quality", "production"
@@ -62,7 +64,7 @@ def train(folder: Path) -> list[dict[str, Any]]:
     return built
 
 
-def register_all(cli: CliContext, services: Services, built: list[dict[str, Any]]) -> None:
+def register_all(cli: CliContext, services: ControlPlane, built: list[dict[str, Any]]) -> None:
     for item in built:
         services.registry.register(RegisterRequest(
             model=MODEL, path=item["path"], tag=item["tag"],
@@ -78,8 +80,10 @@ def step(cli: CliContext, text: str) -> None:
 @click.command()
 @click.option("--home", type=click.Path(path_type=Path), default=None,
               help="Where the demo keeps its registry (default: $LASTGOOD_HOME/demo, wiped).")
+@click.option("--watch/--no-watch", "with_watch", default=True, show_default=True,
+              help="Also run the second act: a bad deploy under load, rolled back automatically.")
 @click.pass_context
-def demo(ctx: click.Context, home: Path | None) -> None:
+def demo(ctx: click.Context, home: Path | None, with_watch: bool) -> None:
     """Train, register, deploy, verify, degrade and roll back — the whole loop in one go."""
     cli = get(ctx)
     home = (home or cli.settings.home / "demo").absolute()
@@ -131,4 +135,9 @@ def demo(ctx: click.Context, home: Path | None) -> None:
     report = services.audit.verify()
     cli.out.print(f"audit chain: {'[green]intact[/]' if report.ok else '[red]BROKEN[/]'} "
                   f"({report.checked} events)")
+    if with_watch:
+        from lastgood.cli.demo_watch import second_act
+
+        step(cli, "6. Automatic: a bad deploy under load, detected, rolled back and verified")
+        second_act(cli, services, home, MODEL, ENV)
     cli.out.print(f"\nexplore: LASTGOOD_HOME={home} lastgood status {MODEL} --env {ENV}")

@@ -37,12 +37,14 @@ from lastgood.services.views import event_view, model_view, version_view
 @click.option("--label", "labels", multiple=True, help="Free tag (repeatable).")
 @click.option("--allow-pickle", is_flag=True,
               help="Accept a pickle/joblib file (runs code on load; marked unsafe_format).")
+@click.option("--sign-with", metavar="KEY",
+              help="Sign the version digest with this signing key (`lastgood key create`).")
 @json_option
 @click.pass_context
 def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag: str | None,
              metrics: tuple[str, ...], requires: tuple[str, ...], input_schema: Path | None,
              golden: Path | None, provenance: tuple[str, ...], labels: tuple[str, ...],
-             allow_pickle: bool, as_json: bool) -> None:
+             allow_pickle: bool, sign_with: str | None, as_json: bool) -> None:
     """Register PATH (a model file or an MLflow model folder) as the next version of NAME."""
     cli = get(ctx)
     req = RegisterRequest(
@@ -53,7 +55,7 @@ def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag:
         golden=parse_golden(read_document(golden, what="golden"), source=str(golden))
         if golden else (),
         provenance=parse_pairs(provenance, flag="--provenance", example="git_sha=abc123"),
-        labels=labels, allow_pickle=allow_pickle)
+        labels=labels, allow_pickle=allow_pickle, sign_with=sign_with)
     total = sum(p.stat().st_size for _, p in artifact_files(path))
     with Progress(TextColumn("hashing and storing"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=cli.err, transient=True,

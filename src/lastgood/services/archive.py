@@ -124,6 +124,14 @@ class ArchiveService:
             record = uow.archives.get(archive_id)
         return record, unpack(self._store.read(record.sha256))
 
+    def bundle(self, archive_id: str) -> tuple[ArchiveRecord, bytes]:
+        """A bundle's record and its tar, every member verified against the manifest."""
+        with self._uow() as uow:
+            record = uow.archives.get(archive_id)
+        data = self._store.read(record.sha256)
+        unpack(data)
+        return record, data
+
     def export(self, archive_id: str, dest: Path) -> ArchiveRecord:
         """Write the verified tar to `dest` (a file path, never inside the store)."""
         with self._uow() as uow:

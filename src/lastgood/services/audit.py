@@ -21,6 +21,11 @@ class AuditService:
         with self._uow() as uow:
             return verify_chain(uow.events.scan(), head=uow.events.head())
 
+    def head(self) -> int:
+        """The sequence number of the newest event (0 for an empty log)."""
+        with self._uow() as uow:
+            return uow.events.head()[0]
+
     def export_lines(self) -> Iterator[str]:
         """Each event as one JSON line, in chain order."""
         with self._uow() as uow:

@@ -91,7 +91,7 @@ class SigningService:
             uow.commit()
         return key
 
-    def keys(self) -> list[SigningKey]:
+    def public_keys(self) -> list[SigningKey]:
         """Every recorded public key, by name."""
         with self._uow() as uow:
             return uow.keys.list()

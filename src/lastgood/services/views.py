@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lastgood.domain.audit import Event
+from lastgood.domain.access import ApiToken, SigningKey
+from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment, VerifiedRecord
 from lastgood.domain.operations import Candidate, CheckResult, Operation
 from lastgood.domain.versions import Model, Version
 from lastgood.ports import ArchiveRecord, ReplicaReport
 from lastgood.services.documents import columns_to_json
+
+if TYPE_CHECKING:  # deployments imports this module; the views only read these records
+    from lastgood.services.deployments import RollbackPlan, Status
 
 
 def iso(at: datetime | None) -> str | None:
@@ -114,3 +119,45 @@ def archive_view(a: ArchiveRecord) -> dict[str, Any]:
     return {"id": a.id, "model": a.model, "env": a.env, "version": a.version,
             "operation_id": a.operation_id, "sha256": a.sha256, "size": a.size,
             "created_at": iso(a.created_at), "manifest": dict(a.manifest)}
+
+
+def status_view(st: Status) -> dict[str, Any]:
+    """Desired against actual for one (model, env): `lastgood status --json` and the API."""
+    return {"model": st.model, "env": st.env,
+            "desired": deployment_view(st.live) if st.live else None,
+            "version": version_view(st.live_version, full=False) if st.live_version else None,
+            "standby": list(st.standby), "replicas": [replica_view(r) for r in st.replicas],
+            "unfinished": [operation_view(o) for o in st.unfinished],
+            "last_operation": operation_view(st.last_operation) if st.last_operation else None}
+
+
+def plan_view(plan: RollbackPlan) -> dict[str, Any]:
+    """A rollback dry run: `lastgood rollback --dry-run --json` and the API."""
+    return {"model": plan.model, "env": plan.env, "live": plan.live,
+            "target": plan.target.version if plan.target else None, "dry_run": True,
+            "candidates": [candidate_view(c) for c in plan.candidates]}
+
+
+def chain_view(report: ChainReport) -> dict[str, Any]:
+    return {"ok": report.ok, "checked": report.checked, "first_bad": report.first_bad,
+            "problem": report.problem}
+
+
+def timeline_view(deployments: Sequence[Deployment],
+                  operations: Sequence[Operation]) -> dict[str, Any]:
+    """Deploy and rollback markers for the dashboard's charts."""
+    return {"deployments": [deployment_view(d) for d in deployments],
+            "operations": [operation_view(o) for o in operations]}
+
+
+def token_view(t: ApiToken) -> dict[str, Any]:
+    """A token's record; never its secret or hash."""
+    return {"id": t.id, "owner": t.owner, "role": t.role.label, "created_at": iso(t.created_at),
+            "created_by": t.created_by, "expires_at": iso(t.expires_at),
+            "revoked_at": iso(t.revoked_at)}
+
+
+def key_view(k: SigningKey) -> dict[str, Any]:
+    return {"name": k.name, "algorithm": k.algorithm, "public_key": k.public_key,
+            "fingerprint": k.fingerprint, "created_at": iso(k.created_at),
+            "created_by": k.created_by}

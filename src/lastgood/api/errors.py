@@ -1,0 +1,146 @@
+"""HTTP statuses: one table, looked up by walking the error's class hierarchy, and the handlers
+that turn every error into `{"error", "message", "fix", "details"}`.
+
+`error` is the class name in lastgood's error tree, so a client (the remote CLI) re-raises the
+same class and exits with the same code as a local run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from lastgood.domain.errors import (
+    Conflict,
+    Escalated,
+    Forbidden,
+    IntegrityError,
+    InvalidInput,
+    LastGoodError,
+    NotFound,
+    PreconditionFailed,
+    TransientError,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body over the configured limit."""
+
+
+STATUS: dict[type[LastGoodError], int] = {
+    LastGoodError: 500,  # a failure lastgood knows but did not classify
+    InvalidInput: 400,  # malformed input: fix the request
+    PayloadTooLarge: 413,
+    NotFound: 404,
+    Conflict: 409,  # the world changed under the caller (duplicate, lease held)
+    PreconditionFailed: 409,  # well formed but not allowed in the current state
+    Escalated: 424,  # the switch happened but verification failed: page a human
+    IntegrityError: 500,  # stored bytes or history do not match their digest
+    Unauthorized: 401,
+    Forbidden: 403,
+    TransientError: 503,  # a dependency is down: retry
+}
+
+HTTP_ERROR_NAMES: dict[int, tuple[str, str]] = {
+    404: ("NotFound", "check the path against /openapi.json"),
+    405: ("InvalidInput", "use a method /openapi.json lists for this path"),
+}
+
+
+def status_for(error: LastGoodError) -> int:
+    """The status of the nearest class in the table along the error's MRO."""
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+class ErrorOut(BaseModel):
+    """Every error response: the class in lastgood's error tree, the problem and its fix."""
+
+    error: str
+    message: str
+    fix: str
+    details: dict[str, Any] = {}
+
+
+class SafeJSON(JSONResponse):
+    """JSON with non-ASCII escaped, so any text a caller sent (even a lone surrogate) renders."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, default=str,
+                          separators=(",", ":")).encode("ascii")
+
+
+def error_response(name: str, message: str, fix: str, status: int, *,
+                   details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> SafeJSON:
+    body = {"error": name, "message": message, "fix": fix, "details": details or {}}
+    return SafeJSON(body, status_code=status, headers=headers)
+
+
+def _json_safe(details: dict[str, Any]) -> dict[str, Any]:
+    try:
+        loaded: dict[str, Any] = json.loads(json.dumps(details, default=str))
+    except ValueError:  # NaN and friends: keep the message, drop the details
+        return {}
+    return loaded
+
+
+def lastgood_error(request: Request, exc: Exception) -> SafeJSON:
+    assert isinstance(exc, LastGoodError)
+    status = status_for(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": "5"}
+    return error_response(type(exc).__name__, exc.message, exc.fix, status,
+                          details=_json_safe(exc.details), headers=headers)
+
+
+def validation_error(request: Request, exc: Exception) -> SafeJSON:
+    assert isinstance(exc, RequestValidationError)
+    problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+                for e in exc.errors()[:5]]
+    return error_response("InvalidInput", "invalid request: " + "; ".join(problems),
+                          "fix the named fields; /openapi.json documents every request", 422)
+
+
+def http_error(request: Request, exc: Exception) -> SafeJSON:
+    assert isinstance(exc, HTTPException)
+    name, fix = HTTP_ERROR_NAMES.get(exc.status_code, ("InvalidInput", "see /openapi.json"))
+    return error_response(name, str(exc.detail), fix, exc.status_code,
+                          headers=dict(exc.headers or {}))
+
+
+def unexpected_error(request: Request, exc: Exception) -> SafeJSON:
+    log.exception("internal error on %s %s", request.method, request.url.path)
+    return error_response("LastGoodError", f"internal error {type(exc).__name__}",
+                          "report this as a lastgood bug with the request you sent", 500)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: lastgood errors by table, validation, HTTP errors, the rest."""
+    app.add_exception_handler(LastGoodError, lastgood_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": desc} for status, desc in (
+        (400, "malformed input"), (401, "missing, unknown, expired or revoked token"),
+        (403, "the token's role does not allow this"), (404, "unknown model, version, env, ..."),
+        (409, "conflict or precondition failed"), (413, "request body too large"),
+        (422, "request does not match its schema"),
+        (424, "switched, but verification failed: page a human"),
+        (500, "internal or integrity error"), (503, "a dependency is unreachable: retry"))}
