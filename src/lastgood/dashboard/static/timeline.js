@@ -1,0 +1,53 @@
+// The version timeline: one row per version, one block per deployment in the order they
+// happened, marked verified, rolled back or live; quarantined versions are struck through.
+import { fill, h, s, vlabel, when } from "./dom.js";
+
+const COL = 92, ROW = 26, LEFT = 150, TOP = 6;
+
+// history: deployment views; versions: version views; liveVersion: the desired version.
+export function renderTimeline(box, { history, versions, liveVersion, env }) {
+  const deps = [...history].sort((a, b) => Date.parse(a.started_at) - Date.parse(b.started_at));
+  if (!deps.length) {
+    fill(box, h("p", { class: "muted" }, `Nothing deployed to ${env} yet.`));
+    return;
+  }
+  const rowsOf = [...new Set(deps.map((d) => d.version))].sort((a, b) => b - a);
+  const W = LEFT + deps.length * COL + 10, H = TOP + rowsOf.length * ROW + 18;
+  const svg = s("svg", { width: W, height: H, role: "img", "aria-label": "deployments over time",
+    "data-testid": "timeline-svg" });
+  rowsOf.forEach((n, i) => svg.append(
+    rowLabel(n, versions.find((v) => v.version === n), n === liveVersion, TOP + i * ROW + ROW / 2)));
+  let prev = null;
+  deps.forEach((d, i) => {
+    const cx = LEFT + i * COL, cy = TOP + rowsOf.indexOf(d.version) * ROW + ROW / 2;
+    if (prev) svg.append(s("path", { d: `M${prev[0] + COL - 8},${prev[1]} L${cx},${cy}`, class: "axis" }));
+    svg.append(segment(d, cx, cy, COL - 8));
+    svg.append(s("text", { x: cx, y: H - 4, class: "tick" }, when(d.started_at)));
+    prev = [cx, cy];
+  });
+  fill(box, svg);
+}
+
+function rowLabel(n, info, live, cy) {
+  const status = info ? info.status : "";
+  const g = s("g", { "data-testid": "timeline-row", "data-version": n, "data-status": status });
+  g.append(s("text", { x: 4, y: cy + 4, class: `row-label ${status}` },
+    `${vlabel(n)}${info && info.tag ? ` ${info.tag}` : ""}`));
+  const note = status === "quarantined" || status === "retired" ? status : live ? "live" : "";
+  if (note) g.append(s("text", { x: 86, y: cy + 4, class: `row-note ${status}` }, note));
+  return g;
+}
+
+function segment(d, x, cy, width) {
+  const kind = d.end === "rolled_back" ? "ended" : d.verified ? "verified" : "unverified";
+  const title = [`${vlabel(d.version)} deployed ${when(d.started_at)} by ${d.deployed_by}: ${d.reason}`,
+    d.verified ? `verified by ${d.verified.approver} at ${when(d.verified.at)}` : "never verified",
+    d.ended_at ? `ended ${when(d.ended_at)}: ${d.end}${d.end_reason ? ` (${d.end_reason})` : ""}` : "live now"].join("\n");
+  const g = s("g", { "data-testid": "timeline-deployment", "data-version": d.version,
+    "data-verified": d.verified ? "yes" : "no", "data-end": d.end || "live" },
+  s("title", {}, title),
+  s("rect", { x, y: cy - 8, width, height: 16, rx: 4, class: `seg ${kind}` }));
+  const label = d.verified ? "✓ verified" : d.end === "rolled_back" ? "↩ rolled back" : !d.ended_at ? "live" : "";
+  if (label) g.append(s("text", { x: x + 5, y: cy + 4, class: "check" }, label));
+  return g;
+}
