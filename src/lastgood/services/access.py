@@ -25,6 +25,7 @@ from lastgood.domain.errors import Forbidden, InvalidInput, LastGoodError, Unaut
 from lastgood.ports import Clock, UnitOfWorkFactory
 
 TOKEN_PREFIX = "lgt_"
+MAX_LIFETIME_S = 100 * 365 * 86400.0  # beyond this a datetime would overflow; nobody needs it
 ANONYMOUS = "anonymous"
 
 
@@ -59,8 +60,8 @@ class AccessService:
                      expires_in_s: float | None = None) -> IssuedToken:
         """Issue a token for `owner`; audited as token.created (without the secret)."""
         check_owner(owner)
-        if expires_in_s is not None and not expires_in_s > 0:
-            raise InvalidInput(f"token lifetime {expires_in_s!r} s is not positive",
+        if expires_in_s is not None and not 0 < expires_in_s <= MAX_LIFETIME_S:
+            raise InvalidInput(f"token lifetime {expires_in_s!r} s is not between 0 and 100 years",
                                fix="give a lifetime such as 90d, 12h or 30m, or none")
         now = self._clock.now()
         token_id = secrets.token_hex(6)
@@ -157,7 +158,7 @@ def parse_lifetime(text: str) -> float | None:
         seconds = float(number) * units[unit]
     except ValueError:
         seconds = -1.0
-    if not seconds > 0 or seconds == float("inf"):
+    if not 0 < seconds <= MAX_LIFETIME_S:
         raise InvalidInput(f"token lifetime {text!r} is not a positive duration",
                            fix="write e.g. 90d, 12h, 30m or never")
     return seconds
