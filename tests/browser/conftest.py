@@ -44,10 +44,9 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """iris v1 and v2 verified, v3 live and degraded, served by a replica under traffic."""
     require_chromium()
-    from lastgood.api import create_app
-    from lastgood.bootstrap import open_services
+    from lastgood.bootstrap import build_control_plane, open_services
     from lastgood.config import load_settings
-    from lastgood.dashboard import mount, serving_stats
+    from lastgood.dashboard import serving_stats
     from lastgood.domain.access import Role
     from lastgood.sdk import Lastgood
     from tests.browser.world import (
@@ -64,17 +63,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("dashboard")
     settings = load_settings({"LASTGOOD_HOME": str(root / "home"), "LASTGOOD_ACTOR": "release-bot"})
     # Seeding skips the smoke test to stay quick; the control plane runs it for real.
-    seeding = open_services(replace(settings, smoke_test=False))
-    seed(Lastgood(services=seeding, actor="release-bot"), train_story(root / "models"))
+    with Lastgood(services=open_services(replace(settings, smoke_test=False)),
+                  actor="release-bot") as lg:
+        seed(lg, train_story(root / "models"))
     services = open_services(settings)
     issued = [services.access.create_token(owner, role=role, actor="admin")
               for owner, role in (("oncall", Role.OPERATOR), ("watcher", Role.VIEWER))]
-    app = create_app(services)
-    if not any(getattr(r, "path", "") == "/dashboard/" for r in app.router.routes):
-        mount(app)  # until the control plane mounts the dashboard itself
     replica = replica_app(services, root / "cache")
-    app.state.live_stats = serving_stats(replica.state.serving, name="replica-1")
-    with running(replica) as replica_url, running(app) as base:
+    # The control plane as `lastgood server --with-serving` builds it: API, dashboard, and the
+    # charts fed by the replica's own counters.
+    app = build_control_plane(services, settings, live_stats=serving_stats(
+        replica.state.serving, name="replica-1"))
+    with Lastgood(services=services), running(replica) as replica_url, running(app) as base:
         def serving_v3() -> bool:
             status = services.deployments.status(MODEL, env=ENV)
             return [r.version for r in status.replicas] == [3]

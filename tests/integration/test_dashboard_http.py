@@ -14,14 +14,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from lastgood.api import create_app
-from lastgood.bootstrap import open_services
+from lastgood.bootstrap import build_control_plane, open_services
 from lastgood.config import load_settings
-from lastgood.dashboard import ServedStats, VersionCounters, mount
+from lastgood.dashboard import ServedStats, VersionCounters
 from lastgood.dashboard.metrics import MetricsSeries
 from lastgood.dashboard.web import STATIC
 from lastgood.domain.access import Role
 from lastgood.domain.deployments import DeploymentEnd
+from lastgood.sdk import Lastgood
 from lastgood.services.container import Services
 from lastgood.testing import EPOCH, make_environment, make_new_version, make_verified_record
 from tests.browser.world import running
@@ -56,14 +56,13 @@ def seed(services: Services) -> None:
 
 @pytest.fixture
 def plane(tmp_path: Path) -> Iterator[Plane]:
-    services = open_services(load_settings({"LASTGOOD_HOME": str(tmp_path / "home"),
-                                            "LASTGOOD_ACTOR": "t"}))
+    settings = load_settings({"LASTGOOD_HOME": str(tmp_path / "home"), "LASTGOOD_ACTOR": "t"})
+    services = open_services(settings)
     seed(services)
-    app = create_app(services)
-    if not any(getattr(r, "path", "") == "/dashboard/" for r in app.router.routes):
-        mount(app)  # until the control plane mounts the dashboard itself
+    app = build_control_plane(services, settings)
     token = services.access.create_token("watcher", role=Role.VIEWER, actor="admin").secret
-    with running(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+    with Lastgood(services=services), running(app) as base, \
+            httpx.Client(base_url=base, timeout=10) as http:
         yield Plane(app, http, services, {"Authorization": f"Bearer {token}"})
 
 
