@@ -3,7 +3,7 @@ verify records them, and the band a default health policy tolerates."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -15,7 +15,9 @@ from lastgood.dashboard.metrics import (
     point,
     tolerated_band,
 )
+from lastgood.dashboard.stats import metric_source_stats
 from lastgood.domain.deployments import Deployment
+from lastgood.domain.measurements import Histogram, LiveWindow, RateCounts, Summary
 from lastgood.testing import EPOCH, make_verified_record
 
 
@@ -108,3 +110,39 @@ def test_the_ring_buffer_forgets_the_oldest_points() -> None:
         series.sample("m", "e", stats(1, counters(1, i * 10)), at=EPOCH + timedelta(seconds=i))
     assert [p["t"] for p in series.sample("m", "e", None, at=EPOCH)] == [
         (EPOCH + timedelta(seconds=i)).isoformat() for i in (3, 4, 5)]
+
+
+class FakeSource:
+    """A MetricSource answering one fixed window (or a problem), recording what it was asked."""
+
+    def __init__(self, window: LiveWindow) -> None:
+        self.result, self.asked = window, []
+
+    def window(self, model: str, env: str, version: int, *, since: datetime) -> LiveWindow:
+        self.asked.append((model, env, version, since))
+        return self.result
+
+    def signals(self) -> frozenset[str]:
+        return frozenset({"error_rate", "latency", "accuracy"})
+
+    def describe(self) -> str:
+        return "gateway http://127.0.0.1:9"
+
+
+def test_a_metric_source_window_since_the_switch_becomes_counters() -> None:
+    summary = Summary(errors=RateCounts(3, 200), accuracy=RateCounts(45, 50),
+                      latency=Histogram.of([0.010] * 95 + [0.500] * 5, bounds=(0.01, 0.1, 1.0)))
+    source = FakeSource(LiveWindow(summary, started_at=EPOCH, observed_at=EPOCH))
+    live = deployment(None)
+    found = metric_source_stats(source, lambda model, env: live)("iris", "production")
+    assert source.asked == [("iris", "production", 2, EPOCH)]
+    assert found == ServedStats("gateway http://127.0.0.1:9", 2, (
+        VersionCounters(2, 200, 3, 10.0, 50, 45),))
+
+
+def test_a_metric_source_that_is_down_gives_no_numbers_and_says_why() -> None:
+    down = LiveWindow(Summary(), started_at=EPOCH, observed_at=EPOCH,
+                      problems={"*": "connection refused"})
+    found = metric_source_stats(FakeSource(down), lambda m, e: deployment(None))("iris", "prod")
+    assert found == ServedStats("gateway http://127.0.0.1:9: connection refused", 2, ())
+    assert metric_source_stats(FakeSource(down), lambda m, e: None)("iris", "prod") is None

@@ -4,6 +4,7 @@
     mount(app)                      # services from app.state.services, read per request
     mount(app, services)            # or given explicitly
     mount(app, services, live_stats=serving_stats(state))   # charts from an in-process replica
+    mount(app, services, live_stats=metric_source_stats(source, live))  # or any MetricSource
 
 `mount(app, services=None, *, live_stats=None)` adds, on the control plane's FastAPI `app`:
 
@@ -20,7 +21,8 @@ has one (the control plane's status table), else as `{"error", "message", "fix"}
 """
 
 from lastgood.dashboard.metrics import LiveStats, ServedStats, VersionCounters
-from lastgood.dashboard.stats import serving_stats
+from lastgood.dashboard.stats import metric_source_stats, serving_stats
 from lastgood.dashboard.web import mount
 
-__all__ = ["LiveStats", "ServedStats", "VersionCounters", "mount", "serving_stats"]
+__all__ = ["LiveStats", "ServedStats", "VersionCounters", "metric_source_stats", "mount",
+           "serving_stats"]
