@@ -131,7 +131,7 @@ def test_a_replica_follows_the_registry_under_traffic_without_failures() -> None
 def _serve_sqlite(url: str, port: int) -> None:
     serve(ENV, host="127.0.0.1", port=port, workers=2,
           uow_factory_builder=partial(open_registry, url), loader_builder=FakeLoader,
-          replica_prefix="it", options=ServingOptions(
+          db_url=url, replica_prefix="it", options=ServingOptions(
               reconciler=ReconcilerOptions(heartbeat_s=0.5), poll_interval_s=0.02))
 
 

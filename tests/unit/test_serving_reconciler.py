@@ -16,6 +16,7 @@ from lastgood.ports import UnitOfWork
 from lastgood.services.desired import load_desired, standby_versions
 from lastgood.serving.loading import LoadOptions
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
+from lastgood.serving.server import sqlite_file
 from lastgood.serving.signals import ManualSignal, PollingSignal
 from lastgood.serving.slots import SlotState, StandbyLimits
 from lastgood.serving.state import ServingState
@@ -249,6 +250,38 @@ def test_polling_signal_wakes_on_a_generation_change() -> None:
         return quiet, woke
 
     assert run(go) == (False, True)
+
+
+def test_a_fingerprint_gates_the_poll_until_the_file_changes() -> None:
+    world = World()
+    reads = {"count": 0}
+    stamp = {"value": 1}
+
+    def counting() -> UnitOfWork:
+        reads["count"] += 1
+        return world.registry()
+
+    signal = PollingSignal(counting, ENV, interval_s=0.002, fingerprint=lambda: stamp["value"],
+                           full_every_s=3600)
+
+    async def go() -> tuple[bool, int, bool]:
+        quiet = await signal.wait(timeout_s=0.05, generation=0)
+        idle_reads = reads["count"]
+        world.deploy(1)
+        stamp["value"] = 2  # what a commit does to the SQLite file's stat
+        return quiet, idle_reads, await signal.wait(timeout_s=5, generation=0)
+
+    quiet, idle_reads, woke = run(go)
+    assert quiet is False
+    assert idle_reads == 1  # one read to learn the fingerprint, then stat only
+    assert woke is True
+
+
+def test_sqlite_urls_name_their_file() -> None:
+    assert sqlite_file("sqlite:////srv/lg/registry.db") == "/srv/lg/registry.db"
+    assert sqlite_file("sqlite:///rel.db?mode=rw") == "rel.db"
+    assert sqlite_file("sqlite:///:memory:") is None
+    assert sqlite_file("postgresql+psycopg://u@h/db") is None
 
 
 def test_desired_standby_is_the_most_recent_verified_active_versions() -> None:

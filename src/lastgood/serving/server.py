@@ -35,11 +35,16 @@ from lastgood.serving.gateway import GatewayOptions, create_gateway
 from lastgood.serving.loaders import ArtifactLoader
 from lastgood.serving.loading import Loader
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
-from lastgood.serving.signals import ChangeSignal, PollingSignal, PostgresListenSignal
+from lastgood.serving.signals import (
+    ChangeSignal,
+    PollingSignal,
+    PostgresListenSignal,
+    file_fingerprint,
+)
 from lastgood.serving.state import ServingState
 
 __all__ = ["ServingOptions", "SignalBuilder", "bind_socket", "create_serving_app",
-           "default_replica_prefix", "serve", "signal_for_url"]
+           "default_replica_prefix", "serve", "signal_for_url", "sqlite_file"]
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +74,20 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-def polling_signal(uow_factory: UnitOfWorkFactory, env: str, *,
-                   interval_s: float) -> ChangeSignal:
-    return PollingSignal(uow_factory, env, interval_s=interval_s)
+def polling_signal(uow_factory: UnitOfWorkFactory, env: str, *, interval_s: float,
+                   sqlite_path: str | None = None) -> ChangeSignal:
+    fingerprint = None
+    if sqlite_path:  # WAL mode writes the -wal file first; a checkpoint writes the database
+        fingerprint = file_fingerprint(sqlite_path, f"{sqlite_path}-wal")
+    return PollingSignal(uow_factory, env, interval_s=interval_s, fingerprint=fingerprint)
+
+
+def sqlite_file(db_url: str) -> str | None:
+    """The file of a `sqlite:///PATH` URL; None for memory databases and other URLs."""
+    if not db_url.startswith("sqlite") or ":///" not in db_url:
+        return None
+    path = db_url.split(":///", 1)[1].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
 
 
 def listen_signal(db_url: str, uow_factory: UnitOfWorkFactory, env: str) -> ChangeSignal:
@@ -79,10 +95,11 @@ def listen_signal(db_url: str, uow_factory: UnitOfWorkFactory, env: str) -> Chan
 
 
 def signal_for_url(db_url: str, *, poll_interval_s: float = 0.02) -> SignalBuilder:
-    """PostgreSQL LISTEN/NOTIFY for a postgresql URL, a generation poll for anything else."""
+    """PostgreSQL LISTEN/NOTIFY for a postgresql URL, a generation poll for anything else
+    (for a SQLite file, only when the file changed: a stat instead of a query)."""
     if db_url.startswith(("postgresql", "postgres:")):
         return partial(listen_signal, db_url)
-    return partial(polling_signal, interval_s=poll_interval_s)
+    return partial(polling_signal, interval_s=poll_interval_s, sqlite_path=sqlite_file(db_url))
 
 
 def create_serving_app(*, env: str, uow_factory: UnitOfWorkFactory, loader: Loader,
@@ -144,6 +161,7 @@ class _WorkerSpec:
     loader_builder: Callable[[], Loader]
     signal_builder: SignalBuilder
     options: ServingOptions
+    wrap_app: Callable[[Starlette], Starlette] | None = None  # e.g. run the watch in-process
 
 
 def _run_worker(spec: _WorkerSpec) -> None:
@@ -157,6 +175,8 @@ def _run_worker(spec: _WorkerSpec) -> None:
                              replica_id=spec.replica_id,
                              signal=spec.signal_builder(uow_factory, spec.env),
                              options=spec.options)
+    if spec.wrap_app is not None:
+        app = spec.wrap_app(app)
     sock = bind_socket(spec.host, spec.port, reuse_port=spec.reuse_port)
     config = uvicorn.Config(app, log_level=spec.options.log_level, access_log=False,
                             lifespan="on", ws="none", timeout_graceful_shutdown=10)
@@ -175,13 +195,17 @@ def serve(env: str, *, host: str = "127.0.0.1", port: int = 8080, workers: int =
           cache_dir: Path | None = None,
           loader_builder: Callable[[], Loader] | None = None,
           signal_builder: SignalBuilder | None = None,
+          db_url: str = "",
           replica_prefix: str | None = None,
-          options: ServingOptions = ServingOptions()) -> None:
+          options: ServingOptions = ServingOptions(),
+          wrap_app: Callable[[Starlette], Starlette] | None = None) -> None:
     """Serve every model deployed to `env` until SIGINT/SIGTERM (blocking).
 
     Give either `loader_builder`, or `store_builder` + `formats_builder` + `cache_dir` (files are
-    fetched there before loading). `signal_builder` defaults to a generation poll; pass
-    `signal_for_url(db_url)` to LISTEN on PostgreSQL.
+    fetched there before loading). Without `signal_builder`, `signal_for_url(db_url)` picks
+    LISTEN/NOTIFY for PostgreSQL and a (stat-gated, for SQLite) generation poll otherwise.
+    `wrap_app` is applied to each worker's app before it serves (`lastgood serve --watch`
+    wraps the lifespan to run the watch there).
     """
     if loader_builder is None:
         if store_builder is None or formats_builder is None or cache_dir is None:
@@ -196,8 +220,8 @@ def serve(env: str, *, host: str = "127.0.0.1", port: int = 8080, workers: int =
                          reuse_port=workers > 1, uow_factory_builder=uow_factory_builder,
                          loader_builder=loader_builder,
                          signal_builder=signal_builder or signal_for_url(
-                             "", poll_interval_s=options.poll_interval_s),
-                         options=options) for i in range(max(workers, 1))]
+                             db_url, poll_interval_s=options.poll_interval_s),
+                         options=options, wrap_app=wrap_app) for i in range(max(workers, 1))]
     if len(specs) == 1:
         _run_worker(specs[0])
     else:

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable, Hashable
 from typing import Protocol
 
 from lastgood.ports import UnitOfWorkFactory
 
-__all__ = ["CHANNEL", "ChangeSignal", "ManualSignal", "PollingSignal", "PostgresListenSignal"]
+__all__ = ["CHANNEL", "ChangeSignal", "ManualSignal", "PollingSignal", "PostgresListenSignal",
+           "file_fingerprint"]
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +58,50 @@ class ManualSignal:
         self._event.set()
 
 
+def file_fingerprint(*paths: str) -> Callable[[], Hashable]:
+    """(mtime_ns, size) of each file: any commit to a SQLite database (or its WAL) changes it."""
+
+    def fingerprint() -> Hashable:
+        found: list[tuple[int, int]] = []
+        for path in paths:
+            try:
+                st = os.stat(path)
+            except OSError:
+                found.append((-1, -1))
+            else:
+                found.append((st.st_mtime_ns, st.st_size))
+        return tuple(found)
+
+    return fingerprint
+
+
 class PollingSignal:
     """Poll `deployments.generation(env)` every `interval_s` (the SQLite way: a cheap read).
 
     Reads run in a worker thread; an unreachable registry reads as "no change", because the
-    reconciler's own retries already cover it.
+    reconciler's own retries already cover it. With a `fingerprint` (for SQLite: the stat of
+    the database files, a few microseconds), the registry is only read when the fingerprint
+    moved, or every `full_every_s` regardless, so an idle replica costs next to nothing.
     """
 
-    def __init__(self, uow_factory: UnitOfWorkFactory, env: str, *,
-                 interval_s: float = 0.02) -> None:
+    def __init__(self, uow_factory: UnitOfWorkFactory, env: str, *, interval_s: float = 0.02,
+                 fingerprint: Callable[[], Hashable] | None = None,
+                 full_every_s: float = 1.0) -> None:
         self._uow_factory, self._env, self._interval = uow_factory, env, interval_s
+        self._fingerprint, self._full_every = fingerprint, full_every_s
+        self._seen: Hashable = None
+        self._read_at = 0.0
         self._failing = False
+
+    def _unchanged(self) -> bool:
+        """True when the fingerprint says nothing was written since the last real read."""
+        if self._fingerprint is None:
+            return False
+        current = self._fingerprint()
+        if current == self._seen and time.monotonic() - self._read_at < self._full_every:
+            return True
+        self._seen, self._read_at = current, time.monotonic()
+        return False
 
     def _read(self) -> int:
         with self._uow_factory() as uow:
@@ -85,7 +121,7 @@ class PollingSignal:
     async def wait(self, *, timeout_s: float, generation: int | None) -> bool:
         deadline = time.monotonic() + max(timeout_s, 0.0)
         while True:
-            current = await self._generation()
+            current = None if self._unchanged() else await self._generation()
             if current is not None and current != generation:
                 return True
             left = deadline - time.monotonic()
