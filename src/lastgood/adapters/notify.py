@@ -60,8 +60,8 @@ class LogNotifier:
         self._log = logger
 
     def notify(self, notice: Notice) -> None:
-        self._log.log(_LEVELS.get(notice.severity, logging.INFO), "%s [%s %s]", notice.summary,
-                      notice.decision, notice.verdict)
+        self._log.log(_LEVELS.get(notice.severity, logging.INFO), "%s [decision=%s verdict=%s]",
+                      notice.summary, notice.decision, notice.verdict)
 
 
 class FanOut:

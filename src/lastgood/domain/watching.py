@@ -132,11 +132,13 @@ def past_tolerance(signal: SignalPolicy, evidence: SignalEvidence) -> bool:
 
 
 def first_evidence(policy: HealthPolicy, assessment: Assessment) -> str:
-    """The explanation of the first signal past its tolerance, or ""."""
+    """The explanation of a signal past its tolerance with the evidence leaning to a
+    regression (e-value above 1, not yet significant perhaps), or ""."""
     by_name = {s.name: s for s in policy.signals}
     for evidence in assessment.signals:
         signal = by_name.get(evidence.signal)
-        if signal is not None and past_tolerance(signal, evidence):
+        leaning = evidence.e_value is not None and evidence.e_value > 1.0
+        if signal is not None and leaning and past_tolerance(signal, evidence):
             return f"{evidence.signal}: {evidence.explanation}"
     return ""
 
@@ -165,7 +167,7 @@ def assessment_view(assessment: Assessment) -> dict[str, Any]:
 def one_liner(model: str, env: str, version: int, decision: Decision, *,
               limit: int = 300) -> str:
     """The evidence in one line: what a rollback's reason and a pager message say."""
-    text = f"watch: {model} v{version} in {env} {decision.verdict}: {decision.reason}"
+    text = f"watch: {model} v{version} in {env}: {decision.reason}"
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 

@@ -1,0 +1,279 @@
+"""`lastgood watch` and `lastgood policy check`, and the watch run inside a serving process.
+
+    lastgood watch --env production                        # the replicas at LASTGOOD_GATEWAY_URLS
+    lastgood watch --env production --source prometheus --prometheus-url http://127.0.0.1:9090
+    lastgood watch --env production --once --json          # one pass, for scripts and cron
+    lastgood policy check policies.yaml                    # refused with file:line and the fix
+
+`attach_watch(app, ...)` wraps a serving app's lifespan so the watch runs in a thread of that
+process and reads its counters in-process (`lastgood serve --watch`, the demo).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import click
+from starlette.applications import Starlette
+
+from lastgood.adapters.metrics import in_process_source, open_metric_source, signals_of
+from lastgood.adapters.notify import FanOut, LogNotifier, WebhookNotifier
+from lastgood.adapters.policy_file import load_policies
+from lastgood.cli.app import CliContext, get, json_option
+from lastgood.cli.render import table
+from lastgood.config import Settings
+from lastgood.domain.errors import PreconditionFailed
+from lastgood.domain.health import HealthPolicy
+from lastgood.domain.watching import assessment_view, decision_view
+from lastgood.ports import MetricSource, Notifier
+from lastgood.services.container import Services, wire
+from lastgood.services.live_verifier import LiveVerifier, VerifierSettings
+from lastgood.services.policies import PolicyBook
+from lastgood.services.watch import Observation, WatchService, WatchSettings
+
+DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchOptions:
+    """Everything `lastgood watch` (and `serve --watch`) can be told."""
+
+    env: str
+    policy_file: Path | None = None
+    interval_s: float = 5.0
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    verify_wait_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltWatch:
+    """A watch ready to run, and what to close after."""
+
+    watch: WatchService
+    services: Services  # wired with the live verifier
+    notifier: Notifier
+    closers: tuple[Callable[[], None], ...]
+
+    def close(self) -> None:
+        for closer in self.closers:
+            with contextlib.suppress(Exception):
+                closer()
+
+
+def local_services(cli: CliContext) -> Services:
+    """The services over the local registry; the watch does not run through a remote one."""
+    found: Any = cli.services
+    if not isinstance(found, Services):
+        raise PreconditionFailed("lastgood watch runs next to the registry, not through "
+                                 "LASTGOOD_URL", fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL "
+                                 "to the registry's database")
+    return found
+
+
+def policies_for(path: Path | None, source: MetricSource, env: str) -> list[HealthPolicy]:
+    """The file's policies of `env` (checked against what the source provides)."""
+    if path is None:
+        return []
+    return [p for p in load_policies(path, available_signals=source.signals()) if p.env == env]
+
+
+def build_watch(services: Services, source: MetricSource, options: WatchOptions) -> BuiltWatch:
+    """The watch over `source`, with the live verifier wired into the rollback engine."""
+    ports = services.ports
+    book = PolicyBook(policies_for(options.policy_file, source, options.env),
+                      available=source.signals())
+    verifier = LiveVerifier(uow=ports.uow, source=source, clock=ports.clock, policies=book,
+                            settings=VerifierSettings(wait_s=options.verify_wait_s))
+    verified = wire(replace(ports, verifier=verifier))
+    notifiers: list[Notifier] = [LogNotifier()]
+    closers: list[Callable[[], None]] = []
+    if options.webhook_url:
+        hook = WebhookNotifier(options.webhook_url, secret=options.webhook_secret)
+        notifiers.append(hook)
+        closers.append(hook.close)
+    notifier = FanOut(notifiers)
+    watch = WatchService(uow=ports.uow, deployments=verified.deployments, source=source,
+                         notifier=notifier, clock=ports.clock, policies=book,
+                         settings=WatchSettings(interval_s=options.interval_s))
+    closer = getattr(source, "close", None)
+    if callable(closer):
+        closers.append(closer)
+    return BuiltWatch(watch, verified, notifier, tuple(closers))
+
+
+def attach_watch(app: Starlette, services: Services, options: WatchOptions, *,
+                 on_built: Callable[[BuiltWatch], None] | None = None) -> Starlette:
+    """Run the watch in a thread of this serving process, on its own counters."""
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(a: Starlette) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            source = in_process_source(a.state.serving, clock=services.ports.clock,
+                                       loop=asyncio.get_running_loop())
+            built = build_watch(services, source, options)
+            if on_built is not None:
+                on_built(built)
+            stop = threading.Event()
+            thread = threading.Thread(target=built.watch.run, args=(options.env,),
+                                      kwargs={"stop": stop}, daemon=True, name="lastgood-watch")
+            thread.start()
+            try:
+                yield state
+            finally:
+                stop.set()
+                await asyncio.to_thread(thread.join, 60)
+                built.close()
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def log_to_stderr() -> None:
+    """Decisions as log lines on stderr (the LogNotifier's channel)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("lastgood.watch", "lastgood.notify", "lastgood.metrics"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if not logger.handlers:
+            logger.addHandler(handler)
+
+
+def observation_view(obs: Observation) -> dict[str, Any]:
+    return {"model": obs.model, "env": obs.env, "version": obs.version,
+            "deployment_id": obs.deployment_id, "baseline_from": obs.baseline_from,
+            "action": obs.action, **decision_view(obs.decision),
+            "assessment": assessment_view(obs.assessment)}
+
+
+def observations_table(seen: Sequence[Observation]) -> Any:
+    return table("Watch", ["model", "version", "verdict", "decision", "action", "why"],
+                 [(o.model, f"v{o.version}", o.assessment.verdict, o.decision.kind,
+                   o.action or "—", o.assessment.reason[:160]) for o in seen])
+
+
+def _source(settings: Settings, cli: CliContext, kind: str | None, gateways: tuple[str, ...],
+            prometheus_url: str | None) -> MetricSource:
+    url = prometheus_url or settings.prometheus_url
+    chosen = kind or ("prometheus" if url and not (gateways or settings.gateway_urls)
+                      else "gateway")
+    urls = gateways or settings.gateway_urls or (DEFAULT_GATEWAY,)
+    return open_metric_source(chosen, clock=local_services(cli).ports.clock, gateway_urls=urls,
+                              prometheus_url=url)
+
+
+@click.command()
+@click.option("--env", required=True, help="The environment whose live deployments to watch.")
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
+              help="A YAML/TOML policy file (default: lastgood's 'errors first' policy).")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+              help="Seconds between looks.")
+@click.option("--once", is_flag=True, help="Look once, print what was seen and done, exit.")
+@click.option("--source", "kind", type=click.Choice(["gateway", "prometheus"]), default=None,
+              help="Where metrics come from (default: gateway, or prometheus when only "
+                   "LASTGOOD_PROMETHEUS_URL is set).")
+@click.option("--gateway", "gateways", multiple=True,
+              help=f"A serving replica's URL (repeatable; default {DEFAULT_GATEWAY} or "
+                   "LASTGOOD_GATEWAY_URLS).")
+@click.option("--prometheus-url", default=None, help="Prometheus (default "
+              "LASTGOOD_PROMETHEUS_URL).")
+@click.option("--webhook", default=None, help="POST every decision here, signed with "
+              "LASTGOOD_WEBHOOK_SECRET (default LASTGOOD_WEBHOOK_URL).")
+@click.option("--verify-wait", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Longest wait for live data when verifying a rollback.")
+@json_option
+@click.pass_context
+def watch(ctx: click.Context, env: str, policy_file: Path | None, interval: float, once: bool,
+          kind: str | None, gateways: tuple[str, ...], prometheus_url: str | None,
+          webhook: str | None, verify_wait: float, as_json: bool) -> None:
+    """Judge every live deployment of ENV continuously: verify, roll back, or page a human."""
+    cli = get(ctx)
+    services = local_services(cli)
+    source = _source(cli.settings, cli, kind, gateways, prometheus_url)
+    options = WatchOptions(env=env, policy_file=policy_file, interval_s=interval,
+                           webhook_url=webhook or cli.settings.webhook_url,
+                           webhook_secret=cli.settings.webhook_secret,
+                           verify_wait_s=verify_wait)
+    built = build_watch(services, source, options)
+    log_to_stderr()
+    try:
+        if once:
+            seen = built.watch.tick(env)
+            if as_json:
+                cli.emit_json([observation_view(o) for o in seen])
+            else:
+                cli.out.print(observations_table(seen))
+            return
+        cli.err.print(f"watching {env} every {interval:g} s on {source.describe()} "
+                      "(Ctrl-C stops)")
+        built.watch.run(env, stop=threading.Event(), on_tick=_printer(cli))
+    finally:
+        built.close()
+
+
+def _printer(cli: CliContext) -> Callable[[list[Observation]], None]:
+    last: dict[int, tuple[str, str]] = {}
+
+    def show(seen: list[Observation]) -> None:
+        for obs in seen:
+            key = (str(obs.assessment.verdict), obs.action)
+            if last.get(obs.deployment_id) != key:
+                last[obs.deployment_id] = key
+                action = f" -> {obs.action}" if obs.action else ""
+                cli.out.print(f"{obs.model} v{obs.version}: {obs.assessment.verdict}{action}: "
+                              f"{obs.assessment.reason[:200]}")
+
+    return show
+
+
+@click.group()
+def policy() -> None:
+    """Health policies: signals, tolerated regression, bake window, mode."""
+
+
+@policy.command("check")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--source", "kind", type=click.Choice(["gateway", "prometheus"]),
+              default="gateway", show_default=True,
+              help="The source the policies will be read with (it decides which signals exist).")
+@json_option
+@click.pass_context
+def policy_check(ctx: click.Context, path: Path, kind: str, as_json: bool) -> None:
+    """Load PATH as `lastgood watch` would; a mistake is refused with its line and fix."""
+    cli = get(ctx)
+    policies = load_policies(path, available_signals=signals_of(kind))
+    if as_json:
+        cli.emit_json([policy_view(p) for p in policies])
+        return
+    for p in policies:
+        cli.out.print(f"[bold]{p.model}/{p.env}[/]: mode {p.mode}, bake "
+                      f"{p.bake_window.total_seconds():g} s, cooldown "
+                      f"{p.cooldown.total_seconds():g} s, alpha {p.alpha:g}, max staleness "
+                      f"{p.max_staleness.total_seconds():g} s")
+        cli.out.print(table("", ["signal", "relative", "absolute", "min samples", "limit",
+                                 "worse when", "alpha share"],
+                            [(s.name, f"{s.relative:g}", f"{s.absolute:g}", s.min_samples,
+                              s.limit, "higher" if s.higher_is_worse else "lower",
+                              f"{p.alpha_for(s):.4g}") for s in p.signals]))
+    cli.out.print(f"[green]ok[/]: {len(policies)} policies in {path}")
+
+
+def policy_view(p: HealthPolicy) -> dict[str, Any]:
+    return {"model": p.model, "env": p.env, "mode": str(p.mode),
+            "bake_window_s": p.bake_window.total_seconds(),
+            "cooldown_s": p.cooldown.total_seconds(), "alpha": p.alpha,
+            "max_staleness_s": p.max_staleness.total_seconds(),
+            "signals": [{"name": s.name, "relative": s.relative, "absolute": s.absolute,
+                         "min_samples": s.min_samples, "limit": s.limit,
+                         "higher_is_worse": s.higher_is_worse, "weight": s.weight,
+                         "alpha": p.alpha_for(s)} for s in p.signals]}

@@ -1,0 +1,49 @@
+"""End to end: a bad deploy under load, on a real uvicorn with the watch inside, is detected,
+rolled back and the rollback verified, with nobody typing a command (the demo's second act)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lastgood.bootstrap import open_services
+from lastgood.cli.demo import train
+from lastgood.cli.demo_watch import run_auto_rollback, train_mislabelled
+from lastgood.config import load_settings
+from lastgood.domain.versions import VersionStatus
+from lastgood.services.registry import RegisterRequest
+
+MODEL, ENV = "wine-quality", "production"
+
+
+@pytest.mark.slow
+def test_a_bad_deploy_is_rolled_back_and_verified_automatically(tmp_path: Path) -> None:
+    settings = load_settings({"LASTGOOD_HOME": str(tmp_path / "home"),
+                              "LASTGOOD_ACTOR": "tester", "LASTGOOD_SMOKE_TEST": "off"})
+    services = open_services(settings)
+    good = train(tmp_path)[0]
+    bad = train_mislabelled(tmp_path)
+    for item in (good, bad):
+        services.registry.register(RegisterRequest(
+            model=MODEL, path=item["path"], tag=item["tag"], schema=item["schema"],
+            golden=item["golden"]), actor="tester")
+    services.deployments.deploy(MODEL, 1, env=ENV, reason="release", actor="tester")
+    services.deployments.verify(MODEL, env=ENV, baseline={"accuracy": good["accuracy"]},
+                                reason="offline metrics", actor="tester")
+    said: list[str] = []
+    timeline = run_auto_rollback(services, model=MODEL, env=ENV, bad=2, home=tmp_path,
+                                 actor="tester", say=said.append, rps=40, bake_s=4)
+    print("\n".join(said), *(f"{step}: {at}" for step, at in timeline.rows()), sep="\n")
+    assert timeline.outcome == "succeeded"
+    assert "accuracy" in timeline.evidence
+    assert timeline.verification.startswith("HEALTHY against v1's own baseline")
+    status = services.deployments.status(MODEL, env=ENV)
+    assert status.live is not None
+    assert status.live.version == 1
+    assert services.registry.show(MODEL, 2).status is VersionStatus.QUARANTINED
+    rollback = services.deployments.operations(model=MODEL, env=ENV)[0]
+    assert rollback.actor == "lastgood-watch"
+    assert rollback.trigger["verdict"] in ("DEGRADED", "FAILED")
+    steps = dict(timeline.rows())
+    assert all(at != "—" for at in steps.values()), steps
