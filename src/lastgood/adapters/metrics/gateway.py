@@ -218,6 +218,13 @@ class GatewaySource:
     def describe(self) -> str:
         return "gateway " + ", ".join(r.name for r in self._readers)
 
+    def close(self) -> None:
+        """Close the readers' connections."""
+        for reader in self._readers:
+            closer = getattr(reader, "close", None)
+            if callable(closer):
+                closer()
+
     def window(self, model: str, env: str, version: int, *, since: datetime) -> LiveWindow:
         now = self._clock.now()
         parts: list[tuple[datetime, Summary]] = []
