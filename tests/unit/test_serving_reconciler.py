@@ -13,7 +13,7 @@ from lastgood.domain.deployments import DeploymentEnd
 from lastgood.domain.errors import TransientError
 from lastgood.domain.versions import GoldenExample, VersionStatus
 from lastgood.ports import UnitOfWork
-from lastgood.services.desired import load_desired, standby_versions
+from lastgood.services.desired import load_desired, load_live, standby_versions
 from lastgood.serving.loading import LoadOptions
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
 from lastgood.serving.server import sqlite_file
@@ -301,6 +301,7 @@ def test_desired_standby_is_the_most_recent_verified_active_versions() -> None:
         history = uow.deployments.history(MODEL, ENV)
     assert standby_versions(history, live_version=4, limit=5) == [3, 1]
     assert desired.get("other") is None
+    assert load_live(world.registry, ENV, [MODEL]) == {MODEL: 4}
 
 
 @pytest.mark.parametrize("standby", [0, 2])

@@ -14,7 +14,8 @@ from lastgood.domain.deployments import Deployment
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import UnitOfWork, UnitOfWorkFactory
 
-__all__ = ["DesiredModel", "DesiredState", "load_desired", "read_desired", "standby_versions"]
+__all__ = ["DesiredModel", "DesiredState", "load_desired", "load_live", "read_desired",
+           "standby_versions"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,18 @@ def read_desired(uow: UnitOfWork, env: str, *, standby: int = 1) -> DesiredState
                                    live=uow.versions.get(model.name, live.version),
                                    deployment_id=live.id, standby=tuple(warm)))
     return DesiredState(env=env, generation=generation, models=tuple(models))
+
+
+def load_live(uow_factory: UnitOfWorkFactory, env: str,
+              models: Sequence[str]) -> dict[str, int | None]:
+    """Only the desired live version number of each of `models` (one small query each): the
+    fast path a replica takes to switch to a version it already holds warm."""
+    with uow_factory() as uow:
+        found: dict[str, int | None] = {}
+        for model in models:
+            live = uow.deployments.live(model, env)
+            found[model] = live.version if live is not None else None
+        return found
 
 
 def load_desired(uow_factory: UnitOfWorkFactory, env: str, *, standby: int = 1) -> DesiredState:

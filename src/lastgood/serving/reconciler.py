@@ -19,7 +19,7 @@ from datetime import datetime
 
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
-from lastgood.services.desired import DesiredModel, DesiredState, load_desired
+from lastgood.services.desired import DesiredModel, DesiredState, load_desired, load_live
 from lastgood.serving.loading import Loader, LoadOptions, prepare_slot
 from lastgood.serving.signals import ChangeSignal
 from lastgood.serving.slots import Slot, SlotState, SlotTable, StandbyLimits
@@ -62,7 +62,13 @@ class Reconciler:
     # -- one pass ------------------------------------------------------------------------
 
     async def reconcile(self) -> bool:
-        """Read the desired state and converge once; False when the registry was unreachable."""
+        """Read the desired state and converge once; False when the registry was unreachable.
+
+        A rollback to a warm standby should not wait for the whole desired state to be read:
+        a first small read of each model's live version switches at once when that version is
+        already warm; the full read follows and settles everything else.
+        """
+        await self._fast_switch()
         try:
             desired = await asyncio.to_thread(load_desired, self._uow_factory, self.env,
                                               standby=self.options.standby.count)
@@ -73,6 +79,24 @@ class Reconciler:
             return False
         self.apply(desired)
         return True
+
+    async def _fast_switch(self) -> None:
+        held = [m for m, t in self.state.tables.items() if t.standby]
+        if not held:
+            return
+        try:
+            lives = await asyncio.to_thread(load_live, self._uow_factory, self.env, held)
+        except Exception:  # the full read right after reports and retries
+            return
+        for model, number in lives.items():
+            table = self.state.tables.get(model)
+            if table is None or number is None or (table.live and table.live.number == number):
+                continue
+            ready = table.standby.get(number)
+            if ready is not None and ready.state is SlotState.WARM:
+                old = table.switch(ready, at=self._clock.now())
+                if old is not None:  # parked; the full pass right after trims standby
+                    table.standby[old.number] = old
 
     def apply(self, desired: DesiredState) -> None:
         """Converge the slot tables toward `desired` without awaiting (loads start detached)."""
