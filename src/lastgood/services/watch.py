@@ -228,7 +228,9 @@ class WatchService:
 
     def _without_baseline(self, dep: Deployment, track: _Track, policy: HealthPolicy,
                           basis: _Basis, window: LiveWindow, now: datetime) -> Observation:
-        assessment = Assessment(Verdict.INCONCLUSIVE, (), basis.why_none, now, False)
+        problem = "; ".join(f"metric source: {why}" for why in window.problems.values())
+        reason = f"{problem}; {basis.why_none}" if problem else basis.why_none
+        assessment = Assessment(Verdict.INCONCLUSIVE, (), reason, now, False)
         action = ""
         if dep.verified is not None and self._baseline_ready(policy, window, now):
             action = self._attach_baseline(dep, window, now)

@@ -1,0 +1,86 @@
+"""`lastgood watch` and `lastgood policy check` as a user types them."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from lastgood.sdk import Lastgood
+from tests.e2e.cli import Cli, assert_clean_error
+from tests.helpers_models import IRIS_SCHEMA, train_iris_skops
+
+GOOD = """\
+model: iris
+env: production
+mode: pause
+bake_window: 5m
+signals:
+  error_rate: {weight: 2}
+  latency_p99: {relative: 0.3}
+"""
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    for key in [k for k in __import__("os").environ if k.startswith("LASTGOOD_")]:
+        monkeypatch.delenv(key)
+    return Cli(home=tmp_path / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off"})
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # nothing listens once it is closed
+
+
+def deployed(cli: Cli, tmp_path: Path) -> None:
+    with Lastgood(home=cli.home, actor="setup") as lg:
+        lg.register("iris", train_iris_skops(tmp_path / "iris.skops"), schema=IRIS_SCHEMA)
+        lg.deploy("iris", 1, env="production", reason="release")
+
+
+def test_policy_check_prints_the_policy_and_its_alpha_split(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    shown = cli("policy", "check", str(path), "--json")
+    assert shown.code == 0, shown.err
+    [policy] = shown.json()
+    assert policy["mode"] == "pause"
+    assert [s["alpha"] for s in policy["signals"]] == pytest.approx([0.05 * 2 / 3, 0.05 / 3])
+    assert "ok: 1 policies" in cli("policy", "check", str(path)).out
+
+
+def test_a_bad_policy_is_refused_with_the_line_and_the_fix(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(GOOD.replace("weight: 2", "wieght: 2"), encoding="utf-8")
+    assert_clean_error(cli("policy", "check", str(path)), 2, f"{path}:6", "did you mean 'weight'")
+    path.write_text(GOOD + "  accuracy: {}\n", encoding="utf-8")
+    assert_clean_error(cli("policy", "check", str(path), "--source", "prometheus"), 2,
+                       "accuracy", "has no source")
+    assert_clean_error(cli("watch", "--env", "production", "--policy", str(path), "--once",
+                           "--source", "prometheus", "--prometheus-url", "http://127.0.0.1:1"),
+                       2, "has no source")
+
+
+def test_watch_once_on_sources_that_are_down_is_inconclusive(cli: Cli, tmp_path: Path) -> None:
+    deployed(cli, tmp_path)
+    port = closed_port()
+    for args, why in ((("--gateway", f"http://127.0.0.1:{port}"), "cannot reach"),
+                      (("--source", "prometheus", "--prometheus-url",
+                        f"http://127.0.0.1:{port}"), "unreachable")):
+        seen = cli("watch", "--env", "production", "--once", "--json", *args)
+        assert seen.code == 0, seen.err
+        [obs] = seen.json()
+        assert obs["version"] == 1
+        assert obs["assessment"]["verdict"] == "INCONCLUSIVE"
+        assert why in obs["assessment"]["reason"]
+        assert obs["decision"] == "record"
+    assert cli("status", "iris", "--env", "production", "--json").json()["desired"]["version"] == 1
+
+
+def test_watch_needs_the_local_registry(cli: Cli) -> None:
+    remote = {"LASTGOOD_URL": "http://127.0.0.1:1"}
+    assert_clean_error(cli("watch", "--env", "production", "--once", env=remote), 2,
+                       "LASTGOOD_URL")
