@@ -183,6 +183,9 @@ def test_evidence_ring_buffer_is_bounded(client: SyncClient, state: ServingState
     samples = state.evidence(MODEL, 1)["samples"]
     assert len(samples) == 8
     assert samples[-1]["predictions"] == [1]
+    over_http = client.get(f"/v1/models/{MODEL}/versions/1/evidence").json()
+    assert over_http["counters"]["requests"] == 12
+    assert len(over_http["samples"]) == 8
 
 
 def test_status_endpoints_show_slots_and_readiness(state: ServingState) -> None:

@@ -9,6 +9,11 @@ Wire format of `POST /v1/models/{name}/predict`:
 Bad input is answered 400 (not JSON), 413 (over `max_body_bytes`), 422 (schema: the body names
 the field), 404 (model not served) — never 500, and never counted as a model error. A request
 keeps the slot it took at its start even if a switch happens while it runs.
+
+Other routes: GET /v1/models, GET /v1/models/{name} (live, standby, loading and refused slots),
+GET /v1/models/{name}/stats (per-version live counters), GET
+/v1/models/{name}/versions/{n}/evidence (sampled requests, responses and errors, for the
+archive), POST /v1/models/{name}/feedback {"request_id", "label"}, /healthz, /readyz, /metrics.
 """
 
 from __future__ import annotations
@@ -236,6 +241,14 @@ class Gateway:
         except LastGoodError as exc:
             return error_response(exc)
 
+    async def evidence(self, request: Request) -> Response:
+        try:
+            name, version = request.path_params["name"], request.path_params["version"]
+            self.state.served(name)
+            return _json(self.state.evidence(name, version))
+        except LastGoodError as exc:
+            return error_response(exc)
+
     async def models(self, request: Request) -> Response:
         return _json({"env": self.state.env, "models": [
             self.state.describe(name) for name in sorted(self.state.tables)]})
@@ -264,6 +277,7 @@ def create_gateway(state: ServingState, *, options: GatewayOptions = GatewayOpti
         ("/v1/models/{name}/predict", gw.predict, "POST"),
         ("/v1/models/{name}/feedback", gw.feedback, "POST"),
         ("/v1/models/{name}/stats", gw.stats, "GET"),
+        ("/v1/models/{name}/versions/{version:int}/evidence", gw.evidence, "GET"),
         ("/v1/models/{name}", gw.model, "GET"),
         ("/v1/models", gw.models, "GET"),
         ("/healthz", gw.healthz, "GET"),
