@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -118,8 +119,22 @@ def validation_error(request: Request, exc: Exception) -> SafeJSON:
 def http_error(request: Request, exc: Exception) -> SafeJSON:
     assert isinstance(exc, HTTPException)
     name, fix = HTTP_ERROR_NAMES.get(exc.status_code, ("InvalidInput", "see /openapi.json"))
-    return error_response(name, str(exc.detail), fix, exc.status_code,
-                          headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # Starlette names only the first route that matched the path; list every method
+        headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
+    return error_response(name, str(exc.detail), fix, exc.status_code, headers=headers)
+
+
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document lists for the path template matching `path`."""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "allow", None)
+    if table is None:
+        table = [(re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+                             + "$"), sorted(m.upper() for m in ops))
+                 for template, ops in app.openapi().get("paths", {}).items()]
+        app.state.allow = table
+    return next((methods for pattern, methods in table if pattern.match(path)), [])
 
 
 def unexpected_error(request: Request, exc: Exception) -> SafeJSON:

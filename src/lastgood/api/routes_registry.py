@@ -97,7 +97,8 @@ def configure_environment(env: str, body: EnvironmentIn, caller: CallerDep,
     changes = body.model_dump(exclude_unset=True)
     for key in ("feature_schema", "expected_outputs"):
         if changes.get(key) is not None:
-            changes[key] = tuple(check_column(Column(c["name"], c["dtype"], tuple(c["shape"])))
+            changes[key] = tuple(check_column(Column(c["name"], c["dtype"],
+                                                     tuple(c.get("shape", ()))))
                                  for c in changes[key])
     if changes.get("checks") is not None:
         changes["checks"] = tuple(CustomCheck(**c) for c in changes["checks"])

@@ -53,9 +53,12 @@ class RetireIn(Strict):
     reason: Text = ""
 
 
+Dtype = Literal["float64", "float32", "int64", "int32", "bool", "string", "category", "datetime"]
+
+
 class ColumnIn(Strict):
     name: Name
-    dtype: Name
+    dtype: Dtype
     shape: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = []
 
 

@@ -108,9 +108,9 @@ class DeploymentService:
                force: bool = False, on_phase: PhaseHook | None = None) -> Operation:
         """Make `env` serve a version: preflight, switch, confirm. Creates the env on first use."""
         why = self._refusing(actor, model, env, "deploy", lambda: require_reason(reason, "deploy"))
-        with self._uow() as uow:
-            version = self._audited(actor, model, env, "deploy",
-                                    lambda: uow.versions.get(model, parse_ref(str(ref))))
+        # The lookup runs in its own unit of work: a refusal is audited in another one, and
+        # nesting them would deadlock on SQLite.
+        version = self._audited(actor, model, env, "deploy", lambda: self._version(model, ref))
         try:
             self.environment(env)
         except NotFound:
@@ -125,6 +125,10 @@ class DeploymentService:
                                fix="fix what the checks name, or pass --force with a reason",
                                details={"operation": done.id})
         return done
+
+    def _version(self, model: str, ref: str | int) -> Version:
+        with self._uow() as uow:
+            return uow.versions.get(model, parse_ref(str(ref)))
 
     def plan_rollback(self, model: str, *, env: str, to: str | int | None = None,
                       force: bool = False, actor: str = "") -> RollbackPlan:
