@@ -160,6 +160,11 @@ def test_metrics_expose_requests_latency_and_prediction_distribution(client: Syn
     assert 'lastgood_predictions_total{model="iris",value="1",version="1"} 2.0' in text
     assert 'lastgood_request_latency_seconds_count{model="iris",version="1"} 1.0' in text
     assert 'lastgood_slot{model="iris",role="live",state="warm",version="1"} 1.0' in text
+    [entry] = client.get(f"/v1/models/{MODEL}/stats").json()["versions"]
+    histogram = entry["latency_histogram"]
+    assert sum(histogram["counts"]) == 1
+    assert len(histogram["counts"]) == len(histogram["bounds"]) + 1
+    assert entry["counting_since"] == CLOCK.now().isoformat()
 
 
 def test_feedback_scores_online_accuracy_once_per_request(client: SyncClient) -> None:
