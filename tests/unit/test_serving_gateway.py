@@ -249,8 +249,9 @@ def test_switching_under_concurrent_load_loses_nothing() -> None:
             r = await http.post(f"/v1/models/{MODEL}/predict", json={"records": [RECORD]})
             out.append((r.status_code, r.json().get("version", -1)))
 
-    async def switcher() -> None:
-        await asyncio.sleep(0.03)
+    async def switcher(out: list[tuple[int, int]]) -> None:
+        while len(out) < 60:  # mid-stream, by count rather than by time: no timing assumption
+            await asyncio.sleep(0.001)
         replaced = table.switch(new, at=CLOCK.now())
         table.keep_standby([], offered=[replaced] if replaced else [])
 
@@ -258,7 +259,7 @@ def test_switching_under_concurrent_load_loses_nothing() -> None:
         out: list[tuple[int, int]] = []
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
-            await asyncio.gather(switcher(), *(client_loop(http, out) for _ in range(8)))
+            await asyncio.gather(switcher(out), *(client_loop(http, out) for _ in range(8)))
         return out
 
     results = asyncio.run(go())
