@@ -4,16 +4,22 @@
 
 Scenarios, each under the same steady load (RATE requests/s paced over CONCURRENCY keep-alive
 connections from a separate process, raw sockets, bounded in time); the maximum throughput is a
-separate closed-loop run:
-  (a)  lastgood switching to a warm standby: SWITCHES registry writes (deploy/rollback between
-       two versions), 1 worker and 4 workers (SO_REUSEPORT), SQLite registry polled every 20 ms;
+separate closed-loop run with the servers measured in turns (the others SIGSTOPped), so a
+change in the machine's background load hits every contestant alike:
+  (a)  lastgood switching to a warm standby: 10 (1 worker) or 6 (4 workers, SO_REUSEPORT)
+       registry writes alternating between two versions, the SQLite registry polled every
+       20 ms (a stat of the file; the registry is read only when it changed);
   (b)  lastgood switching with a cold load (no standby): the version is fetched, loaded from
        its skops file and warmed on its golden examples in a thread while serving;
   (c)  the restart approach: stop the server process, start it on the old version;
   (d)  a minimal hand-written FastAPI endpoint calling the same model: the overhead floor.
 Two iris models (scikit-learn, trained here, saved with skops, registered in a real SQLite
-registry and local artifact store) are the versions. Nothing here asserts; it prints a table,
-the targets, and PASS/MISS per target.
+registry and local artifact store) are the versions. Times to the target are measured from
+the registry commit (when the desired state changed; the commit's own duration is printed) or
+from the restart command. "100% target" is the last response still from the old version. A
+refused connection counts as a failed request and is retried at the offered pace. Nothing here
+asserts; it prints a table, the targets, and PASS/MISS per target. On a shared machine the
+numbers move with the background load: read them with `uptime` in mind.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the floor's real annotations.
