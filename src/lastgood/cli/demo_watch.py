@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import tempfile
 import threading
 import time
@@ -153,6 +154,10 @@ def replica_with_watch(services: Services, *, env: str, cache_dir: Path,
     attach_watch(app, services, options, on_built=built.append)
     sock = bind_socket("127.0.0.1", 0, reuse_port=False)
     server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on", ws="none"))
+    # As `lastgood serve` does: the watch and the rollback's archive share the GIL with the
+    # event loop; a short switch interval keeps requests prompt while they work.
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(ServingOptions().gil_switch_interval_s or previous)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
                               daemon=True, name="demo-replica")
     thread.start()
@@ -163,6 +168,7 @@ def replica_with_watch(services: Services, *, env: str, cache_dir: Path,
         server.should_exit = True
         thread.join(60)
         sock.close()
+        sys.setswitchinterval(previous)
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout_s: float, poll_s: float = 0.1) -> bool:
@@ -206,7 +212,8 @@ def read_timeline(services: Services, model: str, env: str, *, deployed_version:
     deployed = next(e for e in switches if (e.draft.after or {}).get("version") ==
                     deployed_version)
     decision = next((e for e in events if e.action == "watch.decision"
-                     and (e.draft.after or {}).get("decision") == "rollback"), None)
+                     and str((e.draft.evidence or {}).get("action", "")).startswith("roll")),
+                    None)
     evidence = dict(decision.draft.evidence) if decision else {}
     back = next((e for e in switches if e.seq > deployed.seq
                  and (e.draft.after or {}).get("version") != deployed_version), None)

@@ -1,9 +1,10 @@
 """The Verifier the operation engine calls after a switch: the restored version against its own
 pre-failure baseline, measured, not assumed.
 
-It waits (up to `wait_s`) until the live window since the switch holds enough samples for every
-signal of the policy, then returns the assessment's verdict: HEALTHY and INCONCLUSIVE let the
-operation succeed (INCONCLUSIVE with a note), DEGRADED and FAILED escalate it. A regression
+It waits (up to `wait_s`) until the live window since it was called (after the switch and the
+archive) holds enough samples for every signal of the policy, then returns the assessment's
+verdict: HEALTHY and INCONCLUSIVE let the operation succeed (INCONCLUSIVE with a note), DEGRADED
+and FAILED escalate it. A regression
 ends the wait at once: the sequential tests are valid at every look. A version with no verified
 baseline of its own (a new version being deployed) is SKIPPED: the watch judges it against the
 version it replaced and verifies it after its bake window.
@@ -61,9 +62,11 @@ class LiveVerifier:
     def _wait_and_assess(self, live: Deployment, own: Deployment, summary: Summary) -> LiveCheck:
         policy = self._policies.policy(live.model, live.env)
         deadline = self._monotonic() + self._settings.wait_s
+        # Judge what the restored version does from now on, not during the operation's own
+        # work since the switch (archiving runs in the same process and can slow requests).
+        since = max(live.started_at, self._clock.now())
         while True:
-            window = self._source.window(live.model, live.env, live.version,
-                                         since=live.started_at)
+            window = self._source.window(live.model, live.env, live.version, since=since)
             assessment = assess(policy, summary, window, now=self._clock.now())
             decisive = assessment.verdict in (Verdict.DEGRADED, Verdict.FAILED)
             enough = not window.problems and sufficient(policy, window.summary)
