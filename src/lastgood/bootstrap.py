@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from lastgood.config import Settings, load_settings
 from lastgood.domain.operations import Phase
+from lastgood.ports import UnitOfWorkFactory, Verifier
 from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from lastgood.services.faces import ControlPlane
 
 __all__ = ["Ports", "Services", "build_control_plane", "main", "open_control_plane",
-           "open_services", "run_server", "wire"]
+           "open_services", "open_verifier", "run_server", "wire"]
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -31,7 +32,7 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.formats import LocalModelFormats
     from lastgood.adapters.host import LocalHost
     from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
-    from lastgood.adapters.null import NoEvidence, NoVerifier
+    from lastgood.adapters.null import NoEvidence
     from lastgood.adapters.smoke import SubprocessSmoke
     from lastgood.adapters.sql.registry import open_registry
 
@@ -43,11 +44,31 @@ def open_services(settings: Settings | None = None) -> Services:
         uow=registry, store=store, formats=LocalModelFormats(),
         host=LocalHost(), clock=SystemClock(), commands=SubprocessCommands(),
         smoke=SubprocessSmoke(store), signatures=Ed25519Signatures(registry),
-        keyring=FileKeyRing(settings.home / "keys"), verifier=NoVerifier(),
+        keyring=FileKeyRing(settings.home / "keys"), verifier=open_verifier(settings, registry),
         evidence=NoEvidence(), engine_settings=EngineSettings(
             lease_ttl_s=settings.lease_ttl_s,
             halt_after=Phase(settings.halt_after) if settings.halt_after else None),
         smoke_enabled=settings.smoke_test))
+
+
+def open_verifier(settings: Settings, uow: UnitOfWorkFactory) -> Verifier:
+    """The live verifier over the configured metric source (LASTGOOD_GATEWAY_URLS or
+    LASTGOOD_PROMETHEUS_URL) with the default policy; without one, verification is SKIPPED and
+    the watch verifies later."""
+    from lastgood.adapters.clock import SystemClock
+    from lastgood.adapters.metrics import open_metric_source
+    from lastgood.adapters.null import NoVerifier
+    from lastgood.services.live_verifier import LiveVerifier
+    from lastgood.services.policies import PolicyBook
+
+    if not (settings.gateway_urls or settings.prometheus_url):
+        return NoVerifier()
+    clock = SystemClock()
+    source = open_metric_source("gateway" if settings.gateway_urls else "prometheus",
+                                clock=clock, gateway_urls=settings.gateway_urls,
+                                prometheus_url=settings.prometheus_url)
+    return LiveVerifier(uow=uow, source=source, clock=clock,
+                        policies=PolicyBook((), available=source.signals()))
 
 
 def open_control_plane(settings: Settings) -> ControlPlane:
