@@ -8,7 +8,7 @@ separate closed-loop run with the servers measured in turns (the others SIGSTOPp
 change in the machine's background load hits every contestant alike:
   (a)  lastgood switching to a warm standby: 10 (1 worker) or 6 (4 workers, SO_REUSEPORT)
        registry writes alternating between two versions, the SQLite registry polled every
-       20 ms (a stat of the file; the registry is read only when it changed);
+       10 ms (a stat of the file; the registry is read only when it changed);
   (b)  lastgood switching with a cold load (no standby): the version is fetched, loaded from
        its skops file and warmed on its golden examples in a thread while serving;
   (c)  the restart approach: stop the server process, start it on the old version;
@@ -144,7 +144,7 @@ def run_lastgood(url: str, store_root: str, cache: str, port: int, workers: int,
 
     options = ServingOptions(
         reconciler=ReconcilerOptions(standby=StandbyLimits(count=standby), heartbeat_s=1.0),
-        gateway=GatewayOptions(inline_below_ms=inline_below_ms), poll_interval_s=0.02)
+        gateway=GatewayOptions(inline_below_ms=inline_below_ms))
     serve(ENV, host=HOST, port=port, workers=workers,
           uow_factory_builder=partial(open_registry, url, migrate=False),
           store_builder=partial(LocalArtifactStore, Path(store_root)),

@@ -59,7 +59,9 @@ class ServingOptions:
     reconciler: ReconcilerOptions = field(default_factory=ReconcilerOptions)
     gateway: GatewayOptions = field(default_factory=GatewayOptions)
     evidence: EvidenceOptions = field(default_factory=EvidenceOptions)
-    poll_interval_s: float = 0.02  # the SQLite generation poll
+    # The SQLite poll: a stat of the database file per tick, a registry read only when it
+    # changed, so a short tick is cheap and bounds how late a replica sees a rollback.
+    poll_interval_s: float = 0.01
     log_level: str = "warning"
     # Registry reads run in threads; each blocking call hands the GIL back and waits up to the
     # switch interval (5 ms by default) to get it again while the loop serves requests, so a
@@ -94,7 +96,7 @@ def listen_signal(db_url: str, uow_factory: UnitOfWorkFactory, env: str) -> Chan
     return PostgresListenSignal(db_url, env)
 
 
-def signal_for_url(db_url: str, *, poll_interval_s: float = 0.02) -> SignalBuilder:
+def signal_for_url(db_url: str, *, poll_interval_s: float = 0.01) -> SignalBuilder:
     """PostgreSQL LISTEN/NOTIFY for a postgresql URL, a generation poll for anything else
     (for a SQLite file, only when the file changed: a stat instead of a query)."""
     if db_url.startswith(("postgresql", "postgres:")):
