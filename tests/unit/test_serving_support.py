@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import threading
 import time
@@ -105,6 +106,7 @@ class SegfaultLoader:
     """Kills its own process with SIGSEGV, as a broken native extension would (picklable)."""
 
     def __call__(self, version: Version) -> FakePredictor:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file left behind
         os.kill(os.getpid(), signal.SIGSEGV)
         raise AssertionError("unreachable")
 
