@@ -20,23 +20,9 @@ from tests.helpers_models import (
     IRIS_SCHEMA,
     iris_records,
     train_iris,
-    train_iris_skops,
 )
 
 ENV = ("--env", "production")
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Three distinct iris models, each with golden examples from its own predictions."""
-    folder = tmp_path_factory.mktemp("models")
-    out = []
-    for i in range(3):
-        model = train_iris(feature_names=None)
-        model.set_params(C=1.0 / (i + 1))
-        path = train_iris_skops(folder / f"iris-{i}.skops", model=model)
-        out.append(path)
-    return out
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

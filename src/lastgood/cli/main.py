@@ -21,6 +21,7 @@ from lastgood.cli.deploy_cmds import (
 from lastgood.cli.evidence_cmds import archive, audit
 from lastgood.cli.hooks import ServerRunner, no_server
 from lastgood.cli.registry_cmds import events, models, register, retire, show, versions
+from lastgood.cli.serve_cmds import serve_command
 from lastgood.cli.watch_cmds import policy, watch
 from lastgood.config import load_settings
 
@@ -39,6 +40,6 @@ def build_cli(opener: Opener, *, server_runner: ServerRunner = no_server) -> cli
 
     for command in (register, models, versions, show, events, retire, env, deploy, verify,
                     rollback, resume, status, history, archive, audit, demo, ops, token, key,
-                    server, watch, policy):
+                    server, watch, policy, serve_command):
         cli.add_command(command)
     return cli

@@ -1,0 +1,64 @@
+"""`lastgood serve`: the prediction server for every model deployed to an environment."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import partial
+
+import click
+
+from lastgood.adapters.artifacts.factory import open_artifact_store
+from lastgood.adapters.formats import LocalModelFormats
+from lastgood.adapters.sql.registry import open_registry
+from lastgood.cli.app import get
+from lastgood.domain.errors import InvalidInput, NotFound
+from lastgood.serving.evidence import EvidenceOptions
+from lastgood.serving.gateway import GatewayOptions
+from lastgood.serving.server import ServingOptions, serve
+from lastgood.serving.slots import StandbyLimits
+
+
+@click.command("serve")
+@click.option("--env", "env_name", required=True, help="The environment whose models to serve.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes sharing the port; each is a replica that follows the registry.")
+@click.option("--standby", type=click.IntRange(0, 16), default=1, show_default=True,
+              help="Verified versions kept loaded and warm besides the live one.")
+@click.option("--standby-memory-mb", type=click.IntRange(min=1), default=None,
+              help="Cap on the memory the standby versions may take.")
+@click.option("--max-body-kb", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="Larger prediction requests are refused with 413.")
+@click.option("--sample-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
+              help="Share of successful requests kept as evidence (errors are always kept).")
+@click.pass_context
+def serve_command(ctx: click.Context, env_name: str, host: str, port: int, workers: int,
+                  standby: int, standby_memory_mb: int | None, max_body_kb: int,
+                  sample_rate: float) -> None:
+    """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
+    cli = get(ctx)
+    settings = cli.settings
+    if settings.remote_url:
+        raise InvalidInput("lastgood serve follows the registry database itself, not the API",
+                           fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL on the serving host")
+    services = cli.services
+    names = [e.name for e in services.deployments.environments()]
+    if env_name not in names:
+        raise NotFound(f"unknown environment {env_name!r}",
+                       fix=f"known: {', '.join(names) or 'none'}; deploy a model there first")
+    base = ServingOptions()
+    options = replace(
+        base,
+        reconciler=replace(base.reconciler, standby=StandbyLimits(
+            count=standby, memory_bytes=standby_memory_mb * 2**20 if standby_memory_mb
+            else None)),
+        gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024),
+        evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
+    cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
+    serve(env_name, host=host, port=port, workers=workers,
+          uow_factory_builder=partial(open_registry, settings.db_url),
+          store_builder=partial(open_artifact_store, settings.store_url,
+                                endpoint_url=settings.s3_endpoint_url or None),
+          formats_builder=LocalModelFormats, cache_dir=settings.home / "cache",
+          db_url=settings.db_url, options=options)
