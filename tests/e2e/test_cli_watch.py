@@ -84,3 +84,17 @@ def test_watch_needs_the_local_registry(cli: Cli) -> None:
     remote = {"LASTGOOD_URL": "http://127.0.0.1:1"}
     assert_clean_error(cli("watch", "--env", "production", "--once", env=remote), 2,
                        "LASTGOOD_URL")
+
+
+def test_policy_show_names_the_default_and_the_files(cli: Cli, tmp_path: Path) -> None:
+    default = cli("policy", "show", "iris", "--env", "production", "--json")
+    assert default.code == 0, default.err
+    view = default.json()
+    assert view["from_file"] is False
+    assert view["alpha"] == 0.1
+    assert {s["name"]: s["alpha"] for s in view["signals"]}["error_rate"] == pytest.approx(0.05)
+    path = tmp_path / "policy.yaml"
+    path.write_text(GOOD, encoding="utf-8")
+    given = cli("policy", "show", "iris", "--env", "production", "--policy", str(path), "--json")
+    assert given.json()["from_file"] is True
+    assert given.json()["mode"] == "pause"

@@ -260,12 +260,44 @@ def policy_check(ctx: click.Context, path: Path, kind: str, as_json: bool) -> No
                       f"{p.bake_window.total_seconds():g} s, cooldown "
                       f"{p.cooldown.total_seconds():g} s, alpha {p.alpha:g}, max staleness "
                       f"{p.max_staleness.total_seconds():g} s")
-        cli.out.print(table("", ["signal", "relative", "absolute", "min samples", "limit",
-                                 "worse when", "alpha share"],
-                            [(s.name, f"{s.relative:g}", f"{s.absolute:g}", s.min_samples,
-                              s.limit, "higher" if s.higher_is_worse else "lower",
-                              f"{p.alpha_for(s):.4g}") for s in p.signals]))
+        cli.out.print(_signals_table(p))
     cli.out.print(f"[green]ok[/]: {len(policies)} policies in {path}")
+
+
+@policy.command("show")
+@click.argument("model")
+@click.option("--env", required=True)
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
+              help="The policy file the watch is given (default: none).")
+@click.option("--source", "kind", type=click.Choice(["gateway", "prometheus"]),
+              default="gateway", show_default=True)
+@json_option
+@click.pass_context
+def policy_show(ctx: click.Context, model: str, env: str, policy_file: Path | None, kind: str,
+                as_json: bool) -> None:
+    """The policy the watch applies to MODEL in ENV: the file's, or lastgood's default."""
+    cli = get(ctx)
+    available = signals_of(kind)
+    found = [p for p in (load_policies(policy_file, available_signals=available)
+                         if policy_file else ()) if p.env == env]
+    book = PolicyBook(found, available=available)
+    chosen = book.policy(model, env)
+    if as_json:
+        cli.emit_json({**policy_view(chosen), "from_file": book.from_file(model, env)})
+        return
+    origin = str(policy_file) if book.from_file(model, env) else "lastgood's default"
+    cli.out.print(f"[bold]{model}/{env}[/] ({origin}): mode {chosen.mode}, bake "
+                  f"{chosen.bake_window.total_seconds():g} s, cooldown "
+                  f"{chosen.cooldown.total_seconds():g} s, alpha {chosen.alpha:g}")
+    cli.out.print(_signals_table(chosen))
+
+
+def _signals_table(p: HealthPolicy) -> Any:
+    return table("", ["signal", "relative", "absolute", "min samples", "limit", "worse when",
+                      "alpha share"],
+                 [(s.name, f"{s.relative:g}", f"{s.absolute:g}", s.min_samples, s.limit,
+                   "higher" if s.higher_is_worse else "lower", f"{p.alpha_for(s):.4g}")
+                  for s in p.signals])
 
 
 def policy_view(p: HealthPolicy) -> dict[str, Any]:
