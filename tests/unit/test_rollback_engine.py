@@ -58,11 +58,10 @@ def test_rollback_moves_pointer_quarantines_and_archives(world: World) -> None:
     assert record.version == 3
     assert {"failed_version.json", "checks.json", "events.jsonl", "environment.json"} <= set(
         members)
-    actions = world.events()
-    assert actions[-7:] == ["operation.planned", "operation.checking", "operation.checked",
-                            "deployment.switched", "switch.confirmed", "version.quarantined",
-                            "archive.created"][:7] or "operation.succeeded" in actions
-    assert actions[-1] == "operation.succeeded"
+    assert world.events()[-9:] == [
+        "operation.planned", "operation.checking", "operation.checked", "deployment.switched",
+        "switch.confirmed", "version.quarantined", "archive.created", "deployment.verified",
+        "operation.succeeded"]
     assert world.services.audit.verify().ok
 
 
@@ -239,3 +238,23 @@ def test_audit_chain_detects_edit(world: World) -> None:
     tampered[2] = replace(tampered[2], draft=replace(tampered[2].draft, actor="mallory"))
     report = verify_chain(tampered, head=head)
     assert report.first_bad == events[2].seq
+
+
+def test_healthy_live_verification_verifies_the_restored_deployment(world: World) -> None:
+    history_of_three(world)
+    world.verifier.verdict = "HEALTHY"
+    world.services.deployments.rollback(MODEL, env=ENV, reason="x", actor="c")
+    live = world.services.deployments.status(MODEL, env=ENV).live
+    assert live is not None
+    assert live.verified is not None
+    assert live.verified.approver == "lastgood"
+    assert live.verified.baseline == {"error_rate": 0.01, "p95_ms": 30}
+
+
+def test_skipped_verification_leaves_the_restored_deployment_unverified(world: World) -> None:
+    history_of_three(world)
+    world.verifier.verdict = "SKIPPED"
+    world.services.deployments.rollback(MODEL, env=ENV, reason="x", actor="c")
+    live = world.services.deployments.status(MODEL, env=ENV).live
+    assert live is not None
+    assert live.verified is None

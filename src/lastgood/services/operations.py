@@ -15,10 +15,11 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from lastgood.domain.audit import EventDraft
-from lastgood.domain.deployments import DeploymentEnd, Environment, SwitchMode
+from lastgood.domain.deployments import DeploymentEnd, Environment, SwitchMode, VerifiedRecord
 from lastgood.domain.errors import NoEligibleTarget, OperationInProgress
 from lastgood.domain.operations import (
     Candidate,
@@ -244,7 +245,26 @@ class OperationEngine:
             return self._commit(op, Phase.ESCALATED, "operation.escalated", outcome="failed",
                                 error=f"verification {check.verdict}: {check.summary}",
                                 evidence=evidence)
-        return self._commit(op, Phase.SUCCEEDED, "operation.succeeded", evidence=evidence)
+        also = None
+        if check.verdict == "HEALTHY" and record is not None:
+            also = partial(self._reverify, op, record, check.summary)
+        return self._commit(op, Phase.SUCCEEDED, "operation.succeeded", evidence=evidence,
+                            also=also)
+
+    def _reverify(self, op: Operation, earlier: VerifiedRecord, summary: str,
+                  uow: UnitOfWork) -> None:
+        """A restored version that passed live verification is verified again, carrying the
+        baseline it was judged against (so it stays a target with its own evidence)."""
+        live = uow.deployments.live(op.model, op.env)
+        if live is None or live.version != op.target_version or live.is_verified:
+            return
+        now = self._now()
+        uow.deployments.set_verified(live.id, VerifiedRecord(
+            baseline=dict(earlier.baseline), window_start=live.started_at, window_end=now,
+            approver="lastgood", at=now, reason=f"restored and verified live: {summary}",
+            distribution=dict(earlier.distribution)))
+        uow.events.append(self._event(op, "deployment.verified", after={
+            "verified": True, "deployment_id": live.id, "version": live.version}), at=now)
 
     # -- pieces --------------------------------------------------------------------------------
 
@@ -353,7 +373,8 @@ class OperationEngine:
                                                  "version": failed.number}), at=self._now())
 
     def _commit(self, op: Operation, phase: Phase, action: str, *, outcome: str = "ok",
-                evidence: Mapping[str, Any] | None = None, **changes: Any) -> Operation:
+                evidence: Mapping[str, Any] | None = None,
+                also: Callable[[UnitOfWork], None] | None = None, **changes: Any) -> Operation:
         """Save the operation in `phase` with its event, in one transaction under the lease."""
         nxt = op.advance(phase, at=self._now(), **changes)
         body = dict(evidence or {})
@@ -364,6 +385,8 @@ class OperationEngine:
         with self._uow() as uow:
             self._take_lease(uow, op.model, op.env)
             uow.operations.save(nxt)
+            if also is not None:
+                also(uow)
             uow.events.append(self._event(nxt, action, outcome=outcome,
                                           before={"phase": str(op.phase)},
                                           after={"phase": str(phase)}, evidence=body),
