@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lastgood.sdk import Lastgood
@@ -98,3 +101,53 @@ def test_policy_show_names_the_default_and_the_files(cli: Cli, tmp_path: Path) -
     given = cli("policy", "show", "iris", "--env", "production", "--policy", str(path), "--json")
     assert given.json()["from_file"] is True
     assert given.json()["mode"] == "pause"
+
+
+WATCH_POLICY = """\
+model: iris
+env: production
+bake_window: 2s
+signals:
+  error_rate: {min_samples: 20, weight: 2}
+  latency_p99: {min_samples: 20, relative: 1.0}
+"""
+
+
+@pytest.mark.slow
+def test_serve_with_the_watch_inside_records_and_verifies(tmp_path: Path,
+                                                          models: list[Path]) -> None:
+    from tests.e2e.test_cli_rollback import fill_history
+    from tests.e2e.test_cli_serve import free_port, wait_ready
+    from tests.helpers_models import iris_records
+
+    cli = Cli(home=tmp_path / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off"})
+    with Lastgood(home=cli.home, actor="setup") as lg:
+        fill_history(lg, models, verify_second=True)  # v3 live, never verified
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(WATCH_POLICY, encoding="utf-8")
+    assert_clean_error(cli("serve", "--env", "production", "--watch", "--workers", "2"), 2,
+                       "single serving process")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = cli.start("serve", "--env", "production", "--port", str(port), "--watch",
+                       "--policy", str(policy))
+    try:
+        wait_ready(url)
+        body = {"records": iris_records(1)}
+        deadline = time.monotonic() + 60
+        verified: list[dict[str, object]] = []
+        while time.monotonic() < deadline and not verified:
+            for _ in range(10):
+                httpx.post(f"{url}/v1/models/iris/predict", json=body, timeout=10)
+            time.sleep(0.3)
+            events = cli("events", "--model", "iris", "--json").json()
+            verified = [e for e in events if e["action"] == "deployment.verified"
+                        and e["actor"] == "lastgood-watch"]
+        actions = [e["action"] for e in events]
+        assert "watch.baseline" in actions
+        assert verified, actions
+        assert verified[0]["subject"] == "v3"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=30)
+    assert "Traceback" not in err

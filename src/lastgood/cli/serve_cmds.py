@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
+from pathlib import Path
 
 import click
 
@@ -11,6 +12,7 @@ from lastgood.adapters.artifacts.factory import open_artifact_store
 from lastgood.adapters.formats import LocalModelFormats
 from lastgood.adapters.sql.registry import open_registry
 from lastgood.cli.app import get
+from lastgood.cli.watch_cmds import watch_wrapper
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.serving.evidence import EvidenceOptions
 from lastgood.serving.gateway import GatewayOptions
@@ -32,10 +34,17 @@ from lastgood.serving.slots import StandbyLimits
               help="Larger prediction requests are refused with 413.")
 @click.option("--sample-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
               help="Share of successful requests kept as evidence (errors are always kept).")
+@click.option("--watch", "with_watch", is_flag=True,
+              help="Also run the watch in this process, on its own counters (one worker).")
+@click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
+              help="With --watch: the health policy file (default: lastgood's).")
+@click.option("--webhook", default=None,
+              help="With --watch: POST decisions here (default LASTGOOD_WEBHOOK_URL).")
 @click.pass_context
 def serve_command(ctx: click.Context, env_name: str, host: str, port: int, workers: int,
                   standby: int, standby_memory_mb: int | None, max_body_kb: int,
-                  sample_rate: float) -> None:
+                  sample_rate: float, with_watch: bool, policy_file: Path | None,
+                  webhook: str | None) -> None:
     """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
     cli = get(ctx)
     settings = cli.settings
@@ -55,10 +64,12 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
             else None)),
         gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024),
         evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
+    wrap = watch_wrapper(cli, env_name, workers=workers, policy_file=policy_file,
+                         webhook=webhook) if with_watch else None
     cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
     serve(env_name, host=host, port=port, workers=workers,
           uow_factory_builder=partial(open_registry, settings.db_url),
           store_builder=partial(open_artifact_store, settings.store_url,
                                 endpoint_url=settings.s3_endpoint_url or None),
           formats_builder=LocalModelFormats, cache_dir=settings.home / "cache",
-          db_url=settings.db_url, options=options)
+          db_url=settings.db_url, options=options, wrap_app=wrap)

@@ -7,6 +7,8 @@
 
 `attach_watch(app, ...)` wraps a serving app's lifespan so the watch runs in a thread of that
 process and reads its counters in-process (`lastgood serve --watch`, the demo).
+
+    lastgood serve --env production --watch --policy policies.yaml
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +33,7 @@ from lastgood.adapters.policy_file import load_policies
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.render import table
 from lastgood.config import Settings
-from lastgood.domain.errors import PreconditionFailed
+from lastgood.domain.errors import InvalidInput, PreconditionFailed
 from lastgood.domain.health import HealthPolicy
 from lastgood.domain.watching import assessment_view, decision_view
 from lastgood.ports import MetricSource, Notifier
@@ -136,6 +139,27 @@ def attach_watch(app: Starlette, services: Services, options: WatchOptions, *,
 
     app.router.lifespan_context = lifespan
     return app
+
+
+def watch_wrapper(cli: CliContext, env: str, *, workers: int, policy_file: Path | None,
+                  webhook: str | None) -> Callable[[Starlette], Starlette]:
+    """For `lastgood serve --watch`: what wraps the replica's app to run the watch inside it.
+
+    The policy file is checked now, before anything is served. One worker only: each worker's
+    counters hold only its share of the traffic, and several watches would race each other.
+    """
+    if workers != 1:
+        raise InvalidInput("--watch runs in a single serving process",
+                           fix="serve with --workers 1, or run `lastgood watch --env "
+                               f"{env} --gateway URL` beside the workers")
+    services = local_services(cli)
+    if policy_file is not None:
+        load_policies(policy_file, available_signals=signals_of("gateway"))
+    options = WatchOptions(env=env, policy_file=policy_file,
+                           webhook_url=webhook or cli.settings.webhook_url,
+                           webhook_secret=cli.settings.webhook_secret)
+    log_to_stderr()
+    return partial(attach_watch, services=services, options=options)
 
 
 def log_to_stderr() -> None:
