@@ -191,7 +191,17 @@ def test_the_restored_version_is_judged_against_its_own_pre_failure_baseline() -
     w.clock.advance(5)
     w.source.data[1] = traffic(300, 0, latency_s=0.02)
     seen = w.watch.tick(ENV)
-    assert seen[0].baseline_from == "record of deployment 1 (v1)"
+    # deployment 1's record, or the same evidence carried onto the restored deployment 3 by a
+    # rollback whose live verification passed
+    assert seen[0].baseline_from in ("record of deployment 1 (v1)",
+                                     "own record of deployment 3 (v1)")
+    with w.world.registry() as uow:
+        restored = uow.deployments.live(MODEL, ENV)
+        first = uow.deployments.get(1)
+    assert restored is not None
+    assert restored.verified is not None
+    assert first.verified is not None
+    assert restored.verified.distribution == first.verified.distribution
     assert seen[0].assessment.verdict is Verdict.HEALTHY
 
 

@@ -77,8 +77,9 @@ class LiveVerifier:
 
 
 def _own_record(history: list[Deployment], live: Deployment) -> Deployment | None:
-    """The newest verified deployment of the live version that kept a measured baseline."""
-    same = sorted((d for d in history if d.version == live.version
+    """The newest earlier verified deployment of the live version that kept a measured
+    baseline (its pre-failure baseline; never the live deployment's own new record)."""
+    same = sorted((d for d in history if d.version == live.version and d.id != live.id
                    and recorded_baseline(d) is not None),
                   key=lambda d: (d.started_at, d.id), reverse=True)
     return same[0] if same else None
