@@ -121,9 +121,14 @@ def _serving_app(settings: Settings, services: Services, env: str, port: int) ->
     uow = services.ports.uow
     loader = ArtifactLoader(store=services.ports.store, formats=services.ports.formats,
                             cache_dir=settings.home / "cache")
-    return create_serving_app(env=env, uow_factory=uow, loader=loader,
-                              replica_id=default_replica_prefix("", port),
-                              signal=signal_for_url(settings.db_url)(uow, env))
+    app = create_serving_app(env=env, uow_factory=uow, loader=loader,
+                             replica_id=default_replica_prefix("", port),
+                             signal=signal_for_url(settings.db_url)(uow, env))
+    if settings.serve_token:
+        from lastgood.serving.guard import require_token
+
+        app = require_token(app, token=settings.serve_token)
+    return app
 
 
 def main() -> None:

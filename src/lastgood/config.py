@@ -29,6 +29,7 @@ class Settings:
     halt_after: str = ""  # crash drills: the engine stops after committing this phase
     api_max_body_bytes: int = 1024 * 1024  # control plane: largest JSON request
     api_max_upload_bytes: int = 4 * 1024**3  # control plane: largest artifact upload
+    serve_token: str = ""  # when set, the prediction API requires it (Authorization: Bearer)
 
     @property
     def is_embedded(self) -> bool:
@@ -65,6 +66,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         smoke_test=_switch(env, "LASTGOOD_SMOKE_TEST", default=True),
         api_max_body_bytes=int(_positive(env, "LASTGOOD_API_MAX_BODY_BYTES", 1024 * 1024)),
         api_max_upload_bytes=int(_positive(env, "LASTGOOD_API_MAX_UPLOAD_BYTES", 4 * 1024**3)),
+        serve_token=env.get("LASTGOOD_SERVE_TOKEN", ""),
     )
 
 

@@ -16,6 +16,7 @@ from lastgood.cli.watch_cmds import watch_wrapper
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.serving.evidence import EvidenceOptions
 from lastgood.serving.gateway import GatewayOptions
+from lastgood.serving.guard import chain, require_token
 from lastgood.serving.server import ServingOptions, serve
 from lastgood.serving.slots import StandbyLimits
 
@@ -66,6 +67,9 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
         evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
     wrap = watch_wrapper(cli, env_name, workers=workers, policy_file=policy_file,
                          webhook=webhook) if with_watch else None
+    if settings.serve_token:  # the prediction API's own token (lastgood.serving.guard)
+        guard = partial(require_token, token=settings.serve_token)
+        wrap = partial(chain, wrappers=(guard, wrap) if wrap else (guard,))
     cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
     serve(env_name, host=host, port=port, workers=workers,
           uow_factory_builder=partial(open_registry, settings.db_url),
