@@ -196,3 +196,35 @@ def test_remote_signing_keeps_the_private_key_here(remote: Remote, models: list[
     refused = remote("deploy", "signed", "2", *secure, "--reason", "unsigned")
     assert_clean_error(refused, 2, "is not signed")
     assert remote("show", "signed", "1", "--json").json()["signed_by"] == "release"
+
+
+def test_demo_serve_leaves_the_dashboard_running(tmp_path: Path) -> None:
+    cli = Cli(home=tmp_path / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off"})
+    port = free_port()
+    proc = cli.start("demo", "--no-watch", "--serve", "--port", str(port))
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if "sign in with this admin token:" in line:
+                break
+        token = lines[-1].split()[-1]
+        assert f"dashboard: http://127.0.0.1:{port}/" in "".join(lines)
+        base = f"http://127.0.0.1:{port}"
+        who = httpx.get(f"{base}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+        assert who.json() == {"owner": "demo", "role": "admin"}
+        status = httpx.get(f"{base}/api/v1/models/wine-quality/status",
+                           params={"env": "production"},
+                           headers={"Authorization": f"Bearer {token}"}).json()
+        assert status["desired"]["version"] == 2  # the rollback the demo just did
+        page = httpx.get(f"{base}/", follow_redirects=True)
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+    finally:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()

@@ -21,6 +21,7 @@ import click
 from lastgood.cli.app import CliContext, get
 from lastgood.cli.render import candidates_table, checks_table, events_table, history_table
 from lastgood.cli.render import versions_table as versions_render
+from lastgood.config import Settings
 from lastgood.domain.versions import Column, GoldenExample, Schema
 from lastgood.services.faces import ControlPlane
 from lastgood.services.registry import RegisterRequest
@@ -82,15 +83,20 @@ def step(cli: CliContext, text: str) -> None:
               help="Where the demo keeps its registry (default: $LASTGOOD_HOME/demo, wiped).")
 @click.option("--watch/--no-watch", "with_watch", default=True, show_default=True,
               help="Also run the second act: a bad deploy under load, rolled back automatically.")
+@click.option("--serve", "serve_after", is_flag=True,
+              help="Then leave the control plane and its dashboard running (Ctrl-C stops it).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="With --serve: the dashboard's port on 127.0.0.1.")
 @click.pass_context
-def demo(ctx: click.Context, home: Path | None, with_watch: bool) -> None:
+def demo(ctx: click.Context, home: Path | None, with_watch: bool, serve_after: bool,
+         port: int) -> None:
     """Train, register, deploy, verify, degrade and roll back — the whole loop in one go."""
     cli = get(ctx)
     home = (home or cli.settings.home / "demo").absolute()
     if home.exists():
         shutil.rmtree(home)
     settings = replace(cli.settings, home=home, db_url=f"sqlite:///{home / 'registry.db'}",
-                       store_url=str(home / "artifacts"))
+                       store_url=str(home / "artifacts"), remote_url="")  # always local
     services = cli.opener(settings)
     cli.out.print(f"demo registry: {home}")
     step(cli, "1. Train three models on the wine data set and register them")
@@ -141,3 +147,22 @@ def demo(ctx: click.Context, home: Path | None, with_watch: bool) -> None:
         step(cli, "6. Automatic: a bad deploy under load, detected, rolled back and verified")
         second_act(cli, services, home, MODEL, ENV)
     cli.out.print(f"\nexplore: LASTGOOD_HOME={home} lastgood status {MODEL} --env {ENV}")
+    if serve_after:
+        serve_dashboard(cli, services, settings, port)
+
+
+def serve_dashboard(cli: CliContext, services: ControlPlane, settings: Settings,
+                    port: int) -> None:
+    """Leave the story on screen: the control plane, its dashboard and a serving replica."""
+    from lastgood.cli.hooks import ServerOptions
+    from lastgood.domain.access import Role
+
+    issued = services.access.create_token("demo", role=Role.ADMIN, actor=cli.actor)
+    step(cli, "The dashboard")
+
+    def announce(url: str) -> None:
+        cli.out.print(f"dashboard: [bold]{url}/[/]  (Ctrl-C stops it)")
+        cli.out.print(f"sign in with this admin token: {issued.secret}")
+
+    cli.server(settings, ServerOptions(port=port, with_serving=ENV, serving_port=0,
+                                       announce=announce))
