@@ -260,6 +260,8 @@ def test_oversized_bodies_are_413(tmp_path: Path, artifacts: list[Path]) -> None
     r = world.upload(artifacts[0])  # ~9 KB, over the 4 KB upload limit
     assert r.status_code == 413
     assert world.services.registry.models() == []
+    refused = [e for e in world.events() if e[0] == "request.refused"]
+    assert refused == [("request.refused", "anonymous", "refused")] * 3
 
 
 def test_tokens_are_shown_once_and_revoked_for_good(world: ApiWorld) -> None:
@@ -308,3 +310,31 @@ def test_every_error_is_json_and_docs_load_nothing_from_a_cdn(world: ApiWorld) -
     assert spec.status_code == 200
     assert "cdn" not in spec.text.lower()
     assert spec.json()["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def test_refused_changes_are_audited_once_with_the_caller(world: ApiWorld,
+                                                          artifacts: list[Path]) -> None:
+    story(world, artifacts)
+    before = len(world.events())
+    assert world.as_("operator", "POST", f"/models/{MODEL}/versions/1/retire",
+                     json={"reason": ""}).status_code == 400
+    assert world.as_("operator", "POST", f"/models/{MODEL}/versions", data={"meta": "{}"},
+                     files=[("file", ("../x", b"w", "application/octet-stream"))]
+                     ).status_code == 400
+    assert world.as_("operator", "POST", f"/models/{MODEL}/verify",
+                     json={"env": ENV, "baseline": "fast"}).status_code == 422
+    assert world.as_("operator", "POST", f"/models/{MODEL}/deploy",
+                     json={"version": 1, "env": ENV}).status_code == 400  # no reason
+    assert world.as_("viewer", "GET", "/models/nope/versions").status_code == 404  # a read
+    refused = world.events()[before:]
+    assert refused == [("retire.refused", "olga", "refused"),
+                       ("register.refused", "olga", "refused"),
+                       ("request.refused", "olga", "refused"),
+                       ("deploy.refused", "olga", "refused")]
+
+
+def test_authentication_comes_before_parsing_the_body(world: ApiWorld) -> None:
+    r = world.call("POST", f"/api/v1/models/{MODEL}/deploy", content=b"{not json",
+                   headers={"Content-Type": "application/json"})
+    assert (r.status_code, r.json()["error"]) == (401, "Unauthorized")
+    assert world.events()[-1] == ("auth.refused", "anonymous", "refused")

@@ -18,6 +18,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from lastgood.api.deps import authenticate
+from lastgood.domain.access import Action
 from lastgood.domain.errors import (
     Conflict,
     Escalated,
@@ -98,9 +100,31 @@ def _json_safe(details: dict[str, Any]) -> dict[str, Any]:
     return loaded
 
 
+# The services audit their own refusals of these; the API records every other refused change.
+SERVICE_AUDITED = frozenset({Action.DEPLOY, Action.ROLLBACK})
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def audit_refusal(request: Request, error: LastGoodError, status: int) -> None:
+    """Write a refused change (a non-read request answered 4xx) to the audit trail."""
+    action = getattr(request.state, "action", None)
+    if request.method in READS or status in (401, 403) or status >= 500 \
+            or action in SERVICE_AUDITED:
+        return
+    caller = getattr(request.state, "caller", None)
+    access = request.app.state.access
+    access.record_refusal(error, caller.actor if caller else "anonymous",
+                          f"{request.method} {request.url.path}",
+                          token_id=caller.principal.token_id if caller else None,
+                          action=str(action or "request"),
+                          model=getattr(request.state, "model", None),
+                          env=getattr(request.state, "env", None), status=str(status))
+
+
 def lastgood_error(request: Request, exc: Exception) -> SafeJSON:
     assert isinstance(exc, LastGoodError)
     status = status_for(exc)
+    audit_refusal(request, exc, status)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": "5"}
@@ -110,10 +134,17 @@ def lastgood_error(request: Request, exc: Exception) -> SafeJSON:
 
 def validation_error(request: Request, exc: Exception) -> SafeJSON:
     assert isinstance(exc, RequestValidationError)
+    if request.url.path.startswith("/api/"):
+        try:  # a body that is not even JSON fails before the route's dependencies: 401 first
+            authenticate(request)
+        except Unauthorized as denied:
+            return lastgood_error(request, denied)
     problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
                 for e in exc.errors()[:5]]
-    return error_response("InvalidInput", "invalid request: " + "; ".join(problems),
-                          "fix the named fields; /openapi.json documents every request", 422)
+    error = InvalidInput("invalid request: " + "; ".join(problems),
+                         fix="fix the named fields; /openapi.json documents every request")
+    audit_refusal(request, error, 422)
+    return error_response("InvalidInput", error.message, error.fix, 422)
 
 
 def http_error(request: Request, exc: Exception) -> SafeJSON:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lastgood.api.errors import error_response
+from lastgood.api.errors import PayloadTooLarge, error_response
 
 LimitFor = Callable[[str, str], int]
 """(method, path) -> the largest body accepted, in bytes."""
@@ -30,10 +30,17 @@ def limit_for(*, body: int, upload: int) -> LimitFor:
     return choose
 
 
-def _too_large(limit: int) -> Any:
-    return error_response("PayloadTooLarge", f"the request body is over the limit of "
-                          f"{limit} bytes", "send less, or raise LASTGOOD_API_MAX_BODY_BYTES "
-                          "(LASTGOOD_API_MAX_UPLOAD_BYTES for artifacts) on the server", 413)
+async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+    """Answer 413 and audit it (before authentication: the actor is not known)."""
+    error = PayloadTooLarge(f"the request body is over the limit of {limit} bytes",
+                            fix="send less, or raise LASTGOOD_API_MAX_BODY_BYTES "
+                                "(LASTGOOD_API_MAX_UPLOAD_BYTES for artifacts) on the server")
+    access = getattr(getattr(scope.get("app"), "state", None), "access", None)
+    if access is not None:
+        await run_in_threadpool(access.record_refusal, error, "anonymous",
+                                f"{scope['method']} {scope['path']}", action="request",
+                                status="413")
+    await error_response("PayloadTooLarge", error.message, error.fix, 413)(scope, receive, send)
 
 
 class BodyLimit:
@@ -49,7 +56,7 @@ class BodyLimit:
         limit = self._limit_for(scope["method"], scope["path"])
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _too_large(limit)(scope, receive, send)
+            await _refuse(limit, scope, receive, send)
             return
         await _Guarded(self.app, limit)(scope, receive, send)
 
@@ -97,4 +104,4 @@ class _Guarded:
             if not self.exceeded:
                 raise  # a real error: the app's handlers above render it
         if self.exceeded and not self.started:
-            await _too_large(self.limit)(scope, receive, send)
+            await _refuse(self.limit, scope, receive, send)

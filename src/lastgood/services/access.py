@@ -105,14 +105,14 @@ class AccessService:
         """The principal a token stands for; Unauthorized (audited) for a missing, unknown,
         expired or revoked token."""
         if not secret:
-            raise self._refused(_unauthorized("no API token given"), ANONYMOUS, request)
+            raise self.record_refusal(_unauthorized("no API token given"), ANONYMOUS, request)
         with self._uow() as uow:
             token = uow.tokens.by_hash(hash_token(secret))
         if token is None:
-            raise self._refused(_unauthorized("unknown API token"), ANONYMOUS, request)
+            raise self.record_refusal(_unauthorized("unknown API token"), ANONYMOUS, request)
         problem = token.problem(self._clock.now())
         if problem:
-            raise self._refused(_unauthorized(problem), token.owner, request,
+            raise self.record_refusal(_unauthorized(problem), token.owner, request,
                                 token_id=token.id)
         return Principal(owner=token.owner, role=token.role, token_id=token.id)
 
@@ -125,14 +125,16 @@ class AccessService:
         error = Forbidden(
             f"{principal.owner} has the {principal.role.label} role; {action} needs "
             f"{needed.label}", fix=f"ask an admin for a token with the {needed.label} role")
-        raise self._refused(error, principal.owner, request, token_id=principal.token_id,
-                            action=str(action), model=model, env=env,
-                            role=principal.role.label, needs=needed.label)
+        raise self.record_refusal(error, principal.owner, request,
+                                  token_id=principal.token_id, action=str(action), model=model,
+                                  env=env, role=principal.role.label, needs=needed.label)
 
-    def _refused(self, error: LastGoodError, actor: str, request: str, *,
-                 token_id: str | None = None, action: str = "auth", model: str | None = None,
-                 env: str | None = None, **extra: str) -> LastGoodError:
-        """Write the denial as an audit event, then hand the error back to raise."""
+    def record_refusal(self, error: LastGoodError, actor: str, request: str, *,
+                       token_id: str | None = None, action: str = "auth",
+                       model: str | None = None, env: str | None = None,
+                       **extra: str) -> LastGoodError:
+        """Write a refusal (`<action>.refused`, outcome "refused") to the audit trail and hand
+        the error back to raise; a registry that is down does not hide the refusal."""
         evidence = {"error": type(error).__name__, "request": request, "token_id": token_id,
                     **extra}
         try:
