@@ -1,5 +1,6 @@
 """schemathesis against the served OpenAPI document: generated requests (valid and not) to every
-operation of a control plane holding a real model history; no 5xx, every response documented.
+operation of a control plane holding a real model history (the dashboard mounted, as
+`lastgood server` serves it); no 5xx, every response documented.
 
 `/api/v1/stream` is left out: it never ends by design (tested on a real server instead).
 """
@@ -17,6 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
+from lastgood.dashboard import mount
 from tests.helpers_models import train_iris, train_iris_skops
 from tests.integration.api_world import ENV, MODEL, ApiWorld
 
@@ -47,6 +49,7 @@ def seeded_world() -> ApiWorld:
 
 
 WORLD = seeded_world()
+mount(WORLD.app, WORLD.services)  # as `lastgood server` serves it: with the dashboard's routes
 schema = schemathesis.openapi.from_asgi("/openapi.json", WORLD.app).exclude(
     path="/api/v1/stream")
 
