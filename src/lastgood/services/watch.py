@@ -23,12 +23,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from lastgood.domain.audit import EventDraft
 from lastgood.domain.baselines import headline, summary_plus, summary_to_dict
 from lastgood.domain.decisions import ActionKind, Decision, DecisionKind, RecentAction, decide
 from lastgood.domain.deployments import Deployment, VerifiedRecord
@@ -46,9 +45,10 @@ from lastgood.domain.watching import (
     sufficient,
     window_start,
 )
-from lastgood.ports import Clock, MetricSource, Notice, Notifier, UnitOfWorkFactory
+from lastgood.ports import Clock, MetricSource, Notifier, UnitOfWorkFactory
 from lastgood.services.deployments import DeploymentService
 from lastgood.services.policies import PolicyBook
+from lastgood.services.watch_output import WatchOutput, window_view
 
 log = logging.getLogger("lastgood.watch")
 
@@ -109,8 +109,10 @@ class WatchService:
                  source: MetricSource, notifier: Notifier, clock: Clock, policies: PolicyBook,
                  settings: WatchSettings = WatchSettings()):
         self._uow, self._deployments, self._source = uow, deployments, source
-        self._notifier, self._clock, self._policies = notifier, clock, policies
+        self._clock, self._policies = clock, policies
         self.settings = settings
+        self._out = WatchOutput(uow=uow, notifier=notifier, clock=clock, actor=settings.actor,
+                                source=source.describe())
         self._tracks: dict[int, _Track] = {}
 
     # -- the loop --------------------------------------------------------------------------
@@ -240,9 +242,9 @@ class WatchService:
             assessment = replace(assessment, reason=f"recorded v{dep.version}'s own baseline "
                                  f"({headline(window.summary)}); the next bake window is "
                                  "judged against it")
-            self._write(dep, "watch.baseline", assessment.reason, {
+            self._out.write(dep, "watch.baseline", assessment.reason, {
                 "deployment_id": dep.id, "version": dep.version,
-                "window": _window_view(window), "distribution": summary_to_dict(window.summary)})
+                "window": window_view(window), "distribution": summary_to_dict(window.summary)})
         decision = Decision(DecisionKind.RECORD, f"inconclusive, no action: {assessment.reason}",
                             Verdict.INCONCLUSIVE)
         obs = Observation(dep.model, dep.env, dep.version, dep.id, assessment, decision,
@@ -254,7 +256,7 @@ class WatchService:
         assert dep.verified is not None
         record = replace(dep.verified, distribution=summary_to_dict(window.summary),
                          baseline={**headline(window.summary), **dep.verified.baseline})
-        if not self._set_verified(dep, record, "watch.baseline",
+        if not self._out.set_verified(dep, record, "watch.baseline",
                                   f"recorded v{dep.version}'s measured baseline on its "
                                   "verified record", window):
             return ""
@@ -273,34 +275,12 @@ class WatchService:
         record = VerifiedRecord(baseline=headline(measured), window_start=dep.started_at,
                                 window_end=window.observed_at, approver=self.settings.actor,
                                 at=now, reason=reason, distribution=summary_to_dict(measured))
-        if not self._set_verified(dep, record, "deployment.verified", reason, window,
+        if not self._out.set_verified(dep, record, "deployment.verified", reason, window,
                                   assessment):
             return ""
-        self._notify(dep, "verified", Verdict.HEALTHY, f"watch: {dep.model} v{dep.version} in "
+        self._out.notify(dep, "verified", Verdict.HEALTHY, f"watch: {dep.model} v{dep.version} in "
                      f"{dep.env} verified: {reason}", "info", {"baseline": record.baseline})
         return "verified"
-
-    def _set_verified(self, dep: Deployment, record: VerifiedRecord, action: str, reason: str,
-                      window: LiveWindow, assessment: Assessment | None = None) -> bool:
-        """Write the record only if `dep` is still the live deployment (checked in the
-        transaction, so a switch in between never gets someone else's baseline)."""
-        with self._uow() as uow:
-            live = uow.deployments.live(dep.model, dep.env)
-            if live is None or live.id != dep.id:
-                return False
-            uow.deployments.set_verified(dep.id, record)
-            uow.events.append(EventDraft(
-                action=action, actor=self.settings.actor, model=dep.model, env=dep.env,
-                subject=f"v{dep.version}", reason=reason,
-                before={"verified": dep.is_verified},
-                after={"verified": True, "deployment_id": dep.id, "version": dep.version},
-                evidence={"baseline": dict(record.baseline), "window": _window_view(window),
-                          "source": self._source.describe(),
-                          **({"assessment": assessment_view(assessment)} if assessment
-                             else {})}), at=self._clock.now())
-            uow.commit()
-        log.info("%s v%s in %s: %s", dep.model, dep.version, dep.env, reason)
-        return True
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -344,7 +324,7 @@ class WatchService:
         first = track.first_evidence
         return {"deployment_id": dep.id, "version": dep.version, "by": self.settings.actor,
                 "assessment": assessment_view(obs.assessment), "baseline_from": obs.baseline_from,
-                "window": _window_view(window), "source": self._source.describe(),
+                "window": window_view(window), "source": self._source.describe(),
                 "deployed_at": dep.started_at.isoformat(),
                 "first_seen_at": track.first_seen.isoformat() if track.first_seen else None,
                 "first_evidence_at": first[0].isoformat() if first else None,
@@ -358,11 +338,11 @@ class WatchService:
         if action:
             evidence["action"] = action
         try:
-            self._write(dep, "watch.decision", line, evidence,
+            self._out.write(dep, "watch.decision", line, evidence,
                         after=decision_view(obs.decision), outcome=outcome)
         except LastGoodError as exc:  # the registry is down: still tell people
             log.warning("could not write the decision to the audit log: %s", exc.one_line())
-        self._notify(dep, str(obs.decision.kind), obs.decision.verdict,
+        self._out.notify(dep, str(obs.decision.kind), obs.decision.verdict,
                      f"{line}{f' -> {action}' if action else ''}", severity, evidence)
 
     def _rollback(self, dep: Deployment, track: _Track, obs: Observation,
@@ -398,30 +378,5 @@ class WatchService:
         paused = replace(obs, decision=replace(obs.decision, kind=DecisionKind.PAUSE))
         self._record(dep, track, paused, window, "critical", outcome="failed", action=action)
         return action
-
-    # -- output ------------------------------------------------------------------------------
-
-    def _write(self, dep: Deployment, action: str, reason: str, evidence: Mapping[str, Any], *,
-               after: Mapping[str, Any] | None = None, outcome: str = "ok") -> None:
-        with self._uow() as uow:
-            uow.events.append(EventDraft(action=action, actor=self.settings.actor,
-                                         model=dep.model, env=dep.env, subject=f"v{dep.version}",
-                                         reason=reason, after=after, evidence=evidence,
-                                         outcome=outcome), at=self._clock.now())
-            uow.commit()
-
-    def _notify(self, dep: Deployment, decision: str, verdict: Verdict, summary: str,
-                severity: str, evidence: Mapping[str, Any]) -> None:
-        self._notifier.notify(Notice(model=dep.model, env=dep.env, version=dep.version,
-                                     decision=decision, verdict=str(verdict), summary=summary,
-                                     at=self._clock.now(), severity=severity,
-                                     evidence=evidence))
-
-
-def _window_view(window: LiveWindow) -> dict[str, Any]:
-    return {"started_at": window.started_at.isoformat(),
-            "observed_at": window.observed_at.isoformat(), "problems": dict(window.problems),
-            "measured": headline(window.summary)}
-
 
 __all__ = ["WATCH_ACTOR", "Observation", "WatchService", "WatchSettings"]
