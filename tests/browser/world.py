@@ -8,7 +8,6 @@ on shuffled labels, is live and unverified: the degraded deployment the engineer
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from lastgood.serving.reconciler import ReconcilerOptions
 from lastgood.serving.server import ServingOptions, create_serving_app
 from lastgood.serving.signals import PollingSignal
 from tests.helpers_models import IRIS_COLUMNS, IRIS_SCHEMA, train_iris_skops
+from tests.net import free_port
 
 MODEL, ENV = "iris", "production"
 
@@ -81,10 +81,6 @@ def seed(lg: Lastgood, built: list[Built]) -> None:
                       baseline={"accuracy": round(item.accuracy, 4), "error_rate": 0.0})
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 30.0) -> bool:

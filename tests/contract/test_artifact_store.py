@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from lastgood.adapters.artifacts import (
 from lastgood.adapters.artifacts.digests import CHUNK
 from lastgood.domain.errors import IntegrityError, InvalidInput, NotFound, TransientError
 from lastgood.ports import ArtifactStore
+from tests.net import free_port
 
 BUCKET = "lastgood-contract"
 CREDENTIALS = {"key": "testing", "secret": "testing"}
@@ -35,10 +35,6 @@ MOTO_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_answering(url: str, proc: subprocess.Popen[bytes]) -> None:

@@ -4,7 +4,6 @@ same exit codes, and the same access rules (a viewer cannot roll back; no token,
 from __future__ import annotations
 
 import contextlib
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.e2e.cli import Cli, Result, assert_clean_error
 from tests.helpers_models import train_iris, train_iris_skops
+from tests.net import free_port
 
 pytestmark = pytest.mark.slow
 ENV = ("--env", "production")
@@ -24,11 +24,6 @@ VOLATILE = {"created_at", "updated_at", "started_at", "ended_at", "at", "window_
             "host"}  # the host's free memory, in the resources check's evidence
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def stable(data: Any) -> Any:

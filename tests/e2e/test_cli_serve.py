@@ -15,12 +15,7 @@ from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli
 from tests.e2e.test_cli_rollback import fill_history
 from tests.helpers_models import iris_records
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.net import free_port
 
 
 def wait_ready(url: str, timeout: float = 90) -> None:

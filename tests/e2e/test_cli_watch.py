@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.helpers_models import IRIS_SCHEMA, train_iris_skops
+from tests.net import free_port
 
 GOOD = """\
 model: iris
@@ -33,9 +33,7 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
 
 
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])  # nothing listens once it is closed
+    return free_port()  # nothing listens on it
 
 
 def deployed(cli: Cli, tmp_path: Path) -> None:
@@ -117,7 +115,7 @@ signals:
 def test_serve_with_the_watch_inside_records_and_verifies(tmp_path: Path,
                                                           models: list[Path]) -> None:
     from tests.e2e.test_cli_rollback import fill_history
-    from tests.e2e.test_cli_serve import free_port, wait_ready
+    from tests.e2e.test_cli_serve import wait_ready
     from tests.helpers_models import iris_records
 
     cli = Cli(home=tmp_path / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off"})

@@ -4,7 +4,6 @@ new event once, keeps an idle connection alive, resumes after Last-Event-ID, and
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,15 +17,11 @@ import uvicorn
 from lastgood.api import ApiOptions
 from lastgood.domain.access import Role
 from tests.integration.api_world import ApiWorld
+from tests.net import free_port
 
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager

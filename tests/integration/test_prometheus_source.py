@@ -4,7 +4,6 @@ lastgood gateway on loopback every second: it must read the counts the gateway i
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -22,16 +21,13 @@ from lastgood.serving.server import create_serving_app
 from lastgood.serving.signals import PollingSignal
 from lastgood.testing import MemoryRegistry
 from tests.integration.test_serving_server import ENV, deploy, running, seed
+from tests.net import free_port
 from tests.unit.test_serving_support import MODEL, POISON, RECORD, FakeLoader
 
 pytestmark = pytest.mark.slow
 PROMETHEUS = Path(os.environ.get("LASTGOOD_TEST_PROMETHEUS", "/usr/bin/prometheus"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 30.0) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from lastgood.serving.reconciler import ReconcilerOptions
 from lastgood.serving.server import ServingOptions, bind_socket, create_serving_app, serve
 from lastgood.serving.signals import ManualSignal, PollingSignal, PostgresListenSignal
 from lastgood.testing import FixedClock, MemoryRegistry, make_new_version, make_verified_record
+from tests.net import free_port
 from tests.unit.test_serving_support import MODEL, RECORD, SCHEMA, FakeLoader
 
 pytestmark = pytest.mark.slow
@@ -135,11 +135,6 @@ def _serve_sqlite(url: str, port: int) -> None:
               reconciler=ReconcilerOptions(heartbeat_s=0.5), poll_interval_s=0.02))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def test_two_worker_processes_are_two_replicas_following_sqlite(tmp_path: Path) -> None:
