@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lastgood.adapters.artifacts.local import LocalArtifactStore
-from lastgood.adapters.artifacts.remote import FsspecArtifactStore
 from lastgood.domain.errors import InvalidInput
 from lastgood.ports import ArtifactStore
 
@@ -47,6 +46,8 @@ def open_artifact_store(
         options = s3_options(endpoint_url=endpoint_url, connect_timeout_s=connect_timeout_s,
                              read_timeout_s=read_timeout_s, max_attempts=max_attempts)
     options.update(storage_options or {})
+    from lastgood.adapters.artifacts.remote import FsspecArtifactStore  # fsspec: only for URLs
+
     return FsspecArtifactStore(text, spool_dir=spool_dir, **options)
 
 
