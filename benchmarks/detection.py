@@ -5,7 +5,8 @@
 
 The same seeded synthetic streams (10 requests/s unless stated) are replayed through:
 
-- lastgood: `assess` + `decide` called every 5 s on the cumulative window since the deploy
+- lastgood: `assess` + `decide` called every second (the watch's default interval) on the
+  cumulative window since the deploy
   (the regression starts at the deploy, so this window holds all the evidence; the sequential
   tests are valid at every look, so checking often costs no false alarms). Two policies:
   "default" (alpha 0.05 split evenly over 4 signals) and "errors first" (alpha 0.1, the error
@@ -43,8 +44,10 @@ from scipy import optimize, stats
 from lastgood.domain.decisions import DecisionKind, decide
 from lastgood.domain.health import HealthPolicy, assess, default_signal
 from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, LiveWindow, RateCounts, Summary
+from lastgood.services.watch import DEFAULT_INTERVAL_S
 
-RPS, BASE_S, RUN_S, CHECK_S, INTERVAL_S = 10.0, 1800, 1800, 5, 60
+RPS, BASE_S, RUN_S, INTERVAL_S = 10.0, 1800, 1800, 60
+CHECK_S = max(int(DEFAULT_INTERVAL_S), 1)
 ERR, LAT_MU, LAT_SIGMA, ACC, BETA_A, BETA_B = 0.01, math.log(0.1), 0.5, 0.9, 2.0, 5.0
 LABEL_SHARE, LABEL_DELAY_S, LABEL_MEAN_S = 0.2, 20.0, 60.0
 DAY_S, KAYENTA_N, FLAGGER_THRESHOLD, KAYENTA_SAMPLE = 600, 3, 5, 3000
@@ -377,7 +380,7 @@ def report(results: list[tuple[int, dict[str, int | None], float]], seeds: int,
     checks = len(results) * RUN_S // CHECK_S
     print(f"\n{seeds} seeds per regression, {healthy} x 30 min per healthy stream; "
           f"{elapsed:.0f} s wall; lastgood default policy spent ~{sum(spent) / checks * 1e3:.2f} "
-          "ms per check (4 signals, every 5 s)")
+          f"ms per check (4 signals, every {CHECK_S} s)")
 
 
 def main(argv: list[str] | None = None) -> None:

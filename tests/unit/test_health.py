@@ -135,10 +135,22 @@ def test_custom_metric_honours_its_direction() -> None:
 
 
 def test_below_min_samples_is_inconclusive_with_the_count() -> None:
-    result = assess(policy("error_rate"), baseline(), window(Summary(errors=RateCounts(9, 40))),
+    result = assess(policy("latency_p99"), baseline(),
+                    window(Summary(latency=latencies(random.Random(3), 40, slow_share=0.5))),
                     now=NOW)
     assert result.verdict is Verdict.INCONCLUSIVE
     assert "40 requests, 100 needed" in result.reason
+    assert result.signals[0].samples == 40
+    errors = assess(policy("error_rate"), baseline(), window(Summary(errors=RateCounts(9, 15))),
+                    now=NOW)
+    assert errors.verdict is Verdict.INCONCLUSIVE
+    assert "15 requests, 20 needed" in errors.reason
+
+
+def test_a_version_failing_most_requests_fails_within_its_first_forty() -> None:
+    result = assess(policy("error_rate"), baseline(), window(Summary(errors=RateCounts(9, 40))),
+                    now=NOW)
+    assert result.verdict is Verdict.FAILED
     assert result.signals[0].samples == 40
 
 

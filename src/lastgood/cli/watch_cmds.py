@@ -40,7 +40,7 @@ from lastgood.ports import MetricSource, Notifier
 from lastgood.services.container import Services, wire
 from lastgood.services.live_verifier import LiveVerifier, VerifierSettings
 from lastgood.services.policies import PolicyBook
-from lastgood.services.watch import Observation, WatchService, WatchSettings
+from lastgood.services.watch import DEFAULT_INTERVAL_S, Observation, WatchService, WatchSettings
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8080"
 
@@ -51,7 +51,7 @@ class WatchOptions:
 
     env: str
     policy_file: Path | None = None
-    interval_s: float = 5.0
+    interval_s: float = DEFAULT_INTERVAL_S
     webhook_url: str = ""
     webhook_secret: str = ""
     verify_wait_s: float = 60.0
@@ -200,7 +200,8 @@ def _source(settings: Settings, cli: CliContext, kind: str | None, gateways: tup
 @click.option("--env", required=True, help="The environment whose live deployments to watch.")
 @click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
               help="A YAML/TOML policy file (default: lastgood's 'errors first' policy).")
-@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0, show_default=True,
+@click.option("--interval", type=click.FloatRange(min=0.1), default=DEFAULT_INTERVAL_S,
+              show_default=True,
               help="Seconds between looks.")
 @click.option("--once", is_flag=True, help="Look once, print what was seen and done, exit.")
 @click.option("--source", "kind", type=click.Choice(["gateway", "prometheus"]), default=None,

@@ -164,11 +164,20 @@ class SignalPolicy:
         return baseline + margin if self.higher_is_worse else baseline - margin
 
 
+DEFAULT_MIN_SAMPLES = {SignalKind.ERROR_RATE: 20}
+"""Where a kind's default differs from SignalPolicy.min_samples. The error rate's test is valid
+from the first request, and a version that fails most requests should go back in seconds, not
+after 100 of them have failed."""
+
+
 def default_signal(name: str, **overrides: Any) -> SignalPolicy:
     """A signal with lastgood's default tolerance for its kind, changed by `overrides`."""
     kind = signal_kind(name)
     relative, absolute = DEFAULT_TOLERANCE[kind] if kind else (0.0, 0.0)
-    return SignalPolicy(**{"name": name, "relative": relative, "absolute": absolute, **overrides})
+    defaults: dict[str, Any] = {"relative": relative, "absolute": absolute}
+    if kind in DEFAULT_MIN_SAMPLES:
+        defaults["min_samples"] = DEFAULT_MIN_SAMPLES[kind]
+    return SignalPolicy(**{"name": name, **defaults, **overrides})
 
 
 @dataclass(frozen=True, slots=True)
