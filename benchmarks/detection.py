@@ -9,8 +9,9 @@ The same seeded synthetic streams (10 requests/s unless stated) are replayed thr
   cumulative window since the deploy
   (the regression starts at the deploy, so this window holds all the evidence; the sequential
   tests are valid at every look, so checking often costs no false alarms). Two policies:
-  "default" (alpha 0.05 split evenly over 4 signals) and "errors first" (alpha 0.1, the error
-  rate weighted 3 of 6, so it gets 0.05 and the three slower signals 0.0167 each).
+  "even split" (alpha 0.05 split evenly over 4 signals) and "errors first", the watch's default
+  when no policy file speaks (alpha 0.1, the error rate weighted 3 of 6, so it gets 0.05 and
+  the three slower signals 0.0167 each).
 - Flagger-style: every 1 min, each metric over the last minute against a fixed threshold
   (error rate > max(1.5 x baseline, baseline + 1 point); p99 > 1.5 x baseline p99; accuracy of
   the labels that arrived < baseline - 5 points; PSI > 0.2). Any failure, or a failed metric
@@ -295,7 +296,7 @@ def kayenta(s: Scenario, live: Stream, base: Baseline) -> int | None:
 
 
 DETECTORS: dict[str, Callable[[Scenario, Stream, Baseline], int | None]] = {
-    "lastgood default": lambda s, live, b: lastgood(s, live, b, policy("default")),
+    "lastgood even split": lambda s, live, b: lastgood(s, live, b, policy("even split")),
     "lastgood errors first": lambda s, live, b: lastgood(s, live, b, policy("errors first")),
     "Flagger-style": flagger,
     "Kayenta-style": kayenta,
@@ -315,7 +316,7 @@ def one_run(task: tuple[int, int]) -> tuple[int, dict[str, int | None], float]:
         warnings.simplefilter("ignore", RuntimeWarning)
         for name, detector in DETECTORS.items():
             found[name] = detector(s, live, base)
-            if name == "lastgood default":
+            if name == "lastgood even split":
                 spent = time.perf_counter() - started
     return index, found, spent
 
@@ -379,7 +380,7 @@ def report(results: list[tuple[int, dict[str, int | None], float]], seeds: int,
     spent = [r[2] for r in results]
     checks = len(results) * RUN_S // CHECK_S
     print(f"\n{seeds} seeds per regression, {healthy} x 30 min per healthy stream; "
-          f"{elapsed:.0f} s wall; lastgood default policy spent ~{sum(spent) / checks * 1e3:.2f} "
+          f"{elapsed:.0f} s wall; the even split spent ~{sum(spent) / checks * 1e3:.2f} "
           f"ms per check (4 signals, every {CHECK_S} s)")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -164,20 +164,18 @@ class SignalPolicy:
         return baseline + margin if self.higher_is_worse else baseline - margin
 
 
-DEFAULT_MIN_SAMPLES = {SignalKind.ERROR_RATE: 20}
-"""Where a kind's default differs from SignalPolicy.min_samples. The error rate's test is valid
-from the first request, and a version that fails most requests should go back in seconds, not
-after 100 of them have failed."""
-
-
 def default_signal(name: str, **overrides: Any) -> SignalPolicy:
     """A signal with lastgood's default tolerance for its kind, changed by `overrides`."""
     kind = signal_kind(name)
     relative, absolute = DEFAULT_TOLERANCE[kind] if kind else (0.0, 0.0)
-    defaults: dict[str, Any] = {"relative": relative, "absolute": absolute}
-    if kind in DEFAULT_MIN_SAMPLES:
-        defaults["min_samples"] = DEFAULT_MIN_SAMPLES[kind]
-    return SignalPolicy(**{"name": name, **defaults, **overrides})
+    return SignalPolicy(**{"name": name, "relative": relative, "absolute": absolute, **overrides})
+
+
+EARLY_KINDS = frozenset({SignalKind.ERROR_RATE, SignalKind.ACCURACY, SignalKind.LATENCY})
+"""Kinds whose test is an exact e-process from the first sample (a Bernoulli mixture). Before a
+live window reaches min_samples they may still say FAILED, on overwhelming evidence only: a
+version that fails every request goes back after a handful of them, not after 100. The price is
+small: by Ville's inequality a healthy stream reaches 1/alpha^2 with probability <= alpha^2."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,8 +298,20 @@ def _judge(signal: SignalPolicy, baseline: Summary, window: LiveWindow, alpha: f
         if defect := data.defect():
             return _inconclusive(signal, f"the {where} is garbage: {defect}")
         if data.samples < signal.min_samples:
-            return _inconclusive(signal, f"the {where} has {data.samples} {unit}, "
-                                         f"{signal.min_samples} needed", samples=data.samples)
+            few = _inconclusive(signal, f"the {where} has {data.samples} {unit}, "
+                                        f"{signal.min_samples} needed", samples=data.samples)
+            if where == "baseline" or signal.kind not in EARLY_KINDS:
+                return few
+            early = _judge_safely(signal, base, live, alpha)
+            overwhelming = (early.statistic or 0.0) >= 2 * math.log(1 / alpha)
+            if early.verdict is not Verdict.FAILED or not overwhelming:
+                return few
+            return replace(early, explanation=f"{early.explanation} (judged before "
+                                              f"{signal.min_samples} {unit}: overwhelming)")
+    return _judge_safely(signal, base, live, alpha)
+
+
+def _judge_safely(signal: SignalPolicy, base: Any, live: Any, alpha: float) -> SignalEvidence:
     try:
         return _JUDGES[signal.kind](signal, base, live, alpha)
     except (InvalidInput, ValueError, ArithmeticError) as exc:
