@@ -153,7 +153,7 @@ def test_overwhelming_evidence_fails_a_version_before_min_samples() -> None:
                         window(Summary(errors=RateCounts(failures, trials))), now=NOW)
         assert result.verdict is Verdict.FAILED, result.reason
         assert result.signals[0].samples == trials
-        assert "judged before 100 requests: overwhelming" in result.reason
+        assert "judged before 100 requests because the evidence is past 400:1" in result.reason
     # a drift test is not an exact e-process at a few samples: it waits for min_samples
     drift = assess(policy("drift"), baseline(),
                    window(Summary(predictions=Histogram.of([0.99] * 30))), now=NOW)

@@ -306,8 +306,9 @@ def _judge(signal: SignalPolicy, baseline: Summary, window: LiveWindow, alpha: f
             overwhelming = (early.statistic or 0.0) >= 2 * math.log(1 / alpha)
             if early.verdict is not Verdict.FAILED or not overwhelming:
                 return few
-            return replace(early, explanation=f"{early.explanation} (judged before "
-                                              f"{signal.min_samples} {unit}: overwhelming)")
+            return replace(early, explanation=(
+                f"{early.explanation}; judged before {signal.min_samples} {unit} because the "
+                f"evidence is past {ratio(2 * math.log(1 / alpha))}"))
     return _judge_safely(signal, base, live, alpha)
 
 
