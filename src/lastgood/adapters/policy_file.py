@@ -58,7 +58,8 @@ def load_policies(path: Path, *, available_signals: Collection[str]) -> tuple[He
     """Every policy in a .yaml/.yml/.toml file; InvalidInput names the file, line and fix.
 
     `available_signals` are the signals the configured metric sources provide: names such as
-    "error_rate" or "custom.revenue", or "latency" for every latency quantile.
+    "error_rate" or "custom.revenue", "latency" for every latency quantile, or "custom" for every
+    custom.<metric>.
     """
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -343,8 +344,8 @@ class _Checker:
             return None
 
     def provided(self, name: str, kind: SignalKind) -> bool:
-        return name in self.available or (kind is SignalKind.LATENCY and "latency" in
-                                          self.available)
+        family = {SignalKind.LATENCY: "latency", SignalKind.CUSTOM: "custom"}.get(kind)
+        return name in self.available or family in self.available
 
     def values(self, key: Key, name: str, kind: SignalKind, values: dict[str, Any]) -> bool:
         before = len(self.doc.problems)

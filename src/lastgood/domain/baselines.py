@@ -74,7 +74,7 @@ def _whole(value: Any) -> int:
 
 
 def summary_minus(current: Summary, earlier: Summary) -> Summary:
-    """What happened between two readings of cumulative counters (custom moments: `current`'s).
+    """What happened between two readings of cumulative counters.
 
     A family missing from `earlier` counts as zero there; one missing from `current` stays
     missing. Bounds that changed between readings leave `current` as it is.
@@ -92,7 +92,8 @@ def summary_minus(current: Summary, earlier: Summary) -> Summary:
                    latency=hist(current.latency, earlier.latency),
                    accuracy=rate(current.accuracy, earlier.accuracy),
                    predictions=hist(current.predictions, earlier.predictions),
-                   custom=current.custom)
+                   custom={key: now.minus(earlier.custom[key]) if key in earlier.custom else now
+                           for key, now in current.custom.items()})
 
 
 def summary_plus(a: Summary, b: Summary) -> Summary:
@@ -129,6 +130,10 @@ def regressed(current: Summary, earlier: Summary) -> str:
         if now is not None and then is not None and now.bounds == then.bounds and any(
                 a < b for a, b in zip(now.counts, then.counts, strict=False)):
             return f"{name} counters went down: a restart"
+    for key, now_m in current.custom.items():
+        then_m = earlier.custom.get(key)
+        if then_m is not None and now_m.count < then_m.count:
+            return f"custom.{key} count went down ({then_m.count} -> {now_m.count}): a restart"
     return ""
 
 

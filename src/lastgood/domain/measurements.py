@@ -167,6 +167,26 @@ class Moments:
         m2 = self.m2 + other.m2 + delta * delta * self.count * other.count / n
         return Moments(n, mean, m2)
 
+    def minus(self, other: Moments) -> Moments:
+        """The moments since `other` was read, for cumulative readings: Chan's update undone.
+
+        Nothing since (count 0) is the empty moments; a count that went down stays negative so
+        `defect()` reports it. A slightly negative m2 is rounding and reads as 0.
+        """
+        n = self.count - other.count
+        if n <= 0:
+            return Moments(n, 0.0, 0.0)
+        mean = self.mean + (self.mean - other.mean) * other.count / n
+        delta = mean - other.mean
+        correction = delta * delta * other.count * n / self.count
+        m2 = self.m2 - other.m2 - correction
+        # The sums behind m2 are as large as the sum of squares; below that scale a negative m2
+        # is rounding, not a broken reading.
+        scale = self.m2 + other.m2 + correction + self.count * (self.mean ** 2 + other.mean ** 2)
+        if m2 < 0 and -m2 <= 1e-12 * scale:
+            m2 = 0.0
+        return Moments(n, mean, m2)
+
     def defect(self) -> str:
         """Why these moments cannot be real, or "" when they can."""
         if self.count < 0:

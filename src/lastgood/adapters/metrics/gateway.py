@@ -1,7 +1,8 @@
 """The gateway source: a lastgood serving process's own counters, read in-process or over HTTP.
 
 Each replica answers `GET /v1/models/{name}/stats` with cumulative counters per version (requests,
-errors, feedback, predicted classes, latency and value bins, and when counting started). A window
+errors, feedback, predicted classes, latency and value bins, custom metric moments from feedback,
+and when counting started). A window
 since a time is cut from those cumulative numbers: exactly, when counting started after it (a
 version switched to after `since`, or a replica started after it); else by subtracting the
 latest reading this source took at or before `since` (it reads every version of the model at
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -27,7 +29,7 @@ import httpx
 
 from lastgood.domain.baselines import regressed, samples_of, summary_minus, summary_plus
 from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound, TransientError
-from lastgood.domain.measurements import Histogram, LiveWindow, RateCounts, Summary
+from lastgood.domain.measurements import Histogram, LiveWindow, Moments, RateCounts, Summary
 from lastgood.ports import Clock
 
 log = logging.getLogger("lastgood.metrics")
@@ -37,7 +39,8 @@ CATEGORY_BOUNDS = tuple(i + 0.5 for i in range(CATEGORIES))
 """Predicted classes as bins: label k in 0..63 -> bin k; other labels -> crc32 % 64; the
 overflow bin holds "<other>" (classes past the gateway's limit)."""
 
-GATEWAY_SIGNALS = frozenset({"error_rate", "latency", "accuracy", "drift"})
+GATEWAY_SIGNALS = frozenset({"error_rate", "latency", "accuracy", "drift", "custom"})
+""""latency" stands for every latency quantile, "custom" for every custom.<metric> (feedback)."""
 
 Key = tuple[str, str, int]  # (replica, model, version)
 
@@ -156,6 +159,31 @@ def _histogram(doc: Any, what: str) -> Histogram | None:
     return Histogram(bounds, tuple(_count(c, what) for c in doc["counts"]))
 
 
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) \
+            or not math.isfinite(value):
+        raise InvalidInput(f"the stats answer is garbage: {what} is {value!r}, not a finite "
+                           "number", fix="check the replica (is it a lastgood serve?)")
+    return float(value)
+
+
+def _custom(doc: Any) -> dict[str, Moments]:
+    """`{name: {count, mean, m2}}`, the moments of each custom metric."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, Mapping):
+        raise InvalidInput("custom is not an object of {count, mean, m2}", fix="check the replica")
+    found = {}
+    for name, moments in doc.items():
+        if not isinstance(moments, Mapping):
+            raise InvalidInput(f"custom[{name!r}] is not {{count, mean, m2}}",
+                               fix="check the replica")
+        found[str(name)] = Moments(_count(moments.get("count"), f"custom[{name!r}].count"),
+                                   _number(moments.get("mean"), f"custom[{name!r}].mean"),
+                                   _number(moments.get("m2"), f"custom[{name!r}].m2"))
+    return found
+
+
 def _predictions(entry: Mapping[str, Any]) -> Histogram | None:
     values = _histogram(entry.get("value_histogram"), "value_histogram")
     if values is not None and values.total > 0:
@@ -182,7 +210,8 @@ def version_summary(entry: Mapping[str, Any]) -> tuple[Summary, datetime | None]
         latency=_histogram(entry.get("latency_histogram"), "latency_histogram"),
         accuracy=RateCounts(_count(feedback.get("correct", 0), "feedback.correct"),
                             _count(feedback.get("total", 0), "feedback.total")),
-        predictions=_predictions(entry))
+        predictions=_predictions(entry),
+        custom=_custom(entry.get("custom")))
     return summary, started
 
 

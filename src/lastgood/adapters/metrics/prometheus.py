@@ -10,7 +10,9 @@ the newest scraped sample, so a Prometheus that stopped scraping reads as stale 
 Metric and label names default to lastgood's own series and can be changed for servers that
 export the same shapes under other names; `selector` adds matchers ("{env}" is replaced by the
 environment, e.g. `job="lastgood-{env}"`). Feedback labels are not exported as series, so this
-source provides no accuracy.
+source provides no accuracy. Custom feedback metrics are exported, but not read here yet: their
+sum is a gauge (values may be negative), and the per-series increase below takes any decrease for
+a restart, so a window needs restarts found from the count series instead.
 """
 
 from __future__ import annotations
