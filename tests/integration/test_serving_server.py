@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import pytest
 import uvicorn
 from starlette.applications import Starlette
 
+from lastgood.adapters.metrics import http_source
 from lastgood.adapters.sql import open_registry
 from lastgood.domain.deployments import DeploymentEnd
+from lastgood.domain.measurements import Moments
 from lastgood.domain.versions import GoldenExample
 from lastgood.ports import UnitOfWorkFactory
 from lastgood.serving.reconciler import ReconcilerOptions
@@ -126,6 +129,80 @@ def test_a_replica_follows_the_registry_under_traffic_without_failures() -> None
         assert model["live"]["version"] == 2
         assert [s["version"] for s in model["standby"]] == [1]
         assert "lastgood_requests_total" in http.get("/metrics").text
+
+
+def test_feedback_metrics_reach_stats_metrics_and_the_gateway_source() -> None:
+    registry = MemoryRegistry()
+    seed(registry)
+    deploy(registry, 1)
+    app = create_serving_app(env=ENV, uow_factory=registry, loader=FakeLoader(),
+                             replica_id="it-custom", clock=CLOCK,
+                             signal=PollingSignal(registry, ENV, interval_s=0.05))
+    url = f"/v1/models/{MODEL}/feedback"
+    with running(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+        assert wait_for(lambda: http.get("/readyz").status_code == 200)
+        ids = [http.post(f"/v1/models/{MODEL}/predict", json={"records": [RECORD]})
+               .headers["X-Request-Id"] for _ in range(5)]
+        told = http.post(url, json={"request_id": ids[0], "label": 1,
+                                    "metrics": {"revenue": 12.5, "clicks": 2}})
+        assert told.status_code == 200, told.text
+        assert told.json() == {"request_id": ids[0], "version": 1, "correct": True,
+                               "metrics": ["clicks", "revenue"]}
+        only = http.post(url, json={"request_id": ids[1], "metrics": {"revenue": -2.5}})
+        assert only.status_code == 200, only.text
+        assert "correct" not in only.json()
+        assert http.post(url, json={"request_id": ids[1], "metrics": {"revenue": 1}}
+                         ).status_code == 404  # each request id is scored once
+
+        before = http.get(f"/v1/models/{MODEL}/stats").json()
+        for bad in ({"request_id": ids[2]},
+                    {"request_id": ids[2], "metrics": {}},
+                    {"request_id": ids[2], "metrics": [1]},
+                    {"request_id": ids[2], "label": 1, "metrics": {"Revenue": 1}},
+                    {"request_id": ids[2], "label": 1, "metrics": {"revenue": 1, "x": True}},
+                    {"request_id": ids[2], "label": 1, "metrics": {"revenue": "12"}},
+                    {"request_id": ids[2], "metrics": {f"m{i}": 1 for i in range(17)}}):
+            refused = http.post(url, json=bad)
+            assert 400 <= refused.status_code < 500, (bad, refused.text)
+            error = refused.json()["error"]
+            assert error["message"], error
+            assert error["fix"], error
+        for number in (b"NaN", b"Infinity", b"1e400", b"1" + b"0" * 400):
+            raw = http.post(url, content=b'{"request_id": "%s", "metrics": {"revenue": %s}}'
+                            % (ids[2].encode(), number))
+            assert raw.status_code == 422, raw.text
+            assert raw.json()["error"]["field"] == "metrics.revenue"
+        for rid, names in ((ids[2], [f"m{i}" for i in range(16)]),
+                           (ids[3], [f"k{i}" for i in range(14)])):  # 2 + 16 + 14: the limit
+            filled = http.post(url, json={"request_id": rid, "metrics": dict.fromkeys(names, 1)})
+            assert filled.status_code == 200, filled.text
+        over = http.post(url, json={"request_id": ids[4], "label": 1, "metrics": {
+            "n1": 1, "revenue": 100}})  # one name more than 32
+        assert over.status_code == 422
+        assert "limit of 32" in over.json()["error"]["message"]
+        after = http.get(f"/v1/models/{MODEL}/stats").json()
+        [entry] = after["versions"]
+        assert entry["feedback"] == before["versions"][0]["feedback"] == \
+            {"total": 1, "correct": 1, "accuracy": 1.0}
+        assert entry["custom"]["revenue"] == {"count": 2, "mean": 5.0, "m2": 112.5}
+        assert entry["custom"]["clicks"] == {"count": 1, "mean": 2.0, "m2": 0.0}
+        assert len(entry["custom"]) == 32
+        assert "n1" not in entry["custom"]
+        # The refused call consumed nothing: its request id still takes feedback.
+        assert http.post(url, json={"request_id": ids[4], "metrics": {"revenue": 5}}
+                         ).json()["metrics"] == ["revenue"]
+
+        text = http.get("/metrics").text
+        labels = f'metric="revenue",model="{MODEL}",version="1"'
+        assert f"lastgood_custom_metric_count_total{{{labels}}} 3.0" in text
+        assert f"lastgood_custom_metric_sum{{{labels}}} 15.0" in text
+        assert f"lastgood_custom_metric_sum_squares_total{{{labels}}} 187.5" in text
+
+        source = http_source([base], clock=CLOCK)
+        window = source.window(MODEL, ENV, 1, since=CLOCK.now() - timedelta(hours=1))
+        source.close()
+        assert not window.problems
+        assert window.summary.custom["revenue"] == Moments.of([12.5, -2.5, 5.0])
 
 
 def _serve_sqlite(url: str, port: int) -> None:

@@ -1,5 +1,5 @@
-"""Request evidence per version: live counters, a latency reservoir, sampled requests, feedback,
-and the Prometheus series that expose them.
+"""Request evidence per version: live counters, a latency reservoir, sampled requests, feedback
+(labels and custom metrics), and the Prometheus series that expose them.
 
 Only model outcomes are counted as requests and errors here; bad input is counted apart
 (`rejected`) so it can never drive a rollback.
@@ -10,16 +10,19 @@ from __future__ import annotations
 import random
 from bisect import bisect_left
 from collections import Counter, OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
+from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
 
-from lastgood.domain.measurements import LATENCY_BOUNDS
+from lastgood.domain.errors import InvalidInput
+from lastgood.domain.measurements import LATENCY_BOUNDS, Moments
+from lastgood.serving.feedback import MAX_METRICS_PER_VERSION, Feedback
 from lastgood.serving.loading import outputs_match
 
 __all__ = ["EvidenceOptions", "Recorder", "VersionStats"]
@@ -61,6 +64,17 @@ class _Metrics:
                                    (*labels, "value"), registry=registry)
         self.values = PromHistogram("lastgood_prediction_value", "Predicted numeric values",
                                     labels, buckets=VALUE_BUCKETS, registry=registry)
+        custom = (*labels, "metric")
+        self.custom_count = PromCounter("lastgood_custom_metric_count",
+                                        "Custom metric values received in feedback", custom,
+                                        registry=registry)
+        # A gauge, not a counter: a metric may be negative (a refund), so its sum may go down.
+        self.custom_sum = PromGauge("lastgood_custom_metric_sum",
+                                    "Sum of the custom metric values received", custom,
+                                    registry=registry)
+        self.custom_sum_squares = PromCounter("lastgood_custom_metric_sum_squares",
+                                              "Sum of the squared custom metric values", custom,
+                                              registry=registry)
 
 
 class VersionStats:
@@ -80,6 +94,8 @@ class VersionStats:
         self.value_counts = [0] * (len(VALUE_BUCKETS) + 1)
         self.counting_since: datetime | None = None
         self.samples: deque[dict[str, Any]] = deque(maxlen=max(options.buffer_size, 1))
+        self.custom: dict[str, Moments] = {}
+        self._metrics = metrics
         key = (model, str(version))
         self._requests, self._errors = metrics.requests.labels(*key), metrics.errors.labels(*key)
         self._latency, self._values = metrics.latency.labels(*key), metrics.values.labels(*key)
@@ -113,6 +129,24 @@ class VersionStats:
         self._requests.inc()
         self._errors.inc()
         self.observe_latency(seconds)
+
+    def custom_room(self, names: Sequence[str]) -> str:
+        """Why these metric names cannot be counted here ("" when they can)."""
+        new = sorted(set(names) - set(self.custom))
+        if len(self.custom) + len(new) <= MAX_METRICS_PER_VERSION:
+            return ""
+        return (f"version {self.version} already counts {len(self.custom)} custom metrics; "
+                f"{', '.join(new)} would pass the limit of {MAX_METRICS_PER_VERSION}")
+
+    def add_custom(self, metrics: Mapping[str, float]) -> None:
+        """Count one value of each metric (checked beforehand with `custom_room`)."""
+        for name, value in metrics.items():
+            self.custom[name] = self.custom.get(name, Moments(0, 0.0, 0.0)).plus(
+                Moments(1, value, 0.0))
+            key = (self.model, str(self.version), name)
+            self._metrics.custom_count.labels(*key).inc()
+            self._metrics.custom_sum.labels(*key).inc(value)
+            self._metrics.custom_sum_squares.labels(*key).inc(value * value)
 
     def _count(self, value: Any) -> None:
         if isinstance(value, float):
@@ -151,6 +185,8 @@ class VersionStats:
             "latency_histogram": {"bounds": list(LATENCY_BOUNDS),
                                   "counts": list(self.latency_counts)},
             "value_histogram": {"bounds": list(VALUE_BUCKETS), "counts": list(self.value_counts)},
+            "custom": {name: {"count": m.count, "mean": m.mean, "m2": m.m2}
+                       for name, m in sorted(self.custom.items())},
         }
 
 
@@ -212,27 +248,41 @@ class Recorder:
         """Bad input: counted apart, never as a model error."""
         self._metrics.rejected.labels(model, reason).inc()
 
-    def feedback(self, model: str, request_id: str, label: Any) -> dict[str, Any] | None:
-        """Score the true label against a recent prediction; None when the id is not known.
+    def feedback(self, model: str, told: Feedback) -> dict[str, Any] | None:
+        """Score a label and count metrics against a recent prediction; None when not known.
 
         A request id is scored once (it is forgotten after), so retried feedback cannot inflate
-        the counts. A list label scores a multi-record request record by record.
+        the counts: send its label and metrics in one call. A list label scores a multi-record
+        request record by record. Everything is checked before anything is counted.
         """
-        remembered = self._recent.get(request_id)
+        remembered = self._recent.get(told.request_id)
         if remembered is None or remembered.model != model:
             return None
+        stats = self.stats(model, remembered.version)
+        correct = self._score(remembered, told.label) if told.labelled else []
+        if room := stats.custom_room(list(told.metrics)):
+            raise InvalidInput(room, fix="reuse the metric names already sent, or fewer names",
+                               details={"field": "metrics"})
+        del self._recent[told.request_id]
+        stats.feedback_total += len(correct)
+        stats.feedback_correct += sum(correct)
+        stats.add_custom(told.metrics)
+        out: dict[str, Any] = {"request_id": told.request_id, "version": remembered.version}
+        if told.labelled:
+            out["correct"] = correct if len(correct) > 1 else correct[0]
+        if told.metrics:
+            out["metrics"] = sorted(told.metrics)
+        return out
+
+    @staticmethod
+    def _score(remembered: Remembered, label: Any) -> list[bool]:
+        """Whether each prediction matched its label (nothing counted yet)."""
         labels = label if isinstance(label, list) and len(remembered.predictions) > 1 else [label]
         if len(labels) != len(remembered.predictions):
             raise ValueError(f"the request had {len(remembered.predictions)} predictions; "
                              f"send a list of {len(remembered.predictions)} labels")
-        del self._recent[request_id]
-        correct = [outputs_match(p, t, 1e-9) for p, t in
-                   zip(remembered.predictions, labels, strict=True)]
-        stats = self.stats(model, remembered.version)
-        stats.feedback_total += len(correct)
-        stats.feedback_correct += sum(correct)
-        return {"request_id": request_id, "version": remembered.version,
-                "correct": correct if len(correct) > 1 else correct[0]}
+        return [outputs_match(p, t, 1e-9) for p, t in
+                zip(remembered.predictions, labels, strict=True)]
 
     def versions(self, model: str) -> list[VersionStats]:
         """Counters of every version of `model` this replica served, newest first."""

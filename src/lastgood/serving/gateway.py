@@ -13,7 +13,8 @@ keeps the slot it took at its start even if a switch happens while it runs.
 Other routes: GET /v1/models, GET /v1/models/{name} (live, standby, loading and refused slots),
 GET /v1/models/{name}/stats (per-version live counters), GET
 /v1/models/{name}/versions/{n}/evidence (sampled requests, responses and errors, for the
-archive), POST /v1/models/{name}/feedback {"request_id", "label"}, /healthz, /readyz, /metrics.
+archive), POST /v1/models/{name}/feedback {"request_id", "label"?, "metrics"?: {name: number}}
+(see `lastgood.serving.feedback`), /healthz, /readyz, /metrics.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from starlette.routing import Route
 
 from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound, TransientError
 from lastgood.ports import Clock
+from lastgood.serving.feedback import parse_feedback
 from lastgood.serving.inputs import MalformedBody, PayloadTooLarge, check_records, parse_records
 from lastgood.serving.loading import plain
 from lastgood.serving.slots import Slot
@@ -211,13 +213,9 @@ class Gateway:
         name = request.path_params["name"]
         try:
             self.state.served(name)
-            payload = json.loads(await read_body(request, self.options.max_body_bytes))
-            if not isinstance(payload, dict) or not isinstance(payload.get("request_id"), str) \
-                    or "label" not in payload:
-                raise InvalidInput("expected {\"request_id\": \"…\", \"label\": …}",
-                                   fix="send the X-Request-Id of a prediction and its true label",
-                                   details={"field": "body"})
-            scored = self.state.recorder.feedback(name, payload["request_id"], payload["label"])
+            told = parse_feedback(json.loads(await read_body(request,
+                                                             self.options.max_body_bytes)))
+            scored = self.state.recorder.feedback(name, told)
         except LastGoodError as exc:
             return error_response(exc)
         except (ValueError, RecursionError) as exc:
@@ -225,7 +223,7 @@ class Gateway:
                                                 fix="send valid JSON"))
         if scored is None:
             return error_response(NotFound(
-                f"request {payload['request_id']!r} of {name!r} is not remembered",
+                f"request {told.request_id!r} of {name!r} is not remembered",
                 fix="send feedback soon after the prediction, once per request id"))
         return _json(scored)
 
