@@ -238,6 +238,18 @@ def test_local_store_leaves_no_temporary_files(tmp_path: Path) -> None:
     assert list((tmp_path / "store" / ".tmp").iterdir()) == []
 
 
+def test_local_put_sweeps_what_a_crashed_writer_left_in_the_spool(tmp_path: Path) -> None:
+    spool = tmp_path / "store" / ".tmp"
+    spool.mkdir(parents=True)
+    stale, fresh = spool / "put-crashed", spool / "put-uploading"
+    stale.write_bytes(b"half a model")
+    fresh.write_bytes(b"still arriving")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    LocalArtifactStore(tmp_path / "store").put(io.BytesIO(b"a"))
+    assert sorted(p.name for p in spool.iterdir()) == ["put-uploading"]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_an_unreachable_s3_endpoint_is_transient() -> None:

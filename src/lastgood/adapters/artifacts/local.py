@@ -7,6 +7,7 @@ import errno
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -23,6 +24,9 @@ from lastgood.ports import Blob, Progress
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 FIX_STORE = "check that LASTGOOD_STORE_URL names a writable local directory with free space"
+STALE_SPOOL_S = 3600.0
+"""A spool file untouched this long was left by a crashed writer (a live upload writes, so its
+mtime stays fresh); the next put sweeps it."""
 
 
 class LocalArtifactStore:
@@ -45,6 +49,7 @@ class LocalArtifactStore:
         spool = self._root / ".tmp"
         with _translated("store an artifact in", self._root):
             spool.mkdir(parents=True, exist_ok=True)
+            _sweep_stale(spool)
             fd, name = tempfile.mkstemp(dir=spool, prefix="put-")
             tmp = Path(name)
             try:
@@ -127,6 +132,15 @@ class LocalArtifactStore:
 class _Discard:
     def write(self, data: bytes, /) -> int:
         return len(data)
+
+
+def _sweep_stale(spool: Path, *, older_than_s: float = STALE_SPOOL_S) -> None:
+    """Remove spool files a crashed writer left behind; never fails a put."""
+    cutoff = time.time() - older_than_s
+    for leftover in spool.glob("put-*"):
+        with contextlib.suppress(OSError):  # gone already, or another writer's business
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
 
 
 def _fsync_dir(directory: Path) -> None:
