@@ -54,6 +54,11 @@ def test_register_list_show_with_json(cli: Cli, model_file: Path, tmp_path: Path
     table = cli("versions", "iris")
     assert "v1.0" in table.out
     assert table.code == 0
+    assert table.err == ""  # everything fits: no hint
+    newest = cli("versions", "iris", "--limit", "1")
+    assert "v1.0" not in newest.out
+    assert "the newest 1 shown; --limit N or --all for more" in newest.err
+    assert "v1.0" in cli("versions", "iris", "--limit", "1", "--all").out
 
 
 def test_retire_needs_reason_and_is_audited(cli: Cli, model_file: Path) -> None:

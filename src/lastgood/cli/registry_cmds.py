@@ -85,19 +85,30 @@ def models(ctx: click.Context, as_json: bool) -> None:
         cli.out.print(models_table(found))
 
 
+TABLE_LIMIT = 50
+"""Rows a `versions` table shows unless told otherwise; --json stays complete for scripts."""
+
+
 @click.command()
 @click.argument("name")
-@click.option("--limit", type=click.IntRange(min=1), help="Only the newest N.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help=f"Only the newest N (the table's default: {TABLE_LIMIT}).")
+@click.option("--all", "show_all", is_flag=True, help="Every version in the table.")
 @json_option
 @click.pass_context
-def versions(ctx: click.Context, name: str, limit: int | None, as_json: bool) -> None:
+def versions(ctx: click.Context, name: str, limit: int | None, show_all: bool,
+             as_json: bool) -> None:
     """List the versions of NAME, newest first."""
     cli = get(ctx)
-    found = cli.services.registry.versions(name, limit=limit)
     if as_json:
+        found = cli.services.registry.versions(name, limit=limit)
         cli.emit_json([version_view(v, full=False) for v in found])
-    else:
-        cli.out.print(versions_table(name, found))
+        return
+    shown = None if show_all else (limit or TABLE_LIMIT)
+    found = cli.services.registry.versions(name, limit=None if shown is None else shown + 1)
+    cli.out.print(versions_table(name, found[:shown]))
+    if shown is not None and len(found) > shown:
+        cli.err.print(f"the newest {shown} shown; --limit N or --all for more")
 
 
 @click.command()
