@@ -4,6 +4,8 @@ warm, refuse broken versions without touching live, survive an unreachable regis
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -189,6 +191,32 @@ def test_an_unreachable_registry_keeps_serving() -> None:
     assert live_of(rec) == 1
     assert rec.state.tables[MODEL].live is not None
     assert "registry unreachable" in rec.state.sync_error
+
+
+def test_a_report_on_its_way_never_overwrites_the_final_stopped() -> None:
+    world, loader = World(), FakeLoader()
+    world.deploy(1)
+    slow = threading.Event()
+
+    def factory() -> UnitOfWork:
+        if slow.is_set():  # only the report already on its way is slow
+            slow.clear()
+            time.sleep(0.3)
+        return world.registry()
+
+    rec = make(world, loader, factory=factory)
+
+    async def go() -> None:
+        await settle(rec)
+        slow.set()
+        on_its_way = asyncio.create_task(rec.report())
+        await asyncio.sleep(0.05)  # its thread is inside the slow registry now
+        await rec.stop()
+        await on_its_way
+
+    run(go)
+    [report] = world.reports()
+    assert report.state == "stopped"
 
 
 def test_undeploying_retires_the_model_and_reports_nothing_served() -> None:

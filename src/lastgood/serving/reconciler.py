@@ -58,6 +58,9 @@ class Reconciler:
         self._stopping = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._gone: set[str] = set()  # undeployed models still to report once
+        # One report write at a time, so the final "stopped" can never be overwritten by a
+        # report that was already on its way when stop() was called.
+        self._reporting = asyncio.Lock()
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -191,12 +194,15 @@ class Reconciler:
 
     async def report(self) -> bool:
         """Write the replica's reports; False (logged) when the registry is unreachable."""
-        reports = self.reports()
-        try:
-            await asyncio.to_thread(self._write_reports, reports)
-        except Exception as exc:
-            log.warning("reporting to the registry failed; still serving: %s", exc)
-            return False
+        async with self._reporting:
+            if self._stopping:  # stop() writes the last word
+                return True
+            reports = self.reports()
+            try:
+                await asyncio.to_thread(self._write_reports, reports)
+            except Exception as exc:
+                log.warning("reporting to the registry failed; still serving: %s", exc)
+                return False
         self._gone.clear()
         return True
 
@@ -271,4 +277,6 @@ class Reconciler:
         for table in self.state.tables.values():
             table.retire_all()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.to_thread(self._write_reports, final), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                async with self._reporting:  # after any report already on its way
+                    await asyncio.to_thread(self._write_reports, final)
