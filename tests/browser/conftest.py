@@ -49,16 +49,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from lastgood.dashboard import serving_stats
     from lastgood.domain.access import Role
     from lastgood.sdk import Lastgood
-    from tests.browser.world import (
-        ENV,
-        MODEL,
-        Traffic,
-        replica_app,
-        running,
-        seed,
-        train_story,
-        wait_for,
-    )
+    from tests.browser.world import ENV, MODEL, Traffic, replica_app, seed, train_story
+    from tests.net import running, wait_for
 
     root = tmp_path_factory.mktemp("dashboard")
     settings = load_settings({"LASTGOOD_HOME": str(root / "home"), "LASTGOOD_ACTOR": "release-bot"})

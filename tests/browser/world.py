@@ -7,18 +7,13 @@ on shuffled labels, is live and unverified: the degraded deployment the engineer
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
-import uvicorn
 
 from lastgood.domain.versions import GoldenExample
 from lastgood.sdk import Lastgood
@@ -28,7 +23,6 @@ from lastgood.serving.reconciler import ReconcilerOptions
 from lastgood.serving.server import ServingOptions, create_serving_app
 from lastgood.serving.signals import PollingSignal
 from tests.helpers_models import IRIS_COLUMNS, IRIS_SCHEMA, train_iris_skops
-from tests.net import free_port
 
 MODEL, ENV = "iris", "production"
 
@@ -81,34 +75,6 @@ def seed(lg: Lastgood, built: list[Built]) -> None:
                       baseline={"accuracy": round(item.accuracy, 4), "error_rate": 0.0})
 
 
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    return False
-
-
-@contextmanager
-def running(app: Any) -> Iterator[str]:
-    """`app` on a real uvicorn on a free loopback port, in a background thread."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on", ws="none"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    try:
-        assert wait_for(lambda: server.started, timeout_s=20), "server did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
 
 
 def replica_app(services: Services, cache: Path) -> Any:

@@ -24,7 +24,7 @@ from lastgood.domain.deployments import DeploymentEnd
 from lastgood.sdk import Lastgood
 from lastgood.services.container import Services
 from lastgood.testing import EPOCH, make_environment, make_new_version, make_verified_record
-from tests.browser.world import running
+from tests.net import running
 
 METRICS = "/api/v1/models/iris/metrics"
 

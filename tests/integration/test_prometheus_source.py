@@ -20,8 +20,8 @@ from lastgood.domain.measurements import RateCounts
 from lastgood.serving.server import create_serving_app
 from lastgood.serving.signals import PollingSignal
 from lastgood.testing import MemoryRegistry
-from tests.integration.test_serving_server import ENV, deploy, running, seed
-from tests.net import free_port
+from tests.integration.test_serving_server import ENV, deploy, seed
+from tests.net import free_port, running, wait_for
 from tests.unit.test_serving_support import MODEL, POISON, RECORD, FakeLoader
 
 pytestmark = pytest.mark.slow
@@ -30,16 +30,9 @@ PROMETHEUS = Path(os.environ.get("LASTGOOD_TEST_PROMETHEUS", "/usr/bin/prometheu
 
 
 
-def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    return False
+def slow_wait_for(predicate: Callable[[], bool], *, timeout_s: float = 30.0) -> bool:
+    """Prometheus scrapes every second: look every 0.2 s, and a failed query means not yet."""
+    return wait_for(predicate, timeout_s=timeout_s, poll_s=0.2, retry_on=httpx.HTTPError)
 
 
 @contextmanager
@@ -67,7 +60,7 @@ scrape_configs:
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        ready = wait_for(lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200)
+        ready = slow_wait_for(lambda: httpx.get(f"{url}/-/ready", timeout=2).status_code == 200)
         assert ready, (tmp_path / "prometheus.log").read_text()
         yield url
     finally:
@@ -110,12 +103,12 @@ def test_promql_reads_the_counts_the_gateway_reports(tmp_path: Path) -> None:
     start = datetime.now(UTC)
     with running(app) as base, httpx.Client(base_url=base, timeout=10) as http, \
             prometheus(tmp_path, base.removeprefix("http://")) as prom:
-        assert wait_for(lambda: http.get("/readyz").status_code == 200)
+        assert slow_wait_for(lambda: http.get("/readyz").status_code == 200)
         source = PrometheusSource(prom, clock=clock)
         traffic(http, 60, poison_every=10)
         first = gateway_counts(http)
         assert first == RateCounts(6, 60)
-        assert wait_for(lambda: scraped(prom, "lastgood_requests_total") == first.trials)
+        assert slow_wait_for(lambda: scraped(prom, "lastgood_requests_total") == first.trials)
         window = source.window(MODEL, ENV, 1, since=start)
         assert window.problems == {}
         assert window.summary.errors == first
@@ -128,7 +121,7 @@ def test_promql_reads_the_counts_the_gateway_reports(tmp_path: Path) -> None:
         middle = datetime.now(UTC)
         traffic(http, 30, poison_every=3)
         total = gateway_counts(http)
-        assert wait_for(lambda: scraped(prom, "lastgood_requests_total") == total.trials)
+        assert slow_wait_for(lambda: scraped(prom, "lastgood_requests_total") == total.trials)
         later = source.window(MODEL, ENV, 1, since=middle)
         assert later.summary.errors == RateCounts(total.events - first.events,
                                                   total.trials - first.trials)

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -16,8 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from starlette.applications import Starlette
 
 from lastgood.adapters.metrics import http_source
 from lastgood.adapters.sql import open_registry
@@ -26,10 +21,10 @@ from lastgood.domain.measurements import Moments
 from lastgood.domain.versions import GoldenExample
 from lastgood.ports import UnitOfWorkFactory
 from lastgood.serving.reconciler import ReconcilerOptions
-from lastgood.serving.server import ServingOptions, bind_socket, create_serving_app, serve
+from lastgood.serving.server import ServingOptions, create_serving_app, serve
 from lastgood.serving.signals import ManualSignal, PollingSignal, PostgresListenSignal
 from lastgood.testing import FixedClock, MemoryRegistry, make_new_version, make_verified_record
-from tests.net import free_port
+from tests.net import free_port, running, wait_for
 from tests.unit.test_serving_support import MODEL, RECORD, SCHEMA, FakeLoader
 
 pytestmark = pytest.mark.slow
@@ -61,36 +56,6 @@ def deploy(factory: UnitOfWorkFactory, number: int) -> None:
 def replica_versions(factory: UnitOfWorkFactory) -> dict[str, int | None]:
     with factory() as uow:
         return {r.replica_id: r.version for r in uow.replicas.list(model=MODEL, env=ENV)}
-
-
-def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except httpx.TransportError:
-            pass
-        time.sleep(0.02)
-    return False
-
-
-@contextmanager
-def running(app: Starlette) -> Iterator[str]:
-    """`app` on a real uvicorn bound to a free loopback port, in a thread."""
-    sock = bind_socket("127.0.0.1", 0, reuse_port=False)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", ws="none"))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
-                              daemon=True)
-    thread.start()
-    try:
-        assert wait_for(lambda: server.started, timeout_s=10)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(15)
-        sock.close()
 
 
 def test_a_replica_follows_the_registry_under_traffic_without_failures() -> None:
