@@ -65,6 +65,16 @@ def train_iris_skops(path: Path, *, model: Any = None) -> Path:
     return path
 
 
+def three_iris_skops(folder: Path) -> list[Path]:
+    """Three distinct iris models (regularised more and more), as skops files in `folder`."""
+    out = []
+    for i in range(3):
+        model = train_iris(feature_names=None)
+        model.set_params(C=1.0 / (i + 1))
+        out.append(train_iris_skops(folder / f"iris-{i}.skops", model=model))
+    return out
+
+
 def train_iris_onnx(path: Path, *, model: Any = None) -> Path:
     """Write an iris classifier as ONNX (float input [N, 4], outputs label and probabilities)."""
     from skl2onnx import to_onnx

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from tests.e2e.cli import Cli, Result, assert_clean_error
-from tests.helpers_models import train_iris, train_iris_skops
 from tests.net import free_port
 
 pytestmark = pytest.mark.slow
@@ -33,17 +32,6 @@ def stable(data: Any) -> Any:
     if isinstance(data, list):
         return [stable(v) for v in data]
     return data
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    folder = tmp_path_factory.mktemp("models")
-    out = []
-    for i in range(3):
-        model = train_iris(feature_names=None)
-        model.set_params(C=1.0 / (i + 1))
-        out.append(train_iris_skops(folder / f"iris-{i}.skops", model=model))
-    return out
 
 
 class Remote:

@@ -14,19 +14,13 @@ from pathlib import Path
 import pytest
 
 from lastgood.services.views import event_view, version_view
-from tests.helpers_models import IRIS_SCHEMA, train_iris, train_iris_skops
+from tests.helpers_models import IRIS_SCHEMA, three_iris_skops
 from tests.integration.api_world import ENV, MODEL, ApiWorld
 
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    folder = tmp_path_factory.mktemp("models")
-    out = []
-    for i in range(3):
-        model = train_iris(feature_names=None)
-        model.set_params(C=1.0 / (i + 1))
-        out.append(train_iris_skops(folder / f"iris-{i}.skops", model=model))
-    return out
+    return three_iris_skops(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture
