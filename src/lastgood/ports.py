@@ -212,6 +212,8 @@ class ReplicaReport:
     seen_at: datetime
     state: str = "serving"  # serving | loading | failed
     detail: str = ""
+    url: str = ""  # where the replica answers predictions ("" when it did not say)
+    evidence: Mapping[str, Any] | None = None  # readiness evidence of its standbys, as JSON
 
 
 class ReplicaRepository(Protocol):

@@ -299,6 +299,8 @@ class ReplicaOut(BaseModel):
     seen_at: str | None
     state: str
     detail: str
+    url: str = ""
+    evidence: dict[str, Any] | None = None
 
 
 class StatusOut(BaseModel):

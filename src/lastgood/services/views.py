@@ -112,7 +112,8 @@ def environment_view(e: Environment) -> dict[str, Any]:
 
 def replica_view(r: ReplicaReport) -> dict[str, Any]:
     return {"replica_id": r.replica_id, "version": r.version, "since": iso(r.since),
-            "seen_at": iso(r.seen_at), "state": r.state, "detail": r.detail}
+            "seen_at": iso(r.seen_at), "state": r.state, "detail": r.detail,
+            "url": r.url, "evidence": dict(r.evidence) if r.evidence is not None else None}
 
 
 def archive_view(a: ArchiveRecord) -> dict[str, Any]:

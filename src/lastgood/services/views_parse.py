@@ -154,7 +154,7 @@ def parse_environment(d: View) -> Environment:
 def parse_replica(d: View, *, model: str, env: str) -> ReplicaReport:
     return ReplicaReport(replica_id=d["replica_id"], model=model, env=env, version=d["version"],
                          since=at_(d["since"]), seen_at=at_(d["seen_at"]), state=d["state"],
-                         detail=d["detail"])
+                         detail=d["detail"], url=d.get("url", ""), evidence=d.get("evidence"))
 
 
 def parse_archive(d: View) -> ArchiveRecord:

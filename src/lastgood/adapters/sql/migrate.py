@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 """The newest revision in migrations/versions (a test keeps the two equal)."""
 _ADVISORY_LOCK_KEY = 0x6C617374_676F6F64 >> 1  # "lastgood", fits a signed bigint
 

@@ -171,6 +171,8 @@ replicas = Table(
     Column("seen_at", UtcDateTime, nullable=False),
     Column("state", String(16), nullable=False),
     Column("detail", Text, nullable=False),
+    Column("url", Text, nullable=False, server_default=""),  # revision 0003
+    Column("evidence", Json, nullable=True),  # revision 0003: readiness evidence
 )
 
 # -- access control (revision 0002) -----------------------------------------------------------
