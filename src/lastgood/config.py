@@ -30,6 +30,7 @@ class Settings:
     api_max_body_bytes: int = 1024 * 1024  # control plane: largest JSON request
     api_max_upload_bytes: int = 4 * 1024**3  # control plane: largest artifact upload
     serve_token: str = ""  # when set, the prediction API requires it (Authorization: Bearer)
+    readiness_interval_s: float = 60.0  # LASTGOOD_READINESS_INTERVAL_S: standby re-proofs
 
     @property
     def is_embedded(self) -> bool:
@@ -67,6 +68,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_max_body_bytes=int(_positive(env, "LASTGOOD_API_MAX_BODY_BYTES", 1024 * 1024)),
         api_max_upload_bytes=int(_positive(env, "LASTGOOD_API_MAX_UPLOAD_BYTES", 4 * 1024**3)),
         serve_token=env.get("LASTGOOD_SERVE_TOKEN", ""),
+        readiness_interval_s=_positive(env, "LASTGOOD_READINESS_INTERVAL_S", 60.0),
     )
 
 

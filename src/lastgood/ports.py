@@ -18,6 +18,7 @@ from lastgood.domain.audit import Event, EventDraft
 from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
 from lastgood.domain.measurements import LiveWindow
 from lastgood.domain.operations import Operation
+from lastgood.domain.readiness import ReadinessVerdict
 from lastgood.domain.versions import (
     Column,
     GoldenExample,
@@ -453,6 +454,13 @@ class SmokeOutcome:
 class SmokeRunner(Protocol):
     def smoke(self, version: Version, *, timeout_s: float) -> SmokeOutcome:
         """Load `version` in a separate process and run its golden examples there."""
+        ...
+
+
+class ReadinessSource(Protocol):
+    def judge(self, target: Version, env: str) -> ReadinessVerdict:
+        """What the readiness evidence of every live replica of `env` says about `target`
+        (proofs naming another digest are ignored and audited)."""
         ...
 
 

@@ -303,6 +303,17 @@ class ReplicaOut(BaseModel):
     evidence: dict[str, Any] | None = None
 
 
+class ReadinessOut(BaseModel):
+    verdict: str  # proven | broken | unproven
+    summary: str
+    replicas: int
+    age_s: float | None
+    version: int | None
+    ready: bool
+    headline: str  # "rollback ready: v2, proven 12 s ago on 3/3 replicas", or what broke
+    foreign_digests: list[list[str]]
+
+
 class StatusOut(BaseModel):
     model: str
     env: str
@@ -312,6 +323,7 @@ class StatusOut(BaseModel):
     replicas: list[ReplicaOut]
     unfinished: list[OperationOut]
     last_operation: OperationOut | None
+    readiness: ReadinessOut | None = None  # of the first rollback target
 
 
 class TimelineOut(BaseModel):

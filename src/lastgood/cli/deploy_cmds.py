@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.files import read_document
@@ -259,6 +260,9 @@ def _print_status(out: Console, st: Status) -> None:
               f"since {when(st.live.started_at)} by {st.live.deployed_by}")
     out.print(f"rollback targets (verified, newest first): "
               f"{', '.join(f'v{n}' for n in st.standby) or 'none'}")
+    if st.readiness is not None:
+        style = "green" if st.readiness.ready else "red"
+        out.print(f"[{style}]{escape(st.readiness.headline())}[/]")
     if st.replicas:
         out.print(table("Replicas (actual)", ["replica", "serves", "state", "since", "seen"],
                         [(r.replica_id, r.version, r.state, when(r.since), when(r.seen_at))

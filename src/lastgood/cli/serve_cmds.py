@@ -14,9 +14,11 @@ from lastgood.adapters.sql.registry import open_registry
 from lastgood.cli.app import get
 from lastgood.cli.watch_cmds import watch_wrapper
 from lastgood.domain.errors import InvalidInput, NotFound
+from lastgood.domain.readiness import readiness_interval_problem
 from lastgood.serving.evidence import EvidenceOptions
 from lastgood.serving.gateway import GatewayOptions
 from lastgood.serving.guard import chain, require_token
+from lastgood.serving.readiness import ReadinessOptions
 from lastgood.serving.server import ServingOptions, serve
 from lastgood.serving.slots import StandbyLimits
 
@@ -31,6 +33,9 @@ from lastgood.serving.slots import StandbyLimits
               help="Verified versions kept loaded and warm besides the live one.")
 @click.option("--standby-memory-mb", type=click.IntRange(min=1), default=None,
               help="Cap on the memory the standby versions may take.")
+@click.option("--readiness-interval", type=float, default=None,
+              help="Seconds between re-proofs of each warm standby (default 60, or "
+                   "LASTGOOD_READINESS_INTERVAL_S).")
 @click.option("--max-body-kb", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Larger prediction requests are refused with 413.")
 @click.option("--sample-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
@@ -45,10 +50,11 @@ from lastgood.serving.slots import StandbyLimits
 def serve_command(ctx: click.Context, env_name: str, host: str, port: int, workers: int,
                   standby: int, standby_memory_mb: int | None, max_body_kb: int,
                   sample_rate: float, with_watch: bool, policy_file: Path | None,
-                  webhook: str | None) -> None:
+                  webhook: str | None, readiness_interval: float | None) -> None:
     """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
     cli = get(ctx)
     settings = cli.settings
+    interval = _readiness_interval(readiness_interval, settings.readiness_interval_s)
     if settings.remote_url:
         raise InvalidInput("lastgood serve follows the registry database itself, not the API",
                            fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL on the serving host")
@@ -62,7 +68,7 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
         base,
         reconciler=replace(base.reconciler, standby=StandbyLimits(
             count=standby, memory_bytes=standby_memory_mb * 2**20 if standby_memory_mb
-            else None)),
+            else None), readiness=ReadinessOptions(interval_s=interval)),
         gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024),
         evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
     wrap = watch_wrapper(cli, env_name, workers=workers, policy_file=policy_file,
@@ -77,3 +83,14 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
                                 endpoint_url=settings.s3_endpoint_url or None),
           formats_builder=LocalModelFormats, cache_dir=settings.home / "cache",
           db_url=settings.db_url, options=options, wrap_app=wrap)
+
+
+def _readiness_interval(given: float | None, configured: float) -> float:
+    """The interval from --readiness-interval, else the setting; refused when unusable."""
+    interval = configured if given is None else given
+    problem = readiness_interval_problem(interval)
+    if problem is not None:
+        raise InvalidInput(f"readiness interval {problem}",
+                           fix="pass --readiness-interval SECONDS (e.g. 60) or set "
+                               "LASTGOOD_READINESS_INTERVAL_S, between 1 and 86400")
+    return interval

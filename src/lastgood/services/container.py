@@ -19,6 +19,7 @@ from lastgood.ports import (
     Host,
     KeyRing,
     ModelFormats,
+    ReadinessSource,
     Signatures,
     SmokeRunner,
     UnitOfWorkFactory,
@@ -39,6 +40,7 @@ from lastgood.services.preflight import (
     SignatureCheck,
     SmokeCheck,
 )
+from lastgood.services.readiness import RegistryReadiness
 from lastgood.services.registry import RegisterRequest, RegistryService
 from lastgood.services.signing import NoKeyRing, SigningService
 
@@ -60,6 +62,7 @@ class Ports:
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     smoke_enabled: bool = True
     keyring: KeyRing = field(default_factory=NoKeyRing)
+    readiness: ReadinessSource | None = None  # None: replica evidence from the registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +82,14 @@ class Services:
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
     """The preflight checks for an environment: built-ins, then the team's own."""
 
+    readiness = ports.readiness or RegistryReadiness(
+        uow=ports.uow, clock=ports.clock, stale_s=ports.engine_settings.replica_stale_s)
+
     def checks_for(env: Environment) -> Sequence[Check]:
         built_in: list[Check] = [IntegrityCheck(ports.store), RuntimeCheck(), ResourceCheck(),
                                  DataContractCheck(), SignatureCheck(ports.signatures),
-                                 SmokeCheck(ports.smoke, enabled=ports.smoke_enabled)]
+                                 SmokeCheck(ports.smoke, enabled=ports.smoke_enabled,
+                                            readiness=readiness)]
         custom = [CustomCommandCheck(spec, ports.commands, ports.store.url) for spec in env.checks]
         return [*built_in, *custom]
 

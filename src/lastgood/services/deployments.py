@@ -25,9 +25,11 @@ from lastgood.domain.errors import (
     PreconditionFailed,
 )
 from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
+from lastgood.domain.readiness import ReadinessVerdict
 from lastgood.domain.versions import Version, check_name, parse_ref
 from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
 from lastgood.services.operations import OperationEngine, new_operation_id, no_target_error
+from lastgood.services.readiness import rollback_readiness
 
 PhaseHook = Callable[[Operation], None]
 T = TypeVar("T")
@@ -56,6 +58,7 @@ class Status:
     replicas: tuple[ReplicaReport, ...]
     unfinished: tuple[Operation, ...]
     last_operation: Operation | None
+    readiness: ReadinessVerdict | None = None  # of the first rollback target; None: no target
 
 
 def require_reason(reason: str | None, action: str) -> str:
@@ -268,10 +271,13 @@ class DeploymentService:
                     live.version if live else None)
                 and uow.versions.get(model, d.version).status.value == "active"))
             ops = uow.operations.list(model=model, env=env, limit=1)
-            return Status(model, env, live, version, standby,
-                          tuple(uow.replicas.list(model=model, env=env)),
+            replicas = tuple(uow.replicas.list(model=model, env=env))
+            readiness = rollback_readiness(
+                replicas, uow.versions.get(model, standby[0]),
+                now=self._clock.now()) if standby else None
+            return Status(model, env, live, version, standby, replicas,
                           tuple(uow.operations.unfinished(model=model, env=env)),
-                          ops[0] if ops else None)
+                          ops[0] if ops else None, readiness)
 
     def history(self, model: str, *, env: str) -> list[Deployment]:
         with self._uow() as uow:

@@ -18,14 +18,16 @@ from lastgood.domain.compatibility import (
     resource_shortfall,
     runtime_drift,
 )
-from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift
+from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift, SwitchMode
 from lastgood.domain.errors import LastGoodError
 from lastgood.domain.operations import CheckResult, CheckStatus
+from lastgood.domain.readiness import ReadinessVerdict, Verdict
 from lastgood.domain.versions import Column, Version
 from lastgood.ports import (
     ArtifactStore,
     CommandRunner,
     HostFacts,
+    ReadinessSource,
     Signatures,
     SmokeRunner,
 )
@@ -172,12 +174,15 @@ class DataContractCheck:
 
 
 class SmokeCheck:
-    """Load the target in a separate process and reproduce its golden examples."""
+    """Reproduce the target's golden examples: on the warm standby of every live replica when
+    all of them hold fresh readiness evidence, else by loading it in a separate process."""
 
     name = "smoke"
 
-    def __init__(self, runner: SmokeRunner, *, timeout_s: float = 120.0, enabled: bool = True):
+    def __init__(self, runner: SmokeRunner, *, timeout_s: float = 120.0, enabled: bool = True,
+                 readiness: ReadinessSource | None = None):
         self._runner, self._timeout, self._enabled = runner, timeout_s, enabled
+        self._readiness = readiness
 
     def run(self, ctx: CheckContext) -> CheckResult:
         if not self._enabled:
@@ -187,13 +192,33 @@ class SmokeCheck:
         if not ctx.target.golden:
             return CheckResult(self.name, CheckStatus.WARN,
                                "the target has no golden examples; loaded but not compared", {})
+        verdict = self._judge_readiness(ctx)
+        if verdict is not None and verdict.verdict is not Verdict.UNPROVEN:
+            return readiness_result(self.name, verdict)
         outcome = self._runner.smoke(ctx.target, timeout_s=self._timeout)
         evidence = {"load_ms": round(outcome.load_ms, 1),
                     "predict_ms": round(outcome.predict_ms, 1),
                     "examples": len(ctx.target.golden),
                     "mismatches": [dict(m) for m in outcome.mismatches]}
         status = CheckStatus.PASS if outcome.ok else CheckStatus.FAIL
-        return CheckResult(self.name, status, outcome.summary, evidence)
+        if verdict is None:
+            return CheckResult(self.name, status, outcome.summary, evidence)
+        evidence["readiness"] = verdict.as_json()
+        return CheckResult(self.name, status, f"{outcome.summary} (smoke test run: readiness "
+                           f"evidence not usable: {verdict.summary})", evidence)
+
+    def _judge_readiness(self, ctx: CheckContext) -> ReadinessVerdict | None:
+        if self._readiness is None or ctx.env.switch_mode is not SwitchMode.SERVING:
+            return None
+        return self._readiness.judge(ctx.target, ctx.env.name)
+
+
+def readiness_result(name: str, verdict: ReadinessVerdict) -> CheckResult:
+    """The smoke check's result from proven or broken readiness evidence."""
+    evidence = {"source": "readiness", "readiness": verdict.as_json()}
+    if verdict.verdict is Verdict.PROVEN:
+        return CheckResult(name, CheckStatus.PASS, verdict.summary, evidence)
+    return CheckResult(name, CheckStatus.FAIL, verdict.summary, evidence)
 
 
 class SignatureCheck:

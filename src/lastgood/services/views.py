@@ -129,7 +129,8 @@ def status_view(st: Status) -> dict[str, Any]:
             "version": version_view(st.live_version, full=False) if st.live_version else None,
             "standby": list(st.standby), "replicas": [replica_view(r) for r in st.replicas],
             "unfinished": [operation_view(o) for o in st.unfinished],
-            "last_operation": operation_view(st.last_operation) if st.last_operation else None}
+            "last_operation": operation_view(st.last_operation) if st.last_operation else None,
+            "readiness": st.readiness.as_json() if st.readiness else None}
 
 
 def plan_view(plan: RollbackPlan) -> dict[str, Any]:

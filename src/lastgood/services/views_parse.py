@@ -30,6 +30,7 @@ from lastgood.domain.operations import (
     OperationKind,
     Phase,
 )
+from lastgood.domain.readiness import verdict_from_json
 from lastgood.domain.versions import (
     ArtifactFile,
     Column,
@@ -172,7 +173,8 @@ def parse_status(d: View) -> Status:
         standby=tuple(d["standby"]),
         replicas=tuple(parse_replica(r, model=model, env=env) for r in d["replicas"]),
         unfinished=tuple(parse_operation(o) for o in d["unfinished"]),
-        last_operation=parse_operation(d["last_operation"]) if d["last_operation"] else None)
+        last_operation=parse_operation(d["last_operation"]) if d["last_operation"] else None,
+        readiness=verdict_from_json(d["readiness"]) if d.get("readiness") else None)
 
 
 def parse_plan(d: View) -> RollbackPlan:

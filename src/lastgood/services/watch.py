@@ -48,6 +48,7 @@ from lastgood.domain.watching import (
 from lastgood.ports import Clock, MetricSource, Notifier, UnitOfWorkFactory
 from lastgood.services.deployments import DeploymentService
 from lastgood.services.policies import PolicyBook
+from lastgood.services.readiness import ReadinessWatch
 from lastgood.services.watch_output import WatchOutput, window_view
 
 log = logging.getLogger("lastgood.watch")
@@ -119,6 +120,8 @@ class WatchService:
         self._out = WatchOutput(uow=uow, notifier=notifier, clock=clock, actor=settings.actor,
                                 source=source.describe())
         self._tracks: dict[int, _Track] = {}
+        self._readiness = ReadinessWatch(uow=uow, notifier=notifier, clock=clock,
+                                         actor=settings.actor)
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -149,9 +152,19 @@ class WatchService:
                             exc.one_line())
             except Exception:  # a broken adapter must not stop the others being watched
                 log.exception("watching %s v%s in %s failed", dep.model, dep.version, env)
+            self._look_at_readiness(dep)
         live_ids = {d.id for d in live}
         self._tracks = {k: v for k, v in self._tracks.items() if k in live_ids}
+        self._readiness.forget({(d.model, d.env) for d in live})
         return seen
+
+    def _look_at_readiness(self, dep: Deployment) -> None:
+        try:
+            verdict = self._deployments.status(dep.model, env=dep.env).readiness
+            self._readiness.observe(dep.model, dep.env, dep.version, verdict)
+        except Exception:  # readiness is news, never a reason to stop watching
+            log.exception("reading the rollback readiness of %s in %s failed", dep.model,
+                          dep.env)
 
     # -- one deployment --------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ At start, on a change signal, and every `resync_s` it re-reads the whole desired
 environment and converges: switch live to the desired version as soon as a warm slot of it
 exists, load what is missing in the background (off the loop, under a timeout), keep the wanted
 standby versions warm and retire the others. It reports what it actually serves after every
-switch and every `heartbeat_s`. An unreachable registry never touches the slots: the replica
+switch and every `heartbeat_s`, with the readiness evidence of its standbys (re-proven every
+`readiness.interval_s` and whenever the standby set changes, by a task of its own so a proof
+never delays a switch). An unreachable registry never touches the slots: the replica
 keeps serving and retries with backoff.
 """
 
@@ -17,10 +19,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lastgood.domain.readiness import evidence_to_json
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
 from lastgood.services.desired import DesiredModel, DesiredState, load_desired, load_live
 from lastgood.serving.loading import Loader, LoadOptions, prepare_slot
+from lastgood.serving.readiness import ReadinessOptions, StandbyProver
 from lastgood.serving.signals import ChangeSignal
 from lastgood.serving.slots import Slot, SlotState, SlotTable, StandbyLimits
 from lastgood.serving.state import ServingState
@@ -36,6 +40,7 @@ class ReconcilerOptions:
 
     standby: StandbyLimits = field(default_factory=StandbyLimits)
     load: LoadOptions = field(default_factory=LoadOptions)
+    readiness: ReadinessOptions = field(default_factory=ReadinessOptions)
     resync_s: float = 30.0  # full re-read even without any signal
     heartbeat_s: float = 5.0  # report actual state at least this often
     backoff_initial_s: float = 0.5  # first retry after an unreachable registry
@@ -61,6 +66,8 @@ class Reconciler:
         # One report write at a time, so the final "stopped" can never be overwritten by a
         # report that was already on its way when stop() was called.
         self._reporting = asyncio.Lock()
+        self.prover = StandbyProver(clock=clock, options=options.readiness)
+        self._prove_now = asyncio.Event()
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -184,7 +191,8 @@ class Reconciler:
         return ReplicaReport(replica_id=self.replica_id, model=table.model, env=self.env,
                              version=live.number if live else None,
                              since=table.live_since or now, seen_at=now, state=status,
-                             detail=detail[:2000])
+                             detail=detail[:2000],
+                             evidence=evidence_to_json(self.prover.evidence(table)))
 
     def _write_reports(self, reports: list[ReplicaReport]) -> None:
         with self._uow_factory() as uow:
@@ -225,9 +233,26 @@ class Reconciler:
                 log.warning("change signal failed: %s", exc)
                 await asyncio.sleep(self.options.backoff_initial_s)
 
+    async def prove_readiness(self) -> int:
+        """Re-prove every standby now; the number of proofs taken (logged, never raised)."""
+        try:
+            return await self.prover.prove(self.state.tables)
+        except Exception:  # readiness must never stop serving
+            log.exception("proving the standbys of %s failed", self.replica_id)
+            return 0
+
+    async def _readiness(self) -> None:
+        while not self._stopping:
+            await self.prove_readiness()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._prove_now.wait(),
+                                       self.options.readiness.interval_s)
+            self._prove_now.clear()
+
     async def run(self) -> None:
         """Reconcile at start, on every signal and periodically, until `stop()`."""
         pump = asyncio.create_task(self._pump())
+        readiness = asyncio.create_task(self._readiness())
         backoff = self.options.backoff_initial_s
         next_pass = next_report = time.monotonic()
         try:
@@ -243,6 +268,8 @@ class Reconciler:
                         next_pass = now + backoff
                         backoff = min(backoff * 2, self.options.backoff_max_s)
                     self._passed.set()
+                    if self.prover.unproven(self.state.tables):
+                        self._prove_now.set()  # a new standby, a switch, a restart
                     if self._serving() != before:
                         next_report = now  # a switch is reported at once: operations wait on it
                 if time.monotonic() >= next_report:
@@ -256,9 +283,11 @@ class Reconciler:
             # also released and told to stop, not only cancelled.
             self._stopping = True
             self._passed.set()
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+            self._prove_now.set()
+            for task in (pump, readiness):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def _serving(self) -> dict[str, tuple[int | None, str]]:
         return {m: (t.live.number if t.live else None, ",".join(map(str, t.failures)))

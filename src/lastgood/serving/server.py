@@ -34,6 +34,7 @@ from lastgood.serving.evidence import EvidenceOptions, Recorder
 from lastgood.serving.gateway import GatewayOptions, create_gateway
 from lastgood.serving.loaders import ArtifactLoader
 from lastgood.serving.loading import Loader
+from lastgood.serving.readiness import ReadinessCollector
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
 from lastgood.serving.signals import (
     ChangeSignal,
@@ -126,6 +127,8 @@ def create_serving_app(*, env: str, uow_factory: UnitOfWorkFactory, loader: Load
             app.state.gateway.pool.shutdown(wait=False)
 
     app = create_gateway(state, options=options.gateway, clock=clock, lifespan=lifespan)
+    state.recorder.registry.register(ReadinessCollector(
+        env=env, replica_id=replica_id, tables=state.tables, prover=reconciler.prover))
     app.state.reconciler = reconciler
     app.state.serving = state
     return app

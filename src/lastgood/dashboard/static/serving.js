@@ -26,7 +26,16 @@ function liveBox(st, history) {
     h("div", { class: "small" }, "standby ",
       h("span", { class: "chips", "data-testid": "standby" },
         st.standby.length ? st.standby.map((n) => h("span", { class: "chip verified" }, vlabel(n)))
-          : h("span", { class: "muted" }, "none verified"))));
+          : h("span", { class: "muted" }, "none verified"))),
+    readinessLine(st.readiness));
+}
+
+// Whether the escape hatch works before it is needed: the replicas' proof on their standby.
+function readinessLine(ready) {
+  if (!ready) return null;
+  return h("p", { class: "small", "data-testid": "readiness" },
+    badge(ready.ready ? "rollback ready" : "rollback NOT ready", ready.ready ? "ok" : "bad"),
+    " ", ready.headline);
 }
 
 // A restored version starts a new deployment; say when the same version was last verified here.
