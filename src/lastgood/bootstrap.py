@@ -6,22 +6,31 @@ PostgreSQL and S3 by URL); `main()` is the `lastgood` console script.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lastgood.config import Settings, load_settings
-from lastgood.domain.operations import Phase
-from lastgood.ports import UnitOfWorkFactory, Verifier
-from lastgood.services.container import Ports, Services, wire
-from lastgood.services.operations import EngineSettings
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from lastgood.cli.hooks import ServerOptions
+    from lastgood.domain.versions import Version
+    from lastgood.ports import Inspection, ModelFormats, Predictor, UnitOfWorkFactory, Verifier
+    from lastgood.services.container import Ports, Services, wire
     from lastgood.services.faces import ControlPlane
 
 __all__ = ["Ports", "Services", "build_control_plane", "main", "open_control_plane",
            "open_services", "open_verifier", "run_server", "wire"]
+
+
+def __getattr__(name: str) -> Any:
+    """`Ports`, `Services` and `wire` on first use: `lastgood --help` never wires anything."""
+    if name in ("Ports", "Services", "wire"):
+        from lastgood.services import container
+
+        return getattr(container, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -29,40 +38,66 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.artifacts.factory import open_artifact_store
     from lastgood.adapters.clock import SystemClock
     from lastgood.adapters.commands import SubprocessCommands
-    from lastgood.adapters.formats import LocalModelFormats
     from lastgood.adapters.host import LocalHost
     from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
     from lastgood.adapters.null import NoEvidence
     from lastgood.adapters.smoke import SubprocessSmoke
     from lastgood.adapters.sql.registry import open_registry
+    from lastgood.domain.operations import Phase
+    from lastgood.services.container import Ports, wire
+    from lastgood.services.operations import EngineSettings
+    from lastgood.services.readiness import NoReadiness
 
     settings = settings or load_settings()
     store = open_artifact_store(settings.store_url,
                                 endpoint_url=settings.s3_endpoint_url or None)
     registry = open_registry(settings.db_url)
     return wire(Ports(
-        uow=registry, store=store, formats=LocalModelFormats(),
+        uow=registry, store=store, formats=LazyFormats(),
         host=LocalHost(), clock=SystemClock(), commands=SubprocessCommands(),
         smoke=SubprocessSmoke(store), signatures=Ed25519Signatures(registry),
         keyring=FileKeyRing(settings.home / "keys"), verifier=open_verifier(settings, registry),
         evidence=NoEvidence(), engine_settings=EngineSettings(
             lease_ttl_s=settings.lease_ttl_s,
             halt_after=Phase(settings.halt_after) if settings.halt_after else None),
-        smoke_enabled=settings.smoke_test))
+        smoke_enabled=settings.smoke_test,
+        readiness=None if settings.readiness_evidence else NoReadiness()))
+
+
+class LazyFormats:
+    """The local model formats, imported on first use: `lastgood status` and `rollback` never
+    inspect or load a model here, and the formats pull in numpy, onnxruntime and friends."""
+
+    def __init__(self) -> None:
+        self._formats: ModelFormats | None = None
+
+    def _real(self) -> ModelFormats:
+        if self._formats is None:
+            from lastgood.adapters.formats import LocalModelFormats
+
+            self._formats = LocalModelFormats()
+        return self._formats
+
+    def inspect(self, path: Path, *, flavor: str | None, allow_pickle: bool) -> Inspection:
+        return self._real().inspect(path, flavor=flavor, allow_pickle=allow_pickle)
+
+    def load(self, version: Version, directory: Path) -> Predictor:
+        return self._real().load(version, directory)
 
 
 def open_verifier(settings: Settings, uow: UnitOfWorkFactory) -> Verifier:
     """The live verifier over the configured metric source (LASTGOOD_GATEWAY_URLS or
     LASTGOOD_PROMETHEUS_URL) with the default policy; without one, verification is SKIPPED and
     the watch verifies later."""
-    from lastgood.adapters.clock import SystemClock
-    from lastgood.adapters.metrics import open_metric_source
     from lastgood.adapters.null import NoVerifier
-    from lastgood.services.live_verifier import LiveVerifier
-    from lastgood.services.policies import PolicyBook
 
     if not (settings.gateway_urls or settings.prometheus_url):
         return NoVerifier()
+    from lastgood.adapters.clock import SystemClock
+    from lastgood.adapters.metrics import open_metric_source
+    from lastgood.services.live_verifier import LiveVerifier
+    from lastgood.services.policies import PolicyBook
+
     clock = SystemClock()
     source = open_metric_source("gateway" if settings.gateway_urls else "prometheus",
                                 clock=clock, gateway_urls=settings.gateway_urls,

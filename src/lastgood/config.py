@@ -31,6 +31,7 @@ class Settings:
     api_max_upload_bytes: int = 4 * 1024**3  # control plane: largest artifact upload
     serve_token: str = ""  # when set, the prediction API requires it (Authorization: Bearer)
     readiness_interval_s: float = 60.0  # LASTGOOD_READINESS_INTERVAL_S: standby re-proofs
+    readiness_evidence: bool = True  # LASTGOOD_READINESS_EVIDENCE=off: always run the smoke test
 
     @property
     def is_embedded(self) -> bool:
@@ -69,6 +70,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_max_upload_bytes=int(_positive(env, "LASTGOOD_API_MAX_UPLOAD_BYTES", 4 * 1024**3)),
         serve_token=env.get("LASTGOOD_SERVE_TOKEN", ""),
         readiness_interval_s=_positive(env, "LASTGOOD_READINESS_INTERVAL_S", 60.0),
+        readiness_evidence=_switch(env, "LASTGOOD_READINESS_EVIDENCE", default=True),
     )
 
 

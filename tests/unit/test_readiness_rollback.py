@@ -106,7 +106,8 @@ def test_fresh_evidence_on_every_replica_passes_the_smoke_check_without_loading(
     for name in ("r1", "r2"):
         assert Replica(world, name).settle()
     found = plan(world)
-    assert found.target is not None and found.target.version == 2
+    assert found.target is not None
+    assert found.target.version == 2
     smoke = smoke_of(found.target)
     assert smoke.summary == "reproduced 1/1 on the warm standby of 2/2 replicas, 0 s ago"
     assert smoke.evidence["source"] == "readiness"
@@ -122,7 +123,8 @@ def test_stale_evidence_falls_back_to_the_smoke_test_and_says_why(world: World) 
     world.clock.advance(121)
     asyncio.run(replica.rec.report())  # the replica is alive, its proof is old
     found = plan(world)
-    assert found.target is not None and found.target.version == 2
+    assert found.target is not None
+    assert found.target.version == 2
     assert world.smoke.calls == [2]
     assert smoke_of(found.target).summary.endswith(
         "(smoke test run: readiness evidence not usable: r1: proof is 121 s old, older than "
@@ -136,13 +138,15 @@ def test_a_standby_whose_outputs_changed_is_refused_and_the_next_target_taken(
     replica.loader.predictors[2].answer = 7  # a library upgrade changed v2's outputs
     replica.settle()
     status = world.services.deployments.status(MODEL, env=ENV)
-    assert status.readiness is not None and not status.readiness.ready
+    assert status.readiness is not None
+    assert not status.readiness.ready
     found = plan(world)
     refused = next(c for c in found.candidates if c.version == 2)
     assert refused.refusals == (
         "smoke: the warm standby of v2 on r1 stopped reproducing its golden examples (0/1, "
         "0 s ago): golden example 0: expected 0, got 7",)
-    assert found.target is not None and found.target.version == 1
+    assert found.target is not None
+    assert found.target.version == 1
     assert world.smoke.calls == []  # v1 was proven on the standby too
 
     done: list[Any] = []
@@ -218,7 +222,8 @@ def test_a_registry_down_while_proving_keeps_serving_and_reports_when_it_returns
     down.set()
     assert replica.settle() is False  # proven anew, but the report did not get through
     table = replica.rec.state.tables[MODEL]
-    assert table.live is not None and table.live.number == 3  # still serving
+    assert table.live is not None
+    assert table.live.number == 3
     down.clear()
     assert asyncio.run(replica.rec.report())
     assert smoke_of(_candidate(plan(world), 2)).evidence["source"] == "readiness"

@@ -7,18 +7,21 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
 from lastgood.cli.errors import exit_code_for
 from lastgood.cli.hooks import ServerRunner, no_server
 from lastgood.config import Settings
 from lastgood.domain.errors import LastGoodError
-from lastgood.services.faces import ControlPlane
 
-Opener = Callable[[Settings], ControlPlane]
+if TYPE_CHECKING:  # imported by the commands that use them, not by `lastgood --help`
+    from rich.console import Console
+
+    from lastgood.services.faces import ControlPlane
+
+Opener = Callable[[Settings], "ControlPlane"]
 """The local services, or a remote control plane when LASTGOOD_URL is set."""
 
 
@@ -29,8 +32,8 @@ class CliContext:
     settings: Settings
     opener: Opener
     traceback: bool = False
-    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
-    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    out: Console = field(default_factory=lambda: _console(stderr=False))
+    err: Console = field(default_factory=lambda: _console(stderr=True))
     server: ServerRunner = no_server
     _services: ControlPlane | None = None
 
@@ -49,16 +52,49 @@ class CliContext:
         sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
+def _console(*, stderr: bool) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=True)
+
+
+def _shortened(text: str, limit: int) -> str:
+    """`text` cut at a word to fit `limit` with "...", as click shortens a command's help."""
+    if len(text) <= limit:
+        return text
+    words, kept = text.split(), ""
+    for word in words:
+        if len(f"{kept} {word}".strip()) + 3 > limit:
+            break
+        kept = f"{kept} {word}".strip()
+    return f"{kept}..."
+
+
 class LastgoodGroup(click.Group):
     """Runs commands so that a lastgood error is one line on stderr and an exit code.
 
     Commands given as `name -> "module:attribute"` are imported only when used, so that
-    `lastgood models` does not pay for importing the prediction server.
+    `lastgood models` does not pay for importing the prediction server; `summaries` give the
+    one-line help `--help` lists, so the listing imports none of them.
     """
 
-    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None,
+                 summaries: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy = dict(lazy or {})
+        self.lazy, self.summaries = dict(lazy or {}), dict(summaries or {})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        if any(n not in self.commands and n not in self.summaries for n in names):
+            super().format_commands(ctx, formatter)  # a summary is missing: ask the commands
+            return
+        limit = formatter.width - 6 - max((len(n) for n in names), default=0)
+        rows = [(n, self.commands[n].get_short_help_str(limit) if n in self.commands
+                 else _shortened(self.summaries[n], limit))
+                for n in names]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.lazy})

@@ -22,11 +22,41 @@ COMMANDS = {
 }
 """Each command and where it lives; a module is imported only when its command runs."""
 
+SUMMARIES = {
+    "archive": "Forensic bundles of failed deployments.",
+    "audit": "The hash-chained audit trail.",
+    "demo": "Train, register, deploy, verify, degrade and roll back — the whole loop in one go.",
+    "deploy": "Make ENV serve version REF of NAME, after the preflight checks pass.",
+    "env": "Environments and their settings (feature schema, checks, switch mode).",
+    "events": "The audit trail: every mutation and refusal, oldest first.",
+    "history": "Which version was live when, who deployed it, why, and how it ended.",
+    "key": "ed25519 signing keys: the private half stays here, the registry records the public.",
+    "models": "List every model.",
+    "ops": "Deploys and rollbacks, newest first, with their phase.",
+    "policy": "Health policies: signals, tolerated regression, bake window, mode.",
+    "register": "Register PATH (a model file or an MLflow model folder) as the next version of "
+                "NAME.",
+    "resume": "Finish deploys and rollbacks that a crash interrupted.",
+    "retire": "Retire a version: it stays in history but is never deployed or rolled back to.",
+    "rollback": "Put back the most recent verified version of NAME in ENV.",
+    "serve": "Serve ENV: hot switches to warm standbys, replicas that follow the registry.",
+    "server": "Run the control plane: REST API, OpenAPI document and dashboard (until Ctrl-C).",
+    "show": "Show one version (REF is a number or a tag).",
+    "status": "Desired against actual: what ENV should serve and what each replica serves.",
+    "token": "API tokens for the control plane (stored hashed; the secret is shown once).",
+    "verify": "Mark the live deployment verified, with its measured baseline.",
+    "versions": "List the versions of NAME, newest first.",
+    "watch": "Judge every live deployment of ENV continuously: verify, roll back, or page a "
+             "human.",
+}
+"""`lastgood --help` lists these instead of importing every command module (a test keeps them
+equal to the commands' docstrings)."""
+
 
 def build_cli(opener: Opener, *, server_runner: ServerRunner = no_server) -> click.Group:
     """The command tree over services opened by `opener` (the composition root's)."""
 
-    @click.group(cls=LastgoodGroup, lazy=COMMANDS,
+    @click.group(cls=LastgoodGroup, lazy=COMMANDS, summaries=SUMMARIES,
                  context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(__version__, prog_name="lastgood")
     @click.option("--traceback", is_flag=True, help="Show the full traceback on errors.")

@@ -46,10 +46,13 @@ def rollback_readiness(reports: Sequence[ReplicaReport], target: Version, *, now
 
 @dataclass(frozen=True, slots=True)
 class NoReadiness:
-    """No replica evidence at all: every rollback runs the smoke test."""
+    """Replica evidence not used (LASTGOOD_READINESS_EVIDENCE=off): every rollback runs the
+    smoke test, and its result says so."""
 
     def judge(self, target: Version, env: str) -> ReadinessVerdict:
-        return ReadinessVerdict(Verdict.UNPROVEN, "readiness evidence is not read here")
+        return ReadinessVerdict(Verdict.UNPROVEN, "readiness evidence is turned off on this "
+                                "installation (LASTGOOD_READINESS_EVIDENCE=off)",
+                                version=target.number)
 
 
 class RegistryReadiness:

@@ -243,7 +243,10 @@ class Reconciler:
 
     async def _readiness(self) -> None:
         while not self._stopping:
-            await self.prove_readiness()
+            if await self.prove_readiness():
+                # At once, not at the next heartbeat: a proof must reach the registry well
+                # within the two intervals it counts for.
+                await self.report()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._prove_now.wait(),
                                        self.options.readiness.interval_s)
