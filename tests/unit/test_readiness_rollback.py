@@ -80,6 +80,14 @@ class Replica:
         return asyncio.run(go())
 
 
+async def converge_and_report(replica: Replica) -> None:
+    """Load what the registry wants and report, without proving anything yet."""
+    for _ in range(3):
+        await replica.rec.reconcile()
+        await asyncio.gather(*list(replica.rec._tasks))
+    await replica.rec.report()
+
+
 @pytest.fixture
 def world() -> World:
     """v1 and v2 verified, v3 live and bad: the candidates are v2, then v1."""
@@ -164,12 +172,7 @@ def test_a_standby_whose_outputs_changed_is_refused_and_the_next_target_taken(
 def test_a_restarted_replica_proves_its_standbys_again(world: World) -> None:
     Replica(world, "r1").settle()
     restarted = Replica(world, "r1")  # a new process: slots reloaded, no proof yet
-    async def report_before_proving() -> None:
-        for _ in range(3):
-            await restarted.rec.reconcile()
-            await asyncio.gather(*list(restarted.rec._tasks))
-        await restarted.rec.report()
-    asyncio.run(report_before_proving())
+    asyncio.run(converge_and_report(restarted))
     assert "holds no proof for v2" in smoke_of(_candidate(plan(world), 2)).summary
     restarted.settle()
     assert smoke_of(_candidate(plan(world), 2)).evidence["source"] == "readiness"
@@ -177,16 +180,20 @@ def test_a_restarted_replica_proves_its_standbys_again(world: World) -> None:
 
 def test_evidence_of_one_host_does_not_count_for_another(world: World) -> None:
     r1, r2 = Replica(world, "r1", fingerprint="host-a"), Replica(world, "r2",
-                                                                  fingerprint="host-a")
+                                                                  fingerprint="host-b")
     r1.settle()
-    r2.settle()
-    r2.fingerprint.value = "host-b"  # r2's packages changed after its proof
-    asyncio.run(r2.rec.report())
+    asyncio.run(converge_and_report(r2))  # r2 serves the same versions, unproven on its host
     found = plan(world)
-    assert world.smoke.calls == [2]
+    assert world.smoke.calls == [2]  # r1's proof does not stand in for r2
     assert found.target is not None
-    assert "r2: proven on packages host-a, the host now has host-b" in smoke_of(
-        found.target).summary
+    assert "r2: holds no proof for v2" in smoke_of(found.target).summary
+    r2.settle()
+    assert smoke_of(_candidate(plan(world), 2)).summary.startswith(
+        "reproduced 1/1 on the warm standby of 2/2 replicas")
+    with world.registry() as uow:
+        proofs = {r.replica_id: {p["packages"] for p in (r.evidence or {})["standbys"]}
+                  for r in uow.replicas.list(model=MODEL, env=ENV)}
+    assert proofs == {"r1": {"host-a"}, "r2": {"host-b"}}  # each proven on its own packages
 
 
 def test_evidence_for_a_digest_not_the_versions_is_ignored_and_audited(world: World) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 import platform
 import re
 import socket
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from lastgood.domain.readiness import package_fingerprint
 from lastgood.domain.versions import Resources
 from lastgood.ports import HostFacts
 
@@ -21,14 +24,44 @@ def normal_name(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+DIST_INFO = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$")
+
+
 def installed_packages() -> dict[str, str]:
-    """Every installed distribution by normalised name; the first on sys.path wins, as in import."""
+    """Every installed distribution by normalised name; the first on sys.path wins, as in import.
+
+    Read from the `.dist-info` folder names, which carry the name and the version (PEP 491),
+    so a listing of each path entry replaces parsing every METADATA file (half a second for
+    500 distributions, on every `lastgood rollback`). Anything else (eggs) is read from its
+    metadata, as `importlib.metadata` does.
+    """
     found: dict[str, str] = {}
-    for dist in importlib.metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        if name:
-            found.setdefault(normal_name(name), dist.version)
+    for entry in sys.path:
+        try:
+            names = sorted(os.listdir(entry or "."))
+        except OSError:  # a zip, a missing folder
+            continue
+        for item in names:
+            for name, version in _distribution(Path(entry or "."), item):
+                found.setdefault(normal_name(name), version)
     return found
+
+
+def _distribution(folder: Path, item: str) -> list[tuple[str, str]]:
+    match = DIST_INFO.match(item)
+    if match:
+        return [(match["name"], match["version"])]
+    if not item.endswith(".egg-info"):
+        return []
+    dist = importlib.metadata.PathDistribution(folder / item)
+    name = dist.metadata["Name"] if dist.metadata else None
+    return [(name, dist.version)] if name else []
+
+
+@functools.cache
+def packages_fingerprint() -> str:
+    """This process's package fingerprint (readiness evidence), computed once."""
+    return package_fingerprint(installed_packages())
 
 
 class LocalHost:

@@ -10,6 +10,7 @@ import click
 
 from lastgood.adapters.artifacts.factory import open_artifact_store
 from lastgood.adapters.formats import LocalModelFormats
+from lastgood.adapters.host import packages_fingerprint
 from lastgood.adapters.sql.registry import open_registry
 from lastgood.cli.app import get
 from lastgood.cli.watch_cmds import watch_wrapper
@@ -68,7 +69,8 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
         base,
         reconciler=replace(base.reconciler, standby=StandbyLimits(
             count=standby, memory_bytes=standby_memory_mb * 2**20 if standby_memory_mb
-            else None), readiness=ReadinessOptions(interval_s=interval)),
+            else None), readiness=ReadinessOptions(
+                interval_s=interval, fingerprint=packages_fingerprint)),
         gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024),
         evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
     wrap = watch_wrapper(cli, env_name, workers=workers, policy_file=policy_file,

@@ -10,6 +10,7 @@ says why. Time is an argument everywhere here.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,11 +20,18 @@ from typing import Any
 
 __all__ = ["MAX_INTERVAL_S", "MIN_INTERVAL_S", "ReadinessEvidence", "ReadinessVerdict",
            "ReplicaEvidence", "StandbyProof", "Verdict", "evidence_from_json",
-           "evidence_to_json", "judge_readiness", "readiness_interval_problem",
+           "evidence_to_json", "judge_readiness", "package_fingerprint",
+           "readiness_interval_problem",
            "verdict_from_json"]
 
 MIN_INTERVAL_S = 1.0  # more often would spend the CPU that predictions need
 MAX_INTERVAL_S = 86400.0  # a proof a day old proves nothing about today's host
+
+
+def package_fingerprint(packages: Mapping[str, str]) -> str:
+    """sha256 over the sorted `name==version` lines of a host's installed distributions."""
+    lines = sorted(f"{name}=={version}" for name, version in packages.items())
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def readiness_interval_problem(value: float) -> str | None:

@@ -9,7 +9,7 @@ the proofs still run and go out with the first report that gets through (safety 
 
 from __future__ import annotations
 
-import hashlib
+import asyncio
 import importlib.metadata
 import logging
 import re
@@ -29,27 +29,22 @@ from lastgood.domain.readiness import (
     ReplicaEvidence,
     StandbyProof,
     judge_readiness,
+    package_fingerprint,
 )
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, Predictor
 from lastgood.serving.loading import LoadTimeout, golden_mismatches, run_off_loop
 from lastgood.serving.slots import Slot, SlotState, SlotTable
 
-__all__ = ["ReadinessCollector", "ReadinessOptions", "StandbyProver", "host_fingerprint",
-           "package_fingerprint"]
+__all__ = ["ReadinessCollector", "ReadinessOptions", "StandbyProver", "host_fingerprint"]
 
 log = logging.getLogger(__name__)
 
 
-def package_fingerprint(packages: Mapping[str, str]) -> str:
-    """sha256 over the sorted `name==version` lines of installed distributions."""
-    lines = sorted(f"{name}=={version}" for name, version in packages.items())
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
-
-
 @cache
 def host_fingerprint() -> str:
-    """This process's package fingerprint, computed once (listing distributions takes ~50 ms)."""
+    """This process's package fingerprint, computed once, from `importlib.metadata` (slow: it
+    parses every METADATA file; `lastgood serve` passes the host adapter's faster one)."""
     found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"] if dist.metadata else None
@@ -73,6 +68,7 @@ class StandbyProver:
     def __init__(self, *, clock: Clock, options: ReadinessOptions = ReadinessOptions()) -> None:
         self._clock, self.options = clock, options
         self._proofs: dict[tuple[str, int], tuple[Slot, StandbyProof]] = {}
+        self._packages = ""  # the fingerprint, once computed off the loop by the first proof
 
     def now(self) -> datetime:
         return self._clock.now()
@@ -85,6 +81,8 @@ class StandbyProver:
         """Replay every standby's golden examples once; the number of proofs taken."""
         taken = 0
         held = list(_standbys(tables))
+        # Off the loop: the first computation lists every installed distribution.
+        self._packages = await asyncio.to_thread(self.options.fingerprint)
         for model, slot in held:
             proof = await self._prove(slot)
             if proof is not None and slot.state is SlotState.WARM:
@@ -99,7 +97,7 @@ class StandbyProver:
         """The evidence of `table`'s current standbys, for its report."""
         proofs = tuple(held for slot in table.standby.values()
                        if (held := self._held(table.model, slot)) is not None)
-        return ReadinessEvidence(packages=self.options.fingerprint(),
+        return ReadinessEvidence(packages=self._packages,
                                  interval_s=self.options.interval_s, standbys=proofs)
 
     def verdict(self, table: SlotTable, *, replica_id: str) -> ReadinessVerdict | None:
@@ -119,7 +117,7 @@ class StandbyProver:
         predictor, version = slot.predictor, slot.version
         if predictor is None or slot.state is not SlotState.WARM:
             return None
-        packages, start = self.options.fingerprint(), time.perf_counter()
+        packages, start = self._packages, time.perf_counter()
         try:
             problems = await run_off_loop(lambda: _replay(predictor, version),
                                           timeout_s=self.options.timeout_s,
