@@ -1,6 +1,7 @@
 """The rollback a user types, end to end, under steady load (loopback only, a few minutes).
 
-    .venv/bin/python benchmarks/rollback_e2e.py [--rounds 5] [--rate 300] [--backends sqlite,postgresql]
+    .venv/bin/python benchmarks/rollback_e2e.py [--rounds 5] [--rate 300]
+                                                [--backends sqlite,postgresql]
                                                 [--no-mlflow]
 
 What is timed: the real `lastgood rollback iris --env bench --reason ... --yes --json` command,
@@ -46,8 +47,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import registry_url  # noqa: E402
-from benchmarks.switch_under_load import (  # noqa: E402
+from benchmarks._common import registry_url
+from benchmarks.switch_under_load import (
     BODY,
     COLUMNS,
     HOST,
@@ -183,7 +184,7 @@ def exec_rollback(world: World, *, evidence: bool) -> tuple[float, dict[str, Any
 def rollback_round(world: World, port: int, *, evidence: bool, rate: float) -> dict[str, Any]:
     live = world.make_bad_live()
     world.wait_ready(live, fresh=evidence)
-    result, facts = drive(port, f"/v1/models/{MODEL}/predict", 9.0 if evidence else 14.0, rate,
+    result, facts = drive(port, f"/v1/models/{MODEL}/predict", 9.0 if evidence else 30.0, rate,
                           1.5, lambda: exec_rollback(world, evidence=evidence))
     [(first, full)] = result.reach()
     began = result.commands[0][0]

@@ -8,7 +8,10 @@ separate closed-loop run with the servers measured in turns (the others SIGSTOPp
 change in the machine's background load hits every contestant alike:
   (a)  lastgood switching to a warm standby: 10 (1 worker) or 6 (4 workers, SO_REUSEPORT)
        registry writes alternating between two versions, the SQLite registry polled every
-       10 ms (a stat of the file; the registry is read only when it changed);
+       10 ms (a stat of the file; the registry is read only when it changed). The writes are
+       the pointer move `lastgood rollback` commits (`switch_registry` below), made directly:
+       no command, no plan, no preflight, no confirmation. This measures the data plane's
+       switch; benchmarks/rollback_e2e.py measures the command a user types;
   (b)  lastgood switching with a cold load (no standby): the version is fetched, loaded from
        its skops file and warmed on its golden examples in a thread while serving;
   (c)  the restart approach: stop the server process, start it on the old version;
@@ -522,11 +525,11 @@ def verdicts(res: dict[str, dict[str, Any]]) -> list[str]:
 
 def scenarios(bench: Bench) -> list[tuple[str, str, Callable[[], Any]]]:
     runs: list[tuple[str, str, Callable[[], Any]]] = [
-        ("a1", "(a) lastgood warm standby, 1 worker", partial(
+        ("a1", "(a) lastgood warm standby, 1 worker, pointer written directly", partial(
             lastgood, bench, workers=1, standby=1, switches=10, spacing_s=0.3)),
-        ("a4", "(a) lastgood warm standby, 4 workers", partial(
+        ("a4", "(a) lastgood warm standby, 4 workers, pointer written directly", partial(
             lastgood, bench, workers=4, standby=1, switches=6, spacing_s=0.5)),
-        ("b", "(b) lastgood cold load, 1 worker", partial(
+        ("b", "(b) lastgood cold load, 1 worker, pointer written directly", partial(
             lastgood, bench, workers=1, standby=0, switches=4, spacing_s=1.0)),
         ("c", "(c) restart approach", partial(restart, bench, restarts=1)),
         ("d", "(d) minimal FastAPI floor (no switch)", partial(floor, bench)),
@@ -572,7 +575,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"\nswitch under load: steady {args.rate:g} req/s over {CONCURRENCY} keep-alive "
           f"connections (max req/s: closed loop), loopback, {multiprocessing.cpu_count()} cores, "
           f"total {time.monotonic() - began:.0f} s. Times are from the registry commit "
-          f"(median commit {fmt(results['a1']['command_ms'])} ms) or the restart command.\n")
+          f"(median commit {fmt(results['a1']['command_ms'])} ms) or the restart command. "
+          "lastgood rows write the deployment pointer directly (what the engine commits), "
+          "bypassing `lastgood rollback` (plan, preflight, confirmation): see "
+          "benchmarks/rollback_e2e.py for the command end to end.\n")
     print("\n".join(lines))
     print("\ntargets:")
     print("\n".join(verdicts(results)))

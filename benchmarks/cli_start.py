@@ -1,0 +1,134 @@
+"""How fast the `lastgood` command starts, beside the interpreter's own floor (~20 s).
+
+    .venv/bin/python benchmarks/cli_start.py [--runs 15]
+
+Each row is the wall time of a real `lastgood ...` process (exec to exit), run RUNS times in
+turns with the others (hyperfine-style: the machine's background load hits every row alike),
+p50 and p95. `status` and `rollback --dry-run` run against a real SQLite registry holding one
+model with two verified versions (no replica: the smoke check of the dry run is turned off so
+the row measures the command, not a model load). The floors on the same machine, in the same
+run: `python -c pass`, and `python -c "import sqlalchemy"` (what any command reading the
+registry must import). The import breakdown of a command comes from
+`python -X importtime -m lastgood ...`; the three biggest top-level imports are listed.
+Targets (issue 12): --help, --version, status and rollback start in <= 250 ms of wall time.
+Nothing here asserts; it prints the table, the targets and PASS/MISS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+PY = sys.executable
+TARGET_MS = 250.0
+
+
+def environment(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTGOOD_")}
+    return env | {"LASTGOOD_HOME": str(home), "LASTGOOD_ACTOR": "bench",
+                  "LASTGOOD_SMOKE_TEST": "off"}
+
+
+def fill(home: Path) -> None:
+    """One model, v1 and v2 verified in `bench`, v2 live: something to show and roll back."""
+    from benchmarks.switch_under_load import train
+    from lastgood.bootstrap import open_services
+    from lastgood.config import load_settings
+    from lastgood.services.registry import RegisterRequest
+
+    paths = train(home.parent)
+    services = open_services(load_settings(environment(home)))
+    for number in (1, 2):
+        services.registry.register(RegisterRequest(model="iris", path=paths[number],
+                                                   flavor="sklearn"), actor="bench")
+        services.deployments.deploy("iris", number, env="bench", reason="bench", actor="bench")
+        services.deployments.verify("iris", env="bench", baseline={"error_rate": 0.0},
+                                    reason="bench", actor="bench")
+    services.ports.uow.dispose()  # type: ignore[attr-defined]
+
+
+COMMANDS: dict[str, list[str]] = {
+    "python -c pass (floor)": [PY, "-c", "pass"],
+    "python -c 'import sqlalchemy' (registry floor)": [PY, "-c", "import sqlalchemy"],
+    "lastgood --version": [PY, "-m", "lastgood", "--version"],
+    "lastgood --help": [PY, "-m", "lastgood", "--help"],
+    "lastgood status iris --env bench": [PY, "-m", "lastgood", "status", "iris", "--env",
+                                         "bench"],
+    "lastgood rollback --help": [PY, "-m", "lastgood", "rollback", "--help"],
+    "lastgood rollback iris --env bench --dry-run": [PY, "-m", "lastgood", "rollback", "iris",
+                                                     "--env", "bench", "--dry-run"],
+}
+TARGETED = ("lastgood --version", "lastgood --help", "lastgood status iris --env bench",
+            "lastgood rollback iris --env bench --dry-run")
+
+
+def timed(args: list[str], env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, timeout=60, check=False)
+    took = (time.perf_counter() - began) * 1000
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {done.stderr.decode()[-300:]}")
+    return took
+
+
+def biggest_imports(args: list[str], env: dict[str, str], n: int = 3) -> str:
+    if "lastgood" not in args:
+        return ""
+    done = subprocess.run([PY, "-X", "importtime", *args[1:]], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    top: list[tuple[int, str]] = []
+    for line in done.stderr.splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and parts[2].startswith(" ") and not parts[2].startswith("  "):
+            try:
+                top.append((int(parts[1]), parts[2].strip()))
+            except ValueError:
+                continue
+    top.sort(reverse=True)
+    return ", ".join(f"{name} {us / 1000:.0f}" for us, name in top[:n])
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="lastgood-cli-start-") as tmp:
+        home = Path(tmp) / "home"
+        env = environment(home)
+        fill(home)
+        for argv_ in COMMANDS.values():  # warm the page cache and the .pyc files once
+            timed(argv_, env)
+        found: dict[str, list[float]] = {name: [] for name in COMMANDS}
+        for _ in range(args.runs):
+            for name, argv_ in COMMANDS.items():
+                found[name].append(timed(argv_, env))
+        imports = {name: biggest_imports(argv_, env) for name, argv_ in COMMANDS.items()}
+    with open("/proc/loadavg") as fh:
+        load = fh.read().split()[0]
+    print(f"\nCLI start: wall time exec -> exit, {args.runs} runs each in turns, load average "
+          f"{load}, {os.cpu_count()} cores.\n")
+    print("| command | p50 ms | p95 ms | biggest top-level imports (ms, -X importtime) |")
+    print("|---|---|---|---|")
+    for name, values in found.items():
+        print(f"| {name} | {pct(values, .5):.0f} | {pct(values, .95):.0f} | {imports[name]} |")
+    print(f"\ntargets (p50 <= {TARGET_MS:.0f} ms):")
+    for name in TARGETED:
+        p50 = pct(found[name], .5)
+        print(f"{'PASS' if p50 <= TARGET_MS else 'MISS'}  {name}: {p50:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
