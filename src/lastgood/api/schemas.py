@@ -150,6 +150,7 @@ class ColumnOut(BaseModel):
     name: str
     dtype: str
     shape: list[int] = []
+    optional: bool = False
 
 
 class ResourcesOut(BaseModel):
@@ -173,6 +174,7 @@ class GoldenOut(BaseModel):
     input: dict[str, Any]
     output: Any
     tolerance: float
+    source: str = "given"
 
 
 class VersionOut(VersionSummaryOut):

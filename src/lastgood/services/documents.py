@@ -118,5 +118,5 @@ def parse_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
 
 def columns_to_json(columns: Iterable[Column]) -> list[dict[str, Any]]:
     """Columns as the schema document shape (inverse of parse_columns)."""
-    return [{"name": c.name, "dtype": c.dtype, **({"shape": list(c.shape)} if c.shape else {})}
-            for c in columns]
+    return [{"name": c.name, "dtype": c.dtype, **({"shape": list(c.shape)} if c.shape else {}),
+             **({"optional": True} if c.optional else {})} for c in columns]
