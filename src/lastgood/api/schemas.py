@@ -188,6 +188,10 @@ class VersionOut(VersionSummaryOut):
     signed_by: str | None
 
 
+class RegisteredOut(VersionOut):
+    notes: list[str] = []  # what lastgood read, ignored or recorded while registering
+
+
 class EventOut(BaseModel):
     seq: int
     at: str | None

@@ -18,16 +18,13 @@ import yaml
 from lastgood.adapters.formats.detect import MLMODEL
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Runtime
+from lastgood.services.documents import example_records, spec_columns
 
 Schema2 = tuple[tuple[Column, ...], tuple[Column, ...]]
 # Preference order when no flavor is given: native loaders first, mlflow's own last.
 SERVED = ("sklearn", "xgboost", "lightgbm", "onnx", "python_function")
 MODEL_FILES = {"sklearn": ("pickled_model", "model.pkl"), "onnx": ("data", "model.onnx"),
                "xgboost": ("data", "model.xgb"), "lightgbm": ("data", "model.lgb")}
-COLSPEC_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
-                  "boolean": "bool", "string": "string", "datetime": "datetime"}
-TENSOR_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
-                 "bool": "bool", "str": "string", "object": "string"}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*===?\s*([^\s;,#]+)")
 MAX_EXAMPLES = 20
 MLFLOW_PINS = ("mlflow", "mlflow-skinny")
@@ -119,28 +116,6 @@ def signature(model: MLflowModel) -> tuple[Schema2 | None, list[str]]:
     return (inputs, outputs or ()), []
 
 
-def spec_columns(text: Any, *, single: str) -> tuple[Column, ...] | None:
-    """mlflow column or tensor specs (JSON text in MLmodel) as columns; None if unexpressible."""
-    if not text:
-        return ()
-    specs = json.loads(text) if isinstance(text, str) else text
-    columns: list[Column] = []
-    for index, spec in enumerate(specs):
-        name = str(spec.get("name") or (single if len(specs) == 1 or not single
-                                        else f"{single}_{index}"))
-        if spec.get("type") == "tensor":
-            tensor = spec.get("tensor-spec") or {}
-            dtype = TENSOR_DTYPES.get(str(tensor.get("dtype")))
-            shape = tuple(int(d) for d in (tensor.get("shape") or [])[1:])
-        else:
-            dtype, shape = COLSPEC_DTYPES.get(str(spec.get("type"))), ()
-        if dtype is None:
-            return None
-        columns.append(Column(name=name, dtype=dtype, shape=shape,
-                              optional=spec.get("required") is False))
-    return tuple(columns)
-
-
 def named(columns: Sequence[Column], names: Sequence[str]) -> tuple[Column, ...]:
     """Unnamed signature columns named in order after the model's own inputs (else `input`)."""
     out = []
@@ -219,37 +194,6 @@ def examples(model: MLflowModel, inputs: Sequence[Column]
     golden = tuple(GoldenExample(inputs=r, expected=None, source=GoldenSource.UNCHECKED)
                    for r in records[:MAX_EXAMPLES])
     return golden, [*notes, f"{len(golden)} golden example(s) from the MLflow input example"]
-
-
-def example_records(data: Any, inputs: Sequence[Column] = ()) -> list[dict[str, Any]] | None:
-    """Records from mlflow's example layouts: split, records, columnar, tensors or one record."""
-    if isinstance(data, Mapping):
-        for key in ("dataframe_split", "dataframe_records", "inputs", "instances"):
-            if key in data:
-                return example_records(data[key], inputs)
-        if isinstance(data.get("columns"), list) and isinstance(data.get("data"), list):
-            return [dict(zip(data["columns"], row, strict=True)) for row in data["data"]]
-        if data and all(isinstance(v, list) for v in data.values()):
-            length = {len(v) for v in data.values()}
-            if len(length) == 1:
-                return [{k: v[i] for k, v in data.items()} for i in range(length.pop())]
-            return None
-        return [dict(data)] if data else None
-    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
-        return [dict(r) for r in data]
-    if isinstance(data, list) and data and all(isinstance(r, list) for r in data):
-        return tensor_records(data, inputs)
-    return None
-
-
-def tensor_records(rows: list[list[Any]], inputs: Sequence[Column]) -> list[dict[str, Any]] | None:
-    """Rows of an ndarray example as records: one tensor column, or one value per column."""
-    if len(inputs) == 1 and inputs[0].shape:
-        return [{inputs[0].name: row} for row in rows]
-    names = [c.name for c in inputs if not c.shape]
-    if names and all(len(row) == len(names) for row in rows):
-        return [dict(zip(names, row, strict=True)) for row in rows]
-    return None
 
 
 def _yaml(path: Path) -> Mapping[str, Any]:
