@@ -110,9 +110,10 @@ def check_records(records: Sequence[Mapping[str, Any]], columns: Sequence[Column
     if not columns:
         return
     names = {c.name for c in columns}
+    required = {c.name for c in columns if not c.optional}
     for i, record in enumerate(records):
-        if record.keys() != names:
-            missing = [c.name for c in columns if c.name not in record]
+        if not required <= record.keys() or not record.keys() <= names:
+            missing = [c.name for c in columns if c.name not in record and not c.optional]
             if missing:
                 raise field_error(f"records[{i}].{missing[0]}", "missing",
                                   f"send every input column: {', '.join(sorted(names))}")
@@ -120,4 +121,6 @@ def check_records(records: Sequence[Mapping[str, Any]], columns: Sequence[Column
             raise field_error(f"records[{i}].{extra[0]}", "unexpected field",
                               f"send only the input columns: {', '.join(sorted(names))}")
         for column in columns:
-            _check_value(f"records[{i}].{column.name}", record[column.name], column, column.shape)
+            if column.name in record and not (column.optional and record[column.name] is None):
+                _check_value(f"records[{i}].{column.name}", record[column.name], column,
+                             column.shape)
