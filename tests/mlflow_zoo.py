@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,6 @@ import pandas as pd
 
 IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
 SAMPLE_ROWS = 8
-ZOO_NAMES = ("logreg-skops", "logreg-cloudpickle", "forest-skops", "forest-cloudpickle",
-             "ridge-skops", "ridge-cloudpickle", "pipeline", "onnx", "onnx-zipmap", "xgboost",
-             "lightgbm", "pyfunc")
 
 
 @dataclass(frozen=True)
@@ -177,18 +175,15 @@ def sklearn_estimators() -> list[tuple[str, Callable[[int], Any], Callable[[], A
     ]
 
 
-def build_sklearn(root: Path) -> list[ZooModel]:
-    """LogisticRegression, RandomForest and Ridge, each as skops and as cloudpickle."""
-    out = []
-    for short, make, data in sklearn_estimators():
-        frame, target = data()
-        for fmt in ("skops", "cloudpickle"):
-            versions = Versions(root, f"{short}-{fmt}")
-            for v in (1, 2):
-                save_sklearn(versions, make(v).fit(frame, target), frame, fmt=fmt)
-            out.append(ZooModel(f"{short}-{fmt}", "sklearn", fmt == "cloudpickle",
-                                versions.pair(), spread(frame)))
-    return out
+def build_sklearn(root: Path, short: str, fmt: str) -> ZooModel:
+    """LogisticRegression, RandomForest or Ridge (`short`), as skops or as cloudpickle (`fmt`)."""
+    make, data = {name: (make, data) for name, make, data in sklearn_estimators()}[short]
+    frame, target = data()
+    versions = Versions(root, f"{short}-{fmt}")
+    for v in (1, 2):
+        save_sklearn(versions, make(v).fit(frame, target), frame, fmt=fmt)
+    return ZooModel(f"{short}-{fmt}", "sklearn", fmt == "cloudpickle", versions.pair(),
+                    spread(frame))
 
 
 def tabular_pipeline(version: int) -> Any:
@@ -245,23 +240,19 @@ def save_onnx(versions: Versions, graph: Any, example: np.ndarray[Any, Any]) -> 
                   input_example=example[:3])
 
 
-def build_onnx(root: Path) -> list[ZooModel]:
-    """A logistic regression on iris as ONNX, with and without ZipMap."""
+def build_onnx(root: Path, *, zipmap: bool) -> ZooModel:
+    """A logistic regression on iris as ONNX, with or without ZipMap."""
     from sklearn.linear_model import LogisticRegression
 
     frame, target = iris_frame()
     features = frame.to_numpy(dtype=np.float32)
-    out = []
-    for zipmap in (False, True):
-        name = "onnx-zipmap" if zipmap else "onnx"
-        versions = Versions(root, name)
-        for v in (1, 2):
-            fitted = LogisticRegression(C=(0.01, 10.0)[v - 1], max_iter=2000).fit(features,
-                                                                                   target)
-            save_onnx(versions, onnx_graph(fitted, zipmap=zipmap), features)
-        out.append(ZooModel(name, "onnx", False, versions.pair(),
-                            features[:: len(features) // SAMPLE_ROWS][:SAMPLE_ROWS]))
-    return out
+    name = "onnx-zipmap" if zipmap else "onnx"
+    versions = Versions(root, name)
+    for v in (1, 2):
+        fitted = LogisticRegression(C=(0.01, 10.0)[v - 1], max_iter=2000).fit(features, target)
+        save_onnx(versions, onnx_graph(fitted, zipmap=zipmap), features)
+    return ZooModel(name, "onnx", False, versions.pair(),
+                    features[:: len(features) // SAMPLE_ROWS][:SAMPLE_ROWS])
 
 
 def build_xgboost(root: Path) -> ZooModel:
@@ -328,7 +319,8 @@ def pyfunc_frame() -> pd.DataFrame:
 
 
 def build_pyfunc(root: Path) -> ZooModel:
-    """A custom mlflow.pyfunc.PythonModel, pickled by value as a notebook's class would be."""
+    """A custom mlflow.pyfunc.PythonModel, pickled by value as a notebook's class would be
+    (python_model.pkl is a cloudpickle: registering it needs --allow-pickle)."""
     import cloudpickle
     import mlflow.pyfunc
 
@@ -347,16 +339,26 @@ def build_pyfunc(root: Path) -> ZooModel:
                           input_example=frame.head(3))
     finally:
         cloudpickle.unregister_pickle_by_value(module)
-    return ZooModel("pyfunc", "python_function", False, versions.pair(), spread(frame))
+    return ZooModel("pyfunc", "python_function", True, versions.pair(), spread(frame))
 
 
-def build_zoo(root: Path) -> list[ZooModel]:
-    """Every entry, each in two versions, under `root`."""
+BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
+    **{f"{short}-{fmt}": partial(build_sklearn, short=short, fmt=fmt)
+       for short in ("logreg", "forest", "ridge") for fmt in ("skops", "cloudpickle")},
+    "pipeline": build_pipeline,
+    "onnx": partial(build_onnx, zipmap=False),
+    "onnx-zipmap": partial(build_onnx, zipmap=True),
+    "xgboost": build_xgboost,
+    "lightgbm": build_lightgbm,
+    "pyfunc": build_pyfunc,
+}
+ZOO_NAMES = tuple(BUILDERS)
+
+
+def build_zoo(root: Path, names: Sequence[str] = ZOO_NAMES) -> list[ZooModel]:
+    """The entries `names` (every one unless told), each in two versions, under `root`."""
     root.mkdir(parents=True, exist_ok=True)
-    zoo = [*build_sklearn(root), build_pipeline(root), *build_onnx(root), build_xgboost(root),
-           build_lightgbm(root), build_pyfunc(root)]
-    assert tuple(entry.name for entry in zoo) == ZOO_NAMES
-    return zoo
+    return [BUILDERS[name](root) for name in names]
 
 
 # -- what MLflow itself predicts ------------------------------------------------------------
