@@ -30,15 +30,15 @@ class Flavor:
         return self.runs_model_code or package in self.requires or package in self.reads
 
 
-_SKLEARN_READS = ("skops", "cloudpickle", "joblib", "pandas")
+_SKLEARN_READS = ("skops", "cloudpickle", "joblib")
 
 FLAVORS: Mapping[str, Flavor] = {
     "sklearn": Flavor("sklearn", ("scikit-learn", "numpy", "scipy"), _SKLEARN_READS),
     "pickle": Flavor("pickle", ("scikit-learn", "numpy", "scipy", "joblib"), _SKLEARN_READS),
     "onnx": Flavor("onnx", ("onnxruntime", "numpy")),
-    "xgboost": Flavor("xgboost", ("xgboost", "numpy"), ("scikit-learn", "pandas", "skops"),
+    "xgboost": Flavor("xgboost", ("xgboost", "numpy"), ("scikit-learn", "skops"),
                       extra="xgboost"),
-    "lightgbm": Flavor("lightgbm", ("lightgbm", "numpy"), ("scikit-learn", "pandas", "skops"),
+    "lightgbm": Flavor("lightgbm", ("lightgbm", "numpy"), ("scikit-learn", "skops"),
                        extra="lightgbm"),
     "python_function": Flavor("python_function", ("mlflow",), extra="mlflow",
                               runs_model_code=True),
