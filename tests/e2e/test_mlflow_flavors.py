@@ -169,7 +169,7 @@ def test_wrong_dtype_at_predict_is_422_naming_the_column(zoo: dict[str, ZooModel
 # starts, which inherits PYTHONPATH): a sitecustomize that sets sys.modules['xgboost'] = None
 # makes every `import xgboost` raise ImportError, exactly as on a host where it was never
 # installed. Uninstalling it from the shared venv instead would break the rest of the suite.
-BLOCK_XGBOOST = "import sys\nsys.modules['xgboost'] = None  # type: ignore[assignment]\n"
+BLOCK_XGBOOST = "import sys\nsys.modules['xgboost'] = None\n"
 
 
 def test_flavor_without_its_extra_is_refused_at_deploy(tmp_path: Path,
