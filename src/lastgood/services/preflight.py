@@ -23,7 +23,7 @@ from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift
 from lastgood.domain.errors import LastGoodError
 from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
-from lastgood.domain.versions import Column, Version
+from lastgood.domain.versions import Column, Version, golden_summary
 from lastgood.ports import (
     ArtifactStore,
     CommandRunner,
@@ -220,6 +220,7 @@ class SmokeCheck:
         evidence = {"load_ms": round(outcome.load_ms, 1),
                     "predict_ms": round(outcome.predict_ms, 1),
                     "examples": len(ctx.target.golden),
+                    "golden": golden_summary(ctx.target.golden),
                     "mismatches": [dict(m) for m in outcome.mismatches]}
         status = CheckStatus.PASS if outcome.ok else CheckStatus.FAIL
         return CheckResult(self.name, status, outcome.summary, evidence)
