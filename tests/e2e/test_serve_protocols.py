@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -192,7 +191,6 @@ def test_tritonclient_infers_a_tensor_model_and_a_standby_version(
 
 
 def test_oip_requests_count_like_native_ones_and_take_feedback(served: Served) -> None:
-    import tritonclient.http as tc
 
     client = triton(served)
     before = served.stats("iris")[2]["requests"]
