@@ -9,11 +9,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lastgood.domain.errors import InvalidInput
 from lastgood.domain.versions import Column, Version
 from lastgood.serving.inputs import MalformedBody, field_error
 
-__all__ = ["Handler", "Route3", "json_body", "records_from_columns", "records_from_rows"]
+__all__ = ["Handler", "Records", "Route3", "json_body", "records_from_columns",
+           "records_from_rows"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 Route3 = tuple[str, Handler, str]
@@ -74,8 +74,3 @@ def records_from_columns(columns: Mapping[str, Any], where: str) -> Records:
                           "send the same number of values for every column")
     count = next(iter(lengths.values()))
     return [{name: values[i] for name, values in columns.items()} for i in range(count)]
-
-
-def refuse(where: str, message: str, fix: str) -> InvalidInput:
-    """An InvalidInput naming the field (422)."""
-    return field_error(where, message, fix)

@@ -35,12 +35,11 @@ from lastgood.serving.predicting import (
     request_id_of,
 )
 from lastgood.serving.protocols.common import Route3
+from lastgood.serving.protocols.oip_outputs import check_requested, encode_outputs
 from lastgood.serving.protocols.oip_tensors import (
     InferRequest,
-    check_requested,
     datatype_of,
     decode_request,
-    encode_outputs,
     tensors_to_records,
 )
 from lastgood.serving.slots import Slot, SlotState, SlotTable
