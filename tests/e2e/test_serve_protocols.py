@@ -170,6 +170,10 @@ def test_tritonclient_infers_tabular_columns_and_a_matrix_like_the_native_route(
     # the default of tritonclient: no outputs named, every output binary
     default = client.infer("iris", column_inputs(RECORDS, binary=binary))
     assert default.as_numpy("prediction").tolist() == want
+    for algorithm in ("gzip", "deflate"):
+        packed = client.infer("iris", column_inputs(RECORDS, binary=binary),
+                              request_compression_algorithm=algorithm)
+        assert packed.as_numpy("prediction").tolist() == want
 
 
 @pytest.mark.parametrize("binary", [True, False])
@@ -353,6 +357,14 @@ def test_bad_invocations_are_4xx_in_mlflow_shape(served: Served, case: str,
     assert r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
     assert words in r.json()["message"]
     assert served.stats("iris") == before
+
+
+def test_an_unknown_default_model_is_refused_in_one_line(served: Served) -> None:
+    from tests.e2e.cli import assert_clean_error
+
+    assert_clean_error(served.cli("serve", *ENV, "--port", str(free_port()),
+                                  "--default-model", "nope"),
+                       2, "--default-model 'nope' is not a registered model", "iris-onnx")
 
 
 # -- KServe v1 ------------------------------------------------------------------------------
