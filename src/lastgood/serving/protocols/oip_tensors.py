@@ -316,7 +316,7 @@ def _by_column(tensors: Sequence[Tensor], columns: Sequence[Column]) -> Records:
             raise field_error(tensor.where, "no input has this name",
                               f"the model's inputs are {', '.join(named)}")
     given = {t.name for t in tensors}
-    missing = [c.name for c in columns if c.name not in given]
+    missing = [c.name for c in columns if c.name not in given and not c.optional]
     if missing:
         raise field_error(f"inputs.{missing[0]}", "missing",
                           f"send one tensor per input: {', '.join(named)}")
