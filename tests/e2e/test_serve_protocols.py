@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -65,9 +66,29 @@ def golden(records: list[dict[str, float]]) -> list[GoldenExample]:
     return [GoldenExample(r, int(o)) for r, o in zip(records, outputs, strict=True)]
 
 
+def mlflow_dir(folder: Path) -> Path:
+    """An iris classifier fitted on a DataFrame, saved by MLflow's own save_model."""
+    import mlflow.sklearn
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import LogisticRegression
+
+    from tests.helpers_models import iris
+
+    features, labels = iris()
+    frame = pd.DataFrame(features, columns=list(IRIS_COLUMNS))
+    model = LogisticRegression(max_iter=1000).fit(frame, labels)
+    target = folder / "iris-mlflow"
+    mlflow.sklearn.save_model(model, target,
+                              signature=infer_signature(frame, model.predict(frame)))
+    return target
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """iris (v1 verified, v2 live, v1 the warm standby) and iris-onnx (a tensor model)."""
+    """iris (v1 verified, v2 live, v1 the warm standby), iris-onnx (a tensor model) and
+    iris-mlflow (a directory written by mlflow.sklearn.save_model), the default model of
+    /invocations."""
     folder = tmp_path_factory.mktemp("protocols")
     cli = Cli(home=folder / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off"})
     models = three_iris_skops(folder / "models")
@@ -80,8 +101,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         lg.deploy("iris", 2, env="production", reason="release 2")
         lg.register("iris-onnx", train_iris_onnx(folder / "iris.onnx"), tag="v1.0")
         lg.deploy("iris-onnx", 1, env="production", reason="release 1")
+        lg.register("iris-mlflow", mlflow_dir(folder), tag="v1.0")
+        lg.deploy("iris-mlflow", 1, env="production", reason="release 1")
     port = free_port()
-    process = cli.start("serve", *ENV, "--port", str(port), "--default-model", "iris")
+    process = cli.start("serve", *ENV, "--port", str(port), "--default-model", "iris-mlflow")
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url)
@@ -170,6 +193,9 @@ def test_tritonclient_infers_tabular_columns_and_a_matrix_like_the_native_route(
     # the default of tritonclient: no outputs named, every output binary
     default = client.infer("iris", column_inputs(RECORDS, binary=binary))
     assert default.as_numpy("prediction").tolist() == want
+    saved_by_mlflow = client.infer("iris-mlflow", column_inputs(RECORDS, binary=binary))
+    assert saved_by_mlflow.as_numpy("prediction").tolist() == served.native("iris-mlflow",
+                                                                              RECORDS)
     for algorithm in ("gzip", "deflate"):
         packed = client.infer("iris", column_inputs(RECORDS, binary=binary),
                               request_compression_algorithm=algorithm)
@@ -303,14 +329,14 @@ def test_mlflows_own_scoring_client_pings_and_invokes_with_a_dataframe(served: S
     frame = pd.DataFrame(RECORDS, columns=list(IRIS_COLUMNS))
     answer = client.invoke(frame)
     assert answer.get_predictions(predictions_format="ndarray").tolist() == \
-        served.native("iris", RECORDS)
+        served.native("iris-mlflow", RECORDS)
 
 
 def test_mlflows_documented_payloads_and_csv(served: Served) -> None:
     import pandas as pd
     import requests
 
-    want = served.native("iris", RECORDS)
+    want = served.native("iris-mlflow", RECORDS)
     frame = pd.DataFrame(RECORDS, columns=list(IRIS_COLUMNS))
     rows = [[r[c] for c in IRIS_COLUMNS] for r in RECORDS]
     url = f"{served.url}/invocations"
@@ -321,7 +347,7 @@ def test_mlflows_documented_payloads_and_csv(served: Served) -> None:
         r = requests.post(url, json=payload, timeout=10)
         assert r.status_code == 200, (payload, r.text)
         assert r.json() == {"predictions": want}
-        assert r.headers["X-Model-Version"] == "2"
+        assert r.headers["X-Model-Version"] == "1"
         assert r.headers["X-Request-Id"]
     csv = requests.post(url, data=frame.to_csv(index=False),
                         headers={"Content-Type": "text/csv"}, timeout=10)
@@ -350,13 +376,13 @@ BAD_MLFLOW: list[tuple[str, str, bytes, int, str]] = [
 def test_bad_invocations_are_4xx_in_mlflow_shape(served: Served, case: str,
                                                  content_type: str, body: bytes, status: int,
                                                  words: str) -> None:
-    before = served.stats("iris")
+    before = served.stats("iris-mlflow")
     r = httpx.post(f"{served.url}/invocations", content=body,
                    headers={"Content-Type": content_type}, timeout=10)
     assert r.status_code == status, r.text
     assert r.json()["error_code"] in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST")
     assert words in r.json()["message"]
-    assert served.stats("iris") == before
+    assert served.stats("iris-mlflow") == before
 
 
 def test_an_unknown_default_model_is_refused_in_one_line(served: Served) -> None:
@@ -364,7 +390,7 @@ def test_an_unknown_default_model_is_refused_in_one_line(served: Served) -> None
 
     assert_clean_error(served.cli("serve", *ENV, "--port", str(free_port()),
                                   "--default-model", "nope"),
-                       2, "--default-model 'nope' is not a registered model", "iris-onnx")
+                       2, "--default-model 'nope' is not a registered model", "iris-mlflow")
 
 
 # -- KServe v1 ------------------------------------------------------------------------------
@@ -372,7 +398,7 @@ def test_an_unknown_default_model_is_refused_in_one_line(served: Served) -> None
 def test_kserve_v1_payloads_through_httpx(served: Served) -> None:
     want = served.native("iris", RECORDS)
     with httpx.Client(base_url=served.url, timeout=10) as http:
-        assert http.get("/v1/models").json()["models"] == ["iris", "iris-onnx"]
+        assert http.get("/v1/models").json()["models"] == ["iris", "iris-mlflow", "iris-onnx"]
         assert {k: v for k, v in http.get("/v1/models/iris").json().items()
                 if k in ("name", "ready")} == {"name": "iris", "ready": True}
         rows = [[r[c] for c in IRIS_COLUMNS] for r in RECORDS]
@@ -389,7 +415,7 @@ def test_kserve_v1_payloads_through_httpx(served: Served) -> None:
         assert "expected an object or a list of 4 values" in bad.json()["error"]
         unknown = http.post("/v1/models/nope:predict", json={"instances": rows})
         assert unknown.status_code == 404
-        assert "iris, iris-onnx" in unknown.json()["error"]
+        assert "iris, iris-mlflow, iris-onnx" in unknown.json()["error"]
 
 
 # -- a rollback under tritonclient load (last: it changes what is live) ----------------------
