@@ -8,9 +8,10 @@ iris versions of benchmarks/switch_under_load.py. Through each door in turn — 
 tensors (tritonclient's default), and MLflow's `/invocations` (a `dataframe_split` body, what
 MLflow's own client sends) — the same steady load (RATE requests/s over CONCURRENCY keep-alive
 connections from a separate process) runs while the registry switches between the versions 10
-times. Then the maximum throughput (closed loop) is measured in rounds, door by door, and
-`mlflow models serve --env-manager local -w 1` on the same estimator (saved with
-mlflow.sklearn.save_model) takes its turns on `/invocations` with the same body, the other
+times. Both versions are MLflow model directories written by mlflow.sklearn.save_model. Then
+the maximum throughput (closed loop) is measured in rounds, door by door, and
+`mlflow models serve --env-manager local -w 1` on the same directory as version 2 takes its
+turns on `/invocations` with the same body, the other
 server frozen (SIGSTOP) meanwhile so the machine's background load hits both alike. Nothing
 here asserts; it prints the table, the targets and PASS/MISS per target.
 """
@@ -29,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,6 @@ from benchmarks.switch_under_load import (
     fmt,
     free_port,
     pct,
-    register,
     run_lastgood,
     stop,
     switch_registry,
@@ -103,6 +104,8 @@ DOORS: dict[str, tuple[str, Callable[[], bytes]]] = {
 # -- mlflow models serve on the same estimator --------------------------------------------------
 
 def save_for_mlflow(skops_path: Path, folder: Path) -> Path:
+    """The estimator of a skops file as an MLflow model directory (mlflow.sklearn.save_model):
+    what `mlflow models serve` serves and what lastgood registers, so both serve the same."""
     import mlflow.sklearn
     import pandas as pd
     import skops.io as sio
@@ -110,7 +113,7 @@ def save_for_mlflow(skops_path: Path, folder: Path) -> Path:
 
     est = sio.load(skops_path, trusted=sio.get_untrusted_types(file=skops_path))
     frame = pd.DataFrame([ROW], columns=list(COLUMNS))
-    target = folder / "mlflow-model"
+    target = folder / f"mlflow-{skops_path.stem}"
     signature = infer_signature(frame, est.predict(frame.to_numpy()))
     # MLflow saves with skops by default; the decision tree's node storage must be trusted
     mlflow.sklearn.save_model(est, target, signature=signature,
@@ -130,6 +133,48 @@ def start_mlflow(model_dir: Path, port: int) -> subprocess.Popen[bytes]:
 def freeze(pid: int, *, group: bool, on: bool) -> None:
     sig = signal.SIGSTOP if on else signal.SIGCONT
     os.killpg(pid, sig) if group else os.kill(pid, sig)
+
+
+def register_dirs(url: str, store_root: Path, dirs: dict[int, Path]) -> None:
+    """Register the MLflow directories as versions 1 and 2 (every file, content-addressed),
+    with golden examples, and deploy+verify 1, then 2 (as switch_under_load.register does)."""
+    import skops.io as sio
+    from sklearn.datasets import load_iris
+
+    from lastgood.adapters.artifacts import LocalArtifactStore
+    from lastgood.adapters.sql import open_registry
+    from lastgood.domain.versions import (
+        ArtifactFile,
+        Column,
+        GoldenExample,
+        Manifest,
+        NewVersion,
+        Schema,
+    )
+
+    x, _ = load_iris(return_X_y=True)
+    store, registry = LocalArtifactStore(store_root), open_registry(url)
+    with registry() as uow:
+        for number, folder in sorted(dirs.items()):
+            files = []
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                with path.open("rb") as fh:
+                    blob = store.put(fh)
+                files.append(ArtifactFile(path.relative_to(folder).as_posix(), blob.size,
+                                          blob.sha256))
+            skops = folder / "model.skops"
+            est = sio.load(skops, trusted=sio.get_untrusted_types(file=skops))
+            golden = tuple(GoldenExample(dict(zip(COLUMNS, map(float, row), strict=True)),
+                                         int(est.predict([row])[0])) for row in x[::30])
+            uow.versions.add(NewVersion(
+                model=MODEL, flavor="sklearn", golden=golden, tag=f"v{number}",
+                manifest=Manifest(tuple(files)),
+                schema=Schema(inputs=tuple(Column(c, "float64") for c in COLUMNS))),
+                at=datetime.now(UTC), actor="bench")
+        uow.commit()
+    registry.dispose()
+    for number in (1, 2):
+        switch_registry(url, number)
 
 
 # -- the runs ------------------------------------------------------------------------------
@@ -166,7 +211,7 @@ def switching(replica: Replica, request: bytes, rate: float, steady_s: float) ->
 
 
 def duel(replica: Replica, mlflow_port: int, mlflow: subprocess.Popen[bytes], *,
-         rounds: int = 5, seconds: float = 1.0) -> dict[str, float]:
+         rounds: int = 9, seconds: float = 0.6) -> dict[str, float]:
     """Closed-loop req/s per door and for mlflow, in rounds, the idle server frozen; the doors
     take turns in a rotated order each round, so a drift in background load favours none."""
     found: dict[str, list[float]] = {key: [] for key in [*DOORS, "mlflow"]}
@@ -220,11 +265,11 @@ def main() -> None:
     began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lastgood-bench-protocols-") as tmp:
         work = Path(tmp)
-        paths = train(work)
+        dirs = {n: save_for_mlflow(path, work) for n, path in train(work).items()}
         url = f"sqlite:///{work / 'registry.db'}"
-        register(url, work / "store", paths)
+        register_dirs(url, work / "store", dirs)
         mlflow_port = free_port()
-        mlflow = start_mlflow(save_for_mlflow(paths[2], work), mlflow_port)
+        mlflow = start_mlflow(dirs[2], mlflow_port)
         replica = start_replica(url, work)
         try:
             wait_ready(f"http://{HOST}:{mlflow_port}/ping", lambda r: r.status_code == 200
@@ -248,7 +293,7 @@ def main() -> None:
           f"connections, {SWITCHES} warm switches {SPACING_S:g} s apart ({ENV}), loopback, "
           f"{multiprocessing.cpu_count()} cores, total {time.monotonic() - began:.0f} s.\n")
     print("| door | failed during switches | command->100% target p50/p99 ms | "
-          "p50/p99 before ms | p50/p99 during ms | max req/s (closed loop, median of 5) |")
+          "p50/p99 before ms | p50/p99 during ms | max req/s (closed loop, median of 9) |")
     print("|---|---|---|---|---|---|")
     for key, (label, _) in DOORS.items():
         print(row(label, results[key], tputs[key]))

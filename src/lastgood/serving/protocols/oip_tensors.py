@@ -53,12 +53,17 @@ def datatype_of(column: Column) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Tensor:
-    """One decoded input tensor: its values as an array of its datatype, in its shape."""
+    """One decoded input tensor: its values as plain Python, flat, in row-major order.
+
+    JSON values are taken as written (a FP32 value keeps its decimal digits); binary data is
+    read as its datatype. Plain lists, not numpy: for the small batches a server sees, numpy's
+    per-call cost would be most of the decoding time.
+    """
 
     name: str
     datatype: str
     shape: tuple[int, ...]
-    values: np.ndarray[Any, Any]
+    values: list[Any]
     where: str  # how errors name it: inputs[0] (sepal_length)
 
 
@@ -189,13 +194,15 @@ def _tensor(item: Any, index: int, blobs: _Blobs) -> Tensor:
         values = _from_binary(blobs.take(size, where), datatype, count, where)
     else:
         values = _from_json(item.get("data"), datatype, count, where)
-    return Tensor(item["name"], datatype, shape, values.reshape(shape), where)
+    return Tensor(item["name"], datatype, shape, values, where)
 
 
 def _flat(data: Any, where: str) -> list[Any]:
     if not isinstance(data, list):
         raise field_error(f"{where}.data", "expected a list of values",
                           "send data as a (flat or nested) list")
+    if not any(type(v) is list for v in data):
+        return data
     out: list[Any] = []
     stack: list[Any] = [iter(data)]
     while stack:
@@ -214,12 +221,16 @@ def _flat(data: Any, where: str) -> list[Any]:
 _END = object()
 
 
-def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray[Any, Any]:
+INT_BOUNDS = {name: (int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+              for name, (dtype, kind) in DATATYPES.items() if kind == "int"}
+
+
+def _from_json(data: Any, datatype: str, count: int, where: str) -> list[Any]:
     flat = _flat(data, where)
     if len(flat) != count:
         raise field_error(f"{where}.data", f"the shape holds {count} values, data has "
                           f"{len(flat)}", "make the shape and the data agree")
-    dtype, kind = DATATYPES[datatype]
+    kind = DATATYPES[datatype][1]
     allowed = JSON_TYPES[kind]
     bad = next((i for i, v in enumerate(flat) if type(v) not in allowed), None)
     if bad is not None:
@@ -227,21 +238,23 @@ def _from_json(data: Any, datatype: str, count: int, where: str) -> np.ndarray[A
         raise field_error(f"{where}.data[{bad}]", f"datatype {datatype} but the value is a "
                           f"{got} ({flat[bad]!r:.30})", f"send {kind} values, or declare "
                           "the datatype the data has")
-    try:
-        values = np.asarray(flat, dtype=dtype)
-    except (OverflowError, ValueError) as exc:
-        raise field_error(f"{where}.data", f"a value does not fit {datatype} ({exc})",
-                          f"send values in the range of {datatype}") from None
-    return _finite(values, kind, where)
+    if kind == "int":
+        low, high = INT_BOUNDS[datatype]
+        if not all(low <= v <= high for v in flat):
+            raise field_error(f"{where}.data", f"a value does not fit {datatype}",
+                              f"send values from {low} to {high}")
+    if kind == "float":
+        flat = [float(v) for v in flat]
+    return _finite(flat, kind, where)
 
 
-def _finite(values: np.ndarray[Any, Any], kind: str, where: str) -> np.ndarray[Any, Any]:
-    if kind == "float" and not bool(np.isfinite(values).all()):
+def _finite(values: list[Any], kind: str, where: str) -> list[Any]:
+    if kind == "float" and not all(map(math.isfinite, values)):
         raise field_error(f"{where}.data", "holds NaN or infinity", "send finite numbers")
     return values
 
 
-def _from_binary(blob: bytes, datatype: str, count: int, where: str) -> np.ndarray[Any, Any]:
+def _from_binary(blob: bytes, datatype: str, count: int, where: str) -> list[Any]:
     dtype, kind = DATATYPES[datatype]
     if kind == "bytes":
         return _bytes_elements(blob, count, where)
@@ -255,11 +268,13 @@ def _from_binary(blob: bytes, datatype: str, count: int, where: str) -> np.ndarr
         if bool((raw > 1).any()):
             raise field_error(f"{where}.data", "a BOOL byte is neither 0 nor 1",
                               "send one byte per value, 0 or 1")
-        return raw.astype(np.bool_)
-    return _finite(np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<")), kind, where)
+        flags: list[Any] = raw.astype(np.bool_).tolist()
+        return flags
+    values = np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<")).tolist()
+    return _finite(values, kind, where)
 
 
-def _bytes_elements(blob: bytes, count: int, where: str) -> np.ndarray[Any, Any]:
+def _bytes_elements(blob: bytes, count: int, where: str) -> list[Any]:
     items: list[str] = []
     offset = 0
     while offset < len(blob):
@@ -280,25 +295,31 @@ def _bytes_elements(blob: bytes, count: int, where: str) -> np.ndarray[Any, Any]
     if len(items) != count:
         raise field_error(f"{where}.data", f"the shape holds {count} values, the binary data "
                           f"has {len(items)}", "make the shape and the data agree")
-    out = np.empty(count, dtype=object)
-    out[:] = items
-    return out
+    return list(items)
 
 
 # -- tensors to records ---------------------------------------------------------------------
+
+def _nest(flat: list[Any], shape: Sequence[int]) -> list[Any]:
+    """Row-major values in nested lists of `shape`."""
+    if len(shape) <= 1:
+        return flat
+    step = math.prod(shape[1:])
+    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
+
 
 def _rows(tensor: Tensor, column: Column | None) -> list[Any]:
     """Per-row values of a tensor whose first dimension is the batch."""
     rest = tensor.shape[1:]
     want = column.shape if column is not None else None
     if column is not None and not want and rest in ((), (1,)):
-        return tensor.values.reshape(-1).tolist()  # a scalar column: [N] or [N, 1]
+        return tensor.values  # a scalar column: [N] or [N, 1]
     if want is not None and (len(rest) != len(want) or any(
             w >= 0 and w != r for w, r in zip(want, rest, strict=True))):
         wanted = [-1, *(w if w >= 0 else -1 for w in want)]
         raise field_error(f"{tensor.where}.shape", f"{list(tensor.shape)} does not fit "
                           f"the input's shape {wanted}", "send one row per record")
-    return tensor.values.tolist() if rest else tensor.values.reshape(-1).tolist()
+    return _nest(tensor.values, tensor.shape)
 
 
 def _check_fit(tensor: Tensor, column: Column) -> None:
@@ -345,7 +366,7 @@ def _from_matrix(tensor: Tensor, columns: Sequence[Column]) -> Records:
     for column in columns:
         _check_fit(tensor, column)
     names = [c.name for c in columns]
-    rows = tensor.values.tolist()
+    rows = _nest(tensor.values, tensor.shape)
     if not rows:
         raise field_error("inputs", "the batch is empty", "send at least one row")
     return [dict(zip(names, row, strict=True)) for row in rows]
