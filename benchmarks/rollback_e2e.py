@@ -24,9 +24,9 @@ on it) and "no evidence" (LASTGOOD_READINESS_EVIDENCE=off for the command: the s
 v1 in a fresh interpreter, as before issue 12), each on SQLite and on PostgreSQL (NOTIFY).
 Beside them, in the same run: `mlflow models serve` on the bad model, killed and started on the
 good one under the same load (what a user without lastgood would do); its times run from the
-kill, "target" is any answer to a request sent after the old process exited. Nothing here asserts: it
-prints a table, the targets and PASS/MISS. The machine is shared: read the numbers with
-`uptime` in mind.
+kill, "target" is any answer to a request sent after the old process exited. Nothing here
+asserts: it prints a table, the targets and PASS/MISS. The machine is shared: read the numbers
+with `uptime` in mind.
 """
 
 from __future__ import annotations

@@ -24,15 +24,18 @@ from lastgood.services.views import event_view, model_view, version_view
 @click.command()
 @click.argument("name")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--flavor", help="sklearn, onnx, mlflow or pickle (detected when omitted).")
+@click.option("--flavor", help="sklearn, xgboost, lightgbm, onnx, python_function (alias mlflow: "
+                                "served through mlflow) or pickle; detected when omitted.")
 @click.option("--tag", help="A unique human tag such as v1.4.2.")
 @click.option("--metric", "metrics", multiple=True, metavar="K=V", help="Offline metric.")
 @click.option("--requires", multiple=True, metavar="PKG==VER",
               help="Runtime pin (captured from this environment when omitted).")
 @click.option("--input-schema", type=click.Path(path_type=Path),
-              help="JSON/YAML: {inputs: [{name, dtype}], outputs: [...]}.")
+              help="JSON/YAML: {inputs: [{name, dtype}], outputs: [...]}, or an MLflow "
+                   "signature.")
 @click.option("--golden", type=click.Path(path_type=Path),
-              help="JSON/YAML: [{input: {...}, output: ...}] for smoke tests.")
+              help="JSON/YAML: [{input: {...}, output: ...}], or an MLflow input example "
+                   "(outputs recorded, or given as \"predictions\").")
 @click.option("--provenance", multiple=True, metavar="K=V", help="e.g. git_sha=abc123.")
 @click.option("--label", "labels", multiple=True, help="Free tag (repeatable).")
 @click.option("--allow-pickle", is_flag=True,
@@ -61,13 +64,17 @@ def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag:
                   TransferSpeedColumn(), console=cli.err, transient=True,
                   disable=as_json or total < 8 * 1024 * 1024) as bar:
         task = bar.add_task("store", total=total)
-        version = cli.services.registry.register(
+        done = cli.services.registry.register_noted(
             req, actor=cli.actor, progress=lambda n: bar.advance(task, n))
+    version = done.version
     if as_json:
-        cli.emit_json(version_view(version, full=False))
+        cli.emit_json({**version_view(version, full=False), "notes": list(done.notes)})
         return
-    unsafe = " [red](unsafe format: pickle)[/]" if version.unsafe_format else ""
-    cli.out.print(f"registered [bold]{version.ref}[/] digest {version.digest[:12]}{unsafe}")
+    unsafe = " [red](unsafe format: runs code on load)[/]" if version.unsafe_format else ""
+    cli.out.print(f"registered [bold]{version.ref}[/] ({version.flavor}) digest "
+                  f"{version.digest[:12]}{unsafe}")
+    for note in done.notes:
+        cli.out.print(f"  note: {note}", markup=False, highlight=False)
 
 
 @click.command()

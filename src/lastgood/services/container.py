@@ -112,7 +112,8 @@ def wire(ports: Ports) -> Services:
     return Services(
         ports=ports,
         registry=RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
-                                 host=ports.host, clock=ports.clock, seal=seal),
+                                 host=ports.host, clock=ports.clock, smoke=ports.smoke,
+                                 record_outputs=ports.smoke_enabled, seal=seal),
         deployments=DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock),
         archives=ArchiveService(uow=ports.uow, store=ports.store),
         audit=AuditService(uow=ports.uow),
