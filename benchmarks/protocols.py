@@ -177,6 +177,68 @@ def register_dirs(url: str, store_root: Path, dirs: dict[int, Path]) -> None:
         switch_registry(url, number)
 
 
+# -- the app alone: microseconds per request, in process ------------------------------------
+
+def asgi_costs(url: str, folder: Path, rounds: int = 7, calls: int = 500) -> dict[str, float]:
+    """Each door's time in the gateway app itself (no sockets, no HTTP parsing), on a slot of
+    version 2 loaded as `lastgood serve` loads it; the doors interleaved, the best round kept.
+    The load on a shared machine moves this far less than a throughput."""
+    import asyncio
+
+    from lastgood.adapters.formats import LocalModelFormats
+    from lastgood.adapters.sql import open_registry
+    from lastgood.serving.gateway import create_gateway
+    from lastgood.serving.slots import Slot
+    from lastgood.serving.state import ServingState
+
+    registry = open_registry(url)
+    with registry() as uow:
+        version = uow.versions.get(MODEL, 2)
+    registry.dispose()
+    now = datetime.now(UTC)
+    slot = Slot(version).warmed(LocalModelFormats().load(version, folder), at=now, load_ms=0.0,
+                                warmup_ms=[], per_record_ms=0.05)
+    state = ServingState(env=ENV)
+    state.deployed = frozenset({MODEL})
+    state.table(MODEL).switch(slot, at=now)
+    app = create_gateway(state)
+    best: dict[str, float] = {}
+
+    async def call(scope: dict[str, Any], body: bytes) -> None:
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] != 200:
+                raise SystemExit(f"{scope['path']} answered {message['status']}")
+
+        await app(scope, receive, send)
+
+    async def measure() -> None:
+        for _ in range(rounds):
+            for key, (_, build) in DOORS.items():
+                scope, body = _scope(build())
+                began = time.perf_counter()
+                for _ in range(calls):
+                    await call(scope, body)
+                took = (time.perf_counter() - began) / calls * 1e6
+                best[key] = min(best.get(key, took), took)
+
+    asyncio.run(measure())
+    return best
+
+
+def _scope(request: bytes) -> tuple[dict[str, Any], bytes]:
+    head, body = request.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    path = lines[0].split()[1]
+    headers = [(k.strip().lower().encode(), v.strip().encode())
+               for k, v in (line.split(":", 1) for line in lines[1:])]
+    return ({"type": "http", "method": "POST", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "headers": headers, "http_version": "1.1", "scheme": "http",
+             "server": (HOST, 0), "client": (HOST, 1), "root_path": ""}, body)
+
+
 # -- the runs ------------------------------------------------------------------------------
 
 @dataclass
@@ -211,7 +273,7 @@ def switching(replica: Replica, request: bytes, rate: float, steady_s: float) ->
 
 
 def duel(replica: Replica, mlflow_port: int, mlflow: subprocess.Popen[bytes], *,
-         rounds: int = 9, seconds: float = 0.6) -> dict[str, float]:
+         rounds: int = 11, seconds: float = 0.5) -> dict[str, float]:
     """Closed-loop req/s per door and for mlflow, in rounds, the idle server frozen; the doors
     take turns in a rotated order each round, so a drift in background load favours none."""
     found: dict[str, list[float]] = {key: [] for key in [*DOORS, "mlflow"]}
@@ -238,11 +300,11 @@ def duel(replica: Replica, mlflow_port: int, mlflow: subprocess.Popen[bytes], *,
 
 # -- the table -----------------------------------------------------------------------------
 
-def row(label: str, a: dict[str, Any], tput: float) -> str:
+def row(label: str, a: dict[str, Any], tput: float, cost: float) -> str:
     full = a.get("full", [])
     return (f"| {label} | {a['failed']} | {fmt(pct(full, .5) * 1000)}/"
             f"{fmt(pct(full, .99) * 1000)} | {fmt(a['before'][0])}/{fmt(a['before'][1])} | "
-            f"{fmt(a['during'][0])}/{fmt(a['during'][1])} | {fmt(tput)} |")
+            f"{fmt(a['during'][0])}/{fmt(a['during'][1])} | {fmt(tput)} | {fmt(cost)} |")
 
 
 def verdicts(results: dict[str, dict[str, Any]], tputs: dict[str, float]) -> list[str]:
@@ -289,16 +351,19 @@ def main() -> None:
                 mlflow.wait(30)
             for registry in _REGISTRIES.values():
                 registry.dispose()
+        print("measuring the app alone ...", file=sys.stderr, flush=True)
+        costs = asgi_costs(url, dirs[2])
     print(f"\nprotocols under load: steady {args.rate:g} req/s over {CONCURRENCY} keep-alive "
           f"connections, {SWITCHES} warm switches {SPACING_S:g} s apart ({ENV}), loopback, "
           f"{multiprocessing.cpu_count()} cores, total {time.monotonic() - began:.0f} s.\n")
     print("| door | failed during switches | command->100% target p50/p99 ms | "
-          "p50/p99 before ms | p50/p99 during ms | max req/s (closed loop, median of 9) |")
-    print("|---|---|---|---|---|---|")
+          "p50/p99 before ms | p50/p99 during ms | max req/s (closed loop, median of 11) | "
+          "app µs/request (in process, best of 7) |")
+    print("|---|---|---|---|---|---|---|")
     for key, (label, _) in DOORS.items():
-        print(row(label, results[key], tputs[key]))
+        print(row(label, results[key], tputs[key], costs[key]))
     print(f"| `mlflow models serve` /invocations (same model, no switch) | - | - | - | - | "
-          f"{fmt(tputs['mlflow'])} |")
+          f"{fmt(tputs['mlflow'])} | - |")
     print("\ntargets:")
     print("\n".join(verdicts(results, tputs)))
 
