@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from lastgood.domain.versions import Schema
 from lastgood.serving.gateway import GatewayOptions, create_gateway
 from lastgood.serving.guard import require_token
 from lastgood.serving.slots import Slot
@@ -158,3 +159,43 @@ def test_the_prediction_token_guards_every_protocols_predictions(state: ServingS
         authorized = client.post(INFER, json={"inputs": tensors()},
                                  headers={"Authorization": "Bearer s3cret"})
         assert authorized.status_code == 200
+
+
+DATATYPE_VALUES: list[tuple[str, str, list[Any]]] = [
+    ("BOOL", "?", [True, False]), ("INT8", "b", [-128, 127]), ("INT16", "h", [-3, 4]),
+    ("INT32", "i", [-(2**31), 5]), ("INT64", "q", [-(2**63), 2**62]), ("UINT8", "B", [0, 255]),
+    ("UINT16", "H", [1, 65535]), ("UINT32", "I", [0, 2**32 - 1]),
+    ("UINT64", "Q", [0, 2**64 - 1]), ("FP16", "e", [0.5, -2.0]), ("FP32", "f", [1.5, 2.25]),
+    ("FP64", "d", [0.1, -1e300]),
+]
+
+
+@pytest.mark.parametrize(("datatype", "code", "values"), DATATYPE_VALUES,
+                         ids=[d[0] for d in DATATYPE_VALUES])
+@pytest.mark.parametrize("binary", [False, True])
+def test_every_datatype_reaches_the_model_as_json_or_binary(
+        datatype: str, code: str, values: list[Any], binary: bool) -> None:
+    seen: list[Any] = []
+
+    class Recording(FakePredictor):
+        def predict(self, records: Any) -> list[Any]:
+            seen.extend(r["v"] for r in records)
+            return super().predict(records)
+
+    version = make_version(1, schema=Schema())  # no schema: tensors arrive by their names
+    slot = Slot(version).warmed(Recording(1), at=CLOCK.now(), load_ms=1.0, warmup_ms=[0.1],
+                                per_record_ms=0.01)
+    state = serving(slot)
+    tensor: dict[str, Any] = {"name": "v", "shape": [2], "datatype": datatype}
+    if binary:
+        blob = struct.pack(f"<2{code}", *values)
+        tensor["parameters"] = {"binary_data_size": len(blob)}
+        header = json.dumps({"inputs": [tensor]}).encode()
+        content, headers = header + blob, {"Inference-Header-Content-Length": str(len(header))}
+    else:
+        content, headers = json.dumps({"inputs": [{**tensor, "data": values}]}).encode(), {}
+    with SyncClient(create_gateway(state, clock=CLOCK)) as client:
+        r = client.post(INFER, content=content, headers=headers)
+    assert r.status_code == 200, r.text
+    assert seen == values
+    assert [type(v) for v in seen] == [type(v) for v in values]

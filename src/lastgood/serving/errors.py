@@ -21,8 +21,12 @@ from lastgood.serving.inputs import (
     UnsupportedMediaType,
 )
 
-__all__ = ["STATUS", "MethodNotAllowed", "ModelFailed", "RouteNotFound", "error_response",
-           "json_response", "status_for"]
+__all__ = ["STATUS", "MethodNotAllowed", "ModelFailed", "RouteNotFound", "compact_json",
+           "error_response", "json_response", "status_for"]
+
+compact_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+"""Compact JSON, NaN refused (it is not JSON). One encoder: `json.dumps` with options builds a
+new one per call, a measurable share of a small prediction's time."""
 
 
 class ModelFailed(LastGoodError):
@@ -52,8 +56,8 @@ def status_for(exc: BaseException) -> int:
 def json_response(body: Any, status: int = 200,
                   headers: Mapping[str, str] | None = None) -> Response:
     """Compact JSON, NaN refused (it is not JSON)."""
-    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False),
-                    status_code=status, headers=headers, media_type="application/json")
+    return Response(compact_json(body), status_code=status, headers=headers,
+                    media_type="application/json")
 
 
 def error_headers(exc: LastGoodError, request_id: str | None) -> dict[str, str]:

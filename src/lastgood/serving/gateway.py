@@ -229,9 +229,13 @@ def create_gateway(state: ServingState, *, options: GatewayOptions = GatewayOpti
     """
     gw = Gateway(state, options, clock or _UtcClock())
     state.recorder.registry.register(_SlotCollector(state))
-    routes = [*native_routes(gw), *kserve_v1.routes(gw.core),
-              ("/v1/models/{name}", gw.model, "GET"), ("/v1/models", gw.models, "GET"),
-              *oip.routes(gw.core), *mlflow_scoring.routes(gw.core)]
+    # Starlette tries routes in order and a request pays for every pattern tried before its
+    # own, so the POST routes (every door's predict) come first; the sort is stable, which
+    # keeps KServe's `POST /v1/models/{name}:predict` apart from `GET /v1/models/{name}`.
+    routes = sorted([*native_routes(gw), *kserve_v1.routes(gw.core),
+                     ("/v1/models/{name}", gw.model, "GET"), ("/v1/models", gw.models, "GET"),
+                     *oip.routes(gw.core), *mlflow_scoring.routes(gw.core)],
+                    key=lambda route: route[2] != "POST")
     app = Starlette(routes=[Route(p, f, methods=[m]) for p, f, m in routes], lifespan=lifespan,
                     exception_handlers={HTTPException: _http_error})
     app.state.gateway = gw

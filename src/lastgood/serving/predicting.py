@@ -11,7 +11,6 @@ refers to. Bad input is counted apart (`rejected`), never as a model error.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import time
 import uuid
@@ -26,7 +25,7 @@ from starlette.requests import Request
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock
-from lastgood.serving.errors import ModelFailed
+from lastgood.serving.errors import ModelFailed, compact_json
 from lastgood.serving.inputs import (
     MalformedBody,
     NoDefaultModel,
@@ -201,7 +200,7 @@ class Predictions:
         start = time.perf_counter()
         try:
             predictions = await self._run(slot, records)
-            json.dumps(predictions, allow_nan=False)  # every protocol must be able to send it
+            compact_json(predictions)  # every protocol must be able to send it (no NaN)
         except InvalidInput as exc:  # the model's own input check: still the caller's mistake
             self.state.recorder.rejected(model, type(exc).__name__)
             raise

@@ -14,7 +14,6 @@ table.
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import Any
 
@@ -24,7 +23,7 @@ from starlette.responses import Response
 from lastgood import __version__
 from lastgood.domain.errors import LastGoodError
 from lastgood.domain.versions import Column, Version
-from lastgood.serving.errors import error_headers, json_response, status_for
+from lastgood.serving.errors import compact_json, error_headers, json_response, status_for
 from lastgood.serving.inputs import field_error
 from lastgood.serving.predicting import (
     REQUEST_ID,
@@ -158,9 +157,9 @@ def _render(answer: Answer) -> Response:
     version = answer.version
     outputs = encode_outputs(output_name(version), answer.predictions, output_column(version),
                              request)
-    head = json.dumps({"model_name": answer.model, "model_version": str(version.number),
-                       "id": answer.request_id, "outputs": [o.header for o in outputs]},
-                      separators=(",", ":"), allow_nan=False).encode()
+    head = compact_json({"model_name": answer.model, "model_version": str(version.number),
+                         "id": answer.request_id, "outputs": [o.header for o in outputs]}
+                        ).encode()
     headers = {"X-Model-Version": str(version.number), "X-Request-Id": answer.request_id}
     blobs = [o.blob for o in outputs if o.blob is not None]
     if not blobs:

@@ -38,10 +38,43 @@ def _as_array(predictions: list[Any]) -> np.ndarray[Any, Any] | None:
     return values if values.dtype.kind in "biufU" else None
 
 
+# one scalar per record, all of one Python type: (datatype, struct code), no numpy needed
+SCALARS: Mapping[tuple[type, str], tuple[str, str]] = {
+    (int, ""): ("INT64", "q"), (int, "int32"): ("INT32", "i"), (float, ""): ("FP64", "d"),
+    (float, "float32"): ("FP32", "f"), (bool, ""): ("BOOL", "?")}
+
+
+def _scalars(name: str, predictions: list[Any], hint: Column | None,
+             binary: bool) -> OutputTensor | None:
+    """The common case, fast: one int, float or bool per record."""
+    kinds = {type(p) for p in predictions}
+    if len(kinds) != 1:
+        return None
+    kind = kinds.pop()
+    dtype = hint.dtype if hint is not None else ""
+    found = SCALARS.get((kind, dtype)) or SCALARS.get((kind, ""))
+    if found is None:
+        return None
+    datatype, code = found
+    header: dict[str, Any] = {"name": name, "datatype": datatype, "shape": [len(predictions)]}
+    if not binary:
+        header["data"] = predictions
+        return OutputTensor(header, None)
+    try:
+        blob = struct.pack(f"<{len(predictions)}{code}", *predictions)
+    except struct.error:  # an int beyond int64: let numpy's path decide
+        return None
+    header["parameters"] = {"binary_data_size": len(blob)}
+    return OutputTensor(header, blob)
+
+
 def encode_output(name: str, predictions: list[Any], hint: Column | None,
                   binary: bool) -> OutputTensor:
     """One output tensor of every record's prediction: numbers and text as themselves,
     anything else (mappings, ragged lists, nulls) as BYTES of its JSON."""
+    fast = _scalars(name, predictions, hint, binary)
+    if fast is not None:
+        return fast
     values = _as_array(predictions)
     if values is None or values.dtype.kind == "U":
         texts = [p if isinstance(p, str) else json.dumps(p) for p in

@@ -12,7 +12,7 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,8 +40,9 @@ FITS: Mapping[str, frozenset[str]] = {
 }
 COLUMN_DATATYPES = {"float64": "FP64", "float32": "FP32", "int64": "INT64", "int32": "INT32",
                     "bool": "BOOL", "string": "BYTES", "category": "BYTES", "datetime": "BYTES"}
-JSON_TYPES: Mapping[str, tuple[type, ...]] = {"bool": (bool,), "int": (int,),
-                                               "float": (int, float), "bytes": (str,)}
+JSON_TYPES: Mapping[str, frozenset[type]] = {
+    "bool": frozenset({bool}), "int": frozenset({int}), "float": frozenset({int, float}),
+    "bytes": frozenset({str})}
 SHAPE_FIX = 'send {"inputs": [{"name", "shape", "datatype", "data"}]}'
 MAX_DIMS = 8
 
@@ -51,8 +52,7 @@ def datatype_of(column: Column) -> str:
     return COLUMN_DATATYPES.get(column.dtype, "BYTES")
 
 
-@dataclass(frozen=True, slots=True)
-class Tensor:
+class Tensor(NamedTuple):
     """One decoded input tensor: its values as plain Python, flat, in row-major order.
 
     JSON values are taken as written (a FP32 value keeps its decimal digits); binary data is
@@ -64,7 +64,12 @@ class Tensor:
     datatype: str
     shape: tuple[int, ...]
     values: list[Any]
-    where: str  # how errors name it: inputs[0] (sepal_length)
+    position: int  # its place among the inputs
+
+    @property
+    def where(self) -> str:
+        """How errors name it: `inputs[0] (sepal_length)`."""
+        return f"inputs[{self.position}] ({self.name})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,15 +115,17 @@ def decode_request(body: bytes, header_length: str | None) -> InferRequest:
         raise field_error("inputs", "expected a non-empty list of tensors", SHAPE_FIX)
     inputs = tuple(_tensor(item, i, blobs) for i, item in enumerate(raw))
     blobs.finish()
-    parameters = _parameters(payload, "parameters")
+    parameters = _parameters(payload, "")
     return InferRequest(id=rid or None, inputs=inputs, outputs=_outputs(payload.get("outputs")),
                         binary_output=parameters.get("binary_data_output") is True)
 
 
 def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """`item`'s parameters object; `where` names the item (`inputs[0] (x)`, `outputs[1]`)."""
     found = item.get("parameters") or {}
     if not isinstance(found, dict):
-        raise field_error(where, "expected an object", "send parameters as a JSON object")
+        raise field_error(f"{where}.parameters".lstrip("."), "expected an object",
+                          "send parameters as a JSON object")
     return found
 
 
@@ -132,7 +139,7 @@ def _outputs(raw: Any) -> tuple[RequestedOutput, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             raise field_error(f"outputs[{i}]", "expected an object with a name",
                               'send {"name": "..."}')
-        parameters = _parameters(item, f"outputs[{i}].parameters")
+        parameters = _parameters(item, f"outputs[{i}]")
         if "classification" in parameters:
             raise field_error(f"outputs[{i}].parameters.classification",
                               "the classification extension is not supported",
@@ -169,8 +176,8 @@ class _Blobs:
 
 
 def _shape(raw: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_DIMS or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in raw):
+    if type(raw) is not list or not 1 <= len(raw) <= MAX_DIMS or set(map(type, raw)) != {int} \
+            or min(raw) < 0:
         raise field_error(f"{where}.shape", "expected a list of 1 to 8 non-negative sizes",
                           "send the tensor's shape, e.g. [2, 4]")
     return tuple(raw)
@@ -179,14 +186,14 @@ def _shape(raw: Any, where: str) -> tuple[int, ...]:
 def _tensor(item: Any, index: int, blobs: _Blobs) -> Tensor:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         raise field_error(f"inputs[{index}]", "expected a tensor object with a name", SHAPE_FIX)
-    where = f"inputs[{index}] ({item['name']})"
+    where = f"inputs[{index}] ({item['name']})"  # cheap next to parsing: errors use it
     datatype = item.get("datatype")
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise field_error(f"{where}.datatype", f"unknown datatype {str(datatype)[:20]!r}",
                           f"use one of {', '.join(DATATYPES)}")
     shape = _shape(item.get("shape"), where)
     count = math.prod(shape)
-    size = _parameters(item, f"{where}.parameters").get("binary_data_size")
+    size = _parameters(item, where).get("binary_data_size")
     if size is not None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise field_error(f"{where}.parameters.binary_data_size",
@@ -194,14 +201,14 @@ def _tensor(item: Any, index: int, blobs: _Blobs) -> Tensor:
         values = _from_binary(blobs.take(size, where), datatype, count, where)
     else:
         values = _from_json(item.get("data"), datatype, count, where)
-    return Tensor(item["name"], datatype, shape, values, where)
+    return Tensor(item["name"], datatype, shape, values, index)
 
 
 def _flat(data: Any, where: str) -> list[Any]:
     if not isinstance(data, list):
         raise field_error(f"{where}.data", "expected a list of values",
                           "send data as a (flat or nested) list")
-    if not any(type(v) is list for v in data):
+    if list not in set(map(type, data)):
         return data
     out: list[Any] = []
     stack: list[Any] = [iter(data)]
@@ -232,19 +239,19 @@ def _from_json(data: Any, datatype: str, count: int, where: str) -> list[Any]:
                           f"{len(flat)}", "make the shape and the data agree")
     kind = DATATYPES[datatype][1]
     allowed = JSON_TYPES[kind]
-    bad = next((i for i, v in enumerate(flat) if type(v) not in allowed), None)
-    if bad is not None:
+    if not set(map(type, flat)) <= allowed:
+        bad = next(i for i, v in enumerate(flat) if type(v) not in allowed)
         got = type(flat[bad]).__name__
         raise field_error(f"{where}.data[{bad}]", f"datatype {datatype} but the value is a "
                           f"{got} ({flat[bad]!r:.30})", f"send {kind} values, or declare "
                           "the datatype the data has")
     if kind == "int":
         low, high = INT_BOUNDS[datatype]
-        if not all(low <= v <= high for v in flat):
+        if flat and (min(flat) < low or max(flat) > high):
             raise field_error(f"{where}.data", f"a value does not fit {datatype}",
                               f"send values from {low} to {high}")
     if kind == "float":
-        flat = [float(v) for v in flat]
+        flat = list(map(float, flat))
     return _finite(flat, kind, where)
 
 
@@ -254,23 +261,27 @@ def _finite(values: list[Any], kind: str, where: str) -> list[Any]:
     return values
 
 
+STRUCT_CODES = {"BOOL": "B", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q",
+                "UINT8": "B", "UINT16": "H", "UINT32": "I", "UINT64": "Q", "FP16": "e",
+                "FP32": "f", "FP64": "d"}
+
+
 def _from_binary(blob: bytes, datatype: str, count: int, where: str) -> list[Any]:
-    dtype, kind = DATATYPES[datatype]
+    kind = DATATYPES[datatype][1]
     if kind == "bytes":
         return _bytes_elements(blob, count, where)
-    itemsize = np.dtype(dtype).itemsize
+    code = STRUCT_CODES[datatype]
+    itemsize = struct.calcsize(code)
     if len(blob) != count * itemsize:
         raise field_error(f"{where}.parameters.binary_data_size", f"{len(blob)} bytes, but "
                           f"the shape holds {count} {datatype} values of {itemsize} bytes",
                           "make the shape, datatype and binary_data_size agree")
+    values = list(struct.unpack(f"<{count}{code}", blob))  # little-endian, as the spec says
     if kind == "bool":
-        raw = np.frombuffer(blob, dtype=np.uint8)
-        if bool((raw > 1).any()):
+        if any(v > 1 for v in values):
             raise field_error(f"{where}.data", "a BOOL byte is neither 0 nor 1",
                               "send one byte per value, 0 or 1")
-        flags: list[Any] = raw.astype(np.bool_).tolist()
-        return flags
-    values = np.frombuffer(blob, dtype=np.dtype(dtype).newbyteorder("<")).tolist()
+        return [v == 1 for v in values]
     return _finite(values, kind, where)
 
 
@@ -345,20 +356,20 @@ def _by_column(tensors: Sequence[Tensor], columns: Sequence[Column]) -> Records:
 
 
 def _zip_rows(tensors: Mapping[str, tuple[Tensor, Column | None]]) -> Records:
-    rows: dict[str, list[Any]] = {}
-    for name, (tensor, column) in tensors.items():
+    names = list(tensors)
+    columns = []
+    for tensor, column in tensors.values():
         if column is not None:
             _check_fit(tensor, column)
-        rows[name] = _rows(tensor, column)
-    counts = {len(v) for v in rows.values()}
-    if len(counts) > 1:
-        sizes = ", ".join(f"{n}: {len(v)}" for n, v in rows.items())
+        columns.append(_rows(tensor, column))
+    count = len(columns[0])
+    if any(len(values) != count for values in columns):
+        sizes = ", ".join(f"{n}: {len(v)}" for n, v in zip(names, columns, strict=True))
         raise field_error("inputs", f"tensors have different batch sizes ({sizes})",
                           "send the same number of rows in every tensor")
-    count = counts.pop()
     if count == 0:
         raise field_error("inputs", "the batch is empty", "send at least one row")
-    return [{name: values[i] for name, values in rows.items()} for i in range(count)]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def _from_matrix(tensor: Tensor, columns: Sequence[Column]) -> Records:
