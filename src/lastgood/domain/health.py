@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
+from lastgood.domain.baselines import StatedBaseline
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.measurements import Histogram, LiveWindow, Moments, RateCounts, Summary
 from lastgood.domain.sequential import drift_test, mean_test, rate_test, ratio
@@ -177,6 +178,10 @@ live window reaches min_samples they may still say FAILED, on overwhelming evide
 version that fails every request goes back after a handful of them, not after 100. The price is
 small: by Ville's inequality a healthy stream reaches 1/alpha^2 with probability <= alpha^2."""
 
+FEEDBACK_KINDS = frozenset({SignalKind.ACCURACY, SignalKind.CUSTOM})
+"""Kinds fed by feedback (labels), which may never arrive. Without enough of it such a signal
+abstains: INCONCLUSIVE for itself, it never holds the other signals' verdict back."""
+
 
 @dataclass(frozen=True, slots=True)
 class HealthPolicy:
@@ -225,6 +230,7 @@ class SignalEvidence:
     p_value: float | None = None  # drift only: KS asymptotic, fixed-sample, for description
     samples: int = 0
     threshold: float | None = None  # the tolerated value (drift: the tolerated PSI)
+    abstained: bool = False  # INCONCLUSIVE for want of data that may never come: not counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,17 +257,35 @@ class _Data(Protocol):
 
 
 def assess(policy: HealthPolicy, baseline: Summary, window: LiveWindow, *,
-           now: datetime) -> Assessment:
-    """Judge every signal of `window` against `baseline`; never raises on bad data."""
+           now: datetime, stated: StatedBaseline | None = None) -> Assessment:
+    """Judge every signal of `window` against `baseline` (or against the values a person
+    `stated`, for the signals they name); never raises on bad data.
+
+    A signal that abstains (no reference for it, or feedback that has not come) is left out of
+    the verdict; when every signal abstains the verdict is INCONCLUSIVE.
+    """
     blanket = _window_problem(policy, window, now)
-    evidence = tuple(_judge(s, baseline, window, policy.alpha_for(s), blanket)
+    evidence = tuple(_judge(s, baseline, window, policy.alpha_for(s), blanket, stated)
                      for s in policy.signals)
-    verdict = max((e.verdict for e in evidence), key=lambda v: v.severity)
-    worst = [f"{e.signal}: {e.explanation}" for e in evidence if e.verdict is verdict]
-    reason = (f"all {len(evidence)} signals within tolerance" if verdict is Verdict.HEALTHY
-              else "; ".join(worst))
+    counted = [e for e in evidence if not e.abstained]
+    verdict = max((e.verdict for e in counted), key=lambda v: v.severity,
+                  default=Verdict.INCONCLUSIVE)
+    worst = [f"{e.signal}: {e.explanation}" for e in counted or evidence if e.verdict is verdict]
+    judged = "judged " if len(counted) < len(evidence) else ""
+    reason = (f"all {len(counted)} {judged}signals within tolerance"
+              if verdict is Verdict.HEALTHY else "; ".join(worst))
+    left_out = [f"{e.signal} not judged ({e.explanation})" for e in evidence
+                if e.abstained and counted]
+    replicas = [f"{key}: {why}" for key, why in sorted(window.problems.items())
+                if key.startswith(REPLICA_PREFIX)]
+    reason = "; ".join([reason, *left_out, *replicas])
     return Assessment(verdict, evidence, reason, now,
                       now - window.started_at >= policy.bake_window)
+
+
+REPLICA_PREFIX = "replica "
+"""A window problem keyed `replica <url>` concerns one replica only: it is left out of the
+window (INCONCLUSIVE for itself) and named in the reason; the other replicas are judged."""
 
 
 def _window_problem(policy: HealthPolicy, window: LiveWindow, now: datetime) -> str:
@@ -284,32 +308,87 @@ def _data(signal: SignalPolicy, summary: Summary) -> _Data | None:
     return families[kind]
 
 
+Judge = Callable[[Any], SignalEvidence]
+
+
 def _judge(signal: SignalPolicy, baseline: Summary, window: LiveWindow, alpha: float,
-           blanket: str) -> SignalEvidence:
+           blanket: str, stated: StatedBaseline | None) -> SignalEvidence:
     family = _FAMILY.get(signal.kind, signal.name)
     reported = blanket or window.problems.get(family) or window.problems.get(signal.name)
     if reported:
         return _inconclusive(signal, f"metric source: {reported}")
-    base, live = _data(signal, baseline), _data(signal, window.summary)
-    unit = _UNIT[signal.kind]
-    for where, data in (("baseline", base), ("live window", live)):
-        if data is None:
-            return _inconclusive(signal, f"the {where} has no {family} data")
-        if defect := data.defect():
-            return _inconclusive(signal, f"the {where} is garbage: {defect}")
-        if data.samples < signal.min_samples:
-            few = _inconclusive(signal, f"the {where} has {data.samples} {unit}, "
-                                        f"{signal.min_samples} needed", samples=data.samples)
-            if where == "baseline" or signal.kind not in EARLY_KINDS:
-                return few
-            early = _judge_safely(signal, base, live, alpha)
-            overwhelming = (early.statistic or 0.0) >= 2 * math.log(1 / alpha)
-            if early.verdict is not Verdict.FAILED or not overwhelming:
-                return few
-            return replace(early, explanation=(
-                f"{early.explanation}; judged before {signal.min_samples} {unit} because the "
-                f"evidence is past {ratio(2 * math.log(1 / alpha))}"))
-    return _judge_safely(signal, base, live, alpha)
+    reference = _stated_reference(signal, stated)
+    if reference is not None:
+        value0, q = reference
+        assert stated is not None
+        return _judge_live(signal, window.summary, alpha, lambda live: _judge_stated(
+            signal, value0, q, live, alpha, f"stated by {stated.by}"))
+    base = _data(signal, baseline)
+    if base is not None and (defect := base.defect()):
+        return _inconclusive(signal, f"the baseline is garbage: {defect}")
+    if base is None or base.samples < signal.min_samples:
+        # Nothing to compare with, for as long as this baseline judges: abstain.
+        have = f"only {base.samples} {_UNIT[signal.kind]}" if base is not None else "no data"
+        return _inconclusive(signal, f"the baseline has {have} for {family}"
+                                     f"{'' if stated is None else ' and none was stated'}",
+                             abstained=True)
+    return _judge_live(signal, window.summary, alpha,
+                       lambda live: _judge_safely(signal, base, live, alpha))
+
+
+def _judge_live(signal: SignalPolicy, summary: Summary, alpha: float,
+                judge: Judge) -> SignalEvidence:
+    """The live side's checks, then `judge(live data)`."""
+    live, unit = _data(signal, summary), _UNIT[signal.kind]
+    waits = signal.kind in FEEDBACK_KINDS  # labels may never come: abstain, never hold back
+    if live is None:
+        family = _FAMILY.get(signal.kind, signal.name)
+        return _inconclusive(signal, f"the live window has no {family} data", abstained=waits)
+    if defect := live.defect():
+        return _inconclusive(signal, f"the live window is garbage: {defect}")
+    if live.samples >= signal.min_samples:
+        return judge(live)
+    few = _inconclusive(signal, f"the live window has {live.samples} {unit}, "
+                                f"{signal.min_samples} needed", samples=live.samples,
+                        abstained=waits)
+    if signal.kind not in EARLY_KINDS:
+        return few
+    early = judge(live)
+    overwhelming = (early.statistic or 0.0) >= 2 * math.log(1 / alpha)
+    if early.verdict is not Verdict.FAILED or not overwhelming:
+        return few
+    return replace(early, explanation=(
+        f"{early.explanation}; judged before {signal.min_samples} {unit} because the "
+        f"evidence is past {ratio(2 * math.log(1 / alpha))}"))
+
+
+def _stated_reference(signal: SignalPolicy,
+                      stated: StatedBaseline | None) -> tuple[float, float] | None:
+    """(stated value, quantile) that judges `signal`, or None. A latency quantile that was not
+    stated is judged at the stated one nearest to it (p99 policy, p95_ms=41 stated: p95)."""
+    if stated is None or signal.kind is SignalKind.DRIFT:
+        return None
+    if signal.kind is SignalKind.LATENCY:
+        found = stated.latency
+        if not found:
+            return None
+        q = min(found, key=lambda k: (abs(k - signal.quantile), -k))
+        return found[q], q
+    value = stated.values.get(signal.name)
+    return None if value is None else (value, 0.0)
+
+
+def _judge_stated(signal: SignalPolicy, value0: float, q: float, live: Any, alpha: float,
+                  origin: str) -> SignalEvidence:
+    """One-sample sequential test of the live data against a stated value."""
+    try:
+        if signal.kind is SignalKind.LATENCY:
+            return _latency_evidence(signal, q, value0, live, alpha, origin)
+        if signal.kind is SignalKind.CUSTOM:
+            return _custom_evidence(signal, value0, live.variance, live, alpha, origin)
+        return _rate_evidence(signal, value0, live, alpha, origin)
+    except (InvalidInput, ValueError, ArithmeticError) as exc:
+        return _inconclusive(signal, f"the data could not be judged ({type(exc).__name__}: {exc})")
 
 
 def _judge_safely(signal: SignalPolicy, base: Any, live: Any, alpha: float) -> SignalEvidence:
@@ -320,8 +399,10 @@ def _judge_safely(signal: SignalPolicy, base: Any, live: Any, alpha: float) -> S
         return _inconclusive(signal, f"the data could not be judged ({type(exc).__name__}: {exc})")
 
 
-def _inconclusive(signal: SignalPolicy, why: str, *, samples: int = 0) -> SignalEvidence:
-    return SignalEvidence(signal.name, Verdict.INCONCLUSIVE, why, samples=samples)
+def _inconclusive(signal: SignalPolicy, why: str, *, samples: int = 0,
+                  abstained: bool = False) -> SignalEvidence:
+    return SignalEvidence(signal.name, Verdict.INCONCLUSIVE, why, samples=samples,
+                          abstained=abstained)
 
 
 def _verdict(log_e: float, alpha: float, *, rejected: bool, hard: bool) -> tuple[Verdict, str]:
@@ -336,6 +417,11 @@ def _verdict(log_e: float, alpha: float, *, rejected: bool, hard: bool) -> tuple
 def _judge_rate(signal: SignalPolicy, base: RateCounts, live: RateCounts,
                 alpha: float) -> SignalEvidence:
     value0 = (base.events + 0.5) / (base.trials + 1)  # never exactly 0 or 1
+    return _rate_evidence(signal, value0, live, alpha, "")
+
+
+def _rate_evidence(signal: SignalPolicy, value0: float, live: RateCounts, alpha: float,
+                   origin: str) -> SignalEvidence:
     tolerated = signal.tolerated(value0)
     high = signal.higher_is_worse
 
@@ -349,7 +435,8 @@ def _judge_rate(signal: SignalPolicy, base: RateCounts, live: RateCounts,
     verdict, status = _verdict(main.log_e, alpha, rejected=main.rejected, hard=hard)
     value = live.events / live.trials
     name = "error rate" if signal.kind is SignalKind.ERROR_RATE else "accuracy"
-    text = (f"{name} {value:.2%} ({live.events}/{live.trials}) vs baseline {value0:.2%}, "
+    text = (f"{name} {value:.2%} ({live.events}/{live.trials}) vs baseline {value0:.2%}"
+            f"{f' {origin}' if origin else ''}, "
             f"tolerated {tolerated:.2%}: {status}; evidence "
             f"{ratio(main.log_e)} (needs {ratio(math.log(1 / alpha))})")
     return SignalEvidence(signal.name, verdict, text, value0, value,
@@ -366,13 +453,18 @@ def _judge_latency(signal: SignalPolicy, base: Histogram, live: Histogram,
     if base.bounds != live.bounds:
         return _inconclusive(signal, "baseline and live latency buckets differ: re-record the "
                                      "baseline with the gateway's buckets")
-    q, label = signal.quantile, signal.name.removeprefix("latency_")
-    value0 = base.quantile(q)
+    return _latency_evidence(signal, signal.quantile, base.quantile(signal.quantile), live,
+                             alpha, "")
+
+
+def _latency_evidence(signal: SignalPolicy, q: float, value0: float, live: Histogram,
+                      alpha: float, origin: str) -> SignalEvidence:
+    label = signal.name.removeprefix("latency_") if q == signal.quantile else f"p{q * 100:g}"
     tolerated = signal.tolerated(value0)
     cut = live.above(tolerated)
     if cut is None:
         return _inconclusive(signal, f"tolerated {label} {_secs(tolerated)} is beyond the "
-                                     f"largest bucket {_secs(base.bounds[-1])}: add buckets")
+                                     f"largest bucket {_secs(live.bounds[-1])}: add buckets")
     edge, slow = cut
     main = rate_test(slow, live.total, null_rate=1 - q, alpha=alpha)
     hard_cut = live.above(signal.limit) if signal.limit is not None else None
@@ -380,7 +472,8 @@ def _judge_latency(signal: SignalPolicy, base: Histogram, live: Histogram,
                                               alpha=alpha).rejected
     verdict, status = _verdict(main.log_e, alpha, rejected=main.rejected, hard=hard)
     value = live.quantile(q)
-    text = (f"{label} latency {_secs(value)} vs baseline {_secs(value0)}, tolerated "
+    text = (f"{label} latency {_secs(value)} vs baseline {_secs(value0)}"
+            f"{f' {origin}' if origin else ''}, tolerated "
             f"{_secs(edge)}: {slow}/{live.total} requests ({slow / live.total:.1%}) slower "
             f"where at most {1 - q:.1%} may be: {status}; evidence {ratio(main.log_e)} "
             f"(needs {ratio(math.log(1 / alpha))})")
@@ -404,8 +497,13 @@ def _judge_drift(signal: SignalPolicy, base: Histogram, live: Histogram,
 
 def _judge_custom(signal: SignalPolicy, base: Moments, live: Moments,
                   alpha: float) -> SignalEvidence:
-    tolerated, high = signal.tolerated(base.mean), signal.higher_is_worse
-    variance = max(base.variance, live.variance)
+    return _custom_evidence(signal, base.mean, base.variance, live, alpha, "")
+
+
+def _custom_evidence(signal: SignalPolicy, mean0: float, variance0: float, live: Moments,
+                     alpha: float, origin: str) -> SignalEvidence:
+    tolerated, high = signal.tolerated(mean0), signal.higher_is_worse
+    variance = max(variance0, live.variance)
 
     def test(bound: float) -> Any:
         return mean_test(live.count, live.mean, null_mean=bound, variance=variance,
@@ -414,11 +512,12 @@ def _judge_custom(signal: SignalPolicy, base: Moments, live: Moments,
     main = test(tolerated)
     hard = signal.limit is not None and test(signal.limit).rejected
     verdict, status = _verdict(main.log_e, alpha, rejected=main.rejected, hard=hard)
-    text = (f"{signal.name} mean {live.mean:.4g} vs baseline {base.mean:.4g}, tolerated "
+    text = (f"{signal.name} mean {live.mean:.4g} vs baseline {mean0:.4g}"
+            f"{f' {origin}' if origin else ''}, tolerated "
             f"{tolerated:.4g}: {status}; "
             f"evidence {ratio(main.log_e)} (needs {ratio(math.log(1 / alpha))})")
-    effect = live.mean - base.mean if high else base.mean - live.mean
-    return SignalEvidence(signal.name, verdict, text, base.mean, live.mean, effect,
+    effect = live.mean - mean0 if high else mean0 - live.mean
+    return SignalEvidence(signal.name, verdict, text, mean0, live.mean, effect,
                           main.log_e, main.e_value, None, live.count, tolerated)
 
 

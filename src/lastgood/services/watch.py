@@ -28,7 +28,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from lastgood.domain.baselines import headline, summary_plus, summary_to_dict
+from lastgood.domain.baselines import (
+    STATED_KEY,
+    StatedBaseline,
+    headline,
+    summary_plus,
+    summary_to_dict,
+)
 from lastgood.domain.decisions import ActionKind, Decision, DecisionKind, RecentAction, decide
 from lastgood.domain.deployments import Deployment, VerifiedRecord
 from lastgood.domain.errors import Escalated, LastGoodError, OperationInProgress
@@ -42,6 +48,7 @@ from lastgood.domain.watching import (
     recent_actions,
     recorded_baseline,
     reference_deployment,
+    stated_baseline,
     sufficient,
     window_start,
 )
@@ -105,6 +112,7 @@ class _Basis:
     since: datetime
     source: str
     why_none: str = ""
+    stated: StatedBaseline | None = None  # values a person stated at `verify`
 
 
 class WatchService:
@@ -166,7 +174,7 @@ class WatchService:
         window = self._source.window(dep.model, dep.env, dep.version, since=basis.since)
         if basis.summary is None:
             return self._without_baseline(dep, track, policy, basis, window, now)
-        assessment = assess(policy, basis.summary, window, now=now)
+        assessment = assess(policy, basis.summary, window, now=now, stated=basis.stated)
         self._note_evidence(track, policy, assessment, window, now)
         action = ""
         if dep.verified is None and assessment.verifiable:
@@ -198,10 +206,14 @@ class WatchService:
                policy: HealthPolicy, now: datetime) -> _Basis:
         ref = reference_deployment(history, dep)
         if ref is not None:
-            summary = recorded_baseline(ref)
+            summary, stated = recorded_baseline(ref), stated_baseline(ref)
             own = "own record" if ref.id == dep.id else "record"
-            return _Basis(summary, window_start(dep, now=now, segment=self.settings.segment),
-                          f"{own} of deployment {ref.id} (v{ref.version})")
+            source = f"{own} of deployment {ref.id} (v{ref.version})"
+            if stated is not None:
+                source += f", baseline {stated.describe()}"
+            return _Basis(summary or Summary(),
+                          window_start(dep, now=now, segment=self.settings.segment), source,
+                          stated=stated)
         if track.own_baseline is not None:
             at, summary = track.own_baseline
             return _Basis(summary, at, f"own first window (until {at.isoformat()})")
@@ -259,7 +271,8 @@ class WatchService:
     def _attach_baseline(self, dep: Deployment, window: LiveWindow, now: datetime) -> str:
         """A deployment verified by hand, without a distribution, gets its measured one."""
         assert dep.verified is not None
-        record = replace(dep.verified, distribution=summary_to_dict(window.summary),
+        kept = {k: v for k, v in dep.verified.distribution.items() if k == STATED_KEY}
+        record = replace(dep.verified, distribution={**summary_to_dict(window.summary), **kept},
                          baseline={**headline(window.summary), **dep.verified.baseline})
         if not self._out.set_verified(dep, record, "watch.baseline",
                                   f"recorded v{dep.version}'s measured baseline on its "
