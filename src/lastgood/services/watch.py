@@ -55,6 +55,7 @@ from lastgood.domain.watching import (
 from lastgood.ports import Clock, MetricSource, Notifier, UnitOfWorkFactory
 from lastgood.services.deployments import DeploymentService
 from lastgood.services.policies import PolicyBook
+from lastgood.services.watch_lease import AlwaysActing, WatchLease
 from lastgood.services.watch_output import WatchOutput, window_view
 
 log = logging.getLogger("lastgood.watch")
@@ -131,17 +132,27 @@ class WatchService:
     # -- the loop --------------------------------------------------------------------------
 
     def run(self, env: str, *, stop: threading.Event,
-            on_tick: Callable[[list[Observation]], None] | None = None) -> None:
-        """Tick every `interval_s` until `stop` is set; a failing tick is logged, never fatal."""
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                seen = self.tick(env)
-                if on_tick is not None:
-                    on_tick(seen)
-            except Exception:  # the registry is down, or a bug: keep watching (rule 8)
-                log.exception("watch tick of %s failed; trying again", env)
-            stop.wait(max(self.settings.interval_s - (time.monotonic() - started), 0.0))
+            on_tick: Callable[[list[Observation]], None] | None = None,
+            lease: WatchLease | AlwaysActing | None = None) -> None:
+        """Tick every `interval_s` until `stop` is set; a failing tick is logged, never fatal.
+
+        With a `lease`, only the watch holding it looks and acts; the others stand by."""
+        held = lease or AlwaysActing()
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    if held.hold().acting:
+                        seen = self.tick(env)
+                        if on_tick is not None:
+                            on_tick(seen)
+                    else:
+                        self._tracks.clear()  # what another watch decided is not ours
+                except Exception:  # the registry is down, or a bug: keep watching (rule 8)
+                    log.exception("watch tick of %s failed; trying again", env)
+                stop.wait(max(self.settings.interval_s - (time.monotonic() - started), 0.0))
+        finally:
+            held.release()
 
     def tick(self, env: str) -> list[Observation]:
         """One pass over every live deployment of `env`."""
