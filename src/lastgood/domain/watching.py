@@ -83,6 +83,12 @@ def stated_baseline(dep: Deployment) -> StatedBaseline | None:
     return None if dep.verified is None else stated_from(dep.verified.distribution)
 
 
+def judges_requests(stated: StatedBaseline | None) -> bool:
+    """Whether stated values judge a signal every request feeds (error rate, latency): else
+    the watch records the deployment's own first window for those, as without a baseline."""
+    return stated is not None and ("error_rate" in stated.values or bool(stated.latency))
+
+
 def has_reference(dep: Deployment) -> bool:
     """Whether `dep`'s verified record can judge another deployment (measured or stated)."""
     return recorded_baseline(dep) is not None or stated_baseline(dep) is not None

@@ -44,6 +44,7 @@ from lastgood.domain.watching import (
     assessment_view,
     decision_view,
     first_evidence,
+    judges_requests,
     one_liner,
     recent_actions,
     recorded_baseline,
@@ -216,8 +217,8 @@ class WatchService:
     def _basis(self, dep: Deployment, track: _Track, history: list[Deployment],
                policy: HealthPolicy, now: datetime) -> _Basis:
         ref = reference_deployment(history, dep)
-        if ref is not None:
-            summary, stated = recorded_baseline(ref), stated_baseline(ref)
+        summary, stated = (recorded_baseline(ref), stated_baseline(ref)) if ref else (None, None)
+        if ref is not None and (summary is not None or judges_requests(stated)):
             own = "own record" if ref.id == dep.id else "record"
             source = f"{own} of deployment {ref.id} (v{ref.version})"
             if stated is not None:
@@ -225,9 +226,11 @@ class WatchService:
             return _Basis(summary or Summary(),
                           window_start(dep, now=now, segment=self.settings.segment), source,
                           stated=stated)
+        # Stated values about feedback alone (accuracy) still judge it, beside the own window.
         if track.own_baseline is not None:
             at, summary = track.own_baseline
-            return _Basis(summary, at, f"own first window (until {at.isoformat()})")
+            return _Basis(summary, at, f"own first window (until {at.isoformat()})"
+                          + (f", baseline {stated.describe()}" if stated else ""), stated=stated)
         return _Basis(None, dep.started_at, "none yet",
                       "no verified deployment with a recorded baseline to compare with: "
                       f"recording v{dep.version}'s own first bake window "
