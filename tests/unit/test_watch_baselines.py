@@ -155,4 +155,5 @@ def test_a_deployment_verified_by_hand_gets_its_measured_baseline() -> None:
                                                   "stated by bob (error_rate=0.01, p95_ms=30)")
     with w.world.registry() as uow:
         kept = uow.deployments.live(MODEL, ENV).verified  # type: ignore[union-attr]
-    assert kept is not None and kept.distribution["stated"]["by"] == "bob"
+    assert kept is not None
+    assert kept.distribution["stated"]["by"] == "bob"
