@@ -115,7 +115,9 @@ def test_of_two_serve_watch_replicas_one_acts_and_the_other_takes_over(cli: Cli)
         time.sleep(3)  # the lease's holder is dead on this host: taken over at the next look
     finally:
         err1, *rest = stop(first, *([second] if second else []))
-    assert lines_of(err1) and "acting" in lines_of(err1)[0], err1
+    said_first = lines_of(err1)
+    assert said_first, err1
+    assert "acting" in said_first[0], err1
     [err2] = rest
     said = lines_of(err2)
     assert len(said) == 2, err2
