@@ -110,8 +110,24 @@ def run_server(settings: Settings, options: ServerOptions) -> None:
 
         live_stats = serving_stats(replica.state.serving)
         apps.append((replica, options.host, options.serving_port))
+    else:
+        live_stats = registry_stats(services)
     control = build_control_plane(services, settings, live_stats=live_stats)
     serve_apps([(control, options.host, options.port), *apps], announce=options.announce)
+
+
+def registry_stats(services: Services) -> Any:
+    """The dashboard's live charts from every replica reporting to the registry (summed)."""
+    from lastgood.adapters.metrics import registry_source
+    from lastgood.dashboard import metric_source_stats
+    from lastgood.domain.deployments import Deployment
+
+    def live(model: str, env: str) -> Deployment | None:
+        with services.ports.uow() as uow:
+            return uow.deployments.live(model, env)
+
+    return metric_source_stats(registry_source(services.ports.uow, clock=services.ports.clock),
+                               live)
 
 
 def _serving_app(settings: Settings, services: Services, env: str, port: int) -> Any:
