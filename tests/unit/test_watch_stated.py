@@ -130,3 +130,18 @@ def test_impossible_stated_values_are_refused_at_verify(name: str, value: float,
         w.world.services.deployments.verify(MODEL, env=ENV, baseline={name: value},
                                             reason="by hand", actor="carol")
     assert w.live() == (1, False)  # nothing half-written
+
+
+def test_a_deployment_leaning_toward_a_regression_is_not_verified_yet() -> None:
+    w, watch = hand_verified_then_v2({"error_rate": 0.01, "accuracy": 0.90})
+    w.clock.advance(601)
+    # 86 % right against a tolerated 88 %: not significant yet, but leaning the wrong way.
+    w.source.data[2] = labelled(6000, 60, labels=300, correct=258)
+    [seen] = watch.tick(ENV)
+    assert seen.assessment.verdict is Verdict.HEALTHY
+    assert seen.action == ""
+    assert w.live() == (2, False)
+    w.clock.advance(600)
+    w.source.data[2] = labelled(12000, 120, labels=1200, correct=1000)  # 83 %: caught
+    [later] = watch.tick(ENV)
+    assert later.decision.kind is DecisionKind.ROLLBACK

@@ -151,6 +151,17 @@ def past_tolerance(signal: SignalPolicy, evidence: SignalEvidence) -> bool:
     return evidence.live < evidence.threshold
 
 
+def beyond_tolerance(policy: HealthPolicy, assessment: Assessment) -> str:
+    """The first judged signal whose live value is past its tolerance, or "": a deployment is
+    not verified while one is (the evidence may still be gathering)."""
+    by_name = {s.name: s for s in policy.signals}
+    for evidence in assessment.signals:
+        signal = by_name.get(evidence.signal)
+        if signal is not None and not evidence.abstained and past_tolerance(signal, evidence):
+            return f"{evidence.signal}: {evidence.explanation}"
+    return ""
+
+
 def first_evidence(policy: HealthPolicy, assessment: Assessment) -> str:
     """The explanation of a signal past its tolerance with the evidence leaning to a
     regression (e-value above 1, not yet significant perhaps), or ""."""

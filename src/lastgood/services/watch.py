@@ -42,6 +42,7 @@ from lastgood.domain.health import Assessment, HealthPolicy, Verdict, assess
 from lastgood.domain.measurements import LiveWindow, Summary
 from lastgood.domain.watching import (
     assessment_view,
+    beyond_tolerance,
     decision_view,
     first_evidence,
     judges_requests,
@@ -189,7 +190,10 @@ class WatchService:
         assessment = assess(policy, basis.summary, window, now=now, stated=basis.stated)
         self._note_evidence(track, policy, assessment, window, now)
         action = ""
-        if dep.verified is None and assessment.verifiable:
+        # Not while a judged signal is past its tolerance, significant or not: a slow regression
+        # (accuracy from sparse labels) would otherwise become its own baseline.
+        if dep.verified is None and assessment.verifiable \
+                and not beyond_tolerance(policy, assessment):
             action = self._verify(dep, policy, basis, window, assessment)
         elif dep.verified is not None and recorded_baseline(dep) is None \
                 and self._baseline_ready(policy, window, now):
