@@ -48,9 +48,11 @@ def default_policy(model: str, env: str, *, available: Collection[str],
     """The policy used where no policy file speaks: "errors first".
 
     The error rate gets half of alpha = 0.1; latency p99, prediction drift and accuracy share
-    the other half. In `benchmarks/detection.py` (a look every second) this weighting detects an
-    error rate going from 1 % to 5 % at 10 requests/s far faster than an even split, at under
-    1 % false rollbacks in healthy half-hours. Accuracy is judged once labelled feedback
+    the other half. In `benchmarks/detection.py` (a look every second, 30 seeds, 120 healthy
+    half-hours, through the real watch service) this weighting detects an error rate going from
+    1 % to 5 % at 10 requests/s in a median of 19 s against 22 s for an even split of alpha =
+    0.05, at 2 false rollbacks in 120 healthy half-hours (1.7 %, 95 % upper bound 5.2 %)
+    against none. Accuracy is judged once labelled feedback
     arrives; until then it abstains (INCONCLUSIVE for itself) and never holds the other
     signals back, so a deployment without labels is verified on the others.
     """
