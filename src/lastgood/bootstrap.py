@@ -105,7 +105,8 @@ def run_server(settings: Settings, options: ServerOptions) -> None:
     apps: list[tuple[Any, str, int]] = []
     live_stats = None
     if options.with_serving:
-        replica = _serving_app(settings, services, options.with_serving, options.serving_port)
+        replica = _serving_app(settings, services, options.with_serving, options.serving_port,
+                               host=options.host)
         from lastgood.dashboard import serving_stats
 
         live_stats = serving_stats(replica.state.serving)
@@ -130,16 +131,23 @@ def registry_stats(services: Services) -> Any:
                                live)
 
 
-def _serving_app(settings: Settings, services: Services, env: str, port: int) -> Any:
+def _serving_app(settings: Settings, services: Services, env: str, port: int, *,
+                 host: str = "127.0.0.1") -> Any:
     from lastgood.serving.loaders import ArtifactLoader
-    from lastgood.serving.server import create_serving_app, default_replica_prefix, signal_for_url
+    from lastgood.serving.server import (
+        advertised_url,
+        create_serving_app,
+        default_replica_prefix,
+        signal_for_url,
+    )
 
     uow = services.ports.uow
     loader = ArtifactLoader(store=services.ports.store, formats=services.ports.formats,
                             cache_dir=settings.home / "cache")
     app = create_serving_app(env=env, uow_factory=uow, loader=loader,
                              replica_id=default_replica_prefix("", port),
-                             signal=signal_for_url(settings.db_url)(uow, env))
+                             signal=signal_for_url(settings.db_url)(uow, env),
+                             url=advertised_url(host, port) if port else "")
     if settings.serve_token:
         from lastgood.serving.guard import require_token
 

@@ -43,7 +43,7 @@ from lastgood.serving.signals import (
 )
 from lastgood.serving.state import ServingState
 
-__all__ = ["ServingOptions", "SignalBuilder", "bind_socket", "create_serving_app",
+__all__ = ["ServingOptions", "SignalBuilder", "advertised_url", "bind_socket", "create_serving_app",
            "default_replica_prefix", "serve", "signal_for_url", "sqlite_file"]
 
 log = logging.getLogger(__name__)
