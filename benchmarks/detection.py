@@ -25,6 +25,19 @@ The same seeded synthetic streams (10 requests/s unless stated) are replayed thr
 The baseline is 30 minutes of the previous version at 10 requests/s (for the daily pattern, three
 compressed 10-minute "days"). Labels (for accuracy) come for 20 % of requests, 20 s + Exp(60 s)
 after the request. Regressions run up to 30 minutes; a run that is not detected counts as ">30m".
+
+Fair comparison: the Flagger-style failure threshold and the Kayenta-style run length are also
+swept (FLAGGER_GRID, KAYENTA_GRID), and for each the smallest setting whose false-rollback rate
+on the healthy streams is at most lastgood's ("errors first") is compared on the error-rate
+regression. The statistical floor of each regression is an oracle SPRT that knows the true
+regression: expected samples log((1-beta)/alpha) / KL (alpha the signal's share of the default
+policy, beta 0.1), converted to seconds at the scenario's rate (labels: their rate plus their
+mean delay).
+
+"lastgood watch service" replays every stream through the real WatchService with the default
+policy on a simulated clock, one tick a second (`watch_replay.py`: registry, baseline choice,
+verification after the bake window, anti-flapping, history, cooldown and the rollback itself);
+the floor, the tuned comparison and the end-to-end hand-verified runs use it.
 """
 
 from __future__ import annotations
@@ -46,12 +59,15 @@ from lastgood.domain.decisions import DecisionKind, decide
 from lastgood.domain.health import HealthPolicy, assess, default_signal
 from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, LiveWindow, RateCounts, Summary
 from lastgood.services.watch import DEFAULT_INTERVAL_S
+from watch_replay import Counters, replay
 
 RPS, BASE_S, RUN_S, INTERVAL_S = 10.0, 1800, 1800, 60
 CHECK_S = max(int(DEFAULT_INTERVAL_S), 1)
 ERR, LAT_MU, LAT_SIGMA, ACC, BETA_A, BETA_B = 0.01, math.log(0.1), 0.5, 0.9, 2.0, 5.0
 LABEL_SHARE, LABEL_DELAY_S, LABEL_MEAN_S = 0.2, 20.0, 60.0
 DAY_S, KAYENTA_N, FLAGGER_THRESHOLD, KAYENTA_SAMPLE = 600, 3, 5, 3000
+FLAGGER_GRID, KAYENTA_GRID = (5, 8, 12, 20, 30), (3, 5, 8, 12, 20)
+ORACLE_BETA = 0.1
 SCORE_BOUNDS = tuple(i / 20 for i in range(1, 20))
 LAT_EDGES = np.array(LATENCY_BOUNDS)
 SCORE_EDGES = np.array(SCORE_BOUNDS)
@@ -94,6 +110,9 @@ class Scenario:
     beta_a: float = BETA_A
     daily: bool = False
     gap: tuple[int, int] | None = None
+    label_share: float = LABEL_SHARE
+    label_delay_s: float = LABEL_DELAY_S
+    label_mean_s: float = LABEL_MEAN_S
 
 
 SCENARIOS = (
@@ -139,8 +158,8 @@ def generate(s: Scenario, rng: np.random.Generator, seconds: int, *, labels_all:
     latency = np.exp(LAT_MU + LAT_SIGMA * rng.standard_normal(n)) * (1 + 0.15 * wave[sec])
     latency = np.where(rng.random(n) < s.slow_share, latency * factor, latency)
     score = rng.beta(s.beta_a + 0.15 * wave[sec], BETA_B)
-    labelled = rng.random(n) < LABEL_SHARE
-    delay = 0 if labels_all else LABEL_DELAY_S + rng.exponential(LABEL_MEAN_S, n)
+    labelled = rng.random(n) < s.label_share
+    delay = 0 if labels_all else s.label_delay_s + rng.exponential(s.label_mean_s, n)
     label_at = (sec + delay)[labelled].astype(int)
     label_ok = (rng.random(n) < s.acc)[labelled]
     keep = label_at < seconds
@@ -213,14 +232,71 @@ def lastgood(s: Scenario, live: Stream, base: Baseline, pol: HealthPolicy) -> in
     return None
 
 
+def counters_of(live: Stream) -> Counters:
+    """The stream as the per-second cumulative counters a replica's /stats would show."""
+    return Counters(
+        requests=np.cumsum(np.bincount(live.sec, minlength=live.seconds)),
+        errors=live.cumulative(live.error.astype(float), live.sec),
+        latency=live.cumulative(np.searchsorted(LAT_EDGES, live.latency), live.sec,
+                                LAT_EDGES.size + 1),
+        scores=live.cumulative(np.searchsorted(SCORE_EDGES, live.score), live.sec,
+                               SCORE_EDGES.size + 1),
+        labels=np.cumsum(np.bincount(live.label_at, minlength=live.seconds)),
+        correct=live.cumulative(live.label_ok.astype(float), live.label_at),
+        score_bounds=SCORE_BOUNDS)
+
+
+def watch_service(s: Scenario, live: Stream, base: Baseline) -> int | None:
+    """The real WatchService with the default policy, one tick per simulated second."""
+    return replay(counters_of(live), baseline=base.summary, stated=None, seconds=live.seconds,
+                  gap=s.gap)
+
+
+OURS = "lastgood watch service"
+HAND = tuple(Scenario(f"hand-verified, then accuracy 90% -> {acc:.0%}", True, acc=acc,
+                      label_share=1.0, label_delay_s=1.0, label_mean_s=2.0)
+             for acc in (0.8, 0.7))
+HAND_STATED = {"accuracy": ACC, "error_rate": ERR}
+HAND_S = 300
+
+
+def hand_run(task: tuple[int, int]) -> tuple[int, int | None]:
+    """A version verified by hand (`verify --metric accuracy=0.9 --metric error_rate=0.01`),
+    then a bad version under labelled traffic (every request labelled 1-3 s later), through the
+    real watch with lastgood's default policy."""
+    index, seed = task
+    live = generate(HAND[index], np.random.default_rng([99, index, seed]), HAND_S,
+                    labels_all=False)
+    return index, replay(counters_of(live), baseline=None, stated=HAND_STATED,
+                         seconds=live.seconds)
+
+
+def hand_report(found: list[tuple[int, int | None]]) -> None:
+    print("\nend to end, default settings, no flags: a version verified by hand, then a bad one "
+          "(the real watch service, simulated clock)")
+    for index, s in enumerate(HAND):
+        times = np.array([math.inf if t is None else t for i, t in found if i == index], float)
+        median = float(np.quantile(times, 0.5, method="higher"))
+        hits = int(np.isfinite(times).sum())
+        print(f"  {s.name:<44} rolled back: median {fmt_s(median)}, p90 "
+              f"{fmt_s(float(np.quantile(times, 0.9, method='higher')))} ({hits}/{times.size}); "
+              f"median <= 30 s: {'PASS' if median <= 30 else 'FAIL'}")
+
+
 def interval_psi(scores: np.ndarray, edges: np.ndarray) -> float:
     live = np.bincount(np.searchsorted(edges, scores), minlength=10) + 0.5
     live = live / live.sum()
     return float(np.sum((live - 0.1) * np.log(live / 0.1)))
 
 
-def flagger(s: Scenario, live: Stream, base: Baseline) -> int | None:
-    failed = 0
+def flagger(s: Scenario, live: Stream, base: Baseline,
+            threshold: int = FLAGGER_THRESHOLD) -> int | None:
+    return next((t for t, failed in flagger_trace(s, live, base) if failed >= threshold), None)
+
+
+def flagger_trace(s: Scenario, live: Stream, base: Baseline) -> list[tuple[int, int]]:
+    """(minute end, failed checks so far): any threshold's detection time is read off it."""
+    failed, trace = 0, []
     for t in range(INTERVAL_S, live.seconds + 1, INTERVAL_S):
         now = (live.sec >= t - INTERVAL_S) & (live.sec < t)
         got = (live.label_at >= t - INTERVAL_S) & (live.label_at < t)
@@ -232,9 +308,8 @@ def flagger(s: Scenario, live: Stream, base: Baseline) -> int | None:
                    or (got.any() and live.label_ok[got].mean() < base.acc - 0.05)
                    or interval_psi(live.score[now], base.score_edges) > 0.2)
             failed += int(bad)
-        if failed >= FLAGGER_THRESHOLD:
-            return t
-    return None
+        trace.append((t, failed))
+    return trace
 
 
 def mann_whitney_p(live: np.ndarray, base_sorted: np.ndarray, alternative: str) -> float:
@@ -276,8 +351,17 @@ def mann_whitney_fails(live: np.ndarray, base_sorted: np.ndarray, alternative: s
     return live.size > 0 and mann_whitney_p(live, base_sorted, alternative) < 0.05
 
 
-def kayenta(s: Scenario, live: Stream, base: Baseline) -> int | None:
-    consecutive = 0
+def kayenta(s: Scenario, live: Stream, base: Baseline, runs: int = KAYENTA_N) -> int | None:
+    return kayenta_at(kayenta_trace(s, live, base), runs)
+
+
+def kayenta_at(trace: list[tuple[int, int]], runs: int) -> int | None:
+    return next((t for t, consecutive in trace if consecutive >= runs), None)
+
+
+def kayenta_trace(s: Scenario, live: Stream, base: Baseline) -> list[tuple[int, int]]:
+    """(minute end, consecutive failed minutes): any run length's detection time."""
+    consecutive, trace = 0, []
     for t in range(INTERVAL_S, live.seconds + 1, INTERVAL_S):
         now = (live.sec >= t - INTERVAL_S) & (live.sec < t)
         got = (live.label_at >= t - INTERVAL_S) & (live.label_at < t)
@@ -290,9 +374,8 @@ def kayenta(s: Scenario, live: Stream, base: Baseline) -> int | None:
                                        "less")
                  or mann_whitney_fails(live.score[now], base.samples["score"], "two-sided"))
         consecutive = consecutive + 1 if fails else 0
-        if consecutive >= KAYENTA_N:
-            return t
-    return None
+        trace.append((t, consecutive))
+    return trace
 
 
 DETECTORS: dict[str, Callable[[Scenario, Stream, Baseline], int | None]] = {
@@ -300,10 +383,23 @@ DETECTORS: dict[str, Callable[[Scenario, Stream, Baseline], int | None]] = {
     "lastgood errors first": lambda s, live, b: lastgood(s, live, b, policy("errors first")),
     "Flagger-style": flagger,
     "Kayenta-style": kayenta,
+    "lastgood watch service": watch_service,
 }
 
 
-def one_run(task: tuple[int, int]) -> tuple[int, dict[str, int | None], float]:
+Result = tuple[int, dict[str, int | None], float, dict[str, int | None]]
+
+
+def tuned_runs(s: Scenario, live: Stream, base: Baseline) -> dict[str, int | None]:
+    """Detection times of the classics at every setting of their grids."""
+    flag, kay = flagger_trace(s, live, base), kayenta_trace(s, live, base)
+    found = {f"Flagger-style {k} checks": next((t for t, f in flag if f >= k), None)
+             for k in FLAGGER_GRID}
+    found |= {f"Kayenta-style {n} minutes": kayenta_at(kay, n) for n in KAYENTA_GRID}
+    return found
+
+
+def one_run(task: tuple[int, int]) -> Result:
     """Replay one seeded stream through every detector; also time lastgood's assess calls."""
     index, seed = task
     s = SCENARIOS[index]
@@ -318,7 +414,8 @@ def one_run(task: tuple[int, int]) -> tuple[int, dict[str, int | None], float]:
             found[name] = detector(s, live, base)
             if name == "lastgood even split":
                 spent = time.perf_counter() - started
-    return index, found, spent
+        tuned = tuned_runs(s, live, base)
+    return index, found, spent, tuned
 
 
 def fmt_s(value: float) -> str:
@@ -338,8 +435,75 @@ def upper95(k: int, n: int) -> float:
     return 1.0 if k >= n else float(stats.beta.ppf(0.95, k + 1, n - k))
 
 
-def report(results: list[tuple[int, dict[str, int | None], float]], seeds: int,
-           healthy: int, elapsed: float) -> None:
+def kl_bernoulli(p: float, q: float) -> float:
+    return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+
+def kl_density(live: Callable[[float], float], base: Callable[[float], float], low: float,
+               high: float) -> float:
+    from scipy import integrate
+
+    def term(x: float) -> float:
+        f = live(x)
+        return f * math.log(f / base(x)) if f > 0 else 0.0
+
+    return float(integrate.quad(term, low, high, limit=400)[0])
+
+
+def oracle_floor(index: int) -> float:
+    """Seconds an oracle SPRT knowing the true regression needs on average (Wald)."""
+    s, pol = SCENARIOS[index], policy("errors first")
+    share = {0: "error_rate", 1: "latency_p99", 2: "accuracy", 3: "drift"}[index]
+    alpha = pol.alpha_for(next(x for x in pol.signals if x.name == share))
+    need = math.log((1 - ORACLE_BETA) / alpha)
+    if index == 0:
+        return need / kl_bernoulli(s.err, ERR) / s.rps
+    if index == 2:
+        labels_per_s = s.rps * LABEL_SHARE
+        return need / kl_bernoulli(s.acc, ACC) / labels_per_s + LABEL_DELAY_S + LABEL_MEAN_S
+    if index == 1:
+        factor = slow_factor(s.slow_share)
+        healthy = stats.lognorm(LAT_SIGMA, scale=math.exp(LAT_MU))
+        slow = stats.lognorm(LAT_SIGMA, scale=math.exp(LAT_MU) * factor)
+        kl = kl_density(lambda x: (1 - s.slow_share) * healthy.pdf(x)
+                        + s.slow_share * slow.pdf(x), healthy.pdf, 1e-4, 60.0)
+        return need / kl / s.rps
+    kl = kl_density(stats.beta(s.beta_a, BETA_B).pdf, stats.beta(BETA_A, BETA_B).pdf,
+                    1e-9, 1 - 1e-9)
+    return need / kl / s.rps
+
+
+def fair_comparison(results: list[Result], lastgood_rate: float) -> list[str]:
+    """Each classic at the smallest setting whose healthy false-rollback rate is lastgood's or
+    lower, on the error-rate regression."""
+    lines, healthy = [], [r for r in results if not SCENARIOS[r[0]].regression]
+    errors = [r for r in results if r[0] == 0]
+    ours = float(np.quantile([math.inf if r[1][OURS] is None else r[1][OURS] for r in errors],
+                             0.5, method="higher"))
+    for family, grid, unit in (("Flagger-style", FLAGGER_GRID, "checks"),
+                               ("Kayenta-style", KAYENTA_GRID, "minutes")):
+        chosen = None
+        for value in grid:
+            key = f"{family} {value} {unit}"
+            rate = sum(r[3][key] is not None for r in healthy) / max(len(healthy), 1)
+            if rate <= lastgood_rate:
+                chosen = (key, rate)
+                break
+        if chosen is None:
+            lines.append(f"  {family}: no setting in {grid} reaches {lastgood_rate:.1%} false "
+                         "rollbacks: FAIL (cannot be compared at lastgood's rate)")
+            continue
+        key, rate = chosen
+        theirs = float(np.quantile([math.inf if r[3][key] is None else r[3][key]
+                                    for r in errors], 0.5, method="higher"))
+        ratio = theirs / ours if ours > 0 else math.inf
+        lines.append(f"  {key:<28} false rollbacks {rate:.1%} (lastgood {lastgood_rate:.1%}); "
+                     f"error rate 1%->5% median {fmt_s(theirs)} vs lastgood {fmt_s(ours)} = "
+                     f"{ratio:.1f}x >= 5x: {'PASS' if ratio >= 5 else 'FAIL'}")
+    return lines
+
+
+def report(results: list[Result], seeds: int, healthy: int, elapsed: float) -> None:
     names = list(DETECTORS)
     width = 26
     print(f"\n{'scenario':<34}" + "".join(f"{n:>{width}}" for n in names))
@@ -377,6 +541,19 @@ def report(results: list[tuple[int, dict[str, int | None], float]], seeds: int,
               "within 15 s);"
               f"  false rollbacks {k}/{n} runs of 30 min = {k / n:.1%} (95% upper bound "
               f"{upper95(k, n):.1%}) <= 1%: {'PASS' if k / n <= 0.01 else 'MISS'}")
+    print("\nstatistical floor: an oracle SPRT knowing the true regression "
+          f"(alpha = the signal's share of the default policy, beta {ORACLE_BETA})")
+    for index in range(4):
+        floor, median = oracle_floor(index), medians[index, OURS]
+        verdict = ""
+        if index == 0:
+            verdict = f" <= 1.3x: {'PASS' if median <= 1.3 * floor else 'FAIL'}"
+        print(f"  {SCENARIOS[index].name:<34} floor {fmt_s(floor):>6}; {OURS} "
+              f"median {fmt_s(median)} = {median / floor:.2f}x the floor{verdict}")
+    k, n = rates[OURS]
+    print(f"\nclassics tuned to lastgood's false-rollback rate ({k}/{n} healthy runs)")
+    for line in fair_comparison(results, k / n):
+        print(line)
     spent = [r[2] for r in results]
     checks = len(results) * RUN_S // CHECK_S
     print(f"\n{seeds} seeds per regression, {healthy} x 30 min per healthy stream; "
@@ -398,7 +575,10 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     with multiprocessing.Pool(args.workers) as pool:
         results: list[Any] = list(pool.imap_unordered(one_run, tasks, chunksize=2))
+        hands = list(pool.imap_unordered(hand_run, [(i, seed) for i in range(len(HAND))
+                                                    for seed in range(seeds)]))
     report(results, seeds, healthy, time.perf_counter() - started)
+    hand_report(hands)
 
 
 if __name__ == "__main__":

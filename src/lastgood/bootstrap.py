@@ -140,25 +140,49 @@ def run_server(settings: Settings, options: ServerOptions) -> None:
     apps: list[tuple[Any, str, int]] = []
     live_stats = None
     if options.with_serving:
-        replica = _serving_app(settings, services, options.with_serving, options.serving_port)
+        replica = _serving_app(settings, services, options.with_serving, options.serving_port,
+                               host=options.host)
         from lastgood.dashboard import serving_stats
 
         live_stats = serving_stats(replica.state.serving)
         apps.append((replica, options.host, options.serving_port))
+    else:
+        live_stats = registry_stats(services)
     control = build_control_plane(services, settings, live_stats=live_stats)
     serve_apps([(control, options.host, options.port), *apps], announce=options.announce)
 
 
-def _serving_app(settings: Settings, services: Services, env: str, port: int) -> Any:
+def registry_stats(services: Services) -> Any:
+    """The dashboard's live charts from every replica reporting to the registry (summed)."""
+    from lastgood.adapters.metrics import registry_source
+    from lastgood.dashboard import metric_source_stats
+    from lastgood.domain.deployments import Deployment
+
+    def live(model: str, env: str) -> Deployment | None:
+        with services.ports.uow() as uow:
+            return uow.deployments.live(model, env)
+
+    return metric_source_stats(registry_source(services.ports.uow, clock=services.ports.clock),
+                               live)
+
+
+def _serving_app(settings: Settings, services: Services, env: str, port: int, *,
+                 host: str = "127.0.0.1") -> Any:
     from lastgood.serving.loaders import ArtifactLoader
-    from lastgood.serving.server import create_serving_app, default_replica_prefix, signal_for_url
+    from lastgood.serving.server import (
+        advertised_url,
+        create_serving_app,
+        default_replica_prefix,
+        signal_for_url,
+    )
 
     uow = services.ports.uow
     loader = ArtifactLoader(store=services.ports.store, formats=services.ports.formats,
                             cache_dir=settings.home / "cache")
     app = create_serving_app(env=env, uow_factory=uow, loader=loader,
                              replica_id=default_replica_prefix("", port),
-                             signal=signal_for_url(settings.db_url)(uow, env))
+                             signal=signal_for_url(settings.db_url)(uow, env),
+                             url=advertised_url(host, port) if port else "")
     if settings.serve_token:
         from lastgood.serving.guard import require_token
 

@@ -62,7 +62,7 @@ def test_summaries_add_and_subtract_per_family() -> None:
 def test_the_default_policy_gives_the_error_rate_half_of_alpha() -> None:
     policy = default_policy(MODEL, ENV, available={"error_rate", "latency", "drift",
                                                    "accuracy"})
-    assert [s.name for s in policy.signals] == ["error_rate", "latency_p99", "drift"]
+    assert [s.name for s in policy.signals] == ["error_rate", "latency_p99", "drift", "accuracy"]
     assert policy.alpha == 0.1
     assert policy.alpha_for(policy.signals[0]) == pytest.approx(0.05)
     only_errors = default_policy(MODEL, ENV, available={"error_rate"})
@@ -141,7 +141,7 @@ def test_a_deployment_verified_by_hand_gets_its_measured_baseline() -> None:
     w = WatchWorld(bake_s=60)
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=True)  # a person verified it with two numbers
-    w.source.data[1] = traffic(500, 5)
+    w.source.data[1] = traffic(500, 5, latency_s=0.02)  # as good as the person stated
     seen = w.watch.tick(ENV)
     assert seen[0].action == "baseline recorded"
     with w.world.registry() as uow:
@@ -151,4 +151,9 @@ def test_a_deployment_verified_by_hand_gets_its_measured_baseline() -> None:
     assert record.distribution["errors"] == {"events": 5, "trials": 500}
     assert record.baseline["p95_ms"] == 30  # the person's numbers are kept
     w.clock.advance(5)
-    assert w.watch.tick(ENV)[0].baseline_from == "own record of deployment 1 (v1)"
+    assert w.watch.tick(ENV)[0].baseline_from == ("own record of deployment 1 (v1), baseline "
+                                                  "stated by bob (error_rate=0.01, p95_ms=30)")
+    with w.world.registry() as uow:
+        kept = uow.deployments.live(MODEL, ENV).verified  # type: ignore[union-attr]
+    assert kept is not None
+    assert kept.distribution["stated"]["by"] == "bob"

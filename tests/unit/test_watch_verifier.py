@@ -93,13 +93,18 @@ def test_a_new_version_has_no_baseline_of_its_own_and_is_skipped() -> None:
     assert "the watch judges it" in check.summary
 
 
-def test_a_version_verified_by_hand_only_is_inconclusive_with_the_reason() -> None:
+def test_a_version_verified_by_hand_is_judged_against_the_values_stated() -> None:
     w = WatchWorld()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
-    w.world.deploy(1, verify=True)
+    w.world.deploy(1, verify=True)  # bob stated error_rate=0.01, p95_ms=30
     w.world.deploy(2, verify=False)
     w.world.services.deployments.rollback(MODEL, env=ENV, reason="bad", actor="alice")
-    check = verifier(w, Ticker(w)).verify_live(MODEL, ENV, 1, {"error_rate": 0.01})
-    assert check.verdict == "INCONCLUSIVE"
-    assert "verified by hand" in check.summary
+    w.source.data[1] = traffic(300, 2, latency_s=0.02)
+    good = verifier(w, Ticker(w)).verify_live(MODEL, ENV, 1, {"error_rate": 0.01})
+    assert good.verdict == "HEALTHY", good.summary
+    assert "stated by bob" in str(good.evidence["assessment"])
+    w.source.data[1] = traffic(300, 60, latency_s=0.02)
+    bad = verifier(w, Ticker(w)).verify_live(MODEL, ENV, 1, {"error_rate": 0.01})
+    assert bad.verdict in ("DEGRADED", "FAILED")
+    assert "vs baseline 1.00% stated by bob" in bad.summary

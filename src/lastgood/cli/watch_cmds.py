@@ -27,7 +27,13 @@ from typing import Any
 import click
 from starlette.applications import Starlette
 
-from lastgood.adapters.metrics import in_process_source, open_metric_source, signals_of
+from lastgood.adapters.metrics import (
+    in_process_source,
+    open_metric_source,
+    registry_source,
+    signals_of,
+)
+from lastgood.adapters.metrics.gateway import InProcessStats
 from lastgood.adapters.notify import FanOut, LogNotifier, WebhookNotifier
 from lastgood.adapters.policy_file import load_policies
 from lastgood.cli.app import CliContext, get, json_option
@@ -41,8 +47,7 @@ from lastgood.services.container import Services, wire
 from lastgood.services.live_verifier import LiveVerifier, VerifierSettings
 from lastgood.services.policies import PolicyBook
 from lastgood.services.watch import DEFAULT_INTERVAL_S, Observation, WatchService, WatchSettings
-
-DEFAULT_GATEWAY = "http://127.0.0.1:8080"
+from lastgood.services.watch_lease import WatchLease
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,14 +126,16 @@ def attach_watch(app: Starlette, services: Services, options: WatchOptions, *,
     @contextlib.asynccontextmanager
     async def lifespan(a: Starlette) -> AsyncIterator[Any]:
         async with inner(a) as state:
-            source = in_process_source(a.state.serving, clock=services.ports.clock,
-                                       loop=asyncio.get_running_loop())
+            source = replicas_source(a, services)
             built = build_watch(services, source, options)
             if on_built is not None:
                 on_built(built)
             stop = threading.Event()
+            lease = WatchLease(uow=services.ports.uow, clock=services.ports.clock,
+                               env=options.env)
             thread = threading.Thread(target=built.watch.run, args=(options.env,),
-                                      kwargs={"stop": stop}, daemon=True, name="lastgood-watch")
+                                      kwargs={"stop": stop, "lease": lease}, daemon=True,
+                                      name="lastgood-watch")
             thread.start()
             try:
                 yield state
@@ -141,12 +148,23 @@ def attach_watch(app: Starlette, services: Services, options: WatchOptions, *,
     return app
 
 
+def replicas_source(app: Starlette, services: Services) -> MetricSource:
+    """For `serve --watch`: every replica of the env in the registry, this one in-process."""
+    clock, url = services.ports.clock, getattr(app.state.reconciler, "url", "")
+    loop = asyncio.get_running_loop()
+    if not url:
+        return in_process_source(app.state.serving, clock=clock, loop=loop)
+    own = InProcessStats(app.state.serving, loop=loop, name=url)
+    return registry_source(services.ports.uow, clock=clock, own=(url, own))
+
+
 def watch_wrapper(cli: CliContext, env: str, *, workers: int, policy_file: Path | None,
                   webhook: str | None) -> Callable[[Starlette], Starlette]:
     """For `lastgood serve --watch`: what wraps the replica's app to run the watch inside it.
 
     The policy file is checked now, before anything is served. One worker only: each worker's
-    counters hold only its share of the traffic, and several watches would race each other.
+    counters hold only its share of the traffic behind one shared URL. Several replicas each
+    with `--watch`: one watch acts (the lease), reading every replica; the others stand by.
     """
     if workers != 1:
         raise InvalidInput("--watch runs in a single serving process",
@@ -191,9 +209,10 @@ def _source(settings: Settings, cli: CliContext, kind: str | None, gateways: tup
     url = prometheus_url or settings.prometheus_url
     chosen = kind or ("prometheus" if url and not (gateways or settings.gateway_urls)
                       else "gateway")
-    urls = gateways or settings.gateway_urls or (DEFAULT_GATEWAY,)
-    return open_metric_source(chosen, clock=local_services(cli).ports.clock, gateway_urls=urls,
-                              prometheus_url=url)
+    ports = local_services(cli).ports
+    return open_metric_source(chosen, clock=ports.clock,
+                              gateway_urls=gateways or settings.gateway_urls,
+                              prometheus_url=url, registry=ports.uow)
 
 
 @click.command()
@@ -208,8 +227,8 @@ def _source(settings: Settings, cli: CliContext, kind: str | None, gateways: tup
               help="Where metrics come from (default: gateway, or prometheus when only "
                    "LASTGOOD_PROMETHEUS_URL is set).")
 @click.option("--gateway", "gateways", multiple=True,
-              help=f"A serving replica's URL (repeatable; default {DEFAULT_GATEWAY} or "
-                   "LASTGOOD_GATEWAY_URLS).")
+              help="A serving replica's URL (repeatable; default LASTGOOD_GATEWAY_URLS, else "
+                   "every replica reporting to the registry).")
 @click.option("--prometheus-url", default=None, help="Prometheus (default "
               "LASTGOOD_PROMETHEUS_URL).")
 @click.option("--webhook", default=None, help="POST every decision here, signed with "
@@ -241,7 +260,8 @@ def watch(ctx: click.Context, env: str, policy_file: Path | None, interval: floa
             return
         cli.err.print(f"watching {env} every {interval:g} s on {source.describe()} "
                       "(Ctrl-C stops)")
-        built.watch.run(env, stop=threading.Event(), on_tick=_printer(cli))
+        lease = WatchLease(uow=services.ports.uow, clock=services.ports.clock, env=env)
+        built.watch.run(env, stop=threading.Event(), on_tick=_printer(cli), lease=lease)
     finally:
         built.close()
 

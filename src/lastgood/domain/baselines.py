@@ -9,7 +9,10 @@ rollback, is judged against what it really did, not against a few rounded number
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from lastgood.domain.errors import InvalidInput
@@ -159,3 +162,79 @@ def headline(summary: Summary) -> dict[str, float]:
         if moments.count > 0:
             out[f"custom.{key}"] = moments.mean
     return {k: round(v, 6) for k, v in out.items() if math.isfinite(v)}
+
+
+STATED_KEY = "stated"
+"""Where a verified record's `distribution` keeps the values a person stated at `verify`."""
+
+_RATE_NAMES = ("error_rate", "accuracy")
+_LATENCY_NAME = re.compile(r"^(?:latency_)?p([1-9][0-9]{1,2})_ms$")
+
+
+@dataclass(frozen=True, slots=True)
+class StatedBaseline:
+    """Values a person stated at `lastgood verify`: a fixed reference, not a measurement.
+
+    The next deployment is judged against them from its first request (a one-sample sequential
+    test against the stated value, with the policy's tolerance). `latency` maps a quantile
+    (0.95) to seconds; `values` keeps every stated number as given (rates, `custom.<metric>`).
+    """
+
+    values: Mapping[str, float]
+    by: str
+    at: datetime | None = None
+
+    @property
+    def latency(self) -> dict[float, float]:
+        """Stated latency quantiles in seconds, e.g. {0.95: 0.041} from p95_ms=41."""
+        found = {}
+        for name, value in self.values.items():
+            match = _LATENCY_NAME.match(name)
+            if match:
+                digits = match.group(1)
+                found[int(digits) / 10.0 ** len(digits)] = value / 1000.0
+        return found
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v:g}" for k, v in sorted(self.values.items()))
+        return f"stated by {self.by} ({shown})"
+
+
+def stated_problem(name: str, value: float) -> str:
+    """Why `name=value` cannot be a stated baseline ("" when it can)."""
+    if not math.isfinite(value):
+        return f"{name}={value} is not a finite number"
+    if name in _RATE_NAMES and not 0.0 <= value <= 1.0:
+        return f"{name}={value:g} is impossible: a rate lies between 0 and 1"
+    if (_LATENCY_NAME.match(name) or name in ("requests", "labelled")) and value < 0:
+        return f"{name}={value:g} is impossible: it cannot be negative"
+    return ""
+
+
+def check_stated(values: Mapping[str, float]) -> None:
+    """Refuse impossible stated values (accuracy 1.7, a negative latency) with one line."""
+    for name, value in values.items():
+        problem = stated_problem(name, value)
+        if problem:
+            raise InvalidInput(f"--metric {problem}",
+                               fix="state the value measured, e.g. --metric accuracy=0.95 "
+                                   "--metric p95_ms=41 --metric error_rate=0.002")
+
+
+def stated_record(values: Mapping[str, float], *, by: str, at: datetime) -> dict[str, Any]:
+    """The `distribution` entry that marks a record's baseline as stated by a person."""
+    return {STATED_KEY: {"values": dict(values), "by": by, "at": at.isoformat()}}
+
+
+def stated_from(distribution: Mapping[str, Any]) -> StatedBaseline | None:
+    """The stated baseline kept in a verified record's `distribution`, or None."""
+    data = distribution.get(STATED_KEY) if isinstance(distribution, Mapping) else None
+    if not isinstance(data, Mapping) or not isinstance(data.get("values"), Mapping):
+        return None
+    try:
+        values = {str(k): float(v) for k, v in data["values"].items()
+                  if not stated_problem(str(k), float(v))}
+        at = datetime.fromisoformat(data["at"]) if isinstance(data.get("at"), str) else None
+    except (TypeError, ValueError):
+        return None
+    return StatedBaseline(values, str(data.get("by") or "a person"), at) if values else None

@@ -4,6 +4,8 @@ what recent history `decide` sees, the default policy, and evidence as data a pe
 Baseline choice (documented in `reference_deployment`): a live deployment is judged against
 
 1. its own verified record, once it has one (it keeps being watched for as long as it is live);
+   a record verified by hand counts with the values the person stated (`lastgood verify
+   --metric accuracy=0.95`): they judge the signals they name, from the first request;
 2. else the verified record of an earlier deployment of the *same* version (a version restored
    by a rollback is judged against its own pre-failure baseline);
 3. else the most recent verified deployment of another version that was not rolled back from
@@ -20,11 +22,12 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from lastgood.domain.baselines import summary_from_dict
+from lastgood.domain.baselines import StatedBaseline, stated_from, summary_from_dict
 from lastgood.domain.decisions import ActionKind, Decision, RecentAction
 from lastgood.domain.deployments import Deployment, DeploymentEnd
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.health import (
+    FEEDBACK_KINDS,
     Assessment,
     HealthPolicy,
     SignalEvidence,
@@ -44,21 +47,23 @@ def default_policy(model: str, env: str, *, available: Collection[str],
                    cooldown: timedelta = timedelta(minutes=30)) -> HealthPolicy:
     """The policy used where no policy file speaks: "errors first".
 
-    The error rate gets half of alpha = 0.1 and latency p99 and prediction drift share the other
-    half. In `benchmarks/detection.py` (a look every second, 100 seeds, 400 healthy half-hours)
-    this weighting detects an error rate going from 1 % to 5 % at 10 requests/s in a median of
-    13 s against 19 s for an even split of alpha = 0.05, at the price of 3 false rollbacks in
-    400 healthy half-hours (0.8 %) against none. Accuracy is left out by default:
-    labels may never arrive, and a signal without data holds every verdict at INCONCLUSIVE, so
-    nothing would ever be verified; name it in a policy file when feedback is sent.
+    The error rate gets half of alpha = 0.1; latency p99, prediction drift and accuracy share
+    the other half. In `benchmarks/detection.py` (a look every second, 30 seeds, 120 healthy
+    half-hours, through the real watch service) this weighting detects an error rate going from
+    1 % to 5 % at 10 requests/s in a median of 19 s against 22 s for an even split of alpha =
+    0.05, at 2 false rollbacks in 120 healthy half-hours (1.7 %, 95 % upper bound 5.2 %)
+    against none. Accuracy is judged once labelled feedback
+    arrives; until then it abstains (INCONCLUSIVE for itself) and never holds the other
+    signals back, so a deployment without labels is verified on the others.
     """
-    others = [name for name, need in (("latency_p99", "latency"), ("drift", "drift"))
+    others = [name for name, need in (("latency_p99", "latency"), ("drift", "drift"),
+                                      ("accuracy", "accuracy"))
               if need in available or name in available]
     signals: list[SignalPolicy] = []
     if "error_rate" in available:
         signals.append(default_signal("error_rate", weight=float(max(len(others), 1))))
     signals += [default_signal(name) for name in others]
-    if not signals:
+    if all(s.kind in FEEDBACK_KINDS for s in signals):  # labels alone may never come
         raise InvalidInput(f"the metric source provides none of error_rate, latency, drift "
                            f"for {model}/{env}", fix="configure a source that reports requests")
     return HealthPolicy(model, env, tuple(signals), alpha=DEFAULT_ALPHA,
@@ -75,13 +80,29 @@ def recorded_baseline(dep: Deployment) -> Summary | None:
         return None
 
 
+def stated_baseline(dep: Deployment) -> StatedBaseline | None:
+    """The values a person stated when verifying `dep` by hand, or None."""
+    return None if dep.verified is None else stated_from(dep.verified.distribution)
+
+
+def judges_requests(stated: StatedBaseline | None) -> bool:
+    """Whether stated values judge a signal every request feeds (error rate, latency): else
+    the watch records the deployment's own first window for those, as without a baseline."""
+    return stated is not None and ("error_rate" in stated.values or bool(stated.latency))
+
+
+def has_reference(dep: Deployment) -> bool:
+    """Whether `dep`'s verified record can judge another deployment (measured or stated)."""
+    return recorded_baseline(dep) is not None or stated_baseline(dep) is not None
+
+
 def reference_deployment(history: Sequence[Deployment], live: Deployment) -> Deployment | None:
-    """The deployment whose recorded baseline judges `live` (rules 1-3 of the module doc)."""
-    if recorded_baseline(live) is not None:
+    """The deployment whose recorded or stated baseline judges `live` (rules 1-3 above)."""
+    if has_reference(live):
         return live
     newest_first = sorted((d for d in history if d.id != live.id),
                           key=lambda d: (d.started_at, d.id), reverse=True)
-    usable = [d for d in newest_first if recorded_baseline(d) is not None]
+    usable = [d for d in newest_first if has_reference(d)]
     same = next((d for d in usable if d.version == live.version), None)
     if same is not None:
         return same
@@ -132,6 +153,17 @@ def past_tolerance(signal: SignalPolicy, evidence: SignalEvidence) -> bool:
     return evidence.live < evidence.threshold
 
 
+def beyond_tolerance(policy: HealthPolicy, assessment: Assessment) -> str:
+    """The first judged signal whose live value is past its tolerance, or "": a deployment is
+    not verified while one is (the evidence may still be gathering)."""
+    by_name = {s.name: s for s in policy.signals}
+    for evidence in assessment.signals:
+        signal = by_name.get(evidence.signal)
+        if signal is not None and not evidence.abstained and past_tolerance(signal, evidence):
+            return f"{evidence.signal}: {evidence.explanation}"
+    return ""
+
+
 def first_evidence(policy: HealthPolicy, assessment: Assessment) -> str:
     """The explanation of a signal past its tolerance with the evidence leaning to a
     regression (e-value above 1, not yet significant perhaps), or ""."""
@@ -178,13 +210,16 @@ def decision_view(decision: Decision) -> dict[str, Any]:
 
 
 def sufficient(policy: HealthPolicy, summary: Summary) -> bool:
-    """Every signal of `policy` has at least its minimum samples in `summary`, defect-free."""
+    """Every signal of `policy` has at least its minimum samples in `summary`, defect-free
+    (signals fed by feedback are not required: labels may never arrive)."""
     families: Mapping[SignalKind, Any] = {
         SignalKind.ERROR_RATE: summary.errors, SignalKind.LATENCY: summary.latency,
         SignalKind.ACCURACY: summary.accuracy, SignalKind.DRIFT: summary.predictions}
     for signal in policy.signals:
         data = (summary.custom.get(signal.name.removeprefix("custom."))
                 if signal.kind is SignalKind.CUSTOM else families[signal.kind])
+        if signal.kind in FEEDBACK_KINDS and (data is None or data.samples < signal.min_samples):
+            continue  # not required: it abstains against a baseline without enough labels
         if data is None or data.defect() or data.samples < signal.min_samples:
             return False
     return True

@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from lastgood.domain.audit import EventDraft
+from lastgood.domain.baselines import check_stated, stated_record
 from lastgood.domain.deployments import (
     Deployment,
     Environment,
@@ -238,6 +239,7 @@ class DeploymentService:
             raise InvalidInput("verify needs the measured baseline",
                                fix="pass --metric NAME=VALUE, e.g. --metric p95_ms=41 "
                                    "--metric error_rate=0.002")
+        check_stated(baseline)  # a stated baseline judges the next deploy: it must be possible
         now = self._clock.now()
         with self._uow() as uow:
             uow.environments.get(env)
@@ -247,7 +249,8 @@ class DeploymentService:
                                          fix="deploy a version first")
             record = VerifiedRecord(baseline=dict(baseline),
                                     window_start=window_start or live.started_at,
-                                    window_end=now, approver=actor, at=now, reason=why)
+                                    window_end=now, approver=actor, at=now, reason=why,
+                                    distribution=stated_record(baseline, by=actor, at=now))
             updated = uow.deployments.set_verified(live.id, record)
             uow.events.append(EventDraft(
                 action="deployment.verified", actor=actor, model=model, env=env,

@@ -20,7 +20,13 @@ from typing import Any
 from lastgood.domain.deployments import Deployment
 from lastgood.domain.health import Assessment, Verdict, assess
 from lastgood.domain.measurements import LiveWindow, Summary
-from lastgood.domain.watching import assessment_view, recorded_baseline, sufficient
+from lastgood.domain.watching import (
+    assessment_view,
+    has_reference,
+    recorded_baseline,
+    stated_baseline,
+    sufficient,
+)
 from lastgood.ports import Clock, LiveCheck, MetricSource, UnitOfWorkFactory
 from lastgood.services.policies import PolicyBook
 
@@ -55,8 +61,7 @@ class LiveVerifier:
         own = _own_record(history, live)
         if own is None:
             return _without_baseline(version, history, baseline)
-        summary = recorded_baseline(own)
-        assert summary is not None  # _own_record only returns deployments that have one
+        summary = recorded_baseline(own) or Summary()  # or only the values a person stated
         return self._wait_and_assess(live, own, summary)
 
     def _wait_and_assess(self, live: Deployment, own: Deployment, summary: Summary) -> LiveCheck:
@@ -67,7 +72,8 @@ class LiveVerifier:
         since = max(live.started_at, self._clock.now())
         while True:
             window = self._source.window(live.model, live.env, live.version, since=since)
-            assessment = assess(policy, summary, window, now=self._clock.now())
+            assessment = assess(policy, summary, window, now=self._clock.now(),
+                                stated=stated_baseline(own))
             decisive = assessment.verdict in (Verdict.DEGRADED, Verdict.FAILED)
             enough = not window.problems and sufficient(policy, window.summary)
             if decisive or enough or self._monotonic() >= deadline:
@@ -80,7 +86,7 @@ def _own_record(history: list[Deployment], live: Deployment) -> Deployment | Non
     """The newest earlier verified deployment of the live version that kept a measured
     baseline (its pre-failure baseline; never the live deployment's own new record)."""
     same = sorted((d for d in history if d.version == live.version and d.id != live.id
-                   and recorded_baseline(d) is not None),
+                   and has_reference(d)),
                   key=lambda d: (d.started_at, d.id), reverse=True)
     return same[0] if same else None
 

@@ -28,7 +28,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from lastgood.domain.baselines import headline, summary_plus, summary_to_dict
+from lastgood.domain.baselines import (
+    STATED_KEY,
+    StatedBaseline,
+    headline,
+    summary_plus,
+    summary_to_dict,
+)
 from lastgood.domain.decisions import ActionKind, Decision, DecisionKind, RecentAction, decide
 from lastgood.domain.deployments import Deployment, VerifiedRecord
 from lastgood.domain.errors import Escalated, LastGoodError, OperationInProgress
@@ -36,12 +42,15 @@ from lastgood.domain.health import Assessment, HealthPolicy, Verdict, assess
 from lastgood.domain.measurements import LiveWindow, Summary
 from lastgood.domain.watching import (
     assessment_view,
+    beyond_tolerance,
     decision_view,
     first_evidence,
+    judges_requests,
     one_liner,
     recent_actions,
     recorded_baseline,
     reference_deployment,
+    stated_baseline,
     sufficient,
     window_start,
 )
@@ -49,6 +58,7 @@ from lastgood.ports import Clock, MetricSource, Notifier, UnitOfWorkFactory
 from lastgood.services.deployments import DeploymentService
 from lastgood.services.policies import PolicyBook
 from lastgood.services.readiness import ReadinessWatch
+from lastgood.services.watch_lease import AlwaysActing, WatchLease
 from lastgood.services.watch_output import WatchOutput, window_view
 
 log = logging.getLogger("lastgood.watch")
@@ -106,6 +116,7 @@ class _Basis:
     since: datetime
     source: str
     why_none: str = ""
+    stated: StatedBaseline | None = None  # values a person stated at `verify`
 
 
 class WatchService:
@@ -126,17 +137,27 @@ class WatchService:
     # -- the loop --------------------------------------------------------------------------
 
     def run(self, env: str, *, stop: threading.Event,
-            on_tick: Callable[[list[Observation]], None] | None = None) -> None:
-        """Tick every `interval_s` until `stop` is set; a failing tick is logged, never fatal."""
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                seen = self.tick(env)
-                if on_tick is not None:
-                    on_tick(seen)
-            except Exception:  # the registry is down, or a bug: keep watching (rule 8)
-                log.exception("watch tick of %s failed; trying again", env)
-            stop.wait(max(self.settings.interval_s - (time.monotonic() - started), 0.0))
+            on_tick: Callable[[list[Observation]], None] | None = None,
+            lease: WatchLease | AlwaysActing | None = None) -> None:
+        """Tick every `interval_s` until `stop` is set; a failing tick is logged, never fatal.
+
+        With a `lease`, only the watch holding it looks and acts; the others stand by."""
+        held = lease or AlwaysActing()
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    if held.hold().acting:
+                        seen = self.tick(env)
+                        if on_tick is not None:
+                            on_tick(seen)
+                    else:
+                        self._tracks.clear()  # what another watch decided is not ours
+                except Exception:  # the registry is down, or a bug: keep watching (rule 8)
+                    log.exception("watch tick of %s failed; trying again", env)
+                stop.wait(max(self.settings.interval_s - (time.monotonic() - started), 0.0))
+        finally:
+            held.release()
 
     def tick(self, env: str) -> list[Observation]:
         """One pass over every live deployment of `env`."""
@@ -179,10 +200,13 @@ class WatchService:
         window = self._source.window(dep.model, dep.env, dep.version, since=basis.since)
         if basis.summary is None:
             return self._without_baseline(dep, track, policy, basis, window, now)
-        assessment = assess(policy, basis.summary, window, now=now)
+        assessment = assess(policy, basis.summary, window, now=now, stated=basis.stated)
         self._note_evidence(track, policy, assessment, window, now)
         action = ""
-        if dep.verified is None and assessment.verifiable:
+        # Not while a judged signal is past its tolerance, significant or not: a slow regression
+        # (accuracy from sparse labels) would otherwise become its own baseline.
+        if dep.verified is None and assessment.verifiable \
+                and not beyond_tolerance(policy, assessment):
             action = self._verify(dep, policy, basis, window, assessment)
         elif dep.verified is not None and recorded_baseline(dep) is None \
                 and self._baseline_ready(policy, window, now):
@@ -210,14 +234,20 @@ class WatchService:
     def _basis(self, dep: Deployment, track: _Track, history: list[Deployment],
                policy: HealthPolicy, now: datetime) -> _Basis:
         ref = reference_deployment(history, dep)
-        if ref is not None:
-            summary = recorded_baseline(ref)
+        summary, stated = (recorded_baseline(ref), stated_baseline(ref)) if ref else (None, None)
+        if ref is not None and (summary is not None or judges_requests(stated)):
             own = "own record" if ref.id == dep.id else "record"
-            return _Basis(summary, window_start(dep, now=now, segment=self.settings.segment),
-                          f"{own} of deployment {ref.id} (v{ref.version})")
+            source = f"{own} of deployment {ref.id} (v{ref.version})"
+            if stated is not None:
+                source += f", baseline {stated.describe()}"
+            return _Basis(summary or Summary(),
+                          window_start(dep, now=now, segment=self.settings.segment), source,
+                          stated=stated)
+        # Stated values about feedback alone (accuracy) still judge it, beside the own window.
         if track.own_baseline is not None:
             at, summary = track.own_baseline
-            return _Basis(summary, at, f"own first window (until {at.isoformat()})")
+            return _Basis(summary, at, f"own first window (until {at.isoformat()})"
+                          + (f", baseline {stated.describe()}" if stated else ""), stated=stated)
         return _Basis(None, dep.started_at, "none yet",
                       "no verified deployment with a recorded baseline to compare with: "
                       f"recording v{dep.version}'s own first bake window "
@@ -272,7 +302,8 @@ class WatchService:
     def _attach_baseline(self, dep: Deployment, window: LiveWindow, now: datetime) -> str:
         """A deployment verified by hand, without a distribution, gets its measured one."""
         assert dep.verified is not None
-        record = replace(dep.verified, distribution=summary_to_dict(window.summary),
+        kept = {k: v for k, v in dep.verified.distribution.items() if k == STATED_KEY}
+        record = replace(dep.verified, distribution={**summary_to_dict(window.summary), **kept},
                          baseline={**headline(window.summary), **dep.verified.baseline})
         if not self._out.set_verified(dep, record, "watch.baseline",
                                   f"recorded v{dep.version}'s measured baseline on its "

@@ -53,8 +53,9 @@ class Reconciler:
 
     def __init__(self, *, env: str, uow_factory: UnitOfWorkFactory, loader: Loader, clock: Clock,
                  replica_id: str, state: ServingState, signal: ChangeSignal,
-                 options: ReconcilerOptions = ReconcilerOptions()) -> None:
+                 options: ReconcilerOptions = ReconcilerOptions(), url: str = "") -> None:
         self.env, self.replica_id, self.state = env, replica_id, state
+        self.url = url  # where this replica answers; in every report, so watches find it
         self._uow_factory, self._loader, self._clock = uow_factory, loader, clock
         self._signal, self.options = signal, options
         self._generation: int | None = None
@@ -174,7 +175,8 @@ class Reconciler:
         now = self._clock.now()
         found = [self._report(table, now) for table in self.state.tables.values()]
         found += [ReplicaReport(replica_id=self.replica_id, model=model, env=self.env,
-                                version=None, since=now, seen_at=now, detail="undeployed")
+                                version=None, since=now, seen_at=now, detail="undeployed",
+                                url=self.url)
                   for model in sorted(self._gone)]
         return found
 
@@ -191,7 +193,7 @@ class Reconciler:
         return ReplicaReport(replica_id=self.replica_id, model=table.model, env=self.env,
                              version=live.number if live else None,
                              since=table.live_since or now, seen_at=now, state=status,
-                             detail=detail[:2000],
+                             detail=detail[:2000], url=self.url,
                              evidence=evidence_to_json(self.prover.evidence(table)))
 
     def _write_reports(self, reports: list[ReplicaReport]) -> None:

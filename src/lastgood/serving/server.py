@@ -44,7 +44,7 @@ from lastgood.serving.signals import (
 )
 from lastgood.serving.state import ServingState
 
-__all__ = ["ServingOptions", "SignalBuilder", "bind_socket", "create_serving_app",
+__all__ = ["ServingOptions", "SignalBuilder", "advertised_url", "bind_socket", "create_serving_app",
            "default_replica_prefix", "serve", "signal_for_url", "sqlite_file"]
 
 log = logging.getLogger(__name__)
@@ -107,13 +107,15 @@ def signal_for_url(db_url: str, *, poll_interval_s: float = 0.01) -> SignalBuild
 
 def create_serving_app(*, env: str, uow_factory: UnitOfWorkFactory, loader: Loader,
                        replica_id: str, signal: ChangeSignal, clock: Clock | None = None,
-                       options: ServingOptions = ServingOptions()) -> Starlette:
-    """One replica as an ASGI app: the gateway, with the reconciler running in its lifespan."""
+                       options: ServingOptions = ServingOptions(), url: str = "") -> Starlette:
+    """One replica as an ASGI app: the gateway, with the reconciler running in its lifespan.
+
+    `url` is where it answers; its reports carry it, so watches find every replica."""
     clock = clock or SystemClock()
     state = ServingState(env=env, recorder=Recorder(options=options.evidence))
     reconciler = Reconciler(env=env, uow_factory=uow_factory, loader=loader, clock=clock,
                             replica_id=replica_id, state=state, signal=signal,
-                            options=options.reconciler)
+                            options=options.reconciler, url=url)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -150,6 +152,14 @@ def bind_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     return sock
 
 
+def advertised_url(host: str, port: int) -> str:
+    """The URL others reach this replica at: the bound address, or this host's name when it
+    listens on every interface."""
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def default_replica_prefix(host: str, port: int) -> str:
     """`<hostname>:<port>`: stable across restarts, so reports replace rather than pile up."""
     return f"{socket.gethostname()}:{port}"
@@ -176,13 +186,16 @@ def _run_worker(spec: _WorkerSpec) -> None:
     if spec.options.gil_switch_interval_s is not None:
         sys.setswitchinterval(spec.options.gil_switch_interval_s)
     uow_factory = spec.uow_factory_builder()
+    sock = bind_socket(spec.host, spec.port, reuse_port=spec.reuse_port)
+    # Workers sharing a port share one URL, behind which each holds only its share of the
+    # counters: they report no URL, so a watch never mixes their readings.
+    url = "" if spec.reuse_port else advertised_url(spec.host, sock.getsockname()[1])
     app = create_serving_app(env=spec.env, uow_factory=uow_factory, loader=spec.loader_builder(),
                              replica_id=spec.replica_id,
                              signal=spec.signal_builder(uow_factory, spec.env),
-                             options=spec.options)
+                             options=spec.options, url=url)
     if spec.wrap_app is not None:
         app = spec.wrap_app(app)
-    sock = bind_socket(spec.host, spec.port, reuse_port=spec.reuse_port)
     config = uvicorn.Config(app, log_level=spec.options.log_level, access_log=False,
                             lifespan="on", ws="none", timeout_graceful_shutdown=10)
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))

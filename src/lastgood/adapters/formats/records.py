@@ -127,8 +127,9 @@ def takes_raw_columns(model: Any) -> bool:
 
 # The domain's dtypes -> what a pandas column of that dtype is built as. Strings stay Python
 # objects (what a frame read from CSV or parquet hands an encoder); datetimes are parsed.
-FRAME_DTYPES: dict[str, Any] = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
-                "bool": "bool", "string": object, "category": object}
+FRAME_DTYPES: dict[str, Any] = {"float64": "float64", "float32": "float32", "int64": "int64",
+                                "int32": "int32", "bool": "bool", "string": object,
+                                "category": object}
 
 
 def frame(records: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> Any:

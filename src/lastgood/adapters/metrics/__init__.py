@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from lastgood.adapters.metrics.discovery import RegistryReplicas, registry_source
 from lastgood.adapters.metrics.gateway import (
     GATEWAY_SIGNALS,
     GatewaySource,
@@ -12,11 +13,11 @@ from lastgood.adapters.metrics.gateway import (
 )
 from lastgood.adapters.metrics.prometheus import PROMETHEUS_SIGNALS, PrometheusSource, PromNames
 from lastgood.domain.errors import InvalidInput
-from lastgood.ports import Clock, MetricSource
+from lastgood.ports import Clock, MetricSource, UnitOfWorkFactory
 
 __all__ = ["GATEWAY_SIGNALS", "PROMETHEUS_SIGNALS", "GatewaySource", "PromNames",
-           "PrometheusSource", "http_source", "in_process_source", "open_metric_source",
-           "signals_of"]
+           "PrometheusSource", "RegistryReplicas", "http_source", "in_process_source",
+           "open_metric_source", "registry_source", "signals_of"]
 
 SOURCES = ("gateway", "prometheus")
 
@@ -27,9 +28,13 @@ def signals_of(kind: str) -> frozenset[str]:
 
 
 def open_metric_source(kind: str, *, clock: Clock, gateway_urls: Sequence[str] = (),
-                       prometheus_url: str = "") -> MetricSource:
-    """A source by name: "gateway" over `gateway_urls`, or "prometheus" at `prometheus_url`."""
+                       prometheus_url: str = "",
+                       registry: UnitOfWorkFactory | None = None) -> MetricSource:
+    """A source by name: "gateway" over `gateway_urls` (without them, every replica that
+    reports to `registry`), or "prometheus" at `prometheus_url`."""
     if kind == "gateway":
+        if not gateway_urls and registry is not None:
+            return registry_source(registry, clock=clock)
         if not gateway_urls:
             raise InvalidInput("the gateway source needs at least one replica URL",
                                fix="pass --gateway http://127.0.0.1:8080 (or set "

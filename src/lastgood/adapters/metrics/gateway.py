@@ -22,13 +22,14 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import reduce
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 import httpx
 
 from lastgood.domain.baselines import regressed, samples_of, summary_minus, summary_plus
 from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound, TransientError
+from lastgood.domain.health import REPLICA_PREFIX
 from lastgood.domain.measurements import Histogram, LiveWindow, Moments, RateCounts, Summary
 from lastgood.ports import Clock
 
@@ -234,45 +235,81 @@ def parse_stats(doc: Mapping[str, Any], *, env: str) -> dict[int, tuple[Summary,
     return found
 
 
+@runtime_checkable
+class Replicas(Protocol):
+    """Which replicas to read: a fixed list, or the registry's (`discovery.RegistryReplicas`)."""
+
+    def readers(self, model: str, env: str) -> tuple[list[StatsReader], str]:
+        """The readers of the replicas to read now, and why there are none ("" when some)."""
+        ...
+
+    def describe(self) -> str:
+        """The replicas in a few words, for people."""
+        ...
+
+    def close(self) -> None:
+        """Close every connection."""
+        ...
+
+
+class FixedReplicas:
+    """The replicas given by URL (`--gateway`, LASTGOOD_GATEWAY_URLS), or in this process."""
+
+    def __init__(self, readers: Sequence[StatsReader]) -> None:
+        self._readers = list(readers)
+
+    def readers(self, model: str, env: str) -> tuple[list[StatsReader], str]:
+        return list(self._readers), "" if self._readers else "no replica configured"
+
+    def describe(self) -> str:
+        return ", ".join(r.name for r in self._readers)
+
+    def close(self) -> None:
+        for reader in self._readers:
+            closer = getattr(reader, "close", None)
+            if callable(closer):
+                closer()
+
+
 class GatewaySource:
     """A MetricSource over one or more replicas' stats (see the module doc)."""
 
-    def __init__(self, readers: Sequence[StatsReader], *, clock: Clock, keep: int = 2000):
-        self._readers, self._clock, self._keep = tuple(readers), clock, keep
+    def __init__(self, replicas: Replicas | Sequence[StatsReader], *, clock: Clock,
+                 keep: int = 2000):
+        self._replicas = replicas if isinstance(replicas, Replicas) else FixedReplicas(replicas)
+        self._clock, self._keep = clock, keep
         self._marks: dict[Key, list[tuple[datetime, Summary]]] = {}
 
     def signals(self) -> frozenset[str]:
         return GATEWAY_SIGNALS
 
     def describe(self) -> str:
-        return "gateway " + ", ".join(r.name for r in self._readers)
+        return "gateway " + self._replicas.describe()
 
     def close(self) -> None:
         """Close the readers' connections."""
-        for reader in self._readers:
-            closer = getattr(reader, "close", None)
-            if callable(closer):
-                closer()
+        self._replicas.close()
 
     def window(self, model: str, env: str, version: int, *, since: datetime) -> LiveWindow:
         now = self._clock.now()
+        readers, none_why = self._replicas.readers(model, env)
         parts: list[tuple[datetime, Summary]] = []
-        problems: list[str] = []
-        for reader in self._readers:
+        failed: list[tuple[str, str]] = []
+        for reader in readers:
             try:
                 found = parse_stats(reader.read(model), env=env)
             except LastGoodError as exc:
-                problems.append(f"{reader.name}: {exc.message}")
+                failed.append((reader.name, exc.message))
                 continue
             parts.append(self._cut(reader.name, model, version, found, since=since, at=now))
         if not parts:
-            why = "; ".join(problems) or "no replica configured"
+            why = "; ".join(f"{name}: {message}" for name, message in failed) or none_why
             return LiveWindow(Summary(), since, now, {"*": why})
-        if problems:
+        if failed:
             log.warning("left out of the window of %s v%s: %s", model, version,
-                        "; ".join(problems))
+                        "; ".join(f"{name}: {message}" for name, message in failed))
         summary = reduce(summary_plus, (p[1] for p in parts))
-        return LiveWindow(summary, max(p[0] for p in parts), now)
+        return LiveWindow(summary, max(p[0] for p in parts), now, left_out(failed))
 
     def _cut(self, replica: str, model: str, version: int,
              found: Mapping[int, tuple[Summary, datetime | None]], *, since: datetime,
@@ -299,10 +336,19 @@ class GatewaySource:
             del marks[1:len(marks) - self._keep + 1]  # keep the oldest: windows may start there
 
 
+def left_out(failed: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The window's problems for replicas that could not be read: INCONCLUSIVE for each."""
+    problems: dict[str, str] = {}
+    for name, message in failed:
+        key = f"{REPLICA_PREFIX}{name}"
+        problems[key] = "; ".join(filter(None, (problems.get(key), f"INCONCLUSIVE: {message}")))
+    return problems
+
+
 def in_process_source(provider: StatsProvider, *, clock: Clock,
                       loop: asyncio.AbstractEventLoop | None = None) -> GatewaySource:
-    """The source `lastgood serve --watch` uses: this process's own counters."""
-    return GatewaySource([InProcessStats(provider, loop=loop)], clock=clock)
+    """This process's own counters only."""
+    return GatewaySource(FixedReplicas([InProcessStats(provider, loop=loop)]), clock=clock)
 
 
 def http_source(urls: Sequence[str], *, clock: Clock, timeout_s: float = 3.0,
@@ -310,4 +356,4 @@ def http_source(urls: Sequence[str], *, clock: Clock, timeout_s: float = 3.0,
     """Replicas over HTTP, e.g. ["http://127.0.0.1:8080"]."""
     readers = [HttpStats(u, timeout_s=timeout_s,
                          client=client_factory() if client_factory else None) for u in urls]
-    return GatewaySource(readers, clock=clock)
+    return GatewaySource(FixedReplicas(readers), clock=clock)
