@@ -125,7 +125,13 @@ def pyfunc_predictor(root: Path, version: Version) -> Predictor:
                            "unsafe_format")
     pyfunc = import_for("python_function", "mlflow.pyfunc",
                         what=f"{version.ref}, an MLflow python_function model,")
-    return PyfuncPredictor(pyfunc.load_model(str(root)), tuple(version.schema.inputs))
+    loaded = pyfunc.load_model(str(root))
+    # lastgood enforces the signature itself (every record is checked against it and the frame
+    # is built with its dtypes), so the flavor's own predict is called without mlflow's second
+    # enforcement, which costs several times the prediction of a small model.
+    inner = getattr(loaded, "_model_impl", None) if version.schema.inputs else None
+    return PyfuncPredictor(inner if callable(getattr(inner, "predict", None)) else loaded,
+                           tuple(version.schema.inputs))
 
 
 @dataclass(frozen=True, slots=True)
