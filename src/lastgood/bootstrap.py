@@ -32,6 +32,7 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.formats import LocalModelFormats
     from lastgood.adapters.host import LocalHost
     from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
+    from lastgood.adapters.mlflow import MlflowRegistry
     from lastgood.adapters.null import NoEvidence
     from lastgood.adapters.smoke import SubprocessSmoke
     from lastgood.adapters.sql.registry import open_registry
@@ -40,6 +41,7 @@ def open_services(settings: Settings | None = None) -> Services:
     store = open_artifact_store(settings.store_url,
                                 endpoint_url=settings.s3_endpoint_url or None)
     registry = open_registry(settings.db_url)
+    outside = MlflowRegistry(settings.mlflow_tracking_uri)  # imports mlflow on first use
     return wire(Ports(
         uow=registry, store=store, formats=LocalModelFormats(),
         host=LocalHost(), clock=SystemClock(), commands=SubprocessCommands(),
@@ -48,7 +50,8 @@ def open_services(settings: Settings | None = None) -> Services:
         evidence=NoEvidence(), engine_settings=EngineSettings(
             lease_ttl_s=settings.lease_ttl_s,
             halt_after=Phase(settings.halt_after) if settings.halt_after else None),
-        smoke_enabled=settings.smoke_test))
+        smoke_enabled=settings.smoke_test, importer=outside, mirror=outside,
+        tracking_uri=settings.mlflow_tracking_uri))
 
 
 def open_verifier(settings: Settings, uow: UnitOfWorkFactory) -> Verifier:

@@ -30,6 +30,8 @@ class Settings:
     api_max_body_bytes: int = 1024 * 1024  # control plane: largest JSON request
     api_max_upload_bytes: int = 4 * 1024**3  # control plane: largest artifact upload
     serve_token: str = ""  # when set, the prediction API requires it (Authorization: Bearer)
+    mlflow_tracking_uri: str = ""  # MLFLOW_TRACKING_URI: the MLflow server to import from/mirror
+    mlflow_webhook_secret: str = ""  # LASTGOOD_MLFLOW_WEBHOOK_SECRET: MLflow webhooks' HMAC key
 
     @property
     def is_embedded(self) -> bool:
@@ -67,6 +69,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         api_max_body_bytes=int(_positive(env, "LASTGOOD_API_MAX_BODY_BYTES", 1024 * 1024)),
         api_max_upload_bytes=int(_positive(env, "LASTGOOD_API_MAX_UPLOAD_BYTES", 4 * 1024**3)),
         serve_token=env.get("LASTGOOD_SERVE_TOKEN", ""),
+        mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", ""),
+        mlflow_webhook_secret=env.get("LASTGOOD_MLFLOW_WEBHOOK_SECRET", ""),
     )
 
 

@@ -124,6 +124,10 @@ class MemoryVersions:
     def referenced_blobs(self) -> set[str]:
         return {f.sha256 for v in self._t.versions.values() for f in v.manifest.files}
 
+    def with_digest(self, model: str, digest: str) -> tuple[Version, ...]:
+        return tuple(sorted((v for (m, _), v in self._t.versions.items()
+                             if m == model and v.digest == digest), key=lambda v: v.number))
+
 
 class MemoryEvents:
     def __init__(self, t: _Tables) -> None:

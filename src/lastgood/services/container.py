@@ -19,6 +19,8 @@ from lastgood.ports import (
     Host,
     KeyRing,
     ModelFormats,
+    ModelImporter,
+    RegistryMirror,
     Signatures,
     SmokeRunner,
     UnitOfWorkFactory,
@@ -28,6 +30,9 @@ from lastgood.services.access import AccessService
 from lastgood.services.archive import ArchiveService
 from lastgood.services.audit import AuditService
 from lastgood.services.deployments import DeploymentService
+from lastgood.services.mlflow_follow import MlflowFollow
+from lastgood.services.mlflow_mirror import MlflowMirror, NoOutsideRegistry
+from lastgood.services.mlflow_sync import MlflowSync
 from lastgood.services.operations import EngineSettings, OperationEngine
 from lastgood.services.preflight import (
     Check,
@@ -60,6 +65,9 @@ class Ports:
     engine_settings: EngineSettings = field(default_factory=EngineSettings)
     smoke_enabled: bool = True
     keyring: KeyRing = field(default_factory=NoKeyRing)
+    importer: ModelImporter = field(default_factory=NoOutsideRegistry)
+    mirror: RegistryMirror = field(default_factory=NoOutsideRegistry)
+    tracking_uri: str = ""  # the MLflow tracking server importer and mirror talk to
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,9 @@ class Services:
     engine: OperationEngine
     access: AccessService
     signing: SigningService
+    mlflow_sync: MlflowSync
+    mlflow_mirror: MlflowMirror
+    mlflow_follow: MlflowFollow
 
 
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
@@ -102,14 +113,24 @@ def wire(ports: Ports) -> Services:
         return signing.seal(new, sign_with=req.sign_with, signature=req.signature,
                             signed_by=req.signed_by)
 
+    registry = RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
+                               host=ports.host, clock=ports.clock, seal=seal)
+    mirror = MlflowMirror(uow=ports.uow, mirror=ports.mirror, clock=ports.clock)
+    deployments = DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock,
+                                    after_change=mirror.after_change)
+    mlflow_sync = MlflowSync(registry=registry, importer=ports.importer, uow=ports.uow,
+                             tracking_uri=ports.tracking_uri)
     return Services(
         ports=ports,
-        registry=RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
-                                 host=ports.host, clock=ports.clock, seal=seal),
-        deployments=DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock),
+        registry=registry,
+        deployments=deployments,
         archives=ArchiveService(uow=ports.uow, store=ports.store),
         audit=AuditService(uow=ports.uow),
         engine=engine,
         access=AccessService(uow=ports.uow, clock=ports.clock),
         signing=signing,
+        mlflow_sync=mlflow_sync,
+        mlflow_mirror=mirror,
+        mlflow_follow=MlflowFollow(uow=ports.uow, port=ports.mirror, mirror=mirror,
+                                   sync=mlflow_sync, deployments=deployments, clock=ports.clock),
     )

@@ -112,6 +112,11 @@ class SqlVersions:
                          .values(status=status.value))
         return self.get(model, number)
 
+    def with_digest(self, model: str, digest: str) -> tuple[Version, ...]:
+        query = (select(versions).where(versions.c.model == model, versions.c.digest == digest)
+                 .order_by(versions.c.number))
+        return tuple(rows.to_version(r._mapping) for r in self._tx.execute(query))
+
     def referenced_blobs(self) -> set[str]:
         manifests = self._tx.execute(select(versions.c.manifest)).scalars()
         return {f["sha256"] for manifest in manifests for f in manifest}
