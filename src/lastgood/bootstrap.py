@@ -33,6 +33,7 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.host import LocalHost
     from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
     from lastgood.adapters.mlflow import MlflowRegistry
+    from lastgood.adapters.mlflow.webhooks import mlflow_signature
     from lastgood.adapters.null import NoEvidence
     from lastgood.adapters.smoke import SubprocessSmoke
     from lastgood.adapters.sql.registry import open_registry
@@ -51,7 +52,8 @@ def open_services(settings: Settings | None = None) -> Services:
             lease_ttl_s=settings.lease_ttl_s,
             halt_after=Phase(settings.halt_after) if settings.halt_after else None),
         smoke_enabled=settings.smoke_test, importer=outside, mirror=outside,
-        tracking_uri=settings.mlflow_tracking_uri))
+        tracking_uri=settings.mlflow_tracking_uri, webhook_signer=mlflow_signature,
+        mlflow_webhook_secret=settings.mlflow_webhook_secret))
 
 
 def open_verifier(settings: Settings, uow: UnitOfWorkFactory) -> Verifier:

@@ -90,6 +90,10 @@ class EventLog(Protocol):
         """Events in chain order, optionally filtered."""
         ...
 
+    def latest(self, *, actions: Sequence[str], model: str, env: str) -> Event | None:
+        """The newest event of (model, env) whose action is one of `actions`."""
+        ...
+
     def scan(self, *, batch: int = 1000) -> Iterator[Event]:
         """Every event in stored order, for verifying the chain."""
         ...

@@ -3,6 +3,8 @@ driven with MlflowClient: import by version, alias and run; sync; mirror; follow
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,13 +128,13 @@ def bulk_versions(server: MlflowServer, name: str, count: int, run_id: str) -> N
     """`count` MLflow versions of `name` sharing one logged model's artifacts: MLflow makes a
     version per create_model_version call without uploading anything again."""
     c = client(server)
-    source = c.get_model_version("fraud", "1").source
-    try:
+    first = c.get_model_version("fraud", "1")
+    model_id = first.model_id or first.source.removeprefix("models:/")  # MLflow 3 logged model
+    with contextlib.suppress(Exception):
         c.create_registered_model(name)
-    except Exception:  # noqa: BLE001 — it exists from an earlier test in this module
-        pass
     for _ in range(count):
-        c.create_model_version(name, source, run_id=run_id)
+        c.create_model_version(name, first.source, run_id=run_id,
+                               model_id=model_id)
 
 
 def origins(cli: Cli, model: str) -> list[str]:
@@ -146,7 +148,8 @@ def test_sync_twice_imports_each_version_once(cli: Cli, fraud: list[tuple[str, s
     assert first.json()["imported"] == 3
     again = cli("sync", "mlflow", "--model", "fraud", "--json")
     assert again.code == 0, again.err
-    assert again.json()["seen"] == 0 and again.json()["imported"] == 0
+    assert again.json()["seen"] == 0
+    assert again.json()["imported"] == 0
     assert sorted(origins(cli, "fraud")) == ["mlflow:fraud/1", "mlflow:fraud/2", "mlflow:fraud/3"]
     text = cli("sync", "mlflow", "--model", "fraud")
     assert "0 imported" in text.out
@@ -207,11 +210,14 @@ def test_deploy_and_rollback_move_the_alias_and_write_tags(
     assert back.code == 0, back.err
     assert c.get_model_version_by_alias("fraud", "production").version == "1"
     rolled = json.loads(c.get_model_version("fraud", "1").tags["lastgood.rolled_back_from"])
-    assert rolled["lastgood_version"] == 2 and rolled["reason"] == "auc fell"
+    assert rolled["lastgood_version"] == 2
+    assert rolled["reason"] == "auc fell"
     quarantined = json.loads(c.get_model_version("fraud", "2").tags["lastgood.quarantined"])
-    assert quarantined["archive_id"] and quarantined["reason"] == "auc fell"
+    assert quarantined["archive_id"]
+    assert quarantined["reason"] == "auc fell"
     state = mirrored(cli)
-    assert state["in_sync"] is True and state["mirrored"] == "1"
+    assert state["in_sync"] is True
+    assert state["mirrored"] == "1"
     assert "in sync" in cli("status", "fraud", "--env", "production").out
 
 
@@ -227,12 +233,16 @@ def test_mlflow_down_during_rollback(cli: Cli, fraud: list[tuple[str, str]],
         back = cli("rollback", "fraud", "--env", "production", "--reason", "auc fell", "--yes")
         assert back.code == 0, back.err
         state = mirrored(cli)
-        assert state["in_sync"] is False and state["wanted"] == "1"
-        assert state["mirrored"] == "2" and "unreachable" in state["last_error"]
+        assert state["in_sync"] is False
+        assert state["wanted"] == "1"
+        assert state["mirrored"] == "2"
+        assert "unreachable" in state["last_error"]
         text = cli("status", "fraud", "--env", "production").out
-        assert "behind" in text and "should name v1" in text
+        assert "behind" in text
+        assert "should name v1" in text
         offline = cli("sync", "mlflow", "--model", "fraud")
-        assert offline.code == 1 and "MLFLOW_TRACKING_URI" in offline.err
+        assert offline.code == 1
+        assert "MLFLOW_TRACKING_URI" in offline.err
     finally:
         server.start()
     caught_up = cli("sync", "mlflow", "--model", "fraud", "--json")
@@ -254,7 +264,8 @@ def test_follow_mode_deploys_an_alias_moved_in_mlflow(
     assert followed.code == 0, followed.err
     assert followed.json()["followed"][0]["outcome"] == "deployed"
     live = cli("status", "fraud", "--env", "production", "--json").json()["desired"]
-    assert live["version"] == 2 and live["deployed_by"] == "mlflow"
+    assert live["version"] == 2
+    assert live["deployed_by"] == "mlflow"
     assert "requested through MLflow" in live["reason"]
 
     # a refused request: v3 is retired in lastgood; the alias is set back and the refusal tagged
@@ -281,13 +292,86 @@ def test_status_and_history_at_a_time(cli: Cli, fraud: list[tuple[str, str]]) ->
     between = datetime.now(UTC).isoformat()
     deploy(cli, "2")
     then = cli("status", "fraud", "--env", "production", "--at", between, "--json").json()
-    assert then["live"]["version"] == 1 and then["last_verified"]["version"] == 1
+    assert then["live"]["version"] == 1
+    assert then["last_verified"]["version"] == 1
     now = cli("status", "fraud", "--env", "production", "--at",
               datetime.now(UTC).isoformat(), "--json").json()
-    assert now["live"]["version"] == 2 and now["last_verified"]["version"] == 1
+    assert now["live"]["version"] == 2
+    assert now["last_verified"]["version"] == 1
     before = cli("status", "fraud", "--env", "production", "--at", "2000-01-01T00:00:00Z")
     assert "was not deployed" in before.out
     hist = cli("history", "fraud", "--env", "production", "--at", between, "--json").json()
-    assert [d["version"] for d in hist] == [1] and hist[0]["live_then"] is True
+    assert [d["version"] for d in hist] == [1]
+    assert hist[0]["live_then"] is True
     assert_clean_error(cli("status", "fraud", "--env", "production", "--at", "yesterday"), 2,
                        "ISO 8601")
+
+
+def _server(cli: Cli, port: int) -> Any:
+    import httpx
+
+    proc = cli.start("server", "--host", "127.0.0.1", "--port", str(port))
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return proc.poll() is not None
+
+    assert wait_until(up, timeout_s=90), "lastgood server did not start"
+    assert proc.poll() is None, proc.communicate()[1]
+    return proc
+
+
+def test_webhooks_follow_and_refuse_bad_deliveries(cli: Cli, fraud: list[tuple[str, str]],
+                                                  server: MlflowServer) -> None:
+    import time
+
+    import httpx
+
+    from lastgood.adapters.mlflow.webhooks import mlflow_signature
+    from tests.net import free_port
+
+    secret = "webhook-secret"
+    cli.extra_env = dict(cli.extra_env or {}) | {"LASTGOOD_MLFLOW_WEBHOOK_SECRET": secret}
+    assert cli("sync", "mlflow", "--model", "fraud").code == 0
+    assert cli("env", "set", "production", "--mlflow-mode", "follow").code == 0
+    deploy(cli, "1")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api/mlflow/webhook"
+    proc = _server(cli, port)
+    c = client(server)
+    hook = c.create_webhook(name=f"lastgood-{port}", url=url, secret=secret,
+                            events=["model_version_alias.created"])
+    try:
+        c.set_registered_model_alias("fraud", "production", "2")
+        assert wait_until(lambda: cli("status", "fraud", "--env", "production", "--json").json()[
+            "desired"]["version"] == 2, timeout_s=60)
+
+        body = json.dumps({"entity": "model_version_alias", "action": "created",
+                           "data": {"name": "fraud", "alias": "production", "version": "2"}})
+        now = str(int(time.time()))
+        bad = httpx.post(url, content=body, headers={
+            "X-MLflow-Signature": "v1,bm90IGl0", "X-MLflow-Timestamp": now,
+            "X-MLflow-Delivery-Id": "bad-1"})
+        assert bad.status_code == 401
+        assert "signature" in bad.json()["message"]
+        old = str(int(time.time()) - 3600)
+        stale = httpx.post(url, content=body, headers={
+            "X-MLflow-Signature": mlflow_signature(secret, "old-1", old, body),
+            "X-MLflow-Timestamp": old, "X-MLflow-Delivery-Id": "old-1"})
+        assert stale.status_code == 401
+        assert "stale" in stale.json()["message"]
+        signed = {"X-MLflow-Signature": mlflow_signature(secret, "once-1", now, body),
+                  "X-MLflow-Timestamp": now, "X-MLflow-Delivery-Id": "once-1"}
+        assert httpx.post(url, content=body, headers=signed).status_code == 200
+        replay = httpx.post(url, content=body, headers=signed)
+        assert replay.status_code == 409
+        assert "already received" in replay.json()["message"]
+    finally:
+        c.delete_webhook(hook.webhook_id)
+        proc.terminate()
+        proc.wait(timeout=30)
+    refused = [e for e in cli("events", "--json").json()
+               if e["action"] == "mlflow.webhook_refused"]
+    assert [e["subject"] for e in refused] == ["bad-1", "old-1", "once-1"]

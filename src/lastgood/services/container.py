@@ -33,6 +33,7 @@ from lastgood.services.deployments import DeploymentService
 from lastgood.services.mlflow_follow import MlflowFollow
 from lastgood.services.mlflow_mirror import MlflowMirror, NoOutsideRegistry
 from lastgood.services.mlflow_sync import MlflowSync
+from lastgood.services.mlflow_webhooks import MlflowWebhooks, Signer, unsigned_webhook
 from lastgood.services.operations import EngineSettings, OperationEngine
 from lastgood.services.preflight import (
     Check,
@@ -68,6 +69,8 @@ class Ports:
     importer: ModelImporter = field(default_factory=NoOutsideRegistry)
     mirror: RegistryMirror = field(default_factory=NoOutsideRegistry)
     tracking_uri: str = ""  # the MLflow tracking server importer and mirror talk to
+    webhook_signer: Signer = unsigned_webhook
+    mlflow_webhook_secret: str = ""  # MLflow webhooks are refused without it
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +88,7 @@ class Services:
     mlflow_sync: MlflowSync
     mlflow_mirror: MlflowMirror
     mlflow_follow: MlflowFollow
+    mlflow_webhooks: MlflowWebhooks
 
 
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
@@ -120,6 +124,8 @@ def wire(ports: Ports) -> Services:
                                     after_change=mirror.after_change)
     mlflow_sync = MlflowSync(registry=registry, importer=ports.importer, uow=ports.uow,
                              tracking_uri=ports.tracking_uri)
+    follow = MlflowFollow(uow=ports.uow, port=ports.mirror, mirror=mirror, sync=mlflow_sync,
+                          deployments=deployments, clock=ports.clock)
     return Services(
         ports=ports,
         registry=registry,
@@ -131,6 +137,8 @@ def wire(ports: Ports) -> Services:
         signing=signing,
         mlflow_sync=mlflow_sync,
         mlflow_mirror=mirror,
-        mlflow_follow=MlflowFollow(uow=ports.uow, port=ports.mirror, mirror=mirror,
-                                   sync=mlflow_sync, deployments=deployments, clock=ports.clock),
+        mlflow_follow=follow,
+        mlflow_webhooks=MlflowWebhooks(uow=ports.uow, follow=follow, clock=ports.clock,
+                                       sign=ports.webhook_signer,
+                                       secret=ports.mlflow_webhook_secret),
     )

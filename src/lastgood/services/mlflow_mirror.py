@@ -105,8 +105,11 @@ class MlflowMirror:
     def after_change(self, model: str, env: str) -> None:
         """Called after each switch and verification: one try, never raises."""
         try:
+            with self._uow() as uow:
+                if uow.environments.get(env).mlflow_mode is MlflowMode.OFF:
+                    return  # the common case costs one read
             state = self.state(model, env)
-            if state.mode is not MlflowMode.OFF and not state.in_sync:
+            if not state.in_sync:
                 self.push(model, env)
         except LastGoodError:
             pass  # recorded by push when MLflow was the problem; catch_up retries
@@ -153,13 +156,9 @@ class MlflowMirror:
         live = uow.deployments.live(model, env)
         version = uow.versions.get(model, live.version) if live else None
         rollback, replaced = self._rollback(uow, live)
-        last = failure = None
-        for event in reversed(uow.events.list(model=model, env=env)):
-            if event.draft.action == MIRROR_FAILED and failure is None and last is None:
-                failure = event
-            if event.draft.action == MIRRORED:
-                last = event
-                break
+        newest = uow.events.latest(actions=(MIRRORED, MIRROR_FAILED), model=model, env=env)
+        failure = newest if newest and newest.draft.action == MIRROR_FAILED else None
+        last = uow.events.latest(actions=(MIRRORED,), model=model, env=env) if failure else newest
         return _Picture(environment, live, version, replaced, rollback, last, failure)
 
     @staticmethod

@@ -82,9 +82,9 @@ class MlflowRegistry:
                     return sorted(names)
 
     def download(self, found: OutsideVersion, dest: Path) -> Path:
+        self.client  # noqa: B018 — checks the tracking URI and sets the bounded retries
         from mlflow.artifacts import download_artifacts
 
-        self.client  # noqa: B018 — checks the tracking URI and sets the bounded retries
         no_model = InvalidInput(f"{found.uri} holds no MLflow model",
                                 fix="point at the artifact path the model was logged under, "
                                     "e.g. runs:/RUN_ID/model")
@@ -99,6 +99,7 @@ class MlflowRegistry:
     # -- RegistryMirror --------------------------------------------------------------------------
 
     def alias(self, model: str, alias: str) -> str | None:
+        require_mlflow()
         from mlflow.exceptions import MlflowException
 
         try:

@@ -34,6 +34,7 @@ def unreachable(tracking_uri: str, exc: BaseException) -> TransientError:
 def translated(tracking_uri: str, *, missing: Callable[[], LastGoodError] | None = None
                ) -> Iterator[None]:
     """Run MLflow calls; their exceptions leave as lastgood errors (`raise ... from exc`)."""
+    require_mlflow()
     from mlflow.exceptions import MlflowException
     from requests.exceptions import RequestException
 
