@@ -107,6 +107,11 @@ def run_server(settings: Settings, options: ServerOptions) -> None:
     from lastgood.adapters.server_run import serve_apps
 
     services = open_services(settings)
+    if options.sync_mlflow_s:
+        from lastgood.services.mlflow_loop import start_background
+
+        start_background(services.mlflow_sync, services.mlflow_follow, services.mlflow_mirror,
+                         every_s=options.sync_mlflow_s, actor=settings.actor)
     apps: list[tuple[Any, str, int]] = []
     live_stats = None
     if options.with_serving:

@@ -34,7 +34,7 @@ class MlflowServer:
     def start(self) -> None:
         mlflow = Path(sys.executable).with_name("mlflow")
         # webhooks to lastgood on loopback over http: MLflow allows only public https by default
-        env = os.environ | {"_MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        env = os.environ | {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
                             "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https"}
         log = self.log = (self.root / "server.log").open("ab")
         self.process = subprocess.Popen(

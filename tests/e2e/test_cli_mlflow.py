@@ -163,7 +163,7 @@ def test_sync_killed_midway_leaves_no_duplicate(cli: Cli, fraud: list[tuple[str,
         assert wait_until(lambda: len(_versions(cli, "bulk")) >= 3, timeout_s=120)
     finally:
         started.kill()  # SIGKILL: no cleanup runs
-        started.wait(timeout=30)
+        started.communicate(timeout=30)
     partial = len(_versions(cli, "bulk"))
     assert partial < 40, "the sync finished before it was killed; the drill proves nothing"
     done = cli("sync", "mlflow", "--model", "bulk", "--json")
@@ -371,7 +371,7 @@ def test_webhooks_follow_and_refuse_bad_deliveries(cli: Cli, fraud: list[tuple[s
     finally:
         c.delete_webhook(hook.webhook_id)
         proc.terminate()
-        proc.wait(timeout=30)
+        proc.communicate(timeout=30)
     refused = [e for e in cli("events", "--json").json()
                if e["action"] == "mlflow.webhook_refused"]
     assert [e["subject"] for e in refused] == ["bad-1", "old-1", "once-1"]

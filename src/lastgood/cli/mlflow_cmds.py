@@ -15,8 +15,9 @@ from lastgood.adapters.mlflow.uris import is_mlflow_uri
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.render import history_table
 from lastgood.domain.deployments import live_at, verified_by
-from lastgood.domain.errors import IdenticalContent, InvalidInput
+from lastgood.domain.errors import IdenticalContent, InvalidInput, LastGoodError
 from lastgood.domain.versions import Version
+from lastgood.services.mlflow_loop import one_round
 from lastgood.services.mlflow_mirror import MirrorState
 from lastgood.services.mlflow_sync import MlflowSync, SyncStep
 from lastgood.services.registry import RegisterRequest
@@ -77,34 +78,38 @@ def sync_mlflow(ctx: click.Context, models: tuple[str, ...], allow_pickle: bool,
     cli = get(ctx)
     services = _local(cli)
     rounds = 0
+    report = None
     while True:
-        report = _one_round(cli, services, models, allow_pickle=allow_pickle, as_json=as_json)
+        try:
+            report = _one_round(cli, services, models, allow_pickle=allow_pickle,
+                                as_json=as_json)
+        except LastGoodError as exc:
+            if every is None:
+                raise
+            cli.err.print(f"MLflow sync skipped this round: {exc.one_line()}")
         rounds += 1
         if every is None or (ticks is not None and rounds >= ticks):
             break
         time.sleep(every)
-    if report.failed and every is None:
+    if report is not None and report.failed and every is None:
         ctx.exit(1)
 
 
 def _one_round(cli: CliContext, services: Any, models: tuple[str, ...], *, allow_pickle: bool,
                as_json: bool) -> Any:
-    sync_service: MlflowSync = services.mlflow_sync
-    pending = sync_service.pending(models)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=cli.err, transient=True, disable=as_json or not pending) as bar:
-        task = bar.add_task("importing from MLflow", total=len(pending))
+                  console=cli.err, transient=True, disable=as_json) as bar:
+        task = bar.add_task("importing from MLflow", total=None)
 
         def step(s: SyncStep) -> None:
             bar.update(task, advance=1, description=f"{s.model} v{s.outside_version}")
             if s.outcome == "failed":
                 cli.err.print(f"[red]MLflow {s.model} v{s.outside_version}[/]: {s.detail}")
 
-        report = sync_service.sync(pending, actor=cli.actor, allow_pickle=allow_pickle,
-                                   on_step=step)
-    # follow first: an alias a person moved must be read before the mirror rewrites it
-    followed = services.mlflow_follow.poll(actor=cli.actor)
-    states = services.mlflow_mirror.catch_up()
+        done = one_round(services.mlflow_sync, services.mlflow_follow, services.mlflow_mirror,
+                         actor=cli.actor, models=models, allow_pickle=allow_pickle,
+                         on_pending=lambda n: bar.update(task, total=n), on_step=step)
+    report, followed, states = done.sync, done.followed, done.mirror
     if as_json:
         cli.emit_json({"seen": report.seen, "imported": report.imported,
                        "identical": report.present,
