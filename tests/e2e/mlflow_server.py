@@ -33,9 +33,11 @@ class MlflowServer:
 
     def start(self) -> None:
         mlflow = Path(sys.executable).with_name("mlflow")
-        # webhooks to lastgood on loopback over http: MLflow allows only public https by default
+        # webhooks to lastgood on loopback over http: MLflow allows only public https by
+        # default, and caches the webhook list for 60 s (a new webhook would wait that long)
         env = os.environ | {"MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-                            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https"}
+                            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+                            "MLFLOW_WEBHOOK_CACHE_TTL": "1"}
         log = self.log = (self.root / "server.log").open("ab")
         self.process = subprocess.Popen(
             [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",

@@ -344,6 +344,7 @@ def test_webhooks_follow_and_refuse_bad_deliveries(cli: Cli, fraud: list[tuple[s
     hook = c.create_webhook(name=f"lastgood-{port}", url=url, secret=secret,
                             events=["model_version_alias.created"])
     try:
+        time.sleep(1.5)  # past the server's webhook cache (MLFLOW_WEBHOOK_CACHE_TTL=1)
         c.set_registered_model_alias("fraud", "production", "2")
         assert wait_until(lambda: cli("status", "fraud", "--env", "production", "--json").json()[
             "desired"]["version"] == 2, timeout_s=60)
