@@ -44,6 +44,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from benchmarks._common import p50, print_table, quantile
 from lastgood.bootstrap import open_services
 from lastgood.config import load_settings

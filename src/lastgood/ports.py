@@ -74,9 +74,10 @@ class VersionRepository(Protocol):
         """Every sha256 any version's manifest refers to."""
         ...
 
-    def with_digest(self, model: str, digest: str) -> tuple[Version, ...]:
-        """Versions of `model` whose content digest is `digest`, oldest first (none for an
-        unknown model)."""
+    def with_digest(self, model: str, digest: str, *, key: str,
+                    origin: str | None) -> Version | None:
+        """The oldest version of `model` with content digest `digest` whose provenance[key] is
+        missing or equals `origin` (any, when `origin` is None); None if there is none."""
         ...
 
 
@@ -571,6 +572,10 @@ class ModelImporter(Protocol):
 
     def models(self) -> list[str]:
         """Every outside model name."""
+        ...
+
+    def with_metrics(self, found: OutsideVersion) -> OutsideVersion:
+        """The version with its run's metrics (one call; `versions` leaves them out)."""
         ...
 
     def download(self, found: OutsideVersion, dest: Path) -> Path:

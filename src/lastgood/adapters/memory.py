@@ -124,9 +124,12 @@ class MemoryVersions:
     def referenced_blobs(self) -> set[str]:
         return {f.sha256 for v in self._t.versions.values() for f in v.manifest.files}
 
-    def with_digest(self, model: str, digest: str) -> tuple[Version, ...]:
-        return tuple(sorted((v for (m, _), v in self._t.versions.items()
-                             if m == model and v.digest == digest), key=lambda v: v.number))
+    def with_digest(self, model: str, digest: str, *, key: str,
+                    origin: str | None) -> Version | None:
+        found = sorted((v for (m, _), v in self._t.versions.items()
+                        if m == model and v.digest == digest), key=lambda v: v.number)
+        return next((v for v in found if origin is None
+                     or v.provenance.get(key) in (None, origin)), None)
 
 
 class MemoryEvents:

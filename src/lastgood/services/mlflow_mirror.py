@@ -48,6 +48,9 @@ class NoOutsideRegistry:
     def download(self, found: OutsideVersion, dest: Path) -> Path:
         raise self._refuse()
 
+    def with_metrics(self, found: OutsideVersion) -> OutsideVersion:
+        raise self._refuse()
+
     def alias(self, model: str, alias: str) -> str | None:
         raise self._refuse()
 

@@ -8,7 +8,9 @@ event commit together, and a sync killed midway leaves either a whole version or
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -66,6 +68,36 @@ def outside_version(v: Version) -> str | None:
     return v.provenance.get(PROVENANCE_PREFIX + "version")
 
 
+PREFETCH = 4
+"""Versions downloaded ahead of the one being registered."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    found: OutsideVersion
+    tmp: tempfile.TemporaryDirectory[str] | None
+    local: Path | None
+    error: LastGoodError | None = None
+
+
+def _ahead(pool: ThreadPoolExecutor, fetch: Callable[[OutsideVersion], _Fetched],
+           pending: list[tuple[str, OutsideVersion]]
+           ) -> Iterator[tuple[str, OutsideVersion, _Fetched]]:
+    """Yield each pending version with its download, keeping PREFETCH downloads in flight."""
+    window: deque[tuple[str, OutsideVersion, Future[_Fetched]]] = deque()
+    items = iter(pending)
+    for model, outside in items:
+        window.append((model, outside, pool.submit(fetch, outside)))
+        if len(window) >= PREFETCH:
+            break
+    while window:
+        model, outside, future = window.popleft()
+        nxt = next(items, None)
+        if nxt is not None:
+            window.append((nxt[0], nxt[1], pool.submit(fetch, nxt[1])))
+        yield model, outside, future.result()
+
+
 class MlflowSync:
     """Import from MLflow through the ModelImporter port, then register as usual."""
 
@@ -94,47 +126,72 @@ class MlflowSync:
     def sync(self, pending: Iterable[tuple[str, OutsideVersion]], *, actor: str,
              allow_pickle: bool = False,
              on_step: Callable[[SyncStep], None] = lambda step: None) -> SyncReport:
-        """Import each pending version; one that fails is reported and the rest go on."""
+        """Import each pending version in MLflow's order; one that fails is reported and the
+        rest go on. Downloads run a few versions ahead on threads (MLflow's latency, not
+        lastgood's work, is what a sync waits on); registrations stay one by one, in order."""
         seen = imported = present = 0
         failed: list[SyncStep] = []
-        for model, outside in pending:
-            seen += 1
-            step = self._sync_one(model, outside, actor=actor, allow_pickle=allow_pickle)
-            imported += step.outcome == "imported"
-            present += step.outcome == "identical"
-            if step.outcome == "failed":
-                failed.append(step)
-            on_step(step)
+        with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="mlflow-fetch") as pool:
+            for model, outside, fetched in _ahead(pool, self._fetch, list(pending)):
+                seen += 1
+                step = self._sync_one(model, outside, fetched, actor=actor,
+                                      allow_pickle=allow_pickle)
+                imported += step.outcome == "imported"
+                present += step.outcome == "identical"
+                if step.outcome == "failed":
+                    failed.append(step)
+                on_step(step)
         return SyncReport(seen=seen, imported=imported, present=present, failed=tuple(failed))
 
-    def _sync_one(self, model: str, outside: OutsideVersion, *, actor: str,
-                  allow_pickle: bool) -> SyncStep:
+    def _fetch(self, outside: OutsideVersion) -> _Fetched:
+        tmp = tempfile.TemporaryDirectory(prefix="lastgood-mlflow-", dir=self._scratch)
+        try:
+            found = self._importer.with_metrics(outside)
+            return _Fetched(found, tmp, self._importer.download(found, Path(tmp.name)))
+        except LastGoodError as exc:
+            tmp.cleanup()
+            return _Fetched(outside, None, None, exc)
+
+    def _sync_one(self, model: str, outside: OutsideVersion, fetched: _Fetched, *,
+                  actor: str, allow_pickle: bool) -> SyncStep:
         req = RegisterRequest(model=model, path=Path("."), allow_pickle=allow_pickle)
         try:
-            done = self._import(req, self._importer.resolve(outside.uri), actor=actor)
+            if fetched.error is not None:
+                raise fetched.error
+            assert fetched.local is not None
+            done = self._register(req, fetched.found, fetched.local, actor=actor, twin=False)
         except LastGoodError as exc:
             return SyncStep(model, outside.version, "failed", exc.one_line())
+        finally:
+            if fetched.tmp is not None:
+                fetched.tmp.cleanup()
         return SyncStep(model, outside.version, "imported" if done.created else "identical",
                         version=done.version.number)
 
     def _import(self, req: RegisterRequest, found: OutsideVersion, *, actor: str,
                 progress: Progress | None = None) -> Imported:
-        metrics: Mapping[str, float] = {**found.metrics, **req.metrics}
-        provenance = {**provenance_of(found, tracking_uri=self._tracking_uri), **req.provenance}
         with tempfile.TemporaryDirectory(prefix="lastgood-mlflow-", dir=self._scratch) as tmp:
             local = self._importer.download(found, Path(tmp))
-            full = replace(req, path=local, metrics=metrics, provenance=provenance)
-            try:
-                version = self._registry.register(full, actor=actor, progress=progress)
-            except IdenticalContent as exc:
-                return Imported(found, self._registry.show(req.model, exc.version),
-                                created=False, identical_to=exc.version)
-        return Imported(found, version, created=True, identical_to=self._twin(version))
+            return self._register(req, found, local, actor=actor, progress=progress)
+
+    def _register(self, req: RegisterRequest, found: OutsideVersion, local: Path, *,
+                  actor: str, progress: Progress | None = None, twin: bool = True) -> Imported:
+        metrics: Mapping[str, float] = {**found.metrics, **req.metrics}
+        provenance = {**provenance_of(found, tracking_uri=self._tracking_uri), **req.provenance}
+        full = replace(req, path=local, metrics=metrics, provenance=provenance)
+        try:
+            version = self._registry.register(full, actor=actor, progress=progress)
+        except IdenticalContent as exc:
+            return Imported(found, self._registry.show(req.model, exc.version),
+                            created=False, identical_to=exc.version)
+        return Imported(found, version, created=True,
+                        identical_to=self._twin(version) if twin else None)
 
     def _twin(self, version: Version) -> int | None:
         with self._uow() as uow:
-            same = uow.versions.with_digest(version.model, version.digest)
-        return next((v.number for v in same if v.number != version.number), None)
+            same = uow.versions.with_digest(version.model, version.digest, key=ORIGIN,
+                                            origin=None)
+        return same.number if same is not None and same.number != version.number else None
 
     def _imported_origins(self, model: str) -> set[str]:
         with self._uow() as uow:

@@ -166,11 +166,9 @@ class RegistryService:
     def _refuse_identical(self, req: RegisterRequest, manifest: Manifest) -> None:
         """Identical content is one version: say which, unless it comes from another origin."""
         with self._uow() as uow:
-            same = uow.versions.with_digest(req.model, manifest.digest)
-        origin = req.provenance.get(ORIGIN)
-        clash = [v for v in same if not origin or v.provenance.get(ORIGIN) in (None, origin)]
-        if clash:
-            v = clash[0]
+            v = uow.versions.with_digest(req.model, manifest.digest, key=ORIGIN,
+                                         origin=req.provenance.get(ORIGIN) or None)
+        if v is not None:
             raise IdenticalContent(
                 f"content identical to {v.ref} (digest {v.digest[:12]}) is already registered",
                 fix=f"use {v.ref}; nothing new was registered", version=v.number,

@@ -53,7 +53,7 @@ class MlflowRegistry:
         if parsed.run_id:
             return self._run_version(parsed)
         mv = self._model_version(parsed)
-        return self._with_run(self._outside(mv, uri=uri))
+        return self.with_metrics(self._outside(mv, uri=uri))
 
     def versions(self, model: str) -> list[OutsideVersion]:
         self._registered_model(model)
@@ -88,8 +88,11 @@ class MlflowRegistry:
         no_model = InvalidInput(f"{found.uri} holds no MLflow model",
                                 fix="point at the artifact path the model was logged under, "
                                     "e.g. runs:/RUN_ID/model")
+        # A registered version's source is where MLflow keeps its artifacts: downloading it
+        # directly skips the registry's own look-ups (two calls fewer per version).
+        source = found.source if found.version and found.source else found.uri
         with translated(self.tracking_uri, missing=lambda: no_model):
-            local = download_artifacts(artifact_uri=found.uri, dst_path=str(dest),
+            local = download_artifacts(artifact_uri=source, dst_path=str(dest),
                                        tracking_uri=self.tracking_uri)
         path = Path(local)
         if not (path / "MLmodel").is_file():
@@ -171,7 +174,7 @@ class MlflowRegistry:
             tags={str(k): str(v) for k, v in (mv.tags or {}).items()},
             url=f"{self.tracking_uri}/#/models/{quote(name)}/versions/{version}")
 
-    def _with_run(self, found: OutsideVersion) -> OutsideVersion:
+    def with_metrics(self, found: OutsideVersion) -> OutsideVersion:
         if not found.run_id:
             return found
         run = self._run(found.run_id)
@@ -189,7 +192,7 @@ class MlflowRegistry:
         run = self._run(parsed.run_id)
         registered = self._registered_from(parsed.run_id)
         if len(registered) == 1:  # the run's model is one MLflow version: import it as that
-            return self._with_run(self._outside(registered[0]))
+            return self.with_metrics(self._outside(registered[0]))
         tags = {str(k): str(v) for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
         return OutsideVersion(
             origin=f"mlflow-run:{parsed.run_id}/{parsed.path}",
