@@ -203,13 +203,14 @@ async def _one_connection(port: int, request: bytes, deadline: float, interval_s
                 sent = time.monotonic()
                 writer.write(request)
                 head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").lower()
-                length = int(head.split("content-length:")[1].split("\r\n")[0])
+                length = int(head.split("\r\ncontent-length:")[1].split("\r\n")[0])
                 await reader.readexactly(length)
-                version = head.split("x-model-version:")[1].split("\r\n")[0].strip() \
-                    if "x-model-version:" in head else ""
+                version = head.split("\r\nx-model-version:")[1].split("\r\n")[0].strip() \
+                    if "\r\nx-model-version:" in head else ""
                 out.append((sent, time.monotonic(), int(head[9:12]), version))
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
-        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, IndexError):
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, IndexError,
+                ValueError):  # a response that does not parse counts as a failed request
             out.append((sent, time.monotonic(), 0, ""))
             await asyncio.sleep(retry)
         finally:
@@ -217,10 +218,12 @@ async def _one_connection(port: int, request: bytes, deadline: float, interval_s
 
 
 def load_main(port: int, path: str, duration_s: float, rate: float | None,
-              conn: Connection) -> None:
-    """The load process: CONCURRENCY connections, paced to `rate` req/s (None: closed loop)."""
-    request = (f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-               f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+              conn: Connection, request: bytes | None = None) -> None:
+    """The load process: CONCURRENCY connections, paced to `rate` req/s (None: closed loop).
+    `request` (a whole HTTP request) replaces the native predict request (benchmarks/protocols)."""
+    request = request or (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
     interval = CONCURRENCY / rate if rate else 0.0
     out: list[Sample] = []
 
@@ -276,12 +279,13 @@ class Result:
 
 
 def drive(port: int, path: str, duration_s: float, *, rate: float | None,
-          commands: Sequence[tuple[float, str, Callable[[], float]]] = ()) -> Result:
+          commands: Sequence[tuple[float, str, Callable[[], float]]] = (),
+          request: bytes | None = None) -> Result:
     """Load for `duration_s`; run each command at its offset; a command returns when it took
     effect (the registry commit, or the restart command)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    loader = ctx.Process(target=load_main, args=(port, path, duration_s, rate, child))
+    loader = ctx.Process(target=load_main, args=(port, path, duration_s, rate, child, request))
     loader.start()
     start: float = parent.recv()
     done: list[tuple[float, str]] = []

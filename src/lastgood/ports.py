@@ -458,6 +458,7 @@ class SmokeOutcome:
     load_ms: float = 0.0
     predict_ms: float = 0.0
     mismatches: tuple[Mapping[str, Any], ...] = ()
+    outputs: tuple[Any, ...] = ()  # one per golden example, as the version answered them
 
 
 class SmokeRunner(Protocol):

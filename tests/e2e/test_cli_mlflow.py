@@ -97,9 +97,6 @@ def test_downloaded_folder_and_registry_copy_have_one_digest(
     assert by_hand.code == 0, by_hand.err
     assert by_hand.json()["identical_to"] == imported["version"]
     assert by_hand.json()["digest"] == imported["digest"]
-    flavored = cli("register", "other", folder, "--flavor", "mlflow", "--json")
-    assert flavored.code == 0, flavored.err
-    assert flavored.json()["flavor"] == "sklearn"
 
 
 def test_bad_mlflow_input_is_one_line(cli: Cli, fraud: list[tuple[str, str]],
@@ -117,11 +114,6 @@ def test_bad_mlflow_input_is_one_line(cli: Cli, fraud: list[tuple[str, str]],
     down = cli("register", "fraud", "models:/fraud/1",
                env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
     assert_clean_error(down, 1, "unreachable", "MLFLOW_TRACKING_URI")
-    not_mlflow = tmp_path / "plain"
-    not_mlflow.mkdir()
-    (not_mlflow / "x.onnx").write_bytes(b"x")
-    assert_clean_error(cli("register", "fraud", str(not_mlflow), "--flavor", "mlflow"), 2,
-                       "MLmodel")
 
 
 def bulk_versions(server: MlflowServer, name: str, count: int, run_id: str) -> None:

@@ -28,8 +28,9 @@ def blobs(cli: Cli) -> list[Path]:
 
 def test_register_list_show_with_json(cli: Cli, model_file: Path, tmp_path: Path) -> None:
     golden = tmp_path / "golden.json"
-    golden.write_text(json.dumps([{"input": {"sepal_length": 5.1, "sepal_width": 3.5,
-                                             "petal_length": 1.4, "petal_width": 0.2},
+    # The model was fit without feature names, so its inputs are x0…x3; golden examples are
+    # run at registration, and inputs the model cannot take would be refused.
+    golden.write_text(json.dumps([{"input": {"x0": 5.1, "x1": 3.5, "x2": 1.4, "x3": 0.2},
                                    "output": 0}]))
     first = cli("register", "iris", str(model_file), "--tag", "v1.0", "--metric",
                 "accuracy=0.95", "--provenance", "git_sha=abc", "--golden", str(golden),

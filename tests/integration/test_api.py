@@ -170,7 +170,9 @@ def test_registration_uploads_files_and_folders(world: ApiWorld, artifacts: list
                      provenance={"git_sha": "abc"}, labels=["nightly"])
     assert r.status_code == 201, r.text
     view = r.json()
+    notes = view.pop("notes")  # what registration noticed, beside the version itself
     assert view == version_view(world.services.registry.show(MODEL, 1))
+    assert any("golden" in n for n in notes)
     assert view["files"][0]["path"] == artifacts[0].name
     assert view["created_by"] == "olga"
     with artifacts[0].open("rb") as model, io.BytesIO(b'{"note": 1}') as extra:

@@ -27,7 +27,7 @@ from lastgood.testing import FixedClock, make_manifest, make_new_version
 
 class StaticHost:
     def __init__(self, **packages: str) -> None:
-        self.packages = {"scikit-learn": "1.5.0", **packages}
+        self.packages = {"scikit-learn": "1.5.0", "numpy": "2.0.0", "scipy": "1.13.0", **packages}
         self.memory_mb = 8000
 
     def facts(self) -> HostFacts:

@@ -43,7 +43,7 @@ from lastgood.ports import ArchiveRecord, Progress
 from lastgood.services.access import IssuedToken
 from lastgood.services.archive import unpack
 from lastgood.services.deployments import PhaseHook, RollbackPlan, Status
-from lastgood.services.registry import RegisterRequest, artifact_files
+from lastgood.services.registry import RegisterRequest, Registration, artifact_files
 from lastgood.services.views_parse import (
     parse_archive,
     parse_chain,
@@ -124,6 +124,10 @@ class RemoteRegistry:
 
     def register(self, req: RegisterRequest, *, actor: str,
                  progress: Progress | None = None) -> Version:
+        return self.register_noted(req, actor=actor, progress=progress).version
+
+    def register_noted(self, req: RegisterRequest, *, actor: str,
+                       progress: Progress | None = None) -> Registration:
         files = artifact_files(req.path)
         meta = register_meta(req, directory=req.path.is_dir())
         if req.sign_with is not None:
@@ -132,8 +136,9 @@ class RemoteRegistry:
         with ExitStack() as stack:
             parts = [("file", (name, stack.enter_context(local.open("rb")),
                                "application/octet-stream")) for name, local in files]
-            return parse_version(self._c.json("POST", f"/models/{q(req.model)}/versions",
-                                               files=parts, data={"meta": _dumps(meta)}))
+            body = self._c.json("POST", f"/models/{q(req.model)}/versions", files=parts,
+                                data={"meta": _dumps(meta)})
+        return Registration(parse_version(body), tuple(body.get("notes") or ()))
 
     def _sign(self, model: str, files: list[tuple[str, Path]], key: str) -> str:
         """Sign the digest the server will compute, with a key kept on this machine."""

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lastgood.domain.versions import Version, golden_matches
+from lastgood.domain.versions import Version, golden_problems, golden_summary
 from lastgood.ports import ArtifactStore, SmokeOutcome
 
 FORMATS = "lastgood.adapters.formats:LocalModelFormats"
@@ -75,18 +75,17 @@ class SubprocessSmoke:
 
     @staticmethod
     def _compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
-        outputs = list(result["outputs"])
-        mismatches = [
-            {"example": i, "expected": g.expected, "actual": out}
-            for i, (g, out) in enumerate(zip(version.golden, outputs, strict=False))
-            if g.expected is not None and not golden_matches(g.expected, out, g.tolerance)
-        ]
-        n = len(version.golden)
-        summary = (f"{n - len(mismatches)}/{n} golden examples reproduced; "
-                   f"load {result['load_ms']:.0f} ms, predict {result['predict_ms']:.1f} ms")
-        return SmokeOutcome(not mismatches and len(outputs) == n, summary,
-                            float(result["load_ms"]), float(result["predict_ms"]),
-                            tuple(mismatches))
+        outputs = tuple(result["outputs"])
+        problems = golden_problems(version.golden, outputs)
+        n, checked = len(version.golden), sum(1 for g in version.golden if g.checked)
+        kinds = ", ".join(f"{count} {kind}"
+                          for kind, count in golden_summary(version.golden).items())
+        summary = (f"{checked - len(problems) if len(outputs) == n else 0}/{checked} golden "
+                   f"outputs reproduced ({kinds}); load {result['load_ms']:.0f} ms, "
+                   f"predict {result['predict_ms']:.1f} ms")
+        return SmokeOutcome(not problems, summary, float(result["load_ms"]),
+                            float(result["predict_ms"]),
+                            tuple({"problem": p} for p in problems), outputs)
 
 
 def _main() -> None:

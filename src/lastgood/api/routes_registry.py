@@ -15,6 +15,7 @@ from lastgood.api.schemas import (
     EnvironmentIn,
     EnvironmentOut,
     ModelOut,
+    RegisteredOut,
     RetireIn,
     VersionOut,
     VersionSummaryOut,
@@ -51,7 +52,7 @@ def show_version(name: str, ref: str, caller: CallerDep, services: ServicesDep) 
     return ok(version_view(services.registry.show(name, check_ref(ref))))
 
 
-@routes.post("/models/{name}/versions", response_model=VersionOut, status_code=201)
+@routes.post("/models/{name}/versions", response_model=RegisteredOut, status_code=201)
 def register(name: str, caller: CallerDep, services: ServicesDep,
              file: Annotated[list[UploadFile], File(description="artifact file(s); each "
                                                     "file name is its path in the version")],
@@ -61,9 +62,9 @@ def register(name: str, caller: CallerDep, services: ServicesDep,
     parsed = parse_meta(meta)
     with tempfile.TemporaryDirectory(prefix="lastgood-upload-") as tmp:
         path = spool(file, Path(tmp), directory=parsed.directory)
-        version = services.registry.register(register_request(name, path, parsed),
-                                             actor=caller.actor)
-    return ok(version_view(version), 201)
+        done = services.registry.register_noted(register_request(name, path, parsed),
+                                                actor=caller.actor)
+    return ok({**version_view(done.version), "notes": list(done.notes)}, 201)
 
 
 @routes.post("/models/{name}/versions/{ref}/retire", response_model=VersionOut)

@@ -152,6 +152,7 @@ class ColumnOut(BaseModel):
     name: str
     dtype: str
     shape: list[int] = []
+    optional: bool = False
 
 
 class ResourcesOut(BaseModel):
@@ -175,6 +176,7 @@ class GoldenOut(BaseModel):
     input: dict[str, Any]
     output: Any
     tolerance: float
+    source: str = "given"
 
 
 class VersionOut(VersionSummaryOut):
@@ -186,6 +188,10 @@ class VersionOut(VersionSummaryOut):
     labels: list[str]
     signature: str | None
     signed_by: str | None
+
+
+class RegisteredOut(VersionOut):
+    notes: list[str] = []  # what lastgood read, ignored or recorded while registering
 
 
 class EventOut(BaseModel):

@@ -297,15 +297,19 @@ def train_mislabelled(folder: Path) -> dict[str, Any]:
 
 def run_auto_rollback(services: Services, *, model: str, env: str, bad: int, home: Path,
                       actor: str, say: Callable[[str], None], rps: float = 25.0,
-                      bake_s: float = 8.0, timeout_s: float = 120.0) -> Timeline:
-    """Serve with the watch, verify the live version, deploy `bad`, wait for the rollback."""
+                      bake_s: float = 8.0, timeout_s: float = 120.0,
+                      load_type: type[Load] = Load) -> Timeline:
+    """Serve with the watch, verify the live version, deploy `bad`, wait for the rollback.
+
+    `load_type` sends the traffic (a subclass may speak another protocol than the native one).
+    """
     policy = write_policy(home, model=model, env=env, bake_s=bake_s)
     options = WatchOptions(env=env, policy_file=policy, interval_s=1.0, verify_wait_s=30.0)
     with replica_with_watch(services, env=env, cache_dir=home / "cache", options=options) as (
             url, _):
         if not wait_until(lambda: _ready(url), timeout_s=timeout_s):
             raise PreconditionFailed("the replica did not get ready", fix=f"GET {url}/readyz")
-        with steady_load(Load(url, model, wine_samples(), rps=rps)) as load:
+        with steady_load(load_type(url, model, wine_samples(), rps=rps)) as load:
             return _story(services, model=model, env=env, bad=bad, url=url, actor=actor,
                           say=say, load=load, policy=policy, bake_s=bake_s,
                           timeout_s=timeout_s)

@@ -15,7 +15,7 @@ from lastgood.cli.render import candidates_table, checks_table, history_table, t
 from lastgood.domain.deployments import CustomCheck, MlflowMode, RuntimeDrift, SwitchMode
 from lastgood.domain.operations import Operation
 from lastgood.services.deployments import RollbackPlan, Status
-from lastgood.services.documents import parse_columns, parse_metrics, parse_pairs
+from lastgood.services.documents import parse_env_columns, parse_metrics, parse_pairs
 from lastgood.services.views import (
     deployment_view,
     environment_view,
@@ -64,7 +64,8 @@ def env_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @env.command("set")
 @click.argument("name")
 @click.option("--feature-schema", type=click.Path(path_type=Path),
-              help="JSON/YAML list of the columns the env provides today.")
+              help="JSON/YAML list of the columns the env provides today (or an MLflow "
+                   "signature).")
 @click.option("--expected-outputs", type=click.Path(path_type=Path),
               help="JSON/YAML list of output columns consumers expect.")
 @click.option("--runtime-drift", type=click.Choice([d.value for d in RuntimeDrift]))
@@ -93,8 +94,8 @@ def env_set(ctx: click.Context, name: str, feature_schema: Path | None,
     changes: dict[str, Any] = {}
     for key, path in (("feature_schema", feature_schema), ("expected_outputs", expected_outputs)):
         if path is not None:
-            changes[key] = parse_columns(read_document(path, what="schema"), source=str(path),
-                                         key=key)
+            changes[key] = parse_env_columns(read_document(path, what="schema"),
+                                             source=str(path), key=key)
     for key, value in (("runtime_drift", runtime_drift), ("switch_mode", switch_mode),
                        ("deploy_command", deploy_command), ("switch_timeout_s", switch_timeout),
                        ("require_signature", require_signature),

@@ -5,13 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from lastgood.adapters.mlflow.uris import is_mlflow_uri
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.render import history_table
 from lastgood.domain.deployments import live_at, verified_by
@@ -20,7 +18,7 @@ from lastgood.domain.versions import Version
 from lastgood.services.mlflow_loop import one_round
 from lastgood.services.mlflow_mirror import MirrorState
 from lastgood.services.mlflow_sync import MlflowSync, SyncStep
-from lastgood.services.registry import RegisterRequest
+from lastgood.services.registry import RegisterRequest, Registration
 from lastgood.services.views import deployment_view, iso, version_view
 
 
@@ -154,27 +152,18 @@ def status_mirror(cli: CliContext, model: str, env: str) -> MirrorState | None:
     return None if str(state.mode) == "off" else state
 
 
-def mlflow_flavor(path: Path, flavor: str | None) -> str | None:
-    """`--flavor mlflow`: PATH must be an MLflow model (folder or URI); its flavor is detected."""
-    if flavor is None or flavor.strip().lower() != "mlflow":
-        return flavor
-    if not (is_mlflow_uri(str(path)) or (path / "MLmodel").is_file()):
-        raise InvalidInput(f"--flavor mlflow needs an MLflow model, and {str(path)!r} has no "
-                           "MLmodel file", fix="point at the directory MLflow saved (it holds "
-                                               "MLmodel), or a models:/ or runs:/ URI")
-    return None
-
-
-def registered(cli: CliContext, req: RegisterRequest,
-               progress: Callable[[int], None]) -> tuple[Version, bool]:
-    """The new version, or the existing one with identical content (and True)."""
+def registered(cli: CliContext, req: RegisterRequest, progress: Callable[[int], None]
+               ) -> tuple[Registration | None, Version | None]:
+    """(the registration, None), or (None, the existing version with identical content)."""
     try:
-        return cli.services.registry.register(req, actor=cli.actor, progress=progress), False
+        return cli.services.registry.register_noted(req, actor=cli.actor,
+                                                    progress=progress), None
     except IdenticalContent as exc:
-        return cli.services.registry.show(req.model, exc.version), True
+        return None, cli.services.registry.show(req.model, exc.version)
 
 
-def report_identical(cli: CliContext, v: Version, *, as_json: bool) -> None:
+def report_identical(cli: CliContext, v: Version | None, *, as_json: bool) -> None:
+    assert v is not None
     if as_json:
         cli.emit_json(version_view(v, full=False) | {"registered": False,
                                                       "identical_to": v.number})

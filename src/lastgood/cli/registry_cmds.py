@@ -11,7 +11,6 @@ from lastgood.adapters.mlflow.uris import is_mlflow_uri
 from lastgood.cli.app import get, json_option
 from lastgood.cli.files import read_document
 from lastgood.cli.mlflow_cmds import (
-    mlflow_flavor,
     register_from_mlflow,
     registered,
     report_identical,
@@ -31,16 +30,18 @@ from lastgood.services.views import event_view, model_view, version_view
 @click.command()
 @click.argument("name")
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--flavor", help="sklearn, onnx, xgboost, lightgbm, pyfunc or pickle; mlflow: any "
-                               "flavor of an MLflow directory (detected when omitted).")
+@click.option("--flavor", help="sklearn, xgboost, lightgbm, onnx, python_function (alias mlflow: "
+                                "served through mlflow) or pickle; detected when omitted.")
 @click.option("--tag", help="A unique human tag such as v1.4.2.")
 @click.option("--metric", "metrics", multiple=True, metavar="K=V", help="Offline metric.")
 @click.option("--requires", multiple=True, metavar="PKG==VER",
               help="Runtime pin (captured from this environment when omitted).")
 @click.option("--input-schema", type=click.Path(path_type=Path),
-              help="JSON/YAML: {inputs: [{name, dtype}], outputs: [...]}.")
+              help="JSON/YAML: {inputs: [{name, dtype}], outputs: [...]}, or an MLflow "
+                   "signature.")
 @click.option("--golden", type=click.Path(path_type=Path),
-              help="JSON/YAML: [{input: {...}, output: ...}] for smoke tests.")
+              help="JSON/YAML: [{input: {...}, output: ...}], or an MLflow input example "
+                   "(outputs recorded, or given as \"predictions\").")
 @click.option("--provenance", multiple=True, metavar="K=V", help="e.g. git_sha=abc123.")
 @click.option("--label", "labels", multiple=True, help="Free tag (repeatable).")
 @click.option("--allow-pickle", is_flag=True,
@@ -56,7 +57,6 @@ def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag:
     """Register PATH (a model file, an MLflow model folder, or an MLflow URI: models:/M/3,
     models:/M@ALIAS, runs:/RUN_ID/PATH) as the next version of NAME."""
     cli = get(ctx)
-    flavor = mlflow_flavor(path, flavor)
     req = RegisterRequest(
         model=name, path=path, flavor=flavor, tag=tag, metrics=parse_metrics(metrics),
         requires=parse_requirements(requires),
@@ -74,15 +74,19 @@ def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag:
                   TransferSpeedColumn(), console=cli.err, transient=True,
                   disable=as_json or total < 8 * 1024 * 1024) as bar:
         task = bar.add_task("store", total=total)
-        version, identical = registered(cli, req, progress=lambda n: bar.advance(task, n))
-    if identical:
-        report_identical(cli, version, as_json=as_json)
+        done, identical = registered(cli, req, progress=lambda n: bar.advance(task, n))
+    if identical is not None or done is None:
+        report_identical(cli, identical, as_json=as_json)
         return
+    version = done.version
     if as_json:
-        cli.emit_json(version_view(version, full=False))
+        cli.emit_json({**version_view(version, full=False), "notes": list(done.notes)})
         return
-    unsafe = " [red](unsafe format: pickle)[/]" if version.unsafe_format else ""
-    cli.out.print(f"registered [bold]{version.ref}[/] digest {version.digest[:12]}{unsafe}")
+    unsafe = " [red](unsafe format: runs code on load)[/]" if version.unsafe_format else ""
+    cli.out.print(f"registered [bold]{version.ref}[/] ({version.flavor}) digest "
+                  f"{version.digest[:12]}{unsafe}")
+    for note in done.notes:
+        cli.out.print(f"  note: {note}", markup=False, highlight=False)
 
 
 @click.command()

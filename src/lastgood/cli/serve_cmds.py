@@ -35,6 +35,8 @@ from lastgood.serving.slots import StandbyLimits
               help="Larger prediction requests are refused with 413.")
 @click.option("--sample-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
               help="Share of successful requests kept as evidence (errors are always kept).")
+@click.option("--default-model", default=None,
+              help="The model `/invocations` serves (needed when ENV serves several).")
 @click.option("--watch", "with_watch", is_flag=True,
               help="Also run the watch in this process, on its own counters (one worker).")
 @click.option("--policy", "policy_file", type=click.Path(path_type=Path), default=None,
@@ -44,8 +46,8 @@ from lastgood.serving.slots import StandbyLimits
 @click.pass_context
 def serve_command(ctx: click.Context, env_name: str, host: str, port: int, workers: int,
                   standby: int, standby_memory_mb: int | None, max_body_kb: int,
-                  sample_rate: float, with_watch: bool, policy_file: Path | None,
-                  webhook: str | None) -> None:
+                  sample_rate: float, default_model: str | None, with_watch: bool,
+                  policy_file: Path | None, webhook: str | None) -> None:
     """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
     cli = get(ctx)
     settings = cli.settings
@@ -57,13 +59,19 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
     if env_name not in names:
         raise NotFound(f"unknown environment {env_name!r}",
                        fix=f"known: {', '.join(names) or 'none'}; deploy a model there first")
+    if default_model is not None:
+        known = [m.name for m in services.registry.models()]
+        if default_model not in known:
+            raise NotFound(f"--default-model {default_model!r} is not a registered model",
+                           fix=f"known: {', '.join(known) or 'none'}")
     base = ServingOptions()
     options = replace(
         base,
         reconciler=replace(base.reconciler, standby=StandbyLimits(
             count=standby, memory_bytes=standby_memory_mb * 2**20 if standby_memory_mb
             else None)),
-        gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024),
+        gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024,
+                        default_model=default_model),
         evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
     wrap = watch_wrapper(cli, env_name, workers=workers, policy_file=policy_file,
                          webhook=webhook) if with_watch else None

@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -81,11 +81,12 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """A named field of an input or output record: dtype and optional shape."""
+    """A named field of an input or output record: dtype, shape, whether it may be absent."""
 
     name: str
     dtype: str
     shape: tuple[int, ...] = ()
+    optional: bool = False  # a record may leave it out (MLflow's `"required": false`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +119,43 @@ class Runtime:
     resources: Resources = Resources()
 
 
+class GoldenSource(StrEnum):
+    """Where a golden example's expected output came from; decides how it is judged."""
+
+    GIVEN = "given"  # the registrant stated it (--golden, the SDK): it must be reproduced
+    RECORDED = "recorded"  # lastgood ran the version once at registration: it must be reproduced
+    UNCHECKED = "unchecked"  # no output is known (recording was off): the input must only run
+
+
 @dataclass(frozen=True, slots=True)
 class GoldenExample:
-    """An input record with the output the version must reproduce in a smoke test."""
+    """An input record with the output the version must reproduce.
+
+    One definition for registration, the preflight smoke test, a replica's warm-up and every
+    later re-check: `golden_problems` judges them all the same way.
+    """
 
     inputs: Mapping[str, Any]
     expected: Any
-    tolerance: float = 1e-6
+    tolerance: float = 1e-6  # numbers: |actual - expected| <= tolerance * max(1, |expected|)
+    source: GoldenSource = GoldenSource.GIVEN
+
+    def __post_init__(self) -> None:
+        if self.expected is None and self.source is GoldenSource.GIVEN:  # nothing was given
+            object.__setattr__(self, "source", GoldenSource.UNCHECKED)
+
+    @property
+    def checked(self) -> bool:
+        """Whether the output is compared (else the example only has to run)."""
+        return self.source is not GoldenSource.UNCHECKED
+
+
+def golden_example(inputs: Mapping[str, Any], expected: Any, tolerance: float = 1e-6,
+                   source: str | None = None) -> GoldenExample:
+    """A golden example from stored parts; records older than `source` read as given/unchecked."""
+    if source is None:
+        source = GoldenSource.UNCHECKED if expected is None else GoldenSource.GIVEN
+    return GoldenExample(dict(inputs), expected, float(tolerance), GoldenSource(source))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,13 +257,56 @@ def parse_ref(ref: str) -> int | str:
     return check_tag(text)
 
 
+def _plain(value: Any) -> Any:
+    """numpy-like scalars and arrays (anything with `tolist`) as plain Python values."""
+    tolist = getattr(value, "tolist", None)
+    if callable(tolist) and not isinstance(value, str | bytes | int | float | bool):
+        return tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
 def golden_matches(expected: Any, actual: Any, tolerance: float) -> bool:
-    """Whether a prediction reproduces a golden output: numbers within tolerance, else equal."""
-    if isinstance(expected, list | tuple) and isinstance(actual, list | tuple):
+    """Whether a prediction reproduces a golden output.
+
+    Numbers within `tolerance` relative to the expected value's size (absolute below 1), NaN
+    only by NaN, booleans only by booleans, lists and mappings element by element, the rest equal.
+    """
+    expected, actual = _plain(expected), _plain(actual)
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return type(expected) is type(actual) and expected == actual
+    if isinstance(expected, int | float) and isinstance(actual, int | float):
+        if math.isnan(expected) or math.isnan(actual):
+            return math.isnan(expected) and math.isnan(actual)
+        return abs(float(actual) - float(expected)) <= tolerance * max(1.0, abs(float(expected)))
+    if isinstance(expected, list) and isinstance(actual, list):
         return len(expected) == len(actual) and all(
             golden_matches(e, a, tolerance) for e, a in zip(expected, actual, strict=True))
-    numeric = (int, float)
-    if isinstance(expected, numeric) and isinstance(actual, numeric) \
-            and not isinstance(expected, bool) and not isinstance(actual, bool):
-        return abs(float(expected) - float(actual)) <= tolerance
+    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
+        keys = {str(k): v for k, v in expected.items()}, {str(k): v for k, v in actual.items()}
+        return keys[0].keys() == keys[1].keys() and all(
+            golden_matches(v, keys[1][k], tolerance) for k, v in keys[0].items())
     return bool(expected == actual)
+
+
+def golden_problems(golden: Sequence[GoldenExample], outputs: Sequence[Any]) -> list[str]:
+    """One line per golden example its outputs do not reproduce (unchecked ones only ran)."""
+    if len(outputs) != len(golden):
+        return [f"{len(golden)} golden examples gave {len(outputs)} outputs"]
+    return [f"golden example {i}: expected {g.expected!r:.120}, got {_plain(out)!r:.120}"
+            for i, (g, out) in enumerate(zip(golden, outputs, strict=True))
+            if g.checked and not golden_matches(g.expected, out, g.tolerance)]
+
+
+def golden_summary(golden: Sequence[GoldenExample]) -> dict[str, int]:
+    """How many examples of each source a version has (for check evidence)."""
+    return {str(source): sum(1 for g in golden if g.source is source) for source in GoldenSource
+            if any(g.source is source for g in golden)}
+
+
+def with_recorded_outputs(golden: Sequence[GoldenExample],
+                          outputs: Sequence[Any]) -> tuple[GoldenExample, ...]:
+    """Unchecked examples with the outputs the version gave at registration, now recorded."""
+    return tuple(GoldenExample(g.inputs, _plain(out), g.tolerance, GoldenSource.RECORDED)
+                 if not g.checked else g for g, out in zip(golden, outputs, strict=True))

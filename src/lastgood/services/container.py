@@ -118,7 +118,8 @@ def wire(ports: Ports) -> Services:
                             signed_by=req.signed_by)
 
     registry = RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
-                               host=ports.host, clock=ports.clock, seal=seal)
+                               host=ports.host, clock=ports.clock, smoke=ports.smoke,
+                               record_outputs=ports.smoke_enabled, seal=seal)
     mirror = MlflowMirror(uow=ports.uow, mirror=ports.mirror, clock=ports.clock)
     deployments = DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock,
                                     after_change=mirror.after_change)

@@ -131,8 +131,7 @@ class DeploymentService:
         if done.phase is Phase.FAILED:
             raise Incompatible(f"deploy of {version.ref} to {env} refused: {done.error}"
                                + _refusal_text(done),
-                               fix="fix what the checks name, or pass --force with a reason",
-                               details={"operation": done.id})
+                               fix=_deploy_fix(done), details={"operation": done.id})
         return done
 
     def _version(self, model: str, ref: str | int) -> Version:
@@ -319,6 +318,15 @@ def coerce_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("switch mode 'command' needs a deploy command",
                            fix="pass --deploy-command 'your deploy script'")
     return out
+
+
+def _deploy_fix(op: Operation) -> str:
+    """The way out of a refused deploy: --force only overrides a version's status, never a check."""
+    failed = [r.name for c in op.candidates for r in c.checks if r.blocks]
+    if failed:
+        return (f"fix what the {', '.join(failed)} check(s) name and deploy again; "
+                "--force does not skip preflight checks")
+    return "pass --force with a reason to deploy a version that is not active"
 
 
 def _refusal_text(op: Operation) -> str:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from lastgood.domain.errors import InvalidInput
-from lastgood.domain.versions import Column, GoldenExample, Schema, check_column
+from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Schema, check_column
 
+COLSPEC_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
+                  "boolean": "bool", "string": "string", "datetime": "datetime"}
+TENSOR_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
+                 "bool": "bool", "str": "string", "object": "string"}
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)\s*$")
 
 
@@ -80,7 +85,10 @@ def parse_columns(data: Any, *, source: str, key: str) -> tuple[Column, ...]:
 
 
 def parse_schema(data: Any, *, source: str) -> Schema:
-    """A schema document: {"inputs": [...], "outputs": [...]} or a bare list of input columns."""
+    """A schema document: {"inputs": [...], "outputs": [...]}, a bare list of input columns, or
+    an MLflow signature (its `inputs` JSON, or colspecs with `"type": "double"`)."""
+    if is_mlflow_signature(data):
+        return mlflow_schema(data, source=source)
     if isinstance(data, list):
         return Schema(inputs=parse_columns(data, source=source, key="inputs"))
     if not isinstance(data, Mapping) or "inputs" not in data:
@@ -95,8 +103,52 @@ def parse_schema(data: Any, *, source: str) -> Schema:
                   outputs=parse_columns(data.get("outputs", []), source=source, key="outputs"))
 
 
+def parse_env_columns(data: Any, *, source: str, key: str) -> tuple[Column, ...]:
+    """An env's feature schema (or expected outputs): lastgood columns or an MLflow signature
+    (its inputs, or its outputs for `expected_outputs`)."""
+    if not is_mlflow_signature(data):
+        return parse_columns(data, source=source, key=key)
+    if isinstance(data, Mapping) and key == "expected_outputs":
+        return mlflow_schema(data, source=source).outputs
+    return mlflow_schema(data, source=source).inputs
+
+
+def is_mlflow_signature(data: Any) -> bool:
+    """MLflow writes specs with a `type` (double, long, tensor…), never a `dtype`."""
+    if isinstance(data, Mapping) and "inputs" in data:
+        inputs = data["inputs"]
+        if isinstance(inputs, str):
+            return True
+        data = inputs
+    return isinstance(data, list) and bool(data) and all(
+        isinstance(i, Mapping) and "type" in i and "dtype" not in i for i in data)
+
+
+def mlflow_schema(data: Any, *, source: str) -> Schema:
+    """An MLflow signature as a schema; types lastgood cannot express are refused."""
+    inputs, outputs = (data.get("inputs"), data.get("outputs")) if isinstance(data, Mapping) \
+        else (data, None)
+    try:
+        columns = spec_columns(inputs, single="input")
+        produced = spec_columns(outputs, single="prediction")
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidInput(f"{source} is not a readable MLflow signature: {exc}",
+                           fix="pass the `signature` of an MLmodel file, or lastgood's own "
+                               "schema") from exc
+    if columns is None or produced is None:
+        known = ", ".join(sorted(COLSPEC_DTYPES))
+        raise InvalidInput(f"{source} has an MLflow type lastgood cannot express",
+                           fix=f"use column types {known}, or numeric/bool/str tensors")
+    return Schema(inputs=tuple(check_column(c) for c in columns),
+                  outputs=tuple(check_column(c) for c in produced))
+
+
 def parse_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
-    """Golden examples: a list of {"input": {...}, "output": value, "tolerance"?: float}."""
+    """Golden examples: a list of {"input": {...}, "output"?: value, "tolerance"?: float}, or an
+    MLflow input example (split, records, columns or tensors), with its outputs under
+    "predictions" when known. An example without an output has it recorded at registration."""
+    if _mlflow_example(data):
+        return mlflow_golden(data, source=source)
     if not isinstance(data, list) or not data:
         raise InvalidInput(f"{source} holds no golden examples",
                            fix='write [{"input": {"x": 1.0}, "output": 0}, ...]')
@@ -105,18 +157,96 @@ def parse_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
         if not isinstance(item, Mapping) or not isinstance(item.get("input"), Mapping):
             raise InvalidInput(f"{source}: example {i} needs an 'input' object",
                                fix='write {"input": {"x": 1.0}, "output": 0}')
-        if "output" not in item:
-            raise InvalidInput(f"{source}: example {i} has no 'output'",
-                               fix="give the expected output of every example")
         tol = item.get("tolerance", 1e-6)
-        if not isinstance(tol, int | float) or tol < 0:
+        if not isinstance(tol, int | float) or isinstance(tol, bool) or tol < 0:
             raise InvalidInput(f"{source}: example {i} has a bad tolerance {tol!r}",
                                fix="use a number >= 0")
-        examples.append(GoldenExample(dict(item["input"]), item["output"], float(tol)))
+        examples.append(GoldenExample(dict(item["input"]), item.get("output"), float(tol)))
     return tuple(examples)
+
+
+def _mlflow_example(data: Any) -> bool:
+    if isinstance(data, Mapping):
+        return bool(set(data) & {"dataframe_split", "dataframe_records", "inputs", "instances",
+                                 "columns", "predictions"})
+    return isinstance(data, list) and bool(data) and all(
+        isinstance(r, Mapping) and "input" not in r for r in data)
+
+
+def mlflow_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
+    """An MLflow input example (and its "predictions", if given) as golden examples."""
+    body = {k: v for k, v in data.items() if k != "predictions"} if isinstance(data, Mapping) \
+        else data
+    records = example_records(body)
+    if not records:
+        raise InvalidInput(f"{source} is an input example lastgood cannot read",
+                           fix="write it as MLflow does: {\"dataframe_split\": {\"columns\": "
+                               "[...], \"data\": [[...]]}} or a list of records")
+    outputs = data.get("predictions") if isinstance(data, Mapping) else None
+    if outputs is None:
+        return tuple(GoldenExample(r, None, source=GoldenSource.UNCHECKED) for r in records)
+    if not isinstance(outputs, list) or len(outputs) != len(records):
+        raise InvalidInput(f"{source}: \"predictions\" must be a list of {len(records)} "
+                           "outputs, one per input row", fix="give one prediction per row")
+    return tuple(GoldenExample(r, out) for r, out in zip(records, outputs, strict=True))
 
 
 def columns_to_json(columns: Iterable[Column]) -> list[dict[str, Any]]:
     """Columns as the schema document shape (inverse of parse_columns)."""
-    return [{"name": c.name, "dtype": c.dtype, **({"shape": list(c.shape)} if c.shape else {})}
-            for c in columns]
+    return [{"name": c.name, "dtype": c.dtype, **({"shape": list(c.shape)} if c.shape else {}),
+             **({"optional": True} if c.optional else {})} for c in columns]
+
+
+# -- MLflow's own documents: signatures and input examples ------------------------------------
+
+def spec_columns(text: Any, *, single: str) -> tuple[Column, ...] | None:
+    """mlflow column or tensor specs (JSON text in MLmodel) as columns; None if unexpressible."""
+    if not text:
+        return ()
+    specs = json.loads(text) if isinstance(text, str) else text
+    columns: list[Column] = []
+    for index, spec in enumerate(specs):
+        name = str(spec.get("name") or (single if len(specs) == 1 or not single
+                                        else f"{single}_{index}"))
+        if spec.get("type") == "tensor":
+            tensor = spec.get("tensor-spec") or {}
+            dtype = TENSOR_DTYPES.get(str(tensor.get("dtype")))
+            shape = tuple(int(d) for d in (tensor.get("shape") or [])[1:])
+        else:
+            dtype, shape = COLSPEC_DTYPES.get(str(spec.get("type"))), ()
+        if dtype is None:
+            return None
+        columns.append(Column(name=name, dtype=dtype, shape=shape,
+                              optional=spec.get("required") is False))
+    return tuple(columns)
+
+
+def example_records(data: Any, inputs: Sequence[Column] = ()) -> list[dict[str, Any]] | None:
+    """Records from mlflow's example layouts: split, records, columnar, tensors or one record."""
+    if isinstance(data, Mapping):
+        for key in ("dataframe_split", "dataframe_records", "inputs", "instances"):
+            if key in data:
+                return example_records(data[key], inputs)
+        if isinstance(data.get("columns"), list) and isinstance(data.get("data"), list):
+            return [dict(zip(data["columns"], row, strict=True)) for row in data["data"]]
+        if data and all(isinstance(v, list) for v in data.values()):
+            length = {len(v) for v in data.values()}
+            if len(length) == 1:
+                return [{k: v[i] for k, v in data.items()} for i in range(length.pop())]
+            return None
+        return [dict(data)] if data else None
+    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
+        return [dict(r) for r in data]
+    if isinstance(data, list) and data and all(isinstance(r, list) for r in data):
+        return tensor_records(data, inputs)
+    return None
+
+
+def tensor_records(rows: list[list[Any]], inputs: Sequence[Column]) -> list[dict[str, Any]] | None:
+    """Rows of an ndarray example as records: one tensor column, or one value per column."""
+    if len(inputs) == 1 and inputs[0].shape:
+        return [{inputs[0].name: row} for row in rows]
+    names = [c.name for c in inputs if not c.shape]
+    if names and all(len(row) == len(names) for row in rows):
+        return [dict(zip(names, row, strict=True)) for row in rows]
+    return None

@@ -20,13 +20,18 @@ from lastgood.domain.versions import Model, Version
 from lastgood.ports import ArchiveRecord, Progress
 from lastgood.services.access import IssuedToken
 from lastgood.services.deployments import PhaseHook, RollbackPlan, Status
-from lastgood.services.registry import RegisterRequest
+from lastgood.services.registry import RegisterRequest, Registration
 
 
 class RegistryFace(Protocol):
     def register(self, req: RegisterRequest, *, actor: str,
                  progress: Progress | None = None) -> Version:
         """Store the artifacts and record the next version."""
+        ...
+
+    def register_noted(self, req: RegisterRequest, *, actor: str,
+                       progress: Progress | None = None) -> Registration:
+        """`register`, with the notes made while registering."""
         ...
 
     def models(self) -> list[Model]:

@@ -6,8 +6,9 @@ add their own (custom checks declared per environment) beside the built-in ones.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
@@ -20,8 +21,9 @@ from lastgood.domain.compatibility import (
 )
 from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift
 from lastgood.domain.errors import LastGoodError
+from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
-from lastgood.domain.versions import Column, Version
+from lastgood.domain.versions import Column, Version, golden_summary
 from lastgood.ports import (
     ArtifactStore,
     CommandRunner,
@@ -89,24 +91,51 @@ class IntegrityCheck:
 
 
 class RuntimeCheck:
-    """The target's Python and package pins against the serving host, under the env's policy."""
+    """The target's Python and package pins against the serving host, under the env's policy.
+
+    Pins of packages the flavor's loader imports (or that deserialise the artifact) decide; a
+    package the loader needs and the host lacks fails with the install command. Pins the model's
+    environment declares but lastgood's serving path for that flavor never imports (MLflow pins
+    pandas, mlflow, pytest…) are reported as a warning with the evidence, never a refusal.
+    """
 
     name = "runtime"
 
     def run(self, ctx: CheckContext) -> CheckResult:
-        runtime, policy = ctx.target.runtime, ctx.env.runtime_drift
-        problems = runtime_drift(runtime.packages, ctx.host.packages, policy)
+        runtime, policy, spec = ctx.target.runtime, ctx.env.runtime_drift, flavor(ctx.target.flavor)
+        judged = {k: v for k, v in runtime.packages.items() if spec.judges(normal_name(k))}
+        unused = {k: v for k, v in runtime.packages.items() if k not in judged}
+        problems = runtime_drift(judged, ctx.host.packages, policy)
+        problems.update(missing_requirements(spec, ctx.host.packages))
         py = python_drift(runtime.python, ctx.host.python)
         if py:
             problems["python"] = py
-        evidence = {"policy": str(policy), "drift": problems, "pins": dict(runtime.packages)}
-        if not problems:
-            return CheckResult(self.name, CheckStatus.PASS,
-                               f"{len(runtime.packages)} pin(s) fit the host ({policy} policy)",
+        ignored = runtime_drift(unused, ctx.host.packages, policy)
+        evidence = {"policy": str(policy), "flavor": spec.name, "drift": problems,
+                    "pins": dict(runtime.packages), "not_imported_by_loader": ignored}
+        if problems:
+            listed = "; ".join(f"{k}: {v}" for k, v in problems.items())
+            status = CheckStatus.WARN if policy is RuntimeDrift.IGNORE else CheckStatus.FAIL
+            return CheckResult(self.name, status, f"runtime drift: {listed}", evidence)
+        fit = f"{len(judged)} pin(s) the {spec.name} loader uses fit the host ({policy} policy)"
+        if ignored:
+            listed = "; ".join(f"{k}: {v}" for k, v in ignored.items())
+            return CheckResult(self.name, CheckStatus.WARN,
+                               f"{fit}; pins it never imports differ, reported only: {listed}",
                                evidence)
-        listed = "; ".join(f"{k}: {v}" for k, v in problems.items())
-        status = CheckStatus.WARN if policy is RuntimeDrift.IGNORE else CheckStatus.FAIL
-        return CheckResult(self.name, status, f"runtime drift: {listed}", evidence)
+        return CheckResult(self.name, CheckStatus.PASS, fit, evidence)
+
+
+def normal_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def missing_requirements(spec: Flavor, installed: Mapping[str, str]) -> dict[str, str]:
+    """Packages the flavor's loader imports that the host lacks, each with the install command."""
+    have = {normal_name(k) for k in installed}
+    return {name: f"not installed; {spec.install_hint}" for name in spec.requires
+            if name not in have}
 
 
 class ResourceCheck:
@@ -191,6 +220,7 @@ class SmokeCheck:
         evidence = {"load_ms": round(outcome.load_ms, 1),
                     "predict_ms": round(outcome.predict_ms, 1),
                     "examples": len(ctx.target.golden),
+                    "golden": golden_summary(ctx.target.golden),
                     "mismatches": [dict(m) for m in outcome.mismatches]}
         status = CheckStatus.PASS if outcome.ok else CheckStatus.FAIL
         return CheckResult(self.name, status, outcome.summary, evidence)

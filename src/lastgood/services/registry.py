@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lastgood.domain.audit import Event, EventDraft
@@ -13,6 +13,7 @@ from lastgood.domain.errors import (
     LastGoodError,
     PreconditionFailed,
 )
+from lastgood.domain.flavors import flavor
 from lastgood.domain.versions import (
     ArtifactFile,
     GoldenExample,
@@ -26,8 +27,10 @@ from lastgood.domain.versions import (
     VersionStatus,
     check_name,
     check_tag,
+    golden_summary,
     parse_ref,
     validate_new_version,
+    with_recorded_outputs,
 )
 from lastgood.ports import (
     ArtifactStore,
@@ -36,15 +39,20 @@ from lastgood.ports import (
     Inspection,
     ModelFormats,
     Progress,
+    SmokeOutcome,
+    SmokeRunner,
     UnitOfWorkFactory,
 )
 
-# Packages whose versions decide whether a flavor loads; captured at registration unless given.
-FLAVOR_PACKAGES: Mapping[str, tuple[str, ...]] = {
-    "sklearn": ("scikit-learn", "numpy", "scipy", "skops"),
-    "onnx": ("onnxruntime", "numpy"),
-    "pickle": ("scikit-learn", "numpy", "scipy", "joblib"),
-}
+RECORD_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A registered version and what lastgood noticed while registering it."""
+
+    version: Version
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +89,20 @@ def unsigned(new: NewVersion, req: RegisterRequest) -> NewVersion:
     return new
 
 
+def named_errors(model: str, body: Callable[[], Inspection]) -> Inspection:
+    """Inspect, with any refusal naming the model being registered."""
+    try:
+        return body()
+    except InvalidInput as exc:
+        raise type(exc)(f"cannot register {model}: {exc.message}", fix=exc.fix,
+                        details=exc.details) from exc
+
+
+def _first_problem(outcome: SmokeOutcome) -> str:
+    problems = [str(m.get("problem", m)) for m in outcome.mismatches]
+    return f" ({problems[0]})" if problems else ""
+
+
 BOOKKEEPING_FILES = frozenset({"registered_model_meta"})
 """Files MLflow adds to a model directory when it is downloaded from its registry; they name
 the registry entry, not the model, so they are left out of the manifest and the digest."""
@@ -115,39 +137,77 @@ class RegistryService:
     """Every read and write of the registry that is not a deployment."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, store: ArtifactStore, formats: ModelFormats,
-                 host: Host, clock: Clock, seal: Sealer = unsigned):
+                 host: Host, clock: Clock, smoke: SmokeRunner, record_outputs: bool = True,
+                 seal: Sealer = unsigned):
         self._uow, self._store, self._formats = uow, store, formats
         self._host, self._clock, self._seal = host, clock, seal
+        self._smoke, self._record = smoke, record_outputs
 
     def register(self, req: RegisterRequest, *, actor: str,
                  progress: Progress | None = None) -> Version:
-        """Hash and store the artifacts, then record the version and its event in one commit.
+        """Hash and store the artifacts, then record the version and its event in one commit."""
+        return self.register_noted(req, actor=actor, progress=progress).version
 
-        If the commit fails, blobs this call created and no version refers to are removed, so
-        nothing is half-written.
+    def register_noted(self, req: RegisterRequest, *, actor: str,
+                       progress: Progress | None = None) -> Registration:
+        """`register`, with the notes lastgood made (what it read, ignored or recorded).
+
+        Golden examples are run once in a child process before the commit: given outputs must
+        be reproduced, and examples without one get the output the version gave recorded. If
+        anything fails, blobs this call created and no version refers to are removed, so nothing
+        is half-written.
         """
         check_name("model", req.model)
         if req.tag is not None:
             check_tag(req.tag)
         files = artifact_files(req.path)
-        inspection = self._formats.inspect(req.path, flavor=req.flavor,
-                                           allow_pickle=req.allow_pickle)
+        inspection = named_errors(req.model, lambda: self._formats.inspect(
+            req.path, flavor=req.flavor, allow_pickle=req.allow_pickle))
         self._check_tag_free(req)
         created: list[str] = []
         try:
             manifest = Manifest(tuple(self._put(name, local, created, progress)
                                       for name, local in files))
             self._refuse_identical(req, manifest)
-            new = self._seal(validate_new_version(self._new_version(req, inspection, manifest)),
-                             req)
+            new = validate_new_version(self._new_version(req, inspection, manifest))
+            new, recorded = self._golden_checked(new, actor)
+            new = self._seal(new, req)
             with self._uow() as uow:
                 version = uow.versions.add(new, at=self._clock.now(), actor=actor)
-                uow.events.append(self._registered_event(version, actor), at=self._clock.now())
+                uow.events.append(self._registered_event(version, actor, recorded),
+                                  at=self._clock.now())
                 uow.commit()
-            return version
+            return Registration(version, (*inspection.notes, recorded))
         except BaseException:
             self._forget(created)
             raise
+
+    def _golden_checked(self, new: NewVersion, actor: str) -> tuple[NewVersion, str]:
+        """Run the golden examples once: given outputs must match; missing ones are recorded."""
+        if not new.golden:
+            return new, "no golden examples: preflight and warm-up will only load the version"
+        if not self._record:
+            return new, ("golden outputs neither checked nor recorded: the smoke test is off "
+                         "(LASTGOOD_SMOKE_TEST=off)")
+        probe = Version(model=new.model, number=0, manifest=new.manifest,
+                        digest=new.manifest.digest, flavor=new.flavor,
+                        created_at=self._clock.now(), created_by=actor, runtime=new.runtime,
+                        schema=new.schema, golden=new.golden, unsafe_format=new.unsafe_format)
+        outcome = self._smoke.smoke(probe, timeout_s=RECORD_TIMEOUT_S)
+        if not outcome.ok:
+            raise InvalidInput(f"{new.model}: the golden examples were not reproduced at "
+                               f"registration: {outcome.summary}{_first_problem(outcome)}",
+                               fix="check the golden file against this model, or register the "
+                                   "model that produced those outputs")
+        unchecked = sum(1 for g in new.golden if not g.checked)
+        if not unchecked:
+            return new, f"golden examples checked: {outcome.summary}"
+        if len(outcome.outputs) != len(new.golden):
+            return new, "golden outputs not recorded: the smoke runner returned none"
+        recorded = with_recorded_outputs(new.golden, outcome.outputs)
+        return replace(new, golden=recorded), (
+            f"recorded the outputs of {unchecked} golden example(s) by running the version "
+            "once; preflight, warm-up and readiness must reproduce them")
 
     def _check_tag_free(self, req: RegisterRequest) -> None:
         """Refuse a duplicate tag before hashing gigabytes (the commit checks again)."""
@@ -215,9 +275,10 @@ class RegistryService:
         """Explicit pins win; then what the artifact declares; then the registering host."""
         facts = self._host.facts()
         declared = found.runtime or Runtime()
+        spec = flavor(found.flavor)
         packages = dict(req.requires) or dict(declared.packages) or {
             name: facts.packages[name]
-            for name in FLAVOR_PACKAGES.get(found.flavor, ())
+            for name in (*spec.requires, *spec.reads)
             if name in facts.packages
         }
         python = req.python or declared.python or ".".join(facts.python.split(".")[:2])
@@ -225,12 +286,13 @@ class RegistryService:
                        resources=req.resources or declared.resources)
 
     @staticmethod
-    def _registered_event(v: Version, actor: str) -> EventDraft:
+    def _registered_event(v: Version, actor: str, golden_note: str) -> EventDraft:
         return EventDraft(
             action="version.registered", actor=actor, model=v.model, subject=f"v{v.number}",
             after={"version": v.number, "tag": v.tag, "digest": v.digest, "flavor": v.flavor,
                    "unsafe_format": v.unsafe_format},
-            evidence={"files": len(v.manifest.files), "bytes": v.manifest.total_size},
+            evidence={"files": len(v.manifest.files), "bytes": v.manifest.total_size,
+                      "golden": golden_summary(v.golden), "golden_note": golden_note},
         )
 
     def models(self) -> list[Model]:

@@ -44,7 +44,8 @@ def version_view(v: Version, *, full: bool = True) -> dict[str, Any]:
                                       "gpus": v.runtime.resources.gpus}},
             "schema": {"inputs": columns_to_json(v.schema.inputs),
                        "outputs": columns_to_json(v.schema.outputs)},
-            "golden": [{"input": dict(g.inputs), "output": g.expected, "tolerance": g.tolerance}
+            "golden": [{"input": dict(g.inputs), "output": g.expected, "tolerance": g.tolerance,
+                        "source": str(g.source)}
                        for g in v.golden],
             "provenance": dict(v.provenance), "labels": list(v.labels),
             "signature": v.signature, "signed_by": v.signed_by,

@@ -34,7 +34,6 @@ from lastgood.domain.operations import (
 from lastgood.domain.versions import (
     ArtifactFile,
     Column,
-    GoldenExample,
     Manifest,
     Model,
     Resources,
@@ -42,6 +41,7 @@ from lastgood.domain.versions import (
     Schema,
     Version,
     VersionStatus,
+    golden_example,
 )
 from lastgood.ports import ArchiveRecord, ReplicaReport
 from lastgood.services.deployments import RollbackPlan, Status
@@ -63,7 +63,8 @@ def parse_model(d: View) -> Model:
 
 
 def _columns(items: Any) -> tuple[Column, ...]:
-    return tuple(Column(c["name"], c["dtype"], tuple(c.get("shape", ()))) for c in items or ())
+    return tuple(Column(c["name"], c["dtype"], tuple(c.get("shape", ())),
+                        bool(c.get("optional", False))) for c in items or ())
 
 
 def _manifest(d: View) -> Manifest:
@@ -82,7 +83,8 @@ def parse_version(d: View) -> Version:
             "runtime": Runtime(python=rt["python"], packages=dict(rt["packages"]),
                                resources=Resources(res["memory_mb"], res["cpus"], res["gpus"])),
             "schema": Schema(_columns(d["schema"]["inputs"]), _columns(d["schema"]["outputs"])),
-            "golden": tuple(GoldenExample(dict(g["input"]), g["output"], g["tolerance"])
+            "golden": tuple(golden_example(g["input"], g["output"], g["tolerance"],
+                                           g.get("source"))
                             for g in d["golden"]),
             "provenance": dict(d["provenance"]), "labels": tuple(d["labels"]),
             "signature": d["signature"], "signed_by": d["signed_by"],

@@ -15,17 +15,17 @@ GET /v1/models/{name}/stats (per-version live counters), GET
 /v1/models/{name}/versions/{n}/evidence (sampled requests, responses and errors, for the
 archive), POST /v1/models/{name}/feedback {"request_id", "label"?, "metrics"?: {name: number}}
 (see `lastgood.serving.feedback`), /healthz, /readyz, /metrics.
+
+This module is the router: the predict call every protocol shares is `serving.predicting`, the
+error statuses are the one table in `serving.errors`, and the other wire formats (Open Inference
+Protocol v2, MLflow `/invocations`, KServe v1) are thin translations in `serving.protocols`.
+Unknown routes and wrong methods answer JSON in the shape of the protocol the path belongs to.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
-import time
-import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,47 +35,42 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound, TransientError
+from lastgood.domain.errors import LastGoodError, NotFound
+from lastgood.domain.versions import Version
 from lastgood.ports import Clock
+from lastgood.serving.errors import (
+    MethodNotAllowed,
+    ModelFailed,
+    RouteNotFound,
+    error_response,
+    json_response,
+    status_for,
+)
 from lastgood.serving.feedback import parse_feedback
-from lastgood.serving.inputs import MalformedBody, PayloadTooLarge, check_records, parse_records
-from lastgood.serving.loading import plain
-from lastgood.serving.slots import Slot
-from lastgood.serving.state import NotServing, ServingState
+from lastgood.serving.inputs import MalformedBody, parse_records
+from lastgood.serving.predicting import Decoded, Predictions, read_body, request_id_of
+from lastgood.serving.protocols import kserve_v1, mlflow_scoring, oip
+from lastgood.serving.protocols.common import Handler
+from lastgood.serving.state import ServingState
 
-__all__ = ["GatewayOptions", "ModelFailed", "create_gateway", "status_for"]
-
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-
-class ModelFailed(LastGoodError):
-    """The model raised or returned something unusable on valid input (a model error)."""
-
-
-STATUS: Mapping[type[BaseException], int] = {
-    PayloadTooLarge: 413, MalformedBody: 400, InvalidInput: 422, NotFound: 404,
-    TransientError: 503, LastGoodError: 500,
-}
-
-
-def status_for(exc: BaseException) -> int:
-    """The HTTP status of an error, found by walking its class hierarchy (one table)."""
-    return next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 500)
-
+__all__ = ["GatewayOptions", "ModelFailed", "create_gateway", "error_response", "status_for"]
 
 @dataclass(frozen=True, slots=True)
 class GatewayOptions:
-    """Limits of the prediction endpoint."""
+    """Limits of the prediction endpoints."""
 
     max_body_bytes: int = 1_048_576
     # Predictions whose warm-up time predicts at most this many ms run inline on the loop;
     # slower ones go to the thread pool so the loop never stalls (see the benchmark note).
     inline_below_ms: float = 2.0
     prediction_threads: int = 4
+    # The model `/invocations` (no name in the route) serves when the env has several.
+    default_model: str | None = None
 
 
 class _SlotCollector(Collector):
@@ -100,38 +95,11 @@ class _UtcClock:
         return datetime.now(UTC)
 
 
-def _json(body: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(json.dumps(body, separators=(",", ":"), allow_nan=False), status_code=status,
-                    headers=headers, media_type="application/json")
+_json = json_response
 
 
-def error_response(exc: LastGoodError, request_id: str | None = None) -> Response:
-    """The one rendering of an error: status from the table, message, fix and field."""
-    status = status_for(exc)
-    body: dict[str, Any] = {"error": {"type": type(exc).__name__, "message": exc.message,
-                                      "fix": exc.fix}}
-    if "field" in exc.details:
-        body["error"]["field"] = exc.details["field"]
-    headers = {"X-Request-Id": request_id} if request_id else {}
-    if status == 503:
-        headers["Retry-After"] = "1"
-    return _json(body, status, headers)
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with PayloadTooLarge as soon as it passes `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body has {declared} bytes, over the {limit} byte limit",
-                              fix="send fewer records per request")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"the body is over the {limit} byte limit",
-                                  fix="send fewer records per request")
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _native_records(body: bytes, version: Version) -> Decoded:
+    return Decoded(parse_records(body))
 
 
 class Gateway:
@@ -139,75 +107,27 @@ class Gateway:
 
     def __init__(self, state: ServingState, options: GatewayOptions, clock: Clock) -> None:
         self.state, self.options, self.clock = state, options, clock
-        self.pool = ThreadPoolExecutor(max_workers=options.prediction_threads,
-                                       thread_name_prefix="lastgood-predict")
+        self.core = Predictions(state, clock=clock, threads=options.prediction_threads,
+                                inline_below_ms=options.inline_below_ms,
+                                max_body_bytes=options.max_body_bytes,
+                                default_model=options.default_model)
+        self.pool = self.core.pool
 
     async def predict(self, request: Request) -> Response:
         name = request.path_params["name"]
-        incoming = request.headers.get("x-request-id", "")
-        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_of(request)
         try:
-            table = self.state.served(name)
-            records = parse_records(await read_body(request, self.options.max_body_bytes))
-            slot = table.acquire()
-            if slot is None:
-                raise NotServing(f"model {name!r} has no warm version on this replica yet",
-                                 fix="retry shortly; GET /readyz says what is still loading")
-        except InvalidInput as exc:
-            self.state.recorder.rejected(name, type(exc).__name__)
-            return error_response(exc, request_id)
+            answer = await self.core.answer(request, name, _native_records,
+                                            request_id=request_id)
         except LastGoodError as exc:
             return error_response(exc, request_id)
-        try:
-            return await self._predict_on(slot, name, records, request_id)
-        finally:
-            slot.leave()
-
-    async def _predict_on(self, slot: Slot, name: str, records: list[Mapping[str, Any]],
-                          request_id: str) -> Response:
-        try:
-            check_records(records, slot.version.schema.inputs)
-        except InvalidInput as exc:
-            self.state.recorder.rejected(name, type(exc).__name__)
-            return error_response(exc, request_id)
-        start = time.perf_counter()
-        try:
-            predictions = await self._run(slot, records)
-            body = json.dumps({"model": name, "version": slot.number, "tag": slot.version.tag,
-                               "request_id": request_id, "predictions": predictions},
-                              separators=(",", ":"), allow_nan=False)
-        except InvalidInput as exc:  # the model's own input check: still the caller's mistake
-            self.state.recorder.rejected(name, type(exc).__name__)
-            return error_response(exc, request_id)
-        except Exception as exc:
-            seconds = time.perf_counter() - start
-            self.state.recorder.failure(name, slot.number, request_id=request_id,
-                                        records=records, error=f"{type(exc).__name__}: {exc}",
-                                        seconds=seconds, at=self.clock.now())
-            failed = ModelFailed(f"{slot.version.ref} failed: {type(exc).__name__}",
-                                 fix=f"see /v1/models/{name}/stats; roll back if it persists")
-            return error_response(failed, request_id)
-        self.state.recorder.success(name, slot.number, request_id=request_id, records=records,
-                                    predictions=predictions, seconds=time.perf_counter() - start,
-                                    at=self.clock.now())
+        version = answer.version
+        body = json.dumps({"model": name, "version": version.number, "tag": version.tag,
+                           "request_id": request_id, "predictions": answer.predictions},
+                          separators=(",", ":"), allow_nan=False)
         return Response(body, media_type="application/json",
-                        headers={"X-Model-Version": str(slot.number), "X-Request-Id": request_id})
-
-    async def _run(self, slot: Slot, records: Sequence[Mapping[str, Any]]) -> list[Any]:
-        predictor = slot.predictor
-        if predictor is None:
-            raise RuntimeError(f"{slot.version.ref} holds no predictor ({slot.state})")
-        estimate = slot.per_record_ms
-        if estimate is not None and estimate * len(records) <= self.options.inline_below_ms:
-            outputs = predictor.predict(records)
-        else:
-            loop = asyncio.get_running_loop()
-            outputs = await loop.run_in_executor(self.pool, predictor.predict, records)
-        result = plain(outputs)
-        if not isinstance(result, list) or len(result) != len(records):
-            got = len(result) if isinstance(result, list) else "no list of"
-            raise ValueError(f"{len(records)} records gave {got} predictions")
-        return result
+                        headers={"X-Model-Version": str(version.number),
+                                 "X-Request-Id": request_id})
 
     async def feedback(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -248,8 +168,10 @@ class Gateway:
             return error_response(exc)
 
     async def models(self, request: Request) -> Response:
-        return _json({"env": self.state.env, "models": [
-            self.state.describe(name) for name in sorted(self.state.tables)]})
+        """`models` lists names (as KServe v1 does); `slots` describes each one's slots."""
+        names = sorted(self.state.tables)
+        return _json({"env": self.state.env, "models": names,
+                      "slots": [self.state.describe(name) for name in names]})
 
     async def healthz(self, request: Request) -> Response:
         return _json({"status": "ok"})
@@ -266,22 +188,51 @@ class Gateway:
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
-def create_gateway(state: ServingState, *, options: GatewayOptions = GatewayOptions(),
-                   clock: Clock | None = None, lifespan: Lifespan | None = None) -> Starlette:
-    """The ASGI app serving `state`; `lifespan` runs the reconciler in the server."""
-    gw = Gateway(state, options, clock or _UtcClock())
-    state.recorder.registry.register(_SlotCollector(state))
-    routes: list[tuple[str, Callable[[Request], Awaitable[Response]], str]] = [
+def native_routes(gw: Gateway) -> list[tuple[str, Handler, str]]:
+    """lastgood's own routes: predict, feedback, status, evidence, health and metrics."""
+    return [
         ("/v1/models/{name}/predict", gw.predict, "POST"),
         ("/v1/models/{name}/feedback", gw.feedback, "POST"),
         ("/v1/models/{name}/stats", gw.stats, "GET"),
         ("/v1/models/{name}/versions/{version:int}/evidence", gw.evidence, "GET"),
-        ("/v1/models/{name}", gw.model, "GET"),
-        ("/v1/models", gw.models, "GET"),
         ("/healthz", gw.healthz, "GET"),
         ("/readyz", gw.readyz, "GET"),
         ("/metrics", gw.metrics, "GET"),
     ]
-    app = Starlette(routes=[Route(p, f, methods=[m]) for p, f, m in routes], lifespan=lifespan)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 in the JSON shape of the protocol whose prefix the path has."""
+    assert isinstance(exc, HTTPException)
+    path = request.url.path
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        error: LastGoodError = MethodNotAllowed(
+            f"{request.method} is not allowed on {path}", fix=f"use {allow or 'another method'}",
+            details={"allow": allow})
+    else:
+        error = RouteNotFound(f"no route {path}",
+                              fix="see the routes in the README's serving section")
+    if oip.owns(path):
+        return oip.error(error, None)
+    if mlflow_scoring.owns(path):
+        return mlflow_scoring.error(error, None)
+    return error_response(error)
+
+
+def create_gateway(state: ServingState, *, options: GatewayOptions = GatewayOptions(),
+                   clock: Clock | None = None, lifespan: Lifespan | None = None) -> Starlette:
+    """The ASGI app serving `state`; `lifespan` runs the reconciler in the server.
+
+    The routes of every protocol share one `Predictions` core (slots, checks, counters);
+    KServe v1's `:predict` comes before `/v1/models/{name}`, which would otherwise catch it.
+    """
+    gw = Gateway(state, options, clock or _UtcClock())
+    state.recorder.registry.register(_SlotCollector(state))
+    routes = [*native_routes(gw), *kserve_v1.routes(gw.core),
+              ("/v1/models/{name}", gw.model, "GET"), ("/v1/models", gw.models, "GET"),
+              *oip.routes(gw.core), *mlflow_scoring.routes(gw.core)]
+    app = Starlette(routes=[Route(p, f, methods=[m]) for p, f, m in routes], lifespan=lifespan,
+                    exception_handlers={HTTPException: _http_error})
     app.state.gateway = gw
     return app

@@ -1,5 +1,6 @@
-"""The prediction API's own token: with LASTGOOD_SERVE_TOKEN set, `/v1/...` needs
-`Authorization: Bearer <that token>`; health, readiness and metrics stay open for probes.
+"""The prediction API's own token: with LASTGOOD_SERVE_TOKEN set, `/v1/...`, `/v2/models/...` and
+`/invocations` need `Authorization: Bearer <that token>`; health, readiness, metrics and the
+protocols' probes (`/v2`, `/v2/health/...`, `/ping`, `/health`, `/version`) stay open.
 
 It is a separate secret from the control plane's tokens: the services that call a model need not
 (and should not) hold a token that could deploy or roll one back. A refused request never reaches
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-GUARDED_PREFIX = "/v1/"
+GUARDED_PREFIXES = ("/v1/", "/v2/models", "/invocations")
 AppWrapper = Callable[[Starlette], Starlette]
 
 
@@ -31,7 +32,7 @@ class PredictionToken:
         self.app, self._expected = app, _digest(token)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(GUARDED_PREFIX) \
+        if scope["type"] != "http" or not scope["path"].startswith(GUARDED_PREFIXES) \
                 or self._allowed(scope):
             await self.app(scope, receive, send)
             return

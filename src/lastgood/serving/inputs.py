@@ -16,7 +16,8 @@ from typing import Any
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.versions import Column
 
-__all__ = ["MalformedBody", "PayloadTooLarge", "check_records", "parse_records"]
+__all__ = ["MalformedBody", "NoDefaultModel", "PayloadTooLarge", "UnsupportedMediaType",
+           "check_records", "field_error", "parse_records"]
 
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
@@ -27,6 +28,14 @@ class MalformedBody(InvalidInput):
 
 class PayloadTooLarge(InvalidInput):
     """The body is over the configured byte limit (HTTP 413)."""
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The body's Content-Type or Content-Encoding is not one the route reads (HTTP 415)."""
+
+
+class NoDefaultModel(InvalidInput):
+    """A route without a model name, on a replica serving several models (HTTP 400)."""
 
 
 def field_error(path: str, message: str, fix: str) -> InvalidInput:
@@ -105,19 +114,26 @@ def _check_value(path: str, value: Any, column: Column, shape: Sequence[int]) ->
                           f"send {column.name} as {column.dtype}")
 
 
-def check_records(records: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> None:
-    """Raise InvalidInput naming the first missing, extra or mistyped field; pass when fine."""
+def check_records(records: Sequence[Mapping[str, Any]], columns: Sequence[Column], *,
+                  path: str = "records") -> None:
+    """Raise InvalidInput naming the first missing, extra or mistyped field; pass when fine.
+
+    `path` names the records as the caller sent them (`records`, `rows`, `instances`, ...).
+    """
     if not columns:
         return
     names = {c.name for c in columns}
+    required = {c.name for c in columns if not c.optional}
     for i, record in enumerate(records):
-        if record.keys() != names:
-            missing = [c.name for c in columns if c.name not in record]
+        if not required <= record.keys() or not record.keys() <= names:
+            missing = [c.name for c in columns if c.name not in record and not c.optional]
             if missing:
-                raise field_error(f"records[{i}].{missing[0]}", "missing",
+                raise field_error(f"{path}[{i}].{missing[0]}", "missing",
                                   f"send every input column: {', '.join(sorted(names))}")
             extra = sorted(set(record) - names)
-            raise field_error(f"records[{i}].{extra[0]}", "unexpected field",
+            raise field_error(f"{path}[{i}].{extra[0]}", "unexpected field",
                               f"send only the input columns: {', '.join(sorted(names))}")
         for column in columns:
-            _check_value(f"records[{i}].{column.name}", record[column.name], column, column.shape)
+            if column.name in record and not (column.optional and record[column.name] is None):
+                _check_value(f"{path}[{i}].{column.name}", record[column.name], column,
+                             column.shape)

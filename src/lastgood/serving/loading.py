@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import multiprocessing
 import signal
 import threading
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-from lastgood.domain.versions import GoldenExample, Version
+from lastgood.domain.versions import GoldenExample, Version, golden_matches, golden_problems
 from lastgood.ports import Clock, Predictor
 from lastgood.serving.slots import Slot
 
@@ -120,32 +119,13 @@ def plain(value: Any) -> Any:
 
 
 def outputs_match(got: Any, want: Any, tolerance: float) -> bool:
-    """Whether a prediction equals the golden output, numbers within an absolute tolerance."""
-    got, want = plain(got), plain(want)
-    if isinstance(got, bool) or isinstance(want, bool):
-        return type(got) is type(want) and got == want
-    if isinstance(got, int | float) and isinstance(want, int | float):
-        if math.isnan(got) or math.isnan(want):
-            return math.isnan(got) and math.isnan(want)
-        return abs(got - want) <= tolerance
-    if isinstance(got, list) and isinstance(want, list):
-        return len(got) == len(want) and all(
-            outputs_match(g, w, tolerance) for g, w in zip(got, want, strict=True))
-    if isinstance(got, dict) and isinstance(want, dict):
-        return got.keys() == want.keys() and all(
-            outputs_match(got[k], want[k], tolerance) for k in got)
-    same: bool = got == want
-    return same
+    """Whether a prediction equals the golden output (the domain's one definition)."""
+    return golden_matches(want, got, tolerance)
 
 
 def golden_mismatches(predictor: Predictor, golden: Sequence[GoldenExample]) -> list[str]:
-    """Run the golden examples in one batch; describe every output that does not match."""
-    outputs = predictor.predict([g.inputs for g in golden])
-    if len(outputs) != len(golden):
-        return [f"{len(golden)} golden examples gave {len(outputs)} outputs"]
-    return [f"golden example {i}: expected {g.expected!r}, got {plain(out)!r}"
-            for i, (g, out) in enumerate(zip(golden, outputs, strict=True))
-            if not outputs_match(out, g.expected, g.tolerance)]
+    """Run the golden examples in one batch; describe every output that does not reproduce."""
+    return golden_problems(golden, predictor.predict([g.inputs for g in golden]))
 
 
 def warm_up(predictor: Predictor, version: Version, *,

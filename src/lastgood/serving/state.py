@@ -75,5 +75,8 @@ class ServingState:
         return self.recorder.samples(model, version)
 
     def describe(self, model: str) -> dict[str, Any]:
-        """Live, standby and loading slots of one served model."""
-        return self.served(model).describe()
+        """Live, standby and loading slots of one served model, with KServe v1's `name` and
+        `ready` (a warm live slot)."""
+        table = self.served(model)
+        ready = table.live is not None and table.live.state is SlotState.WARM
+        return {"name": model, "ready": ready, **table.describe()}

@@ -30,7 +30,7 @@ FORMAT_FLAVORS: dict[Format, tuple[str, ...]] = {
     Format.PICKLE: ("pickle", "sklearn"),
 }
 ALIASES = {"skops": "sklearn", "scikit-learn": "sklearn", "scikit_learn": "sklearn",
-           "pyfunc": "python_function", "joblib": "pickle"}
+           "pyfunc": "python_function", "mlflow": "python_function", "joblib": "pickle"}
 FIX_FORMAT = "use a .skops or .onnx file or an MLflow model directory (pickle needs --allow-pickle)"
 
 

@@ -17,17 +17,19 @@ import yaml
 
 from lastgood.adapters.formats.detect import MLMODEL
 from lastgood.domain.errors import InvalidInput
-from lastgood.domain.versions import Column, GoldenExample, Runtime
+from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Runtime
+from lastgood.services.documents import example_records, spec_columns
 
 Schema2 = tuple[tuple[Column, ...], tuple[Column, ...]]
-SERVED = ("sklearn", "onnx", "python_function")  # preference order when no flavor is given
-COLSPEC_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32",
-                  "boolean": "bool", "string": "string", "datetime": "datetime"}
-TENSOR_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
-                 "bool": "bool", "str": "string", "object": "string"}
+# Preference order when no flavor is given: native loaders first, mlflow's own last.
+SERVED = ("sklearn", "xgboost", "lightgbm", "onnx", "python_function")
+MODEL_FILES = {"sklearn": ("pickled_model", "model.pkl"), "onnx": ("data", "model.onnx"),
+               "xgboost": ("data", "model.xgb"), "lightgbm": ("data", "model.lgb")}
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*===?\s*([^\s;,#]+)")
-NOT_NEEDED = frozenset({"mlflow", "mlflow-skinny"})  # lastgood loads the flavors without them
 MAX_EXAMPLES = 20
+MLFLOW_PINS = ("mlflow", "mlflow-skinny")
+SAVED_WITH = (("sklearn", "sklearn_version", "scikit-learn"), ("xgboost", "xgb_version", "xgboost"),
+              ("lightgbm", "lgb_version", "lightgbm"), ("onnx", "onnx_version", "onnx"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,59 +76,64 @@ def served_flavors(model: MLflowModel) -> tuple[str, ...]:
     found = tuple(f for f in SERVED if f in model.flavors)
     if not found:
         raise InvalidInput(
-            f"the MLflow model {model.root.name} has flavors {', '.join(model.flavors)}; "
-            "lastgood serves sklearn, onnx and python_function",
-            fix="log the model with mlflow.sklearn (serialization_format='skops') or mlflow.onnx")
+            f"the MLflow model {model.root.name} has flavor(s) {', '.join(model.flavors)}, "
+            "none of which lastgood serves (sklearn, xgboost, lightgbm, onnx, python_function)",
+            fix="log it with one of those flavors; any mlflow.pyfunc model is served through "
+                "mlflow with pip install 'lastgood[mlflow]'")
     return found
 
 
 def model_file(model: MLflowModel, flavor: str) -> Path | None:
     """The file holding the model of `flavor`; None for python_function (mlflow loads it)."""
-    if flavor == "sklearn":
-        return model.file(model.conf(flavor).get("pickled_model"), "model.pkl")
-    if flavor == "onnx":
-        return model.file(model.conf(flavor).get("data"), "model.onnx")
-    return None
+    key = MODEL_FILES.get(flavor)
+    return None if key is None else model.file(model.conf(flavor).get(key[0]), key[1])
+
+
+def serialization(model: MLflowModel, flavor: str) -> str:
+    """How MLflow wrote the flavor's file: skops, cloudpickle, pickle, ubj, … ("" if unsaid)."""
+    conf = model.conf(flavor)
+    return str(conf.get("serialization_format") or conf.get("model_format") or "")
 
 
 def signature(model: MLflowModel) -> tuple[Schema2 | None, list[str]]:
-    """Input and output columns from the MLmodel signature, if it has one lastgood can express."""
+    """Input and output columns from the MLmodel signature, if it has one lastgood can express.
+
+    An unnamed tensor keeps the name "" here; the caller names it after the model's own input.
+    """
     sig = model.meta.get("signature")
     if not isinstance(sig, Mapping) or not sig.get("inputs"):
-        return None, ["the MLmodel has no signature: pass --schema to check the data contract"]
+        return None, ["the MLmodel has no signature: pass --input-schema to check the data "
+                      "contract"]
     try:
-        inputs = spec_columns(sig.get("inputs"), single="input")
+        inputs = spec_columns(sig.get("inputs"), single="")
         outputs = spec_columns(sig.get("outputs"), single="prediction")
     except (ValueError, TypeError, AttributeError) as exc:
         raise InvalidInput(f"the signature in {model.root.name}/{MLMODEL} is malformed: {exc}",
                            fix="re-log the model with mlflow's infer_signature") from exc
     if inputs is None:
-        return None, ["the signature has input types lastgood cannot express; pass --schema"]
+        return None, ["the signature has input types lastgood cannot express; pass "
+                      "--input-schema"]
     return (inputs, outputs or ()), []
 
 
-def spec_columns(text: Any, *, single: str) -> tuple[Column, ...] | None:
-    """mlflow column or tensor specs (JSON text in MLmodel) as columns; None if unexpressible."""
-    if not text:
-        return ()
-    specs = json.loads(text) if isinstance(text, str) else text
-    columns: list[Column] = []
-    for index, spec in enumerate(specs):
-        name = str(spec.get("name") or (single if len(specs) == 1 else f"{single}_{index}"))
-        if spec.get("type") == "tensor":
-            tensor = spec.get("tensor-spec") or {}
-            dtype = TENSOR_DTYPES.get(str(tensor.get("dtype")))
-            shape = tuple(int(d) for d in (tensor.get("shape") or [])[1:])
-        else:
-            dtype, shape = COLSPEC_DTYPES.get(str(spec.get("type"))), ()
-        if dtype is None:
-            return None
-        columns.append(Column(name=name, dtype=dtype, shape=shape))
-    return tuple(columns)
+def named(columns: Sequence[Column], names: Sequence[str]) -> tuple[Column, ...]:
+    """Unnamed signature columns named in order after the model's own inputs (else `input`)."""
+    out = []
+    for index, column in enumerate(columns):
+        if column.name:
+            out.append(column)
+            continue
+        fallback = "input" if len(columns) == 1 else f"input_{index}"
+        name = names[index] if index < len(names) else fallback
+        out.append(Column(name, column.dtype, column.shape, column.optional))
+    return tuple(out)
 
 
-def runtime(model: MLflowModel) -> tuple[Runtime | None, list[str]]:
-    """Python version and package pins from python_env.yaml, conda.yaml and requirements.txt."""
+def runtime(model: MLflowModel, flavor: str) -> tuple[Runtime | None, list[str]]:
+    """Python version and package pins from python_env.yaml, conda.yaml and requirements.txt.
+
+    mlflow's own pin is left out unless mlflow loads the model (python_function).
+    """
     env = model.conf("python_function").get("env")
     env = env if isinstance(env, Mapping) else {"conda": env}
     python_env = _yaml(model.file(env.get("virtualenv"), "python_env.yaml"))
@@ -135,16 +142,17 @@ def runtime(model: MLflowModel) -> tuple[Runtime | None, list[str]]:
                  or model.conf("python_function").get("python_version") or "")
     lines = _lines(model.root / "requirements.txt") or _python_env_lines(python_env) \
         or _conda_pip_lines(conda)
-    packages, notes = pins(lines)
-    sklearn = model.conf("sklearn").get("sklearn_version")
-    if sklearn and "scikit-learn" not in packages:  # the flavor records what it was saved with
-        packages["scikit-learn"] = str(sklearn)
+    packages, notes = pins(lines, drop=() if flavor == "python_function" else MLFLOW_PINS)
+    for flavor, key, package in SAVED_WITH:  # each flavor records what it was saved with
+        saved = model.conf(flavor).get(key)
+        if saved and package not in packages:
+            packages[package] = str(saved)
     if not python and not packages:
         return None, notes
     return Runtime(python=python, packages=packages), notes
 
 
-def pins(lines: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+def pins(lines: Sequence[str], *, drop: Sequence[str] = ()) -> tuple[dict[str, str], list[str]]:
     """`name==version` lines as {normalised name: version}; notes on what was left out."""
     packages: dict[str, str] = {}
     loose: list[str] = []
@@ -158,51 +166,34 @@ def pins(lines: Sequence[str]) -> tuple[dict[str, str], list[str]]:
             loose.append(line)
             continue
         name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
-        if name in NOT_NEEDED:
+        if name in drop:
             dropped.append(name)
         else:
             packages[name] = match.group(2)
     notes = [f"not pinned, so not checked: {', '.join(loose)}"] if loose else []
     if dropped:
-        notes.append(f"left out {', '.join(dropped)}: lastgood loads the model without it")
+        notes.append(f"left out {', '.join(dropped)}: lastgood loads this flavor without it")
     return packages, notes
 
 
-def examples(model: MLflowModel) -> tuple[tuple[GoldenExample, ...], list[str]]:
-    """The saved input example as golden inputs (no expected output: mlflow stores none)."""
+def examples(model: MLflowModel, inputs: Sequence[Column]
+             ) -> tuple[tuple[GoldenExample, ...], list[str]]:
+    """The saved input example as golden inputs; their outputs are recorded at registration."""
     info = model.meta.get("saved_input_example_info")
     name = info.get("artifact_path") if isinstance(info, Mapping) else None
     path = model.file(name, "input_example.json")
     if not path.is_file():
         return (), []
     try:
-        records = example_records(json.loads(path.read_text(encoding="utf-8")))
+        records = example_records(json.loads(path.read_text(encoding="utf-8")), inputs)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return (), [f"input example {path.name} unreadable ({type(exc).__name__}); ignored"]
     if records is None:
         return (), [f"input example {path.name} has a layout lastgood does not read; ignored"]
     notes = [f"kept the first {MAX_EXAMPLES} input examples"] if len(records) > MAX_EXAMPLES else []
-    golden = tuple(GoldenExample(inputs=r, expected=None) for r in records[:MAX_EXAMPLES])
-    return golden, notes
-
-
-def example_records(data: Any) -> list[dict[str, Any]] | None:
-    """Records from mlflow's example layouts: split, records, columnar or one record."""
-    if isinstance(data, Mapping):
-        for key in ("dataframe_split", "dataframe_records", "inputs", "instances"):
-            if key in data:
-                return example_records(data[key])
-        if isinstance(data.get("columns"), list) and isinstance(data.get("data"), list):
-            return [dict(zip(data["columns"], row, strict=True)) for row in data["data"]]
-        if data and all(isinstance(v, list) for v in data.values()):
-            length = {len(v) for v in data.values()}
-            if len(length) == 1:
-                return [{k: v[i] for k, v in data.items()} for i in range(length.pop())]
-            return None
-        return [dict(data)] if data else None
-    if isinstance(data, list) and data and all(isinstance(r, Mapping) for r in data):
-        return [dict(r) for r in data]
-    return None
+    golden = tuple(GoldenExample(inputs=r, expected=None, source=GoldenSource.UNCHECKED)
+                   for r in records[:MAX_EXAMPLES])
+    return golden, [*notes, f"{len(golden)} golden example(s) from the MLflow input example"]
 
 
 def _yaml(path: Path) -> Mapping[str, Any]:

@@ -70,7 +70,7 @@ def graph_schema(model: Any) -> tuple[tuple[tuple[Column, ...], tuple[Column, ..
         column = value_column(value)
         if column is None:
             notes.append(f"input {value.name!r} has a type lastgood cannot describe; "
-                         "schema left empty, pass --schema")
+                         "schema left empty, pass --input-schema")
             return None, notes
         inputs.append(column)
     outputs: list[Column] = []
@@ -148,5 +148,5 @@ def _width(shape: Sequence[Any]) -> int:
     width = shape[-1]
     if not isinstance(width, int):
         raise InvalidInput("the ONNX model's input width is not fixed",
-                           fix="register the version with --schema naming its input columns")
+                           fix="register the version with --input-schema naming its input columns")
     return width

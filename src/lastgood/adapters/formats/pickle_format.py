@@ -54,7 +54,7 @@ def inspect_pickle(path: Path, flavor: str, *, allow_pickle: bool) -> Inspection
     check_stream(path)
     return Inspection(flavor=flavor, unsafe=True,
                       notes=("not loaded while inspecting: loading a pickle runs its code; "
-                             "pass --schema to check the data contract",))
+                             "pass --input-schema to check the data contract",))
 
 
 def load_pickle(path: Path) -> Any:

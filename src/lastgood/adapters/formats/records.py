@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from lastgood.domain.errors import InvalidInput
+from lastgood.domain.flavors import flavor as flavor_named
 from lastgood.domain.versions import Column, Version
 
 # numpy dtype kinds -> the domain's dtype names (used for outputs read from a fitted model).
@@ -72,7 +75,11 @@ def to_python(value: Any) -> Any:
 
 
 def per_record(outputs: Any, count: int) -> list[Any]:
-    """Split a batch output into one plain value per record."""
+    """Split a batch output (array, list, pandas Series or DataFrame) into one value per record."""
+    columns = getattr(outputs, "columns", None)
+    if columns is not None and hasattr(outputs, "to_dict"):  # a DataFrame: a row per record
+        outputs = (outputs.iloc[:, 0].tolist() if len(columns) == 1
+                   else outputs.to_dict(orient="records"))
     values = list(outputs)
     if len(values) != count:
         raise InvalidInput(f"the model returned {len(values)} outputs for {count} records",
@@ -116,3 +123,66 @@ def takes_raw_columns(model: Any) -> bool:
     get_params = getattr(model, "get_params", None)
     parts = [model, *(get_params(deep=True).values() if callable(get_params) else ())]
     return any(hint in type(part).__name__ for part in parts for hint in RAW_COLUMN_HINTS)
+
+
+# The domain's dtypes -> what a pandas column of that dtype is built as. Strings stay Python
+# objects (what a frame read from CSV or parquet hands an encoder); datetimes are parsed.
+FRAME_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
+                "bool": "bool", "string": object, "category": object}
+
+
+def frame(records: Sequence[Mapping[str, Any]], columns: Sequence[Column]) -> Any:
+    """The records as a pandas DataFrame with the schema's column order and dtypes.
+
+    Models fit on a DataFrame (feature names, columns picked by name, string encoders) get their
+    inputs the way they were trained. An optional column a record leaves out is missing (NaN).
+    """
+    import pandas as pd
+
+    data: dict[str, Any] = {}
+    for column in columns:
+        values = [_field(record, column, index) for index, record in enumerate(records)]
+        data[column.name] = _series(pd, values, column)
+    return pd.DataFrame(data, index=range(len(records)))
+
+
+def _field(record: Mapping[str, Any], column: Column, index: int) -> Any:
+    if column.name in record:
+        return record[column.name]
+    if column.optional:
+        return None
+    raise InvalidInput(f"record {index} has no {column.name!r}",
+                       fix="send every required input column")
+
+
+def _series(pd: Any, values: list[Any], column: Column) -> Any:
+    """One column; a value that does not convert is refused naming the column."""
+    try:
+        if column.shape:
+            return pd.Series(values, dtype=object)
+        if column.dtype == "datetime":
+            return pd.to_datetime(pd.Series(values, dtype=object))
+        wanted = FRAME_DTYPES.get(column.dtype, object)
+        if None in values and wanted not in (object, "float64", "float32"):
+            wanted = "float64" if column.dtype.startswith("int") else object
+        return pd.Series(values, dtype=wanted)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidInput(f"column {column.name!r} does not convert to {column.dtype}: "
+                           f"{str(exc)[:120]}", fix=f"send {column.name} as {column.dtype}",
+                           details={"field": column.name}) from exc
+
+
+def fit_on_frame(model: Any) -> bool:
+    """Whether the model was fit on a DataFrame: it knows its feature names or picks columns."""
+    return getattr(model, "feature_names_in_", None) is not None or takes_raw_columns(model)
+
+
+def import_for(flavor: str, module: str, *, what: str) -> ModuleType:
+    """Import the library a flavor's loader needs, or refuse naming the command that brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        hint, package = flavor_named(flavor).install_hint, module.split(".")[0]
+        raise InvalidInput(f"{what} needs {package}, which is not installed on this host",
+                           fix=f"install {package} on this host: {hint}",
+                           details={"missing": module, "install": hint}) from exc

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import warnings
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +11,8 @@ from typing import Any
 from lastgood.adapters.formats.records import (
     estimator_inputs,
     feature_names,
+    fit_on_frame,
+    frame,
     matrix,
     output_column,
     per_record,
@@ -20,6 +20,7 @@ from lastgood.adapters.formats.records import (
     unreadable,
 )
 from lastgood.domain.errors import InvalidInput
+from lastgood.domain.versions import Column
 from lastgood.ports import Inspection
 
 # scikit-learn internals skops does not trust by default but every tree, neighbours, neural
@@ -57,16 +58,13 @@ def check_zip(path: Path) -> None:
         raise unreadable(path, "skops", f"member {bad} fails its checksum")
 
 
-def load_skops(path: Path) -> tuple[Any, tuple[str, ...]]:
+def load_skops(path: Path, *, also_trusted: frozenset[str] = frozenset()
+               ) -> tuple[Any, tuple[str, ...]]:
     """The model and the allow-listed extra types it needed; refuses anything else."""
     import skops.io as sio
 
-    check_zip(path)
-    try:
-        needed = sorted(sio.get_untrusted_types(file=path))
-    except Exception as exc:  # skops raises many kinds for malformed schema.json
-        raise unreadable(path, "skops", exc) from exc
-    refused = [t for t in needed if t not in TRUSTED_SKOPS_TYPES]
+    needed = untrusted_types(path)
+    refused = [t for t in needed if t not in TRUSTED_SKOPS_TYPES | also_trusted]
     if refused:
         raise InvalidInput(
             f"{path.name} needs types lastgood does not trust: {', '.join(refused)}",
@@ -79,53 +77,77 @@ def load_skops(path: Path) -> tuple[Any, tuple[str, ...]]:
     return model, tuple(needed)
 
 
+def untrusted_types(path: Path) -> list[str]:
+    """The types a skops file needs beyond skops' defaults, read without loading anything."""
+    import skops.io as sio
+
+    check_zip(path)
+    try:
+        return sorted(sio.get_untrusted_types(file=path))
+    except Exception as exc:  # skops raises many kinds for malformed schema.json
+        raise unreadable(path, "skops", exc) from exc
+
+
 def inspect_skops(path: Path, flavor: str) -> Inspection:
     """Validate a skops file by loading it safely; read its columns from the fitted model."""
     model, extra = load_skops(path)
     inputs = estimator_inputs(model)
     notes = [f"trusted scikit-learn internals: {', '.join(extra)}"] if extra else []
     if not inputs:
-        notes.append("input columns unknown: pass --schema to check the data contract")
+        notes.append("input columns unknown: pass --input-schema to check the data contract")
     schema = (inputs, (output_column(model),)) if inputs else None
     return Inspection(flavor=flavor, schema=schema, notes=tuple(notes))
 
 
-# catch_warnings swaps process-wide state; serialise the rare calls that need it.
-_QUIET = threading.Lock()
-NO_NAMES = "X does not have valid feature names"
-
-
 @dataclass(frozen=True, slots=True)
 class EstimatorPredictor:
-    """Predictions of anything with a scikit-learn `predict(X)`; records in `columns` order."""
+    """Predictions of anything with a scikit-learn `predict(X)`.
+
+    A model fit on a DataFrame gets one (its fitted column order, the schema's dtypes); any other
+    gets a matrix of the records' values in `columns` order.
+    """
 
     model: Any
     columns: tuple[str, ...]
+    frame_columns: tuple[Column, ...] | None = None
 
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One plain output per record."""
         if not records:
             return []
-        features = matrix(rows(records, self.columns))
-        if getattr(self.model, "feature_names_in_", None) is None:
-            return per_record(self.model.predict(features), len(records))
-        return per_record(self._predict_unnamed(features), len(records))
-
-    def _predict_unnamed(self, features: Any) -> Any:
-        # The columns are already in the fitted order; without pandas there is no way to pass
-        # their names, and scikit-learn would warn on every call.
-        with _QUIET, warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=NO_NAMES, category=UserWarning)
-            return self.model.predict(features)
+        if self.frame_columns is not None:
+            features = frame(records, self.frame_columns)
+        else:
+            features = matrix(rows(records, self.columns))
+        return per_record(self.model.predict(features), len(records))
 
 
-def estimator_predictor(model: Any, declared: Sequence[str]) -> EstimatorPredictor:
-    """A predictor whose column order is the version's schema, else what the model knows."""
+def estimator_predictor(model: Any, declared: Sequence[Column]) -> EstimatorPredictor:
+    """A predictor fed the way the model was trained: a DataFrame if it was fit on one."""
     if not callable(getattr(model, "predict", None)):
         raise InvalidInput(f"the loaded {type(model).__name__} has no predict()",
                            fix="register a fitted estimator or pipeline")
-    columns = tuple(declared) or feature_names(model)
-    if not columns:
+    scalars = tuple(c for c in declared if not c.shape)
+    if fit_on_frame(model):
+        columns = frame_columns(model, scalars)
+        return EstimatorPredictor(model, tuple(c.name for c in columns), columns)
+    names = tuple(c.name for c in scalars) or feature_names(model)
+    if not names:
         raise InvalidInput(f"the input columns of {type(model).__name__} are unknown",
-                           fix="register the version with --schema naming its input columns")
-    return EstimatorPredictor(model=model, columns=columns)
+                           fix="register the version with --input-schema naming its columns")
+    return EstimatorPredictor(model=model, columns=names)
+
+
+def frame_columns(model: Any, declared: Sequence[Column]) -> tuple[Column, ...]:
+    """The frame a model fit on one expects: its fitted order, the declared dtypes."""
+    fitted = getattr(model, "feature_names_in_", None)
+    by_name = {c.name: c for c in declared}
+    if fitted is not None and len(fitted) == len(declared) \
+            and not set(map(str, fitted)) <= set(by_name):
+        return tuple(declared)  # the library renamed the features (lightgbm: spaces to _)
+    if fitted is None:
+        if not declared:
+            raise InvalidInput(f"the input columns of {type(model).__name__} are unknown",
+                               fix="register the version with --input-schema naming its columns")
+        return tuple(declared)
+    return tuple(by_name.get(str(n)) or Column(str(n), "float64") for n in fitted)

@@ -35,7 +35,6 @@ from lastgood.domain.operations import (
 from lastgood.domain.versions import (
     ArtifactFile,
     Column,
-    GoldenExample,
     Manifest,
     NewVersion,
     Resources,
@@ -43,6 +42,7 @@ from lastgood.domain.versions import (
     Schema,
     Version,
     VersionStatus,
+    golden_example,
 )
 from lastgood.ports import ArchiveRecord, ReplicaReport
 
@@ -61,7 +61,7 @@ def version_row(new: NewVersion, *, number: int, at: datetime, actor: str) -> di
         "runtime": asdict(new.runtime),
         "schema": {"inputs": columns_json(new.schema.inputs),
                    "outputs": columns_json(new.schema.outputs)},
-        "golden": [asdict(g) for g in new.golden],
+        "golden": [{**asdict(g), "source": str(g.source)} for g in new.golden],
         "metrics": dict(new.metrics), "provenance": dict(new.provenance),
         "labels": list(new.labels),
     }
@@ -78,7 +78,7 @@ def to_version(row: Row) -> Version:
                         resources=Resources(**runtime["resources"])),
         schema=Schema(inputs=to_columns(row["schema"]["inputs"]),
                       outputs=to_columns(row["schema"]["outputs"])),
-        golden=tuple(GoldenExample(**g) for g in row["golden"]),
+        golden=tuple(golden_example(**g) for g in row["golden"]),
         metrics=row["metrics"], provenance=row["provenance"], labels=tuple(row["labels"]),
         tag=row["tag"], unsafe_format=row["unsafe_format"], status=VersionStatus(row["status"]),
         signature=row["signature"], signed_by=row["signed_by"],
@@ -90,7 +90,8 @@ def columns_json(columns: tuple[Column, ...] | None) -> list[dict[str, Any]] | N
 
 
 def to_columns(rows: list[dict[str, Any]]) -> tuple[Column, ...]:
-    return tuple(Column(name=c["name"], dtype=c["dtype"], shape=tuple(c["shape"])) for c in rows)
+    return tuple(Column(name=c["name"], dtype=c["dtype"], shape=tuple(c["shape"]),
+                        optional=bool(c.get("optional", False))) for c in rows)
 
 
 # -- events -----------------------------------------------------------------------------------

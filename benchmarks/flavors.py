@@ -1,0 +1,352 @@
+"""Serving MLflow models, flavor by flavor: `lastgood serve` against `mlflow models serve`.
+
+    .venv/bin/python benchmarks/flavors.py [--seconds 4] [--rate 0] [--concurrency 8]
+                                           [--models logreg-skops,pipeline,onnx,...]
+
+The alternative MLflow users have is `mlflow models serve -m DIR --env-manager local`. For each
+model of the test zoo (one MLflow directory written by MLflow's own save_model per flavor:
+sklearn LogisticRegression and a ColumnTransformer pipeline, ONNX, xgboost, lightgbm, a custom
+pyfunc), both servers serve the same directory on loopback, one worker each:
+  start       process start -> first 200 answer to a prediction (each server started alone;
+              lastgood's includes reading the registry, fetching and warming the version);
+  max req/s   closed loop over CONCURRENCY keep-alive connections (raw sockets, a separate
+              process), the two servers measured in turns, the idle one SIGSTOPped, over three
+              rounds, so a change in the machine's background load hits both alike;
+  p50/p99     latency under the same paced steady load for both (RATE req/s; by default half
+              the slower server's maximum, so both can sustain it).
+One record per request: lastgood's `POST /v1/models/NAME/predict {"records": [...]}`, MLflow's
+`POST /invocations {"dataframe_records": [...]}` (`{"inputs": [...]}` for tensors). Both answers
+are compared once. Targets (per flavor): throughput >= 2x MLflow's, p99 <= MLflow's, start ->
+first answer <= MLflow's. Nothing asserts; it prints the table and PASS/FAIL per target. The
+machine is shared: read the numbers with `uptime` in mind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks._common import print_table
+from benchmarks.switch_under_load import HOST, Sample, _one_connection, free_port, lat
+
+DEFAULT_MODELS = ("logreg-skops", "pipeline", "onnx", "xgboost", "lightgbm", "pyfunc")
+ROUNDS = 3
+
+
+# -- the two servers -------------------------------------------------------------------------
+
+@dataclass
+class Server:
+    """One server process (and its children, in its own session) and how to ask it."""
+
+    label: str
+    argv: list[str]
+    env: dict[str, str]
+    path: str
+    body: bytes
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+    start_s: float = float("nan")
+    samples: dict[str, list[list[Sample]]] = field(default_factory=dict)
+
+    def request(self) -> bytes:
+        return (f"POST {self.path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json"
+                f"\r\nContent-Length: {len(self.body)}\r\n\r\n").encode() + self.body
+
+    def start(self, timeout_s: float = 120) -> None:
+        """Start the process; the time to its first 200 answer is `start_s`."""
+        began = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, env=self.env, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        while time.monotonic() - began < timeout_s:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.label} exited: {self.proc.stderr.read()[-800:]!r}"
+                                   if self.proc.stderr else f"{self.label} exited")
+            if answer(self.port, self.path, self.body)[0] == 200:
+                self.start_s = time.monotonic() - began
+                return
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.label} gave no 200 within {timeout_s:.0f} s")
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+        finally:
+            if self.proc.stderr:
+                self.proc.stderr.close()
+
+
+def answer(port: int, path: str, body: bytes) -> tuple[int, Any]:
+    """One request on a fresh connection: (status, JSON body); (0, None) if nothing listens."""
+    import httpx
+
+    try:
+        got = httpx.post(f"http://{HOST}:{port}{path}", content=body, timeout=5,
+                         headers={"Content-Type": "application/json", "Connection": "close"})
+    except httpx.TransportError:
+        return 0, None
+    try:
+        return got.status_code, got.json()
+    except ValueError:
+        return got.status_code, None
+
+
+def first_prediction(body: Any) -> Any:
+    """The first prediction of either server's answer (MLflow's ONNX answer: first output)."""
+    found = body.get("predictions") if isinstance(body, dict) else body
+    if isinstance(found, dict):
+        found = next(iter(found.values()))
+    if isinstance(found, list) and found:
+        found = found[0]
+    if isinstance(found, dict):  # a DataFrame answer as records
+        found = next(iter(found.values()))
+    return found[0] if isinstance(found, list) and len(found) == 1 else found
+
+
+# -- the load generator (its own process) ----------------------------------------------------
+
+def load_main(port: int, request: bytes, duration_s: float, rate: float | None,
+              concurrency: int, conn: Connection) -> None:
+    """`concurrency` keep-alive connections for `duration_s`, paced to `rate` (None: closed)."""
+    interval = concurrency / rate if rate else 0.0
+    out: list[Sample] = []
+
+    async def main() -> None:
+        start = time.monotonic()
+        await asyncio.gather(*(_one_connection(port, request, start + duration_s, interval, out)
+                               for _ in range(concurrency)))
+
+    asyncio.run(main())
+    conn.send(out)
+
+
+def drive(server: Server, seconds: float, *, rate: float | None, concurrency: int) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    loader = ctx.Process(target=load_main, args=(server.port, server.request(), seconds, rate,
+                                                 concurrency, child))
+    loader.start()
+    server.samples.setdefault("paced" if rate else "closed", []).append(parent.recv())
+    loader.join()
+
+
+def in_turns(servers: Sequence[Server], seconds: float, *, rate: float | None,
+             concurrency: int) -> None:
+    """Each server measured alone, the others frozen, ROUNDS times over."""
+    for server in servers:
+        server.signal(signal.SIGSTOP)
+    for _ in range(ROUNDS):
+        for server in servers:
+            server.signal(signal.SIGCONT)
+            time.sleep(0.2)
+            drive(server, seconds / ROUNDS, rate=rate, concurrency=concurrency)
+            server.signal(signal.SIGSTOP)
+    for server in servers:
+        server.signal(signal.SIGCONT)
+
+
+def throughput(server: Server) -> float:
+    """Median over rounds of 200 answers per second in the closed loop."""
+    rates = sorted(sum(1 for s in run if s[2] == 200) / (max(s[1] for s in run) - min(
+        s[0] for s in run)) for run in server.samples["closed"] if len(run) > 1)
+    return rates[len(rates) // 2] if rates else float("nan")
+
+
+def paced(server: Server) -> tuple[tuple[float, float], int]:
+    """(p50, p99) ms of the paced runs' 200 answers (the first 0.2 s of each left out), and
+    how many requests failed."""
+    ok: list[Sample] = []
+    failed = 0
+    for run in server.samples["paced"]:
+        begin = min(s[0] for s in run)
+        ok += [s for s in run if s[2] == 200 and s[0] >= begin + 0.2]
+        failed += sum(1 for s in run if s[2] != 200)
+    return lat(ok), failed
+
+
+# -- set-up --------------------------------------------------------------------------------
+
+def lastgood_cli(home: Path, *args: str) -> None:
+    env = lastgood_env(home)
+    done = subprocess.run([sys.executable, "-m", "lastgood", *args], env=env, text=True,
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"lastgood {' '.join(args[:2])}: {done.stderr.strip()[-600:]}")
+
+
+def lastgood_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTGOOD_")}
+    return env | {"LASTGOOD_HOME": str(home), "LASTGOOD_ACTOR": "bench", "NO_COLOR": "1"}
+
+
+def contestants(entry: Any, home: Path) -> tuple[Server, Server]:
+    """lastgood (the version registered and deployed to its own env) and mlflow, same dir."""
+    env_name = f"bench-{entry.name}"
+    pickle = ["--allow-pickle"] if entry.allow_pickle else []
+    lastgood_cli(home, "register", entry.name, str(entry.dirs[0]), *pickle)
+    lastgood_cli(home, "env", "set", env_name)
+    lastgood_cli(home, "deploy", entry.name, "1", "--env", env_name, "--reason", "bench")
+    record = entry.records()[0]
+    port = free_port()
+    ours = Server("lastgood", [sys.executable, "-m", "lastgood", "serve", "--env", env_name,
+                               "--port", str(port)], lastgood_env(home),
+                  f"/v1/models/{entry.name}/predict",
+                  json.dumps({"records": [record]}).encode(), port)
+    tensor = not hasattr(entry.sample, "columns")
+    theirs_body = {"inputs": [next(iter(record.values()))]} if tensor else {
+        "dataframe_records": [record]}
+    port = free_port()
+    bin_dir = Path(sys.executable).parent  # mlflow execs `uvicorn` from PATH: an active venv
+    path_env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    theirs = Server("mlflow", [str(bin_dir / "mlflow"), "models", "serve", "-m",
+                               str(entry.dirs[0]), "--env-manager", "local", "--host", HOST,
+                               "--port", str(port)],
+                    path_env, "/invocations", json.dumps(theirs_body).encode(), port)
+    return ours, theirs
+
+
+@dataclass
+class Outcome:
+    name: str
+    flavor: str
+    same_answer: bool
+    start: tuple[float, float]
+    tput: tuple[float, float]
+    latency: tuple[tuple[float, float], tuple[float, float]]
+    failed: tuple[int, int]
+    rate: float
+
+
+def bench_one(entry: Any, home: Path, *, seconds: float, rate: float,
+              concurrency: int) -> Outcome:
+    took = time.monotonic()
+    servers = contestants(entry, home)
+    note(f"  registered and deployed in {time.monotonic() - took:.0f} s")
+    try:
+        for server in servers:  # one at a time: each starts on an otherwise idle machine
+            server.start()
+        note(f"  started: {servers[0].start_s:.1f} s and {servers[1].start_s:.1f} s")
+        answers = [first_prediction(answer(s.port, s.path, s.body)[1]) for s in servers]
+        in_turns(servers, seconds, rate=None, concurrency=concurrency)
+        tputs = (throughput(servers[0]), throughput(servers[1]))
+        steady = rate or max(1.0, 0.5 * min(tputs))
+        in_turns(servers, seconds, rate=steady, concurrency=concurrency)
+        (lat0, fail0), (lat1, fail1) = paced(servers[0]), paced(servers[1])
+    finally:
+        for server in servers:
+            server.stop()
+    return Outcome(entry.name, entry.flavor, same(*answers), (servers[0].start_s,
+                   servers[1].start_s), tputs, (lat0, lat1), (fail0, fail1), steady)
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def same(a: Any, b: Any) -> bool:
+    try:
+        return abs(float(a) - float(b)) <= 1e-5 * max(1.0, abs(float(b)))
+    except (TypeError, ValueError):
+        return bool(a == b)
+
+
+# -- the table -------------------------------------------------------------------------------
+
+def fmt(value: float, digits: int = 1) -> str:
+    return "-" if value != value else f"{value:.{digits}f}"
+
+
+def table(outcomes: Sequence[Outcome]) -> None:
+    rows = []
+    for o in outcomes:
+        for i, who in enumerate(("lastgood", "mlflow")):
+            rows.append((o.name, o.flavor, who, fmt(o.start[i], 2), fmt(o.tput[i], 0),
+                         f"{fmt(o.latency[i][0], 2)}/{fmt(o.latency[i][1], 2)}",
+                         o.failed[i], fmt(o.rate, 0), "yes" if o.same_answer else "NO"))
+    print_table("serving MLflow models: lastgood vs mlflow models serve (1 worker each)",
+                ("model", "flavor", "server", "start->first 200 s", "max req/s",
+                 "p50/p99 ms at rate", "failed", "rate req/s", "same answer"), rows)
+
+
+def verdicts(outcomes: Sequence[Outcome]) -> list[str]:
+    lines = []
+    for o in outcomes:
+        ratio = o.tput[0] / o.tput[1] if o.tput[1] else float("nan")
+        checks = [
+            ("throughput >= 2x mlflow", ratio >= 2.0, f"{fmt(ratio, 2)}x"),
+            ("p99 <= mlflow", o.latency[0][1] <= o.latency[1][1],
+             f"{fmt(o.latency[0][1], 2)} vs {fmt(o.latency[1][1], 2)} ms"),
+            ("start -> first answer <= mlflow", o.start[0] <= o.start[1],
+             f"{fmt(o.start[0], 2)} vs {fmt(o.start[1], 2)} s"),
+            ("same answer, no failed request", o.same_answer and not any(o.failed),
+             f"failed {o.failed[0]}/{o.failed[1]}"),
+        ]
+        lines += [f"{'PASS' if ok else 'FAIL'}  {o.name} ({o.flavor}): {label}  ({seen})"
+                  for label, ok, seen in checks]
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=4.0,
+                        help="seconds of load per server and phase (closed loop, then paced)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="paced load, req/s (0: half the slower server's maximum)")
+    parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
+                        help="zoo entries to measure (tests/mlflow_zoo.py)")
+    args = parser.parse_args(argv)
+    from tests.mlflow_zoo import build_zoo
+
+    began = time.monotonic()
+    outcomes = []
+    with tempfile.TemporaryDirectory(prefix="lastgood-bench-flavors-") as tmp:
+        note("saving the models with mlflow ...")
+        zoo = build_zoo(Path(tmp) / "zoo", args.models.split(","))
+        for entry in zoo:
+            note(f"measuring {entry.name} ({entry.flavor}) ...")
+            try:
+                outcomes.append(bench_one(entry, Path(tmp) / "home", seconds=args.seconds,
+                                          rate=args.rate, concurrency=args.concurrency))
+            except RuntimeError as exc:
+                print(f"FAIL  {entry.name} ({entry.flavor}): not measured: {exc}", flush=True)
+    print(f"\n{len(outcomes)} models, {args.concurrency} keep-alive connections, one record per "
+          f"request, loopback, {multiprocessing.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}, total {time.monotonic() - began:.0f} s")
+    table(outcomes)
+    print("\ntargets:")
+    lines = verdicts(outcomes)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

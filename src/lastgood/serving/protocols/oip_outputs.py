@@ -1,0 +1,90 @@
+"""Open Inference Protocol v2 outputs: every record's prediction as one output tensor, JSON or
+binary (fixed-size types little-endian, BYTES as a 4-byte little-endian length before each)."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lastgood.domain.errors import InvalidInput
+from lastgood.domain.versions import Column
+from lastgood.serving.protocols.oip_tensors import DATATYPES, InferRequest
+
+__all__ = ["OutputTensor", "check_requested", "encode_output", "encode_outputs"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutputTensor:
+    """An output as OIP sends it: the JSON description and, when binary, its bytes."""
+
+    header: dict[str, Any]
+    blob: bytes | None
+
+
+NUMERIC: Mapping[str, str] = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}
+NARROW = {("f", "float32"): "FP32", ("i", "int32"): "INT32"}
+
+
+def _as_array(predictions: list[Any]) -> np.ndarray[Any, Any] | None:
+    try:
+        values = np.asarray(predictions)
+    except (ValueError, TypeError):  # ragged lists
+        return None
+    return values if values.dtype.kind in "biufU" else None
+
+
+def encode_output(name: str, predictions: list[Any], hint: Column | None,
+                  binary: bool) -> OutputTensor:
+    """One output tensor of every record's prediction: numbers and text as themselves,
+    anything else (mappings, ragged lists, nulls) as BYTES of its JSON."""
+    values = _as_array(predictions)
+    if values is None or values.dtype.kind == "U":
+        texts = [p if isinstance(p, str) else json.dumps(p) for p in
+                 (predictions if values is None else values.reshape(-1).tolist())]
+        shape = [len(predictions)] if values is None else list(values.shape)
+        return _bytes_output(name, texts, shape, binary)
+    datatype = NARROW.get((values.dtype.kind, hint.dtype if hint else ""),
+                          NUMERIC[values.dtype.kind])
+    typed = values.astype(DATATYPES[datatype][0])
+    header: dict[str, Any] = {"name": name, "datatype": datatype, "shape": list(values.shape)}
+    if not binary:
+        header["data"] = typed.reshape(-1).tolist()
+        return OutputTensor(header, None)
+    blob = typed.astype(typed.dtype.newbyteorder("<")).tobytes()
+    header["parameters"] = {"binary_data_size": len(blob)}
+    return OutputTensor(header, blob)
+
+
+def _bytes_output(name: str, texts: list[str], shape: list[int], binary: bool) -> OutputTensor:
+    header: dict[str, Any] = {"name": name, "datatype": "BYTES", "shape": shape}
+    if not binary:
+        header["data"] = texts
+        return OutputTensor(header, None)
+    encoded = [t.encode("utf-8") for t in texts]
+    blob = b"".join(struct.pack("<I", len(e)) + e for e in encoded)
+    header["parameters"] = {"binary_data_size": len(blob)}
+    return OutputTensor(header, blob)
+
+
+def encode_outputs(name: str, predictions: list[Any], hint: Column | None,
+                   request: InferRequest) -> list[OutputTensor]:
+    """The model's one output, as asked for (JSON or binary)."""
+    binary = request.binary_output
+    for wanted in request.outputs:
+        if wanted.binary is not None:
+            binary = wanted.binary
+    return [encode_output(name, predictions, hint, binary)]
+
+
+def check_requested(request: InferRequest, name: str) -> None:
+    """Refuse, before predicting, outputs the model does not produce."""
+    for i, wanted in enumerate(request.outputs):
+        if wanted.name != name:
+            raise InvalidInput(f"outputs[{i}]: no output named {wanted.name!r}",
+                               fix=f"this model answers one output, {name!r}",
+                               details={"field": f"outputs[{i}]"})

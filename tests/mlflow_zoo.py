@@ -1,0 +1,399 @@
+"""The models MLflow users have, written by MLflow's own `save_model` (never a hand-made MLmodel).
+
+Each entry is one model in two versions (different hyper-parameters or training subsets, so their
+predictions differ), every version saved with a signature (`infer_signature`) and an input
+example, as MLflow recommends. Data is made on the spot from scikit-learn's bundled datasets.
+
+    zoo = build_zoo(tmp_dir)          # ~1 minute: save_model infers requirements in a child
+    for entry in zoo: entry.dirs, entry.flavor, entry.allow_pickle, entry.sample
+
+Import as `from tests.mlflow_zoo import ...`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+IRIS = ("sepal_length", "sepal_width", "petal_length", "petal_width")
+SAMPLE_ROWS = 8
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One model in two MLflow directories, and what lastgood should make of it."""
+
+    name: str  # the registry's model name
+    flavor: str  # the flavor lastgood should report for it
+    allow_pickle: bool  # whether registering it needs --allow-pickle
+    dirs: tuple[Path, Path]  # version 1, version 2
+    sample: Any  # a DataFrame or a numpy array, fed to both lastgood and mlflow
+
+    def records(self) -> list[dict[str, Any]]:
+        """The sample as the `records` of a predict request."""
+        return records_of(self.sample, tensor_name=ONNX_INPUT)
+
+    def register_args(self, version: int) -> list[str]:
+        """`lastgood register` as a user types it for one version."""
+        pickle = ["--allow-pickle"] if self.allow_pickle else []
+        return ["register", self.name, str(self.dirs[version - 1]), *pickle]
+
+
+# -- data -----------------------------------------------------------------------------------
+
+def iris_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """Iris as a data frame with snake_case columns (float64) and integer labels."""
+    from sklearn.datasets import load_iris
+
+    bunch = load_iris(as_frame=True)
+    frame = bunch.data.set_axis(list(IRIS), axis=1)
+    return frame, bunch.target.astype("int64")
+
+
+def diabetes_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """Diabetes as a data frame (ten float64 columns) and a float target."""
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(as_frame=True)
+    return bunch.data, bunch.target.astype("float64")
+
+
+def tabular_frame() -> tuple[pd.DataFrame, pd.Series]:
+    """A data frame with a string column and numeric ones, as a real tabular pipeline sees."""
+    frame, labels = iris_frame()
+    colors = np.array(["red", "green", "blue"])[(np.arange(len(frame)) * 7) % 3]
+    table = pd.DataFrame({"color": pd.Series(colors, dtype=object),
+                          "sepal_length": frame["sepal_length"],
+                          "petal_width": frame["petal_width"],
+                          "stems": (np.arange(len(frame)) % 5).astype("int64")})
+    return table, labels
+
+
+def spread(frame: pd.DataFrame, count: int = SAMPLE_ROWS) -> pd.DataFrame:
+    """`count` rows spread over the whole frame (so every class shows up)."""
+    return frame.iloc[:: max(1, len(frame) // count)].head(count).reset_index(drop=True)
+
+
+def records_of(sample: Any, *, tensor_name: str) -> list[dict[str, Any]]:
+    """A DataFrame's rows as records; a 2-D array's rows as one tensor field per record."""
+    if isinstance(sample, pd.DataFrame):
+        return [{k: plain(v) for k, v in row.items()} for row in sample.to_dict("records")]
+    return [{tensor_name: [plain(v) for v in row]} for row in np.asarray(sample)]
+
+
+def plain(value: Any) -> Any:
+    """numpy scalars as JSON-ready Python values."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+# -- saving with MLflow ---------------------------------------------------------------------
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """MLflow warns about integer columns and pandas deprecations while saving; pytest turns
+    warnings into errors, and these say nothing about lastgood."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class Versions:
+    """Saves the two versions of one model; the second reuses the first's requirements.
+
+    save_model infers requirements by importing the model in a child process (~2 s each);
+    both versions are the same code on the same host, so the second is given the first's list
+    (exactly what MLflow wrote) instead of inferring it again.
+    """
+
+    def __init__(self, root: Path, name: str) -> None:
+        self.root, self.name = root, name
+        self.dirs: list[Path] = []
+
+    def save(self, saver: Callable[..., Any], model: Any, **kwargs: Any) -> None:
+        path = self.root / f"{self.name}-v{len(self.dirs) + 1}"
+        if self.dirs:
+            reqs = (self.dirs[0] / "requirements.txt").read_text().split()
+            kwargs["pip_requirements"] = reqs
+        with quiet():
+            saver(model, str(path), **kwargs)
+        self.dirs.append(path)
+
+    def pair(self) -> tuple[Path, Path]:
+        first, second = self.dirs
+        return first, second
+
+
+def signature(inputs: Any, outputs: Any) -> Any:
+    from mlflow.models import infer_signature
+
+    with quiet():
+        return infer_signature(inputs, outputs)
+
+
+def skops_types(model: Any) -> list[str]:
+    """The types skops does not trust by default that this model holds: what MLflow needs."""
+    import skops.io as sio
+
+    return list(sio.get_untrusted_types(data=sio.dumps(model)))
+
+
+def save_sklearn(versions: Versions, model: Any, frame: pd.DataFrame, *, fmt: str) -> None:
+    import mlflow.sklearn
+
+    extra: dict[str, Any] = {"serialization_format": fmt}
+    if fmt == "skops":
+        extra["skops_trusted_types"] = skops_types(model)
+    versions.save(mlflow.sklearn.save_model, model,
+                  signature=signature(frame, model.predict(frame)),
+                  input_example=frame.head(3), **extra)
+
+
+# -- the zoo --------------------------------------------------------------------------------
+
+def sklearn_estimators() -> list[tuple[str, Callable[[int], Any], Callable[[], Any]]]:
+    """(short name, estimator of version v, data) for the three plain scikit-learn models."""
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    return [
+        ("logreg", lambda v: LogisticRegression(C=(0.01, 10.0)[v - 1], max_iter=2000),
+         iris_frame),
+        ("forest", lambda v: RandomForestClassifier(n_estimators=(3, 25)[v - 1],
+                                                    max_depth=(1, 6)[v - 1], random_state=v),
+         iris_frame),
+        ("ridge", lambda v: Ridge(alpha=(100.0, 0.01)[v - 1]), diabetes_frame),
+    ]
+
+
+def build_sklearn(root: Path, short: str, fmt: str) -> ZooModel:
+    """LogisticRegression, RandomForest or Ridge (`short`), as skops or as cloudpickle (`fmt`)."""
+    make, data = {name: (make, data) for name, make, data in sklearn_estimators()}[short]
+    frame, target = data()
+    versions = Versions(root, f"{short}-{fmt}")
+    for v in (1, 2):
+        save_sklearn(versions, make(v).fit(frame, target), frame, fmt=fmt)
+    return ZooModel(f"{short}-{fmt}", "sklearn", fmt == "cloudpickle", versions.pair(),
+                    spread(frame))
+
+
+def tabular_pipeline(version: int) -> Any:
+    """ColumnTransformer by column name: OneHotEncoder on the string, StandardScaler on numbers."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    columns = ColumnTransformer([
+        ("color", OneHotEncoder(handle_unknown="ignore"), ["color"]),
+        ("numbers", StandardScaler(), ["sepal_length", "petal_width", "stems"]),
+    ])
+    return Pipeline([("columns", columns),
+                     ("classify", LogisticRegression(C=(0.02, 5.0)[version - 1], max_iter=2000))])
+
+
+def build_pipeline(root: Path) -> ZooModel:
+    frame, target = tabular_frame()
+    versions = Versions(root, "pipeline")
+    for v in (1, 2):
+        save_sklearn(versions, tabular_pipeline(v).fit(frame, target), frame, fmt="skops")
+    return ZooModel("pipeline", "sklearn", False, versions.pair(), spread(frame))
+
+
+ONNX_INPUT = "float_input"
+
+
+def onnx_graph(model: Any, *, zipmap: bool, width: int = 4) -> Any:
+    """A fitted classifier as ONNX, its input named ONNX_INPUT (float32 [N, width])."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    with quiet():
+        return to_onnx(model, initial_types=[(ONNX_INPUT, FloatTensorType([None, width]))],
+                       options={id(model): {"zipmap": zipmap}}, target_opset=17)
+
+
+def onnx_outputs(graph: Any, features: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """What the graph answers, for the signature's outputs (plain tensors only)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs() if o.type.startswith("tensor")]
+    return dict(zip(names, session.run(names, {ONNX_INPUT: features}), strict=True))
+
+
+def save_onnx(versions: Versions, graph: Any, example: np.ndarray[Any, Any]) -> None:
+    """MLflow's ONNX flavor with a tensor signature: the normal numpy input example."""
+    import mlflow.onnx
+
+    versions.save(mlflow.onnx.save_model, graph,
+                  signature=signature(example, onnx_outputs(graph, example)),
+                  input_example=example[:3])
+
+
+def build_onnx(root: Path, *, zipmap: bool) -> ZooModel:
+    """A logistic regression on iris as ONNX, with or without ZipMap."""
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = iris_frame()
+    features = frame.to_numpy(dtype=np.float32)
+    name = "onnx-zipmap" if zipmap else "onnx"
+    versions = Versions(root, name)
+    for v in (1, 2):
+        fitted = LogisticRegression(C=(0.01, 10.0)[v - 1], max_iter=2000).fit(features, target)
+        save_onnx(versions, onnx_graph(fitted, zipmap=zipmap), features)
+    return ZooModel(name, "onnx", False, versions.pair(),
+                    features[:: len(features) // SAMPLE_ROWS][:SAMPLE_ROWS])
+
+
+def build_xgboost(root: Path) -> ZooModel:
+    """An XGBClassifier saved by mlflow.xgboost as model.ubj (no pickle)."""
+    import mlflow.xgboost
+    import xgboost
+
+    frame, target = iris_frame()
+    versions = Versions(root, "xgboost")
+    for v in (1, 2):
+        model = xgboost.XGBClassifier(n_estimators=(3, 30)[v - 1], max_depth=(2, 4)[v - 1],
+                                      subsample=(0.5, 1.0)[v - 1], random_state=1, n_jobs=1)
+        model.fit(frame, target)
+        versions.save(mlflow.xgboost.save_model, model, model_format="ubj",
+                      signature=signature(frame, model.predict(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("xgboost", "xgboost", False, versions.pair(), spread(frame))
+
+
+def build_lightgbm(root: Path) -> ZooModel:
+    """A native lightgbm Booster (regression) saved by mlflow.lightgbm as model.lgb."""
+    import lightgbm
+    import mlflow.lightgbm
+
+    frame, target = diabetes_frame()
+    versions = Versions(root, "lightgbm")
+    for v in (1, 2):
+        train = frame.iloc[: (200, 442)[v - 1]]
+        params = {"objective": "regression", "num_leaves": (4, 15)[v - 1], "verbose": -1,
+                  "seed": v, "num_threads": 1}
+        with quiet():
+            booster = lightgbm.train(params, lightgbm.Dataset(train, target.iloc[: len(train)]),
+                                     num_boost_round=(5, 40)[v - 1])
+        versions.save(mlflow.lightgbm.save_model, booster,
+                      signature=signature(frame, booster.predict(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("lightgbm", "lightgbm", False, versions.pair(), spread(frame))
+
+
+def _python_model_class() -> type:
+    import mlflow.pyfunc
+
+    class ScoreCard(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """A hand-written scorer: a weighted sum of two columns plus a bonus for a tier."""
+
+        def __init__(self, weight: float, bonus: Mapping[str, float]) -> None:
+            self.weight, self.bonus = weight, dict(bonus)
+
+        def predict(self, context: Any, model_input: pd.DataFrame,
+                    params: Any = None) -> pd.Series:
+            tiers = model_input["tier"].map(self.bonus).fillna(0.0)
+            score = model_input["amount"] * self.weight + model_input["visits"] + tiers
+            return score.astype("float64")
+
+    return ScoreCard
+
+
+def pyfunc_frame() -> pd.DataFrame:
+    rows = range(24)
+    return pd.DataFrame({"amount": [round(3.5 + 1.25 * i, 2) for i in rows],
+                         "visits": pd.Series([i % 7 for i in rows], dtype="int64"),
+                         "tier": pd.Series([("gold", "silver", "bronze")[i % 3] for i in rows],
+                                           dtype=object)})
+
+
+def build_pyfunc(root: Path) -> ZooModel:
+    """A custom mlflow.pyfunc.PythonModel, pickled by value as a notebook's class would be
+    (python_model.pkl is a cloudpickle: registering it needs --allow-pickle)."""
+    import cloudpickle
+    import mlflow.pyfunc
+
+    frame = pyfunc_frame()
+    versions = Versions(root, "pyfunc")
+    module = sys.modules[__name__]
+    # A user's class lives in a notebook (__main__), which cloudpickle pickles by value; this
+    # class lives in tests/, so ask for the same, or serving would need the tests importable.
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        for v in (1, 2):
+            model = _python_model_class()((0.5, 2.0)[v - 1], {"gold": 10.0 * v, "silver": 3.0})
+            versions.save(lambda m, path, **kw: mlflow.pyfunc.save_model(path, python_model=m,
+                                                                         **kw),
+                          model, signature=signature(frame, model.predict(None, frame)),
+                          input_example=frame.head(3))
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+    return ZooModel("pyfunc", "python_function", True, versions.pair(), spread(frame))
+
+
+BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
+    **{f"{short}-{fmt}": partial(build_sklearn, short=short, fmt=fmt)
+       for short in ("logreg", "forest", "ridge") for fmt in ("skops", "cloudpickle")},
+    "pipeline": build_pipeline,
+    "onnx": partial(build_onnx, zipmap=False),
+    "onnx-zipmap": partial(build_onnx, zipmap=True),
+    "xgboost": build_xgboost,
+    "lightgbm": build_lightgbm,
+    "pyfunc": build_pyfunc,
+}
+ZOO_NAMES = tuple(BUILDERS)
+
+
+def build_zoo(root: Path, names: Sequence[str] = ZOO_NAMES) -> list[ZooModel]:
+    """The entries `names` (every one unless told), each in two versions, under `root`."""
+    root.mkdir(parents=True, exist_ok=True)
+    return [BUILDERS[name](root) for name in names]
+
+
+# -- what MLflow itself predicts ------------------------------------------------------------
+
+def mlflow_predictions(path: Path, sample: Any) -> list[Any]:
+    """`mlflow.pyfunc.load_model(path).predict(sample)`, one plain value per row.
+
+    Several outputs (ONNX answers a dict of label and probabilities) become the first one, the
+    prediction lastgood serves; ZipMap's probabilities are not tensors and are left out.
+    """
+    import mlflow.pyfunc
+
+    with quiet():
+        result = mlflow.pyfunc.load_model(str(path)).predict(sample)
+    if isinstance(result, Mapping):
+        result = next(iter(result.values()))
+    if isinstance(result, pd.DataFrame):
+        result = result.iloc[:, 0]
+    return [plain(v) for v in np.asarray(result).reshape(len(sample), -1)[:, 0]]
+
+
+def same_predictions(served: Sequence[Any], expected: Sequence[Any], *,
+                     rel: float = 1e-5, abs_tol: float = 1e-6) -> bool:
+    """Equal, floats within a small tolerance (float32 graphs, JSON round trips)."""
+    if len(served) != len(expected):
+        return False
+    return all(_same(a, b, rel, abs_tol) for a, b in zip(served, expected, strict=True))
+
+
+def _same(a: Any, b: Any, rel: float, abs_tol: float) -> bool:
+    if isinstance(a, list) and len(a) == 1:  # a [batch, 1] output served as one-element rows
+        a = a[0]
+    if isinstance(a, bool | str) or isinstance(b, bool | str):
+        return bool(a == b)
+    try:
+        return math.isclose(float(a), float(b), rel_tol=rel, abs_tol=abs_tol)
+    except (TypeError, ValueError):
+        return bool(a == b)
