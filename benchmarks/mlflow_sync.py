@@ -159,15 +159,18 @@ def mlflow_answer(client: Any, at: datetime) -> tuple[int | None, int | None]:
                                             page_token=token)
         for mv in page:
             tags = mv.tags or {}
-            if "lastgood.production.live" in tags:
-                info = json.loads(tags["lastgood.production.live"])
-                since = datetime.fromisoformat(info["since"])
-                if since <= at and (live is None or since > live[0]):
-                    live = (since, int(info["lastgood_version"]))
-                ver = tags.get("lastgood.production.verified")
-                if ver and datetime.fromisoformat(json.loads(ver)["at"]) <= at and (
-                        verified is None or since > verified[0]):
-                    verified = (since, int(info["lastgood_version"]))
+            if "lastgood.production.live" not in tags:
+                continue
+            info = json.loads(tags["lastgood.production.live"])
+            since = datetime.fromisoformat(info["since"])
+            if since > at:
+                continue  # live (again) only after T, as far as the tags can tell
+            if live is None or since > live[0]:
+                live = (since, int(info["lastgood_version"]))
+            ver = tags.get("lastgood.production.verified")
+            if ver and datetime.fromisoformat(json.loads(ver)["at"]) <= at and (
+                    verified is None or since > verified[0]):
+                verified = (since, int(info["lastgood_version"]))
         token = page.token
         if not token:
             break
