@@ -76,8 +76,8 @@ class VersionRepository(Protocol):
 
     def with_digest(self, model: str, digest: str, *, key: str,
                     origin: str | None) -> Version | None:
-        """The oldest version of `model` with content digest `digest` whose provenance[key] is
-        missing or equals `origin` (any, when `origin` is None); None if there is none."""
+        """The oldest version of `model` with content digest `digest` whose provenance[key]
+        equals `origin` (any such version, when `origin` is None); None if there is none."""
         ...
 
 

@@ -128,8 +128,7 @@ class MemoryVersions:
                     origin: str | None) -> Version | None:
         found = sorted((v for (m, _), v in self._t.versions.items()
                         if m == model and v.digest == digest), key=lambda v: v.number)
-        return next((v for v in found if origin is None
-                     or v.provenance.get(key) in (None, origin)), None)
+        return next((v for v in found if origin is None or v.provenance.get(key) == origin), None)
 
 
 class MemoryEvents:

@@ -116,7 +116,7 @@ def is_bookkeeping(root: Path, path: Path) -> bool:
 
 ORIGIN = "origin"
 """Provenance key naming where a version came from outside (e.g. one MLflow model version):
-identical content from another origin is a new version, from the same or none it is refused."""
+identical content is refused unless it names an origin no version with that content has."""
 
 
 def artifact_files(path: Path) -> list[tuple[str, Path]]:

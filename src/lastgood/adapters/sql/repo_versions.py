@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from sqlalchemy import Text, func, or_, select, type_coerce, update
+from sqlalchemy import Text, func, select, type_coerce, update
 
 from lastgood.adapters import registry_common as rc
 from lastgood.adapters.sql import rows
@@ -119,11 +119,10 @@ class SqlVersions:
                  .order_by(versions.c.number))
         if origin is not None:  # a text pre-filter (provenance is JSON text); checked exactly below
             prov = type_coerce(versions.c.provenance, Text)  # compare the stored text itself
-            query = query.where(or_(~prov.contains(json.dumps(key), autoescape=True),
-                                    prov.contains(json.dumps(origin), autoescape=True)))
+            query = query.where(prov.contains(json.dumps(origin), autoescape=True))
         for row in self._tx.execute(query):
             found = rows.to_version(row._mapping)
-            if origin is None or found.provenance.get(key) in (None, origin):
+            if origin is None or found.provenance.get(key) == origin:
                 return found
         return None
 
