@@ -40,6 +40,8 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.commands import SubprocessCommands
     from lastgood.adapters.host import LocalHost
     from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
+    from lastgood.adapters.mlflow import MlflowRegistry
+    from lastgood.adapters.mlflow.webhooks import mlflow_signature
     from lastgood.adapters.null import NoEvidence
     from lastgood.adapters.smoke import SubprocessSmoke
     from lastgood.adapters.sql.registry import open_registry
@@ -52,6 +54,7 @@ def open_services(settings: Settings | None = None) -> Services:
     store = open_artifact_store(settings.store_url,
                                 endpoint_url=settings.s3_endpoint_url or None)
     registry = open_registry(settings.db_url)
+    outside = MlflowRegistry(settings.mlflow_tracking_uri)  # imports mlflow on first use
     return wire(Ports(
         uow=registry, store=store, formats=LazyFormats(),
         host=LocalHost(), clock=SystemClock(), commands=SubprocessCommands(),
@@ -61,7 +64,10 @@ def open_services(settings: Settings | None = None) -> Services:
             lease_ttl_s=settings.lease_ttl_s,
             halt_after=Phase(settings.halt_after) if settings.halt_after else None),
         smoke_enabled=settings.smoke_test,
-        readiness=None if settings.readiness_evidence else NoReadiness()))
+        readiness=None if settings.readiness_evidence else NoReadiness(),
+        importer=outside, mirror=outside,
+        tracking_uri=settings.mlflow_tracking_uri, webhook_signer=mlflow_signature,
+        mlflow_webhook_secret=settings.mlflow_webhook_secret))
 
 
 class LazyFormats:
@@ -137,6 +143,11 @@ def run_server(settings: Settings, options: ServerOptions) -> None:
     from lastgood.adapters.server_run import serve_apps
 
     services = open_services(settings)
+    if options.sync_mlflow_s:
+        from lastgood.services.mlflow_loop import start_background
+
+        start_background(services.mlflow_sync, services.mlflow_follow, services.mlflow_mirror,
+                         every_s=options.sync_mlflow_s, actor=settings.actor)
     apps: list[tuple[Any, str, int]] = []
     live_stats = None
     if options.with_serving:

@@ -32,6 +32,8 @@ class Settings:
     serve_token: str = ""  # when set, the prediction API requires it (Authorization: Bearer)
     readiness_interval_s: float = 60.0  # LASTGOOD_READINESS_INTERVAL_S: standby re-proofs
     readiness_evidence: bool = True  # LASTGOOD_READINESS_EVIDENCE=off: always run the smoke test
+    mlflow_tracking_uri: str = ""  # MLFLOW_TRACKING_URI: the MLflow server to import from/mirror
+    mlflow_webhook_secret: str = ""  # LASTGOOD_MLFLOW_WEBHOOK_SECRET: MLflow webhooks' HMAC key
 
     @property
     def is_embedded(self) -> bool:
@@ -71,6 +73,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         serve_token=env.get("LASTGOOD_SERVE_TOKEN", ""),
         readiness_interval_s=_positive(env, "LASTGOOD_READINESS_INTERVAL_S", 60.0),
         readiness_evidence=_switch(env, "LASTGOOD_READINESS_EVIDENCE", default=True),
+        mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", ""),
+        mlflow_webhook_secret=env.get("LASTGOOD_MLFLOW_WEBHOOK_SECRET", ""),
     )
 
 

@@ -75,6 +75,12 @@ class VersionRepository(Protocol):
         """Every sha256 any version's manifest refers to."""
         ...
 
+    def with_digest(self, model: str, digest: str, *, key: str,
+                    origin: str | None) -> Version | None:
+        """The oldest version of `model` with content digest `digest` whose provenance[key]
+        equals `origin` (any such version, when `origin` is None); None if there is none."""
+        ...
+
 
 class EventLog(Protocol):
     def append(self, draft: EventDraft, *, at: datetime) -> Event:
@@ -84,6 +90,10 @@ class EventLog(Protocol):
     def list(self, *, model: str | None = None, env: str | None = None,
              after_seq: int = 0, limit: int | None = None) -> list[Event]:
         """Events in chain order, optionally filtered."""
+        ...
+
+    def latest(self, *, actions: Sequence[str], model: str, env: str) -> Event | None:
+        """The newest event of (model, env) whose action is one of `actions`."""
         ...
 
     def scan(self, *, batch: int = 1000) -> Iterator[Event]:
@@ -535,4 +545,65 @@ class Notice:
 class Notifier(Protocol):
     def notify(self, notice: Notice) -> None:
         """Deliver the notice; never raises (a failed delivery is logged, the watch goes on)."""
+        ...
+
+
+# -- outside model registries (MLflow) ----------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class OutsideVersion:
+    """One model version of an outside registry (MLflow), with what lastgood imports from it."""
+
+    origin: str  # unique and stable: "mlflow:NAME/VERSION", or "mlflow-run:RUN/PATH"
+    uri: str  # what to download: "models:/NAME/VERSION" or "runs:/RUN/PATH"
+    model: str = ""  # the outside model name ("" for a bare run)
+    version: str = ""  # the outside version ("" for a bare run)
+    run_id: str = ""
+    source: str = ""  # where the outside registry keeps the artifacts
+    aliases: tuple[str, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=dict)
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    url: str = ""  # the version's page in the outside registry's UI
+
+
+class ModelImporter(Protocol):
+    """Reads an outside registry: what a URI names, which versions exist, their bytes."""
+
+    def resolve(self, uri: str) -> OutsideVersion:
+        """The version a URI names (`models:/m/3`, `models:/m@alias`, `runs:/RUN/path`), with
+        its run's metrics and its tags; NotFound names what exists."""
+        ...
+
+    def versions(self, model: str) -> list[OutsideVersion]:
+        """Every version of an outside model, oldest first (without metrics: `resolve` adds
+        them); NotFound for an unknown model."""
+        ...
+
+    def models(self) -> list[str]:
+        """Every outside model name."""
+        ...
+
+    def with_metrics(self, found: OutsideVersion) -> OutsideVersion:
+        """The version with its run's metrics (one call; `versions` leaves them out)."""
+        ...
+
+    def download(self, found: OutsideVersion, dest: Path) -> Path:
+        """Download the version's model directory below `dest`; return the directory."""
+        ...
+
+
+class RegistryMirror(Protocol):
+    """Writes to an outside registry what lastgood knows: which version is live, verified,
+    quarantined. Raises TransientError while the registry is unreachable."""
+
+    def alias(self, model: str, alias: str) -> str | None:
+        """The version an alias points at, None when the alias is not set."""
+        ...
+
+    def set_alias(self, model: str, alias: str, version: str) -> None:
+        """Point `alias` at `version`."""
+        ...
+
+    def set_tags(self, model: str, version: str, tags: Mapping[str, str]) -> None:
+        """Set these tags on a version (others are left alone)."""
         ...

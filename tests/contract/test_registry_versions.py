@@ -145,3 +145,21 @@ def test_referenced_blobs_cover_every_manifest(registry: UnitOfWorkFactory) -> N
         uow.commit()
     with registry() as uow:
         assert uow.versions.referenced_blobs() == {f.sha256 for f in one.files + two.files}
+
+
+def test_identical_content_is_found_by_digest_and_origin(registry: UnitOfWorkFactory) -> None:
+    manifest = make_manifest(seed="same bytes")
+    with registry() as uow:
+        for origin in ("mlflow:m/1", "mlflow:m/2", None):
+            prov = {"origin": origin, "note": 'a "quoted" 100%_'} if origin else {}
+            uow.versions.add(make_new_version("fraud", manifest=manifest, provenance=prov),
+                             at=AT, actor="ana")
+        uow.versions.add(make_new_version("fraud", seed="other"), at=AT, actor="ana")
+        uow.commit()
+    digest = manifest.digest
+    with registry() as uow:
+        found = uow.versions.with_digest
+        assert found("fraud", digest, key="origin", origin=None).number == 1  # type: ignore[union-attr]
+        assert found("fraud", digest, key="origin", origin="mlflow:m/2").number == 2  # type: ignore[union-attr]
+        assert found("fraud", digest, key="origin", origin="mlflow:m/9") is None
+        assert found("churn", digest, key="origin", origin=None) is None

@@ -39,7 +39,11 @@ def test_register_list_show_with_json(cli: Cli, model_file: Path, tmp_path: Path
     body = first.json()
     assert (body["name"], body["version"], body["tag"]) == ("iris", 1, "v1.0")
     assert len(body["digest"]) == 64
-    second = cli("register", "iris", str(model_file), "--json").json()
+    same = cli("register", "iris", str(model_file), "--json").json()
+    assert (same["registered"], same["identical_to"]) == (False, 1)  # identical: one version
+    # a new origin makes identical bytes a version of their own, on purpose
+    second = cli("register", "iris", str(model_file), "--provenance", "origin=rebuild-2",
+                 "--json").json()
     assert second["version"] == 2
     assert len(blobs(cli)) == 1  # the same bytes are stored once
     listed = cli("versions", "iris", "--json").json()

@@ -10,7 +10,7 @@ audit chain are serialised; opening a second one in the same thread while one is
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from types import TracebackType
@@ -124,6 +124,12 @@ class MemoryVersions:
     def referenced_blobs(self) -> set[str]:
         return {f.sha256 for v in self._t.versions.values() for f in v.manifest.files}
 
+    def with_digest(self, model: str, digest: str, *, key: str,
+                    origin: str | None) -> Version | None:
+        found = sorted((v for (m, _), v in self._t.versions.items()
+                        if m == model and v.digest == digest), key=lambda v: v.number)
+        return next((v for v in found if origin is None or v.provenance.get(key) == origin), None)
+
 
 class MemoryEvents:
     def __init__(self, t: _Tables) -> None:
@@ -146,6 +152,10 @@ class MemoryEvents:
                 and (model is None or e.draft.model == model)
                 and (env is None or e.draft.env == env)]
         return rows if limit is None else rows[:limit]
+
+    def latest(self, *, actions: Sequence[str], model: str, env: str) -> Event | None:
+        return next((e for e in reversed(self._t.events) if e.draft.action in actions
+                     and e.draft.model == model and e.draft.env == env), None)
 
     def scan(self, *, batch: int = 1000) -> Iterator[Event]:
         yield from list(self._t.events)

@@ -18,6 +18,7 @@ from lastgood.api.errors import SafeJSON
 from lastgood.api.limits import BodyLimit, limit_for
 from lastgood.api.routes_access import routes as access_routes
 from lastgood.api.routes_evidence import routes as evidence_routes
+from lastgood.api.routes_mlflow import routes as mlflow_routes
 from lastgood.api.routes_ops import routes as ops_routes
 from lastgood.api.routes_registry import routes as registry_routes
 from lastgood.services.access import AccessService
@@ -47,6 +48,6 @@ def create_app(services: Services, *, auth: AccessService | None = None,
     errors.install(app)
     app.add_middleware(BodyLimit, limit_for=limit_for(body=options.max_body_bytes,
                                                       upload=options.max_upload_bytes))
-    for routes in (access_routes, registry_routes, ops_routes, evidence_routes):
+    for routes in (access_routes, registry_routes, ops_routes, evidence_routes, mlflow_routes):
         app.include_router(routes)
     return app

@@ -81,6 +81,8 @@ class EnvironmentIn(Strict):
     require_signature: bool | None = None
     trusted_keys: list[Name] | None = None
     switch_timeout_s: Seconds | None = None
+    mlflow_alias: Name | None = None
+    mlflow_mode: Literal["off", "mirror", "follow"] | None = None
 
 
 class TokenIn(Strict):
@@ -296,6 +298,8 @@ class EnvironmentOut(BaseModel):
     require_signature: bool
     trusted_keys: list[str]
     switch_timeout_s: float
+    mlflow_alias: str = ""
+    mlflow_mode: str = "off"
 
 
 class ReplicaOut(BaseModel):

@@ -114,12 +114,16 @@ def key_list(ctx: click.Context, as_json: bool) -> None:
               help="Also run a serving replica for ENV (the prediction API).")
 @click.option("--serving-port", type=click.IntRange(0, 65535), default=8080,
               show_default=True, help="Port of the prediction API with --with-serving.")
+@click.option("--sync-mlflow", "sync_mlflow_s", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Also import from MLflow, follow its aliases and mirror to it every SECONDS "
+                   "(MLFLOW_TRACKING_URI).")
 @click.pass_context
 def server(ctx: click.Context, host: str, port: int, with_serving: str | None,
-           serving_port: int) -> None:
+           serving_port: int, sync_mlflow_s: float | None) -> None:
     """Run the control plane: REST API, OpenAPI document and dashboard (until Ctrl-C)."""
     cli = get(ctx)
     cli.server(cli.settings, ServerOptions(
         host=host, port=port, with_serving=with_serving, serving_port=serving_port,
+        sync_mlflow_s=sync_mlflow_s,
         announce=lambda url: cli.err.print(f"control plane on {url} (dashboard {url}/, "
                                            f"OpenAPI {url}/openapi.json)")))

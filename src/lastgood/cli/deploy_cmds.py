@@ -9,10 +9,11 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from lastgood.cli import mlflow_cmds
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.files import read_document
 from lastgood.cli.render import candidates_table, checks_table, history_table, table, when
-from lastgood.domain.deployments import CustomCheck, RuntimeDrift, SwitchMode
+from lastgood.domain.deployments import CustomCheck, MlflowMode, RuntimeDrift, SwitchMode
 from lastgood.domain.operations import Operation
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.documents import parse_env_columns, parse_metrics, parse_pairs
@@ -78,13 +79,17 @@ def env_show(ctx: click.Context, name: str, as_json: bool) -> None:
               help="Only versions signed by a trusted key may be deployed or rolled back to.")
 @click.option("--trusted-key", "trusted_keys", multiple=True, metavar="NAME",
               help="A signing key this env trusts (repeatable; replaces the list).")
+@click.option("--mlflow-alias", help="The MLflow alias this env stands for (default: its name).")
+@click.option("--mlflow-mode", type=click.Choice([m.value for m in MlflowMode]),
+              help="off; mirror (point the alias at what is live, with tags); follow (mirror, "
+                   "and a moved alias is a deploy request).")
 @json_option
 @click.pass_context
 def env_set(ctx: click.Context, name: str, feature_schema: Path | None,
             expected_outputs: Path | None, runtime_drift: str | None, switch_mode: str | None,
             deploy_command: str | None, checks: tuple[str, ...], switch_timeout: float | None,
             require_signature: bool | None, trusted_keys: tuple[str, ...],
-            as_json: bool) -> None:
+            mlflow_alias: str | None, mlflow_mode: str | None, as_json: bool) -> None:
     """Create or change an environment."""
     cli = get(ctx)
     changes: dict[str, Any] = {}
@@ -94,7 +99,8 @@ def env_set(ctx: click.Context, name: str, feature_schema: Path | None,
                                              source=str(path), key=key)
     for key, value in (("runtime_drift", runtime_drift), ("switch_mode", switch_mode),
                        ("deploy_command", deploy_command), ("switch_timeout_s", switch_timeout),
-                       ("require_signature", require_signature)):
+                       ("require_signature", require_signature),
+                       ("mlflow_alias", mlflow_alias), ("mlflow_mode", mlflow_mode)):
         if value is not None:
             changes[key] = value
     if trusted_keys:
@@ -239,16 +245,27 @@ def resume(ctx: click.Context, model: str | None, env_name: str | None, as_json:
 @click.command()
 @click.argument("name")
 @click.option("--env", "env_name", required=True)
+@click.option("--at", "at", metavar="TIME", help="What was live at TIME (ISO 8601), and the "
+                                                 "last verified version then.")
 @json_option
 @click.pass_context
-def status(ctx: click.Context, name: str, env_name: str, as_json: bool) -> None:
+def status(ctx: click.Context, name: str, env_name: str, at: str | None, as_json: bool) -> None:
     """Desired against actual: what ENV should serve and what each replica serves."""
     cli = get(ctx)
+    if at is not None:
+        mlflow_cmds.status_at(cli, name, env_name, at, as_json=as_json)
+        return
     st = cli.services.deployments.status(name, env=env_name)
+    mirror = mlflow_cmds.status_mirror(cli, name, env_name)
     if as_json:
-        cli.emit_json(status_view(st))
+        view = status_view(st)
+        if mirror is not None:
+            view["mlflow"] = mlflow_cmds.mirror_view(mirror)
+        cli.emit_json(view)
         return
     _print_status(cli.out, st)
+    if mirror is not None:
+        cli.out.print(mlflow_cmds.mirror_line(mirror))
 
 
 def _print_status(out: Console, st: Status) -> None:
@@ -278,11 +295,16 @@ def _print_status(out: Console, st: Status) -> None:
 @click.command()
 @click.argument("name")
 @click.option("--env", "env_name", required=True)
+@click.option("--at", "at", metavar="TIME", help="Only what had started by TIME (ISO 8601).")
 @json_option
 @click.pass_context
-def history(ctx: click.Context, name: str, env_name: str, as_json: bool) -> None:
+def history(ctx: click.Context, name: str, env_name: str, at: str | None,
+            as_json: bool) -> None:
     """Which version was live when, who deployed it, why, and how it ended."""
     cli = get(ctx)
+    if at is not None:
+        mlflow_cmds.history_at(cli, name, env_name, at, as_json=as_json)
+        return
     found = cli.services.deployments.history(name, env=env_name)
     if as_json:
         cli.emit_json([deployment_view(d) for d in found])

@@ -22,6 +22,7 @@ class ServerOptions:
     with_serving: str | None = None  # an env: also run a serving replica for it
     serving_port: int = 8080
     announce: Callable[[str], None] | None = None  # told the URL once the server listens
+    sync_mlflow_s: float | None = None  # also sync, follow and mirror MLflow every N seconds
 
 
 ServerRunner = Callable[[Settings, ServerOptions], None]

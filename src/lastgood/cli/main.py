@@ -17,6 +17,7 @@ COMMANDS = {
     **{name: f"lastgood.cli.evidence_cmds:{name}" for name in ("archive", "audit")},
     **{name: f"lastgood.cli.access_cmds:{name}" for name in ("token", "key", "server")},
     **{name: f"lastgood.cli.watch_cmds:{name}" for name in ("watch", "policy")},
+    "sync": "lastgood.cli.mlflow_cmds:sync",
     "demo": "lastgood.cli.demo:demo",
     "serve": "lastgood.cli.serve_cmds:serve_command",
 }

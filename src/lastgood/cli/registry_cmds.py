@@ -7,8 +7,14 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
+from lastgood.adapters.mlflow.uris import is_mlflow_uri
 from lastgood.cli.app import get, json_option
 from lastgood.cli.files import read_document
+from lastgood.cli.mlflow_cmds import (
+    register_from_mlflow,
+    registered,
+    report_identical,
+)
 from lastgood.cli.render import events_table, models_table, show_version, versions_table
 from lastgood.services.documents import (
     parse_golden,
@@ -48,7 +54,8 @@ def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag:
              metrics: tuple[str, ...], requires: tuple[str, ...], input_schema: Path | None,
              golden: Path | None, provenance: tuple[str, ...], labels: tuple[str, ...],
              allow_pickle: bool, sign_with: str | None, as_json: bool) -> None:
-    """Register PATH (a model file or an MLflow model folder) as the next version of NAME."""
+    """Register PATH (a model file, an MLflow model folder, or an MLflow URI: models:/M/3,
+    models:/M@ALIAS, runs:/RUN_ID/PATH) as the next version of NAME."""
     cli = get(ctx)
     req = RegisterRequest(
         model=name, path=path, flavor=flavor, tag=tag, metrics=parse_metrics(metrics),
@@ -59,13 +66,18 @@ def register(ctx: click.Context, name: str, path: Path, flavor: str | None, tag:
         if golden else (),
         provenance=parse_pairs(provenance, flag="--provenance", example="git_sha=abc123"),
         labels=labels, allow_pickle=allow_pickle, sign_with=sign_with)
+    if is_mlflow_uri(str(path)):
+        register_from_mlflow(cli, req, str(path), as_json=as_json)
+        return
     total = sum(p.stat().st_size for _, p in artifact_files(path))
     with Progress(TextColumn("hashing and storing"), BarColumn(), DownloadColumn(),
                   TransferSpeedColumn(), console=cli.err, transient=True,
                   disable=as_json or total < 8 * 1024 * 1024) as bar:
         task = bar.add_task("store", total=total)
-        done = cli.services.registry.register_noted(
-            req, actor=cli.actor, progress=lambda n: bar.advance(task, n))
+        done, identical = registered(cli, req, progress=lambda n: bar.advance(task, n))
+    if identical is not None or done is None:
+        report_identical(cli, identical, as_json=as_json)
+        return
     version = done.version
     if as_json:
         cli.emit_json({**version_view(version, full=False), "notes": list(done.notes)})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +36,14 @@ class SwitchMode(StrEnum):
     COMMAND = "command"  # a team's deploy command is run; its exit code decides
 
 
+class MlflowMode(StrEnum):
+    """How an environment relates to the MLflow alias of the same name (or `mlflow_alias`)."""
+
+    OFF = "off"  # lastgood leaves MLflow alone
+    MIRROR = "mirror"  # after every switch the alias points at the live version, with tags
+    FOLLOW = "follow"  # mirror, and a person moving the alias in MLflow requests a deploy
+
+
 @dataclass(frozen=True, slots=True)
 class CustomCheck:
     """A team's own preflight gate: a shell command or a `module:function` entry point."""
@@ -60,6 +68,13 @@ class Environment:
     require_signature: bool = False
     trusted_keys: tuple[str, ...] = ()
     switch_timeout_s: float = 30.0
+    mlflow_alias: str = ""  # the MLflow alias this env mirrors; empty: the env's name
+    mlflow_mode: MlflowMode = MlflowMode.OFF
+
+    @property
+    def alias(self) -> str:
+        """The MLflow alias that stands for this environment."""
+        return self.mlflow_alias or self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +114,17 @@ class Deployment:
     @property
     def is_verified(self) -> bool:
         return self.verified is not None
+
+
+def live_at(history: Sequence[Deployment], at: datetime) -> Deployment | None:
+    """The deployment that was live at `at`, from a (model, env)'s history in any order."""
+    return next((d for d in history
+                 if d.started_at <= at and (d.ended_at is None or at < d.ended_at)), None)
+
+
+def verified_by(history: Sequence[Deployment], at: datetime) -> Deployment | None:
+    """The most recent deployment started by `at` whose verification was recorded by `at`:
+    the rollback target lastgood would have chosen then."""
+    known = [d for d in history
+             if d.started_at <= at and d.verified is not None and d.verified.at <= at]
+    return max(known, key=lambda d: (d.started_at, d.id), default=None)

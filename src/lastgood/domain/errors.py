@@ -6,6 +6,7 @@
      ├── NotFound                      unknown model, version, tag, env, operation, archive
      ├── Conflict                      the world changed under the caller
      │    ├── AlreadyExists            a duplicate tag, name or key
+     │    │    └── IdenticalContent    content already registered as another version
      │    └── OperationInProgress      another operation holds the deployment's lease
      ├── PreconditionFailed            the request is well formed but not allowed now
      │    ├── NoEligibleTarget         no rollback candidate passed (carries every refusal)
@@ -59,6 +60,14 @@ class Conflict(LastGoodError):
 
 class AlreadyExists(Conflict):
     """A unique name, tag or key is taken."""
+
+
+class IdenticalContent(AlreadyExists):
+    """The artifacts hash to the digest of an existing version; `version` is its number."""
+
+    def __init__(self, message: str, *, fix: str = "", version: int, digest: str):
+        super().__init__(message, fix=fix, details={"version": version, "digest": digest})
+        self.version, self.digest = version, digest
 
 
 class OperationInProgress(Conflict):

@@ -19,7 +19,9 @@ from lastgood.ports import (
     Host,
     KeyRing,
     ModelFormats,
+    ModelImporter,
     ReadinessSource,
+    RegistryMirror,
     Signatures,
     SmokeRunner,
     UnitOfWorkFactory,
@@ -29,6 +31,10 @@ from lastgood.services.access import AccessService
 from lastgood.services.archive import ArchiveService
 from lastgood.services.audit import AuditService
 from lastgood.services.deployments import DeploymentService
+from lastgood.services.mlflow_follow import MlflowFollow
+from lastgood.services.mlflow_mirror import MlflowMirror, NoOutsideRegistry
+from lastgood.services.mlflow_sync import MlflowSync
+from lastgood.services.mlflow_webhooks import MlflowWebhooks, Signer, unsigned_webhook
 from lastgood.services.operations import EngineSettings, OperationEngine
 from lastgood.services.preflight import (
     Check,
@@ -63,6 +69,11 @@ class Ports:
     smoke_enabled: bool = True
     keyring: KeyRing = field(default_factory=NoKeyRing)
     readiness: ReadinessSource | None = None  # None: replica evidence from the registry
+    importer: ModelImporter = field(default_factory=NoOutsideRegistry)
+    mirror: RegistryMirror = field(default_factory=NoOutsideRegistry)
+    tracking_uri: str = ""  # the MLflow tracking server importer and mirror talk to
+    webhook_signer: Signer = unsigned_webhook
+    mlflow_webhook_secret: str = ""  # MLflow webhooks are refused without it
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +88,10 @@ class Services:
     engine: OperationEngine
     access: AccessService
     signing: SigningService
+    mlflow_sync: MlflowSync
+    mlflow_mirror: MlflowMirror
+    mlflow_follow: MlflowFollow
+    mlflow_webhooks: MlflowWebhooks
 
 
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
@@ -109,15 +124,29 @@ def wire(ports: Ports) -> Services:
         return signing.seal(new, sign_with=req.sign_with, signature=req.signature,
                             signed_by=req.signed_by)
 
+    registry = RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
+                               host=ports.host, clock=ports.clock, smoke=ports.smoke,
+                               record_outputs=ports.smoke_enabled, seal=seal)
+    mirror = MlflowMirror(uow=ports.uow, mirror=ports.mirror, clock=ports.clock)
+    deployments = DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock,
+                                    after_change=mirror.after_change)
+    mlflow_sync = MlflowSync(registry=registry, importer=ports.importer, uow=ports.uow,
+                             tracking_uri=ports.tracking_uri)
+    follow = MlflowFollow(uow=ports.uow, port=ports.mirror, mirror=mirror, sync=mlflow_sync,
+                          deployments=deployments, clock=ports.clock)
     return Services(
         ports=ports,
-        registry=RegistryService(uow=ports.uow, store=ports.store, formats=ports.formats,
-                                 host=ports.host, clock=ports.clock, smoke=ports.smoke,
-                                 record_outputs=ports.smoke_enabled, seal=seal),
-        deployments=DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock),
+        registry=registry,
+        deployments=deployments,
         archives=ArchiveService(uow=ports.uow, store=ports.store),
         audit=AuditService(uow=ports.uow),
         engine=engine,
         access=AccessService(uow=ports.uow, clock=ports.clock),
         signing=signing,
+        mlflow_sync=mlflow_sync,
+        mlflow_mirror=mirror,
+        mlflow_follow=follow,
+        mlflow_webhooks=MlflowWebhooks(uow=ports.uow, follow=follow, clock=ports.clock,
+                                       sign=ports.webhook_signer,
+                                       secret=ports.mlflow_webhook_secret),
     )

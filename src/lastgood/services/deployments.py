@@ -13,6 +13,7 @@ from lastgood.domain.baselines import check_stated, stated_record
 from lastgood.domain.deployments import (
     Deployment,
     Environment,
+    MlflowMode,
     RuntimeDrift,
     SwitchMode,
     VerifiedRecord,
@@ -33,6 +34,12 @@ from lastgood.services.operations import OperationEngine, new_operation_id, no_t
 from lastgood.services.readiness import rollback_readiness
 
 PhaseHook = Callable[[Operation], None]
+ChangeHook = Callable[[str, str], None]
+"""Told (model, env) after a switch or a verification; never raises (e.g. the MLflow mirror)."""
+
+
+def no_hook(model: str, env: str) -> None:
+    """The change hook of a registry that mirrors nothing."""
 T = TypeVar("T")
 
 
@@ -72,8 +79,10 @@ def require_reason(reason: str | None, action: str) -> str:
 class DeploymentService:
     """Use cases that move or judge what an environment serves."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, engine: OperationEngine, clock: Clock):
+    def __init__(self, *, uow: UnitOfWorkFactory, engine: OperationEngine, clock: Clock,
+                 after_change: ChangeHook = no_hook):
         self._uow, self._engine, self._clock = uow, engine, clock
+        self._after_change = after_change
 
     # -- environments ----------------------------------------------------------------------------
 
@@ -201,7 +210,10 @@ class DeploymentService:
         self._audited(op.actor, op.model, op.env, str(op.kind), lambda: self._engine.start(op))
         if on_phase:
             on_phase(op)
-        return self._engine.run_to_completion(op.id, on_phase=on_phase)
+        done = self._engine.run_to_completion(op.id, on_phase=on_phase)
+        if done.phase is not Phase.FAILED:
+            self._after_change(op.model, op.env)
+        return done
 
     def _refusing(self, actor: str, model: str, env: str, action: str,
                   body: Callable[[], str]) -> str:
@@ -259,7 +271,8 @@ class DeploymentService:
                 after={"verified": True, "deployment_id": live.id, "version": live.version},
                 evidence={"baseline": dict(baseline)}), at=now)
             uow.commit()
-            return updated
+        self._after_change(model, env)
+        return updated
 
     def status(self, model: str, *, env: str) -> Status:
         with self._uow() as uow:
@@ -299,7 +312,8 @@ class DeploymentService:
 
 def coerce_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
     """Environment settings with enum fields checked, so a typo is refused, not stored."""
-    enums: dict[str, type[StrEnum]] = {"runtime_drift": RuntimeDrift, "switch_mode": SwitchMode}
+    enums: dict[str, type[StrEnum]] = {"runtime_drift": RuntimeDrift, "switch_mode": SwitchMode,
+                                       "mlflow_mode": MlflowMode}
     out = dict(changes)
     for key, kind in enums.items():
         if key in out:

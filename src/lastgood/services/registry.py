@@ -7,7 +7,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lastgood.domain.audit import Event, EventDraft
-from lastgood.domain.errors import InvalidInput, LastGoodError, PreconditionFailed
+from lastgood.domain.errors import (
+    IdenticalContent,
+    InvalidInput,
+    LastGoodError,
+    PreconditionFailed,
+)
 from lastgood.domain.flavors import flavor
 from lastgood.domain.versions import (
     ArtifactFile,
@@ -98,6 +103,22 @@ def _first_problem(outcome: SmokeOutcome) -> str:
     return f" ({problems[0]})" if problems else ""
 
 
+BOOKKEEPING_FILES = frozenset({"registered_model_meta"})
+"""Files MLflow adds to a model directory when it is downloaded from its registry; they name
+the registry entry, not the model, so they are left out of the manifest and the digest."""
+
+
+def is_bookkeeping(root: Path, path: Path) -> bool:
+    """Whether `path` is MLflow's bookkeeping at the top of an MLflow model directory `root`."""
+    return (path.parent == root and path.name in BOOKKEEPING_FILES
+            and (root / "MLmodel").is_file())
+
+
+ORIGIN = "origin"
+"""Provenance key naming where a version came from outside (e.g. one MLflow model version):
+identical content is refused unless it names an origin no version with that content has."""
+
+
 def artifact_files(path: Path) -> list[tuple[str, Path]]:
     """(manifest path, local path) for a file or every file below a directory."""
     if not path.exists():
@@ -105,7 +126,7 @@ def artifact_files(path: Path) -> list[tuple[str, Path]]:
                            fix="check the path (a model file or an MLflow model directory)")
     if path.is_file():
         return [(path.name, path)]
-    files = sorted(p for p in path.rglob("*") if p.is_file())
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not is_bookkeeping(path, p))
     if not files:
         raise InvalidInput(f"directory {str(path)!r} holds no files",
                            fix="point PATH at a model file or a non-empty model directory")
@@ -147,6 +168,7 @@ class RegistryService:
         try:
             manifest = Manifest(tuple(self._put(name, local, created, progress)
                                       for name, local in files))
+            self._refuse_identical(req, manifest)
             new = validate_new_version(self._new_version(req, inspection, manifest))
             new, recorded = self._golden_checked(new, actor)
             new = self._seal(new, req)
@@ -200,6 +222,17 @@ class RegistryService:
 
         raise AlreadyExists(f"tag {req.tag!r} is already version {existing.number} of "
                             f"{req.model!r}", fix="choose another tag; tags are never reused")
+
+    def _refuse_identical(self, req: RegisterRequest, manifest: Manifest) -> None:
+        """Identical content is one version: say which, unless it comes from another origin."""
+        with self._uow() as uow:
+            v = uow.versions.with_digest(req.model, manifest.digest, key=ORIGIN,
+                                         origin=req.provenance.get(ORIGIN) or None)
+        if v is not None:
+            raise IdenticalContent(
+                f"content identical to {v.ref} (digest {v.digest[:12]}) is already registered",
+                fix=f"use {v.ref}; nothing new was registered", version=v.number,
+                digest=v.digest)
 
     def _put(self, name: str, local: Path, created: list[str],
              progress: Progress | None) -> ArtifactFile:

@@ -108,6 +108,7 @@ def environment_view(e: Environment) -> dict[str, Any]:
                     "timeout_s": c.timeout_s} for c in e.checks],
         "require_signature": e.require_signature, "trusted_keys": list(e.trusted_keys),
         "switch_timeout_s": e.switch_timeout_s,
+        "mlflow_alias": e.alias, "mlflow_mode": str(e.mlflow_mode),
     }
 
 

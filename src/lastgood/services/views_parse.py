@@ -18,6 +18,7 @@ from lastgood.domain.deployments import (
     Deployment,
     DeploymentEnd,
     Environment,
+    MlflowMode,
     RuntimeDrift,
     SwitchMode,
     VerifiedRecord,
@@ -151,7 +152,9 @@ def parse_environment(d: View) -> Environment:
         checks=tuple(CustomCheck(c["name"], c["command"], c["entry_point"], c["timeout_s"])
                      for c in d["checks"]),
         require_signature=d["require_signature"], trusted_keys=tuple(d["trusted_keys"]),
-        switch_timeout_s=d["switch_timeout_s"])
+        switch_timeout_s=d["switch_timeout_s"],
+        mlflow_alias="" if d.get("mlflow_alias", d["name"]) == d["name"] else d["mlflow_alias"],
+        mlflow_mode=MlflowMode(d.get("mlflow_mode", MlflowMode.OFF.value)))
 
 
 def parse_replica(d: View, *, model: str, env: str) -> ReplicaReport:

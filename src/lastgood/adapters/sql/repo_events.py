@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -39,6 +39,13 @@ class SqlEvents:
         if env is not None:
             query = query.where(events.c.env == env)
         return [rows.to_event(r._mapping) for r in self._tx.execute(query)]
+
+    def latest(self, *, actions: Sequence[str], model: str, env: str) -> Event | None:
+        query = (select(events).where(events.c.model == model, events.c.env == env,
+                                      events.c.action.in_(list(actions)))
+                 .order_by(events.c.seq.desc()).limit(1))
+        row = self._tx.execute(query).first()
+        return None if row is None else rows.to_event(row._mapping)
 
     def scan(self, *, batch: int = 1000) -> Iterator[Event]:
         # Pages by seq rather than one huge result, so verifying a long chain stays in bounded

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Text, func, select, type_coerce, update
 
 from lastgood.adapters import registry_common as rc
 from lastgood.adapters.sql import rows
@@ -111,6 +112,19 @@ class SqlVersions:
                                                 versions.c.number == number)
                          .values(status=status.value))
         return self.get(model, number)
+
+    def with_digest(self, model: str, digest: str, *, key: str,
+                    origin: str | None) -> Version | None:
+        query = (select(versions).where(versions.c.model == model, versions.c.digest == digest)
+                 .order_by(versions.c.number))
+        if origin is not None:  # a text pre-filter (provenance is JSON text); checked exactly below
+            prov = type_coerce(versions.c.provenance, Text)  # compare the stored text itself
+            query = query.where(prov.contains(json.dumps(origin), autoescape=True))
+        for row in self._tx.execute(query):
+            found = rows.to_version(row._mapping)
+            if origin is None or found.provenance.get(key) == origin:
+                return found
+        return None
 
     def referenced_blobs(self) -> set[str]:
         manifests = self._tx.execute(select(versions.c.manifest)).scalars()

@@ -19,6 +19,7 @@ from lastgood.domain.deployments import (
     Deployment,
     DeploymentEnd,
     Environment,
+    MlflowMode,
     RuntimeDrift,
     SwitchMode,
     VerifiedRecord,
@@ -135,6 +136,7 @@ def environment_settings(env: Environment) -> dict[str, Any]:
         "deploy_command": env.deploy_command, "checks": [asdict(c) for c in env.checks],
         "require_signature": env.require_signature, "trusted_keys": list(env.trusted_keys),
         "switch_timeout_s": env.switch_timeout_s,
+        "mlflow_alias": env.mlflow_alias, "mlflow_mode": env.mlflow_mode.value,
     }
 
 
@@ -152,6 +154,8 @@ def to_environment(name: str, s: Mapping[str, Any]) -> Environment:
         require_signature=s.get("require_signature", False),
         trusted_keys=tuple(s.get("trusted_keys", ())),
         switch_timeout_s=s.get("switch_timeout_s", default.switch_timeout_s),
+        mlflow_alias=s.get("mlflow_alias", ""),
+        mlflow_mode=MlflowMode(s.get("mlflow_mode", default.mlflow_mode)),
     )
 
 
