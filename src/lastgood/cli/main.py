@@ -43,6 +43,7 @@ SUMMARIES = {
     "serve": "Serve ENV: hot switches to warm standbys, replicas that follow the registry.",
     "server": "Run the control plane: REST API, OpenAPI document and dashboard (until Ctrl-C).",
     "show": "Show one version (REF is a number or a tag).",
+    "sync": "Import versions from an outside registry.",
     "status": "Desired against actual: what ENV should serve and what each replica serves.",
     "token": "API tokens for the control plane (stored hashed; the secret is shown once).",
     "verify": "Mark the live deployment verified, with its measured baseline.",
