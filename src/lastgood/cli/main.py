@@ -35,8 +35,8 @@ SUMMARIES = {
     "models": "List every model.",
     "ops": "Deploys and rollbacks, newest first, with their phase.",
     "policy": "Health policies: signals, tolerated regression, bake window, mode.",
-    "register": "Register PATH (a model file or an MLflow model folder) as the next version of "
-                "NAME.",
+    "register": "Register PATH (a model file, an MLflow model folder, or an MLflow URI: "
+                "models:/M/3, models:/M@ALIAS, runs:/RUN_ID/PATH) as the next version of NAME.",
     "resume": "Finish deploys and rollbacks that a crash interrupted.",
     "retire": "Retire a version: it stays in history but is never deployed or rolled back to.",
     "rollback": "Put back the most recent verified version of NAME in ENV.",
