@@ -7,30 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.bootstrap import open_services
-from lastgood.cli.demo import train
-from lastgood.cli.demo_watch import run_auto_rollback, train_mislabelled
-from lastgood.config import load_settings
+from lastgood.cli.demo_watch import run_auto_rollback
 from lastgood.domain.versions import VersionStatus
-from lastgood.services.registry import RegisterRequest
-
-MODEL, ENV = "wine-quality", "production"
+from tests.integration.watch_world import ENV, MODEL, good_live_bad_registered
 
 
 @pytest.mark.slow
 def test_a_bad_deploy_is_rolled_back_and_verified_automatically(tmp_path: Path) -> None:
-    settings = load_settings({"LASTGOOD_HOME": str(tmp_path / "home"),
-                              "LASTGOOD_ACTOR": "tester", "LASTGOOD_SMOKE_TEST": "off"})
-    services = open_services(settings)
-    good = train(tmp_path)[0]
-    bad = train_mislabelled(tmp_path)
-    for item in (good, bad):
-        services.registry.register(RegisterRequest(
-            model=MODEL, path=item["path"], tag=item["tag"], schema=item["schema"],
-            golden=item["golden"]), actor="tester")
-    services.deployments.deploy(MODEL, 1, env=ENV, reason="release", actor="tester")
-    services.deployments.verify(MODEL, env=ENV, baseline={"accuracy": good["accuracy"]},
-                                reason="offline metrics", actor="tester")
+    services = good_live_bad_registered(tmp_path)
     said: list[str] = []
     timeline = run_auto_rollback(services, model=MODEL, env=ENV, bad=2, home=tmp_path,
                                  actor="tester", say=said.append, rps=40, bake_s=4)

@@ -13,14 +13,9 @@ import httpx
 import numpy as np
 import pytest
 
-from lastgood.bootstrap import open_services
-from lastgood.cli.demo import train
-from lastgood.cli.demo_watch import Load, Sample, run_auto_rollback, train_mislabelled
-from lastgood.config import load_settings
+from lastgood.cli.demo_watch import Load, Sample, run_auto_rollback
 from lastgood.domain.versions import VersionStatus
-from lastgood.services.registry import RegisterRequest
-
-MODEL, ENV = "wine-quality", "production"
+from tests.integration.watch_world import ENV, MODEL, good_live_bad_registered
 
 
 @dataclass
@@ -70,18 +65,7 @@ class ProtocolLoad(Load):
 @pytest.mark.slow
 def test_the_watch_rolls_back_a_bad_version_seen_only_through_v2_and_invocations(
         tmp_path: Path) -> None:
-    settings = load_settings({"LASTGOOD_HOME": str(tmp_path / "home"),
-                              "LASTGOOD_ACTOR": "tester", "LASTGOOD_SMOKE_TEST": "off"})
-    services = open_services(settings)
-    good = train(tmp_path)[0]
-    bad = train_mislabelled(tmp_path)
-    for item in (good, bad):
-        services.registry.register(RegisterRequest(
-            model=MODEL, path=item["path"], tag=item["tag"], schema=item["schema"],
-            golden=item["golden"]), actor="tester")
-    services.deployments.deploy(MODEL, 1, env=ENV, reason="release", actor="tester")
-    services.deployments.verify(MODEL, env=ENV, baseline={"accuracy": good["accuracy"]},
-                                reason="offline metrics", actor="tester")
+    services = good_live_bad_registered(tmp_path)
     loads: list[ProtocolLoad] = []
 
     def load_type(*args: Any, **kwargs: Any) -> ProtocolLoad:  # keeps the load to inspect
