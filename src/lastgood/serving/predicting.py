@@ -10,7 +10,6 @@ refers to. Bad input is counted apart (`rejected`), never as a model error.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 import uuid
@@ -24,7 +23,8 @@ from starlette.requests import Request
 
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.domain.versions import Version
-from lastgood.ports import Clock
+from lastgood.ports import Clock, Predictor
+from lastgood.serving.batching import Batcher
 from lastgood.serving.errors import ModelFailed, compact_json
 from lastgood.serving.inputs import (
     MalformedBody,
@@ -142,6 +142,7 @@ class Predictions:
         self.inline_below_ms, self.max_body_bytes = inline_below_ms, max_body_bytes
         self.default_model = default_model
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lastgood-predict")
+        self._batchers: dict[int, Batcher] = {}  # by id of the predictor it feeds
 
     def model_for_unnamed_route(self) -> str:
         """The model a route without a name serves: `--default-model`, or the only one."""
@@ -222,12 +223,23 @@ class Predictions:
             raise RuntimeError(f"{slot.version.ref} holds no predictor ({slot.state})")
         estimate = slot.per_record_ms
         if estimate is not None and estimate * len(records) <= self.inline_below_ms:
-            outputs = predictor.predict(records)
-        else:
-            loop = asyncio.get_running_loop()
-            outputs = await loop.run_in_executor(self.pool, predictor.predict, records)
-        result = plain(outputs)
-        if not isinstance(result, list) or len(result) != len(records):
-            got = len(result) if isinstance(result, list) else "no list of"
-            raise ValueError(f"{len(records)} records gave {got} predictions")
-        return result
+            return settled(predictor.predict(records), len(records))
+        return await self._batcher(predictor).predict(records)
+
+    def _batcher(self, predictor: Predictor) -> Batcher:
+        """The predictor's queue; those of slots long gone are dropped now and then."""
+        found = self._batchers.get(id(predictor))
+        if found is None or found.predictor is not predictor:
+            if len(self._batchers) > 32:
+                self._batchers.clear()  # idle queues only cost a lookup to rebuild
+            found = self._batchers[id(predictor)] = Batcher(predictor, self.pool, settled)
+        return found
+
+
+def settled(outputs: Any, count: int) -> list[Any]:
+    """The model's outputs as a plain list, one per record, or ValueError."""
+    result = plain(outputs)
+    if not isinstance(result, list) or len(result) != count:
+        got = len(result) if isinstance(result, list) else "no list of"
+        raise ValueError(f"{count} records gave {got} predictions")
+    return result
