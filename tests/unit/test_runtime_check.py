@@ -68,3 +68,10 @@ def test_everything_in_place_passes() -> None:
     status, summary, _ = judge("sklearn", {"scikit-learn": "1.9.1", "numpy": "2.4.6"})
     assert status is CheckStatus.PASS
     assert "2 pin(s) the sklearn loader uses fit the host" in summary
+
+
+def test_package_names_compare_as_pep_503_does() -> None:
+    from lastgood.domain.compatibility import runtime_drift
+
+    assert runtime_drift({"ruamel.yaml": "0.18.6", "Py_YAML": "6.0"},
+                         {"ruamel-yaml": "0.18.6", "pyyaml": "6.0"}, RuntimeDrift.EXACT) == {}

@@ -12,16 +12,12 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from lastgood.domain.compatibility import normal_name
 from lastgood.domain.readiness import package_fingerprint
 from lastgood.domain.versions import Resources
 from lastgood.ports import HostFacts
 
 MB = 1024 * 1024
-
-
-def normal_name(name: str) -> str:
-    """A distribution name as PEP 503 compares them: `PyYAML` and `py_yaml` are `pyyaml`."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 DIST_INFO = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)\.dist-info$")

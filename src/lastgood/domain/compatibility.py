@@ -77,14 +77,19 @@ def package_drift(want: str, have: str | None, policy: RuntimeDrift) -> str | No
     return None
 
 
+def normal_name(name: str) -> str:
+    """A distribution name as PEP 503 compares them: `PyYAML`, `py_yaml` and `py.yaml` are one."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def runtime_drift(
     packages: Mapping[str, str], installed: Mapping[str, str], policy: RuntimeDrift
 ) -> dict[str, str]:
     """Map each pinned package that does not fit the host to the reason."""
-    normal = {k.lower().replace("_", "-"): v for k, v in installed.items()}
+    normal = {normal_name(k): v for k, v in installed.items()}
     problems: dict[str, str] = {}
     for name, want in sorted(packages.items()):
-        reason = package_drift(want, normal.get(name.lower().replace("_", "-")), policy)
+        reason = package_drift(want, normal.get(normal_name(name)), policy)
         if reason:
             problems[name] = reason
     return problems

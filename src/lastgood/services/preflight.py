@@ -6,7 +6,6 @@ add their own (custom checks declared per environment) beside the built-in ones.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Protocol
 
 from lastgood.domain.compatibility import (
     diff_schema,
+    normal_name,
     python_drift,
     resource_shortfall,
     runtime_drift,
@@ -126,11 +126,6 @@ class RuntimeCheck:
                                f"{fit}; pins it never imports differ, reported only: {listed}",
                                evidence)
         return CheckResult(self.name, CheckStatus.PASS, fit, evidence)
-
-
-def normal_name(name: str) -> str:
-    """A distribution name as PEP 503 compares them."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def missing_requirements(spec: Flavor, installed: Mapping[str, str]) -> dict[str, str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from lastgood.domain.compatibility import normal_name
 from lastgood.domain.readiness import (
     ReadinessEvidence,
     ReadinessVerdict,
@@ -49,7 +49,7 @@ def host_fingerprint() -> str:
     for dist in importlib.metadata.distributions():
         name = dist.metadata["Name"] if dist.metadata else None
         if name:  # the first on sys.path wins, as in import
-            found.setdefault(re.sub(r"[-_.]+", "-", name).lower(), dist.version)
+            found.setdefault(normal_name(name), dist.version)
     return package_fingerprint(found)
 
 

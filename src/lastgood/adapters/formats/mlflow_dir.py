@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from lastgood.adapters.formats.detect import MLMODEL
+from lastgood.domain.compatibility import normal_name
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Runtime
 from lastgood.services.documents import example_records, spec_columns
@@ -165,7 +166,7 @@ def pins(lines: Sequence[str], *, drop: Sequence[str] = ()) -> tuple[dict[str, s
         if not match:
             loose.append(line)
             continue
-        name = re.sub(r"[-_.]+", "-", match.group(1)).lower()
+        name = normal_name(match.group(1))
         if name in drop:
             dropped.append(name)
         else:
