@@ -73,5 +73,5 @@ def test_everything_in_place_passes() -> None:
 def test_package_names_compare_as_pep_503_does() -> None:
     from lastgood.domain.compatibility import runtime_drift
 
-    assert runtime_drift({"ruamel.yaml": "0.18.6", "Py_YAML": "6.0"},
+    assert runtime_drift({"ruamel.yaml": "0.18.6", "PyYAML": "6.0"},
                          {"ruamel-yaml": "0.18.6", "pyyaml": "6.0"}, RuntimeDrift.EXACT) == {}
