@@ -36,15 +36,15 @@ def __getattr__(name: str) -> Any:
 def open_services(settings: Settings | None = None) -> Services:
     """The real adapters chosen by Settings, wired into services."""
     from lastgood.adapters.artifacts.factory import open_artifact_store
-    from lastgood.adapters.clock import SystemClock
-    from lastgood.adapters.commands import SubprocessCommands
-    from lastgood.adapters.host import LocalHost
-    from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
     from lastgood.adapters.mlflow import MlflowRegistry
     from lastgood.adapters.mlflow.webhooks import mlflow_signature
     from lastgood.adapters.null import NoEvidence
-    from lastgood.adapters.smoke import SubprocessSmoke
     from lastgood.adapters.sql.registry import open_registry
+    from lastgood.adapters.system.clock import SystemClock
+    from lastgood.adapters.system.commands import SubprocessCommands
+    from lastgood.adapters.system.host import LocalHost
+    from lastgood.adapters.system.keys import Ed25519Signatures, FileKeyRing
+    from lastgood.adapters.system.smoke import SubprocessSmoke
     from lastgood.domain.operations import Phase
     from lastgood.services.container import Ports, wire
     from lastgood.services.operations import EngineSettings
@@ -99,8 +99,8 @@ def open_verifier(settings: Settings, uow: UnitOfWorkFactory) -> Verifier:
 
     if not (settings.gateway_urls or settings.prometheus_url):
         return NoVerifier()
-    from lastgood.adapters.clock import SystemClock
     from lastgood.adapters.metrics import open_metric_source
+    from lastgood.adapters.system.clock import SystemClock
     from lastgood.services.live_verifier import LiveVerifier
     from lastgood.services.policies import PolicyBook
 
@@ -115,10 +115,11 @@ def open_verifier(settings: Settings, uow: UnitOfWorkFactory) -> Verifier:
 def open_control_plane(settings: Settings) -> ControlPlane:
     """What the CLI talks to: the control plane at LASTGOOD_URL, else the local services."""
     if settings.remote_url:
-        from lastgood.adapters.remote import RemoteControlPlane
+        from lastgood.adapters.system.keys import FileKeyRing
+        from lastgood.remote.client import RemoteControlPlane
 
         return RemoteControlPlane(settings.remote_url, settings.remote_token,
-                                  keys_dir=settings.home / "keys")
+                                  keyring=FileKeyRing(settings.home / "keys"))
     return open_services(settings)
 
 
@@ -140,7 +141,7 @@ def build_control_plane(services: Services, settings: Settings, *,
 
 def run_server(settings: Settings, options: ServerOptions) -> None:
     """`lastgood server`: the control plane, and a serving replica with --with-serving."""
-    from lastgood.adapters.server_run import serve_apps
+    from lastgood.adapters.system.server_run import serve_apps
 
     services = open_services(settings)
     if options.sync_mlflow_s:

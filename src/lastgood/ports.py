@@ -280,6 +280,10 @@ class KeyRing(Protocol):
         """Make a new key pair; keep the private half; return the public key (base64)."""
         ...
 
+    def discard(self, name: str) -> None:
+        """Forget the private key `name` (one whose public half was refused); no error if absent."""
+        ...
+
     def public_key(self, name: str) -> str:
         """The public key (base64) of a private key kept here; raises NotFound."""
         ...

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.adapters.memory import MemoryRegistry
 from lastgood.adapters.sql import SqlRegistry, open_registry
 from lastgood.ports import UnitOfWorkFactory
+from lastgood.testing.memory import MemoryRegistry
 
 BACKENDS = [
     pytest.param("memory"),

@@ -12,15 +12,15 @@ import httpx
 from fastapi import FastAPI
 
 from lastgood.adapters.formats import LocalModelFormats
-from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing
-from lastgood.adapters.memory import MemoryRegistry
-from lastgood.adapters.memory_store import MemoryArtifactStore
 from lastgood.adapters.null import NoEvidence
+from lastgood.adapters.system.keys import Ed25519Signatures, FileKeyRing
 from lastgood.api import ApiOptions, create_app
 from lastgood.domain.access import Role
 from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
 from lastgood.testing import FixedClock
+from lastgood.testing.memory import MemoryRegistry
+from lastgood.testing.memory_store import MemoryArtifactStore
 from tests.unit.world import ScriptedCommands, ScriptedSmoke, ScriptedVerifier, StaticHost
 
 MODEL, ENV = "iris", "production"

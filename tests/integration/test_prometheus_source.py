@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lastgood.adapters.clock import SystemClock
 from lastgood.adapters.metrics import PrometheusSource, http_source
+from lastgood.adapters.system.clock import SystemClock
 from lastgood.domain.measurements import RateCounts
 from lastgood.serving.server import create_serving_app
 from lastgood.serving.signals import PollingSignal

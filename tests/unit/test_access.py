@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from lastgood.adapters.memory import MemoryRegistry
 from lastgood.domain.access import REQUIRED_ROLE, Action, Role, allows
 from lastgood.domain.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from lastgood.services.access import AccessService, hash_token, parse_lifetime
 from lastgood.testing import FixedClock
+from lastgood.testing.memory import MemoryRegistry
 
 
 @pytest.fixture

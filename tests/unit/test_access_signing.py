@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.adapters.keys import Ed25519Signatures, FileKeyRing, verify_signature
 from lastgood.adapters.null import NoEvidence
+from lastgood.adapters.system.keys import Ed25519Signatures, FileKeyRing, verify_signature
 from lastgood.domain.access import signing_message
 from lastgood.domain.errors import AlreadyExists, InvalidInput, NoEligibleTarget, NotFound
 from lastgood.domain.operations import Phase

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from lastgood.adapters.files.policy_file import parse_policies
 from lastgood.adapters.metrics import GATEWAY_SIGNALS, PROMETHEUS_SIGNALS, GatewaySource
 from lastgood.adapters.metrics.gateway import version_summary
-from lastgood.adapters.policy_file import parse_policies
 from lastgood.domain.baselines import regressed, summary_minus
 from lastgood.domain.decisions import DecisionKind
 from lastgood.domain.errors import InvalidInput

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.adapters.host import LocalHost, normal_name
+from lastgood.adapters.system.host import LocalHost, normal_name
 from lastgood.ports import Host
 
 

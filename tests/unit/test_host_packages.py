@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 
-from lastgood.adapters.host import installed_packages, normal_name, packages_fingerprint
+from lastgood.adapters.system.host import installed_packages, normal_name, packages_fingerprint
 
 
 def test_the_folder_names_give_the_same_packages_as_the_metadata() -> None:

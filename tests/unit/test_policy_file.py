@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.adapters.policy_file import find_policy, load_policies, parse_policies
+from lastgood.adapters.files.policy_file import find_policy, load_policies, parse_policies
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.domain.health import Direction, Mode
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import socket
 from datetime import timedelta
 
-from lastgood.adapters.memory import MemoryRegistry
 from lastgood.adapters.metrics.discovery import RegistryReplicas, registry_source
 from lastgood.domain.health import HealthPolicy, Verdict, assess, default_signal
 from lastgood.domain.measurements import RateCounts, Summary
 from lastgood.ports import ReplicaReport
 from lastgood.services.watch_lease import WatchLease
 from lastgood.testing import EPOCH, FixedClock
+from lastgood.testing.memory import MemoryRegistry
 from tests.net import free_port
 from tests.unit.test_watch_sources import Canned, entry
 

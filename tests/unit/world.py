@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lastgood.adapters.memory import MemoryRegistry
-from lastgood.adapters.memory_store import MemoryArtifactStore
 from lastgood.adapters.null import NoEvidence, NoSignatures
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.versions import GoldenExample, Resources, Version
@@ -23,6 +21,8 @@ from lastgood.ports import (
 from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
 from lastgood.testing import FixedClock, make_manifest, make_new_version
+from lastgood.testing.memory import MemoryRegistry
+from lastgood.testing.memory_store import MemoryArtifactStore
 
 
 class StaticHost:

@@ -10,8 +10,8 @@ import click
 
 from lastgood.adapters.artifacts.factory import open_artifact_store
 from lastgood.adapters.formats import LocalModelFormats
-from lastgood.adapters.host import packages_fingerprint
 from lastgood.adapters.sql.registry import open_registry
+from lastgood.adapters.system.host import packages_fingerprint
 from lastgood.cli.app import get
 from lastgood.cli.watch_cmds import watch_wrapper
 from lastgood.domain.errors import InvalidInput, NotFound

@@ -27,6 +27,7 @@ from typing import Any
 import click
 from starlette.applications import Starlette
 
+from lastgood.adapters.files.policy_file import load_policies
 from lastgood.adapters.metrics import (
     in_process_source,
     open_metric_source,
@@ -35,7 +36,6 @@ from lastgood.adapters.metrics import (
 )
 from lastgood.adapters.metrics.gateway import InProcessStats
 from lastgood.adapters.notify import FanOut, LogNotifier, WebhookNotifier
-from lastgood.adapters.policy_file import load_policies
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.render import table
 from lastgood.config import Settings

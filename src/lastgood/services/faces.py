@@ -1,6 +1,6 @@
 """What a face (CLI, SDK) calls, as Protocols: met by the local services and by the remote client.
 
-`ControlPlane` is the part of `Services` the CLI uses. `lastgood.adapters.remote` implements the
+`ControlPlane` is the part of `Services` the CLI uses. `lastgood.remote.client` implements the
 same methods over the HTTP API, so a command prints the same output whether it runs against the
 embedded registry or a control plane at LASTGOOD_URL.
 """

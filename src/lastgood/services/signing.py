@@ -30,6 +30,9 @@ class NoKeyRing:
     def create(self, name: str) -> str:
         raise self._refuse(name)
 
+    def discard(self, name: str) -> None:
+        return None
+
     def public_key(self, name: str) -> str:
         raise self._refuse(name)
 

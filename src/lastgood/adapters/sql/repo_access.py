@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from lastgood.adapters import access_common as ac
+from lastgood.adapters import registry_rules as ac
 from lastgood.adapters.sql.rows import Row
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import api_tokens, signing_keys

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from lastgood.adapters.registry_common import utc
+from lastgood.adapters.registry_rules import utc
 from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import audit_head, events

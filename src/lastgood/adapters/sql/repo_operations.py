@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import Select, delete, or_, select
 
-from lastgood.adapters import registry_common as rc
+from lastgood.adapters import registry_rules as rc
 from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import leases, operations

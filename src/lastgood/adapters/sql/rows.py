@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from lastgood.adapters.registry_common import json_safe
+from lastgood.adapters.registry_rules import json_safe
 from lastgood.domain.audit import Event, EventDraft
 from lastgood.domain.deployments import (
     CustomCheck,

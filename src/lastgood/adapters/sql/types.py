@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
-from lastgood.adapters.registry_common import utc
+from lastgood.adapters.registry_rules import utc
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from lastgood.adapters import access_common as ac
-from lastgood.adapters.registry_common import utc
+from lastgood.adapters import registry_rules as ac
+from lastgood.adapters.registry_rules import utc
 from lastgood.domain.access import ApiToken, SigningKey
 
 

@@ -1,6 +1,6 @@
 """Fakes and builders for tests of services and faces: a settable clock and valid domain records.
 
-The in-memory registry itself lives in `lastgood.adapters.memory` (MemoryRegistry); this module
+The in-memory registry itself lives in `lastgood.testing.memory` (MemoryRegistry); this module
 re-exports it so a test needs one import.
 """
 
@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from lastgood.adapters.memory import MemoryRegistry, MemoryUnitOfWork, memory_uow_factory
 from lastgood.domain.deployments import Environment, VerifiedRecord
 from lastgood.domain.operations import Operation, OperationKind, Phase
 from lastgood.domain.versions import (
@@ -23,6 +22,7 @@ from lastgood.domain.versions import (
     Runtime,
     Schema,
 )
+from lastgood.testing.memory import MemoryRegistry, MemoryUnitOfWork, memory_uow_factory
 
 __all__ = [
     "EPOCH",

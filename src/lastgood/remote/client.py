@@ -20,8 +20,6 @@ from urllib.parse import quote
 
 import httpx
 
-from lastgood.adapters.keys import FileKeyRing
-from lastgood.adapters.remote_bodies import environment_body, register_meta
 from lastgood.domain import errors as errors_module
 from lastgood.domain.access import ApiToken, Role, SigningKey, check_key_name, signing_message
 from lastgood.domain.audit import ChainReport, Event
@@ -39,7 +37,8 @@ from lastgood.domain.errors import (
 )
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import ArtifactFile, Manifest, Model, Version
-from lastgood.ports import ArchiveRecord, Progress
+from lastgood.ports import ArchiveRecord, KeyRing, Progress
+from lastgood.remote.bodies import environment_body, register_meta
 from lastgood.services.access import IssuedToken
 from lastgood.services.archive import unpack
 from lastgood.services.deployments import PhaseHook, RollbackPlan, Status
@@ -119,7 +118,7 @@ class RemoteClient:
 
 
 class RemoteRegistry:
-    def __init__(self, client: RemoteClient, keyring: FileKeyRing) -> None:
+    def __init__(self, client: RemoteClient, keyring: KeyRing) -> None:
         self._c, self._keyring = client, keyring
 
     def register(self, req: RegisterRequest, *, actor: str,
@@ -304,7 +303,7 @@ class RemoteAccess:
 
 
 class RemoteSigning:
-    def __init__(self, client: RemoteClient, keyring: FileKeyRing) -> None:
+    def __init__(self, client: RemoteClient, keyring: KeyRing) -> None:
         self._c, self._keyring = client, keyring
 
     def create_key(self, name: str, *, actor: str) -> SigningKey:
@@ -314,7 +313,7 @@ class RemoteSigning:
             return parse_key(self._c.json("POST", "/keys",
                                           json={"name": name, "public_key": public}))
         except LastGoodError:
-            self._keyring.path(name).unlink(missing_ok=True)  # refused: leave no orphan key
+            self._keyring.discard(name)  # refused: leave no orphan key
             raise
 
     def public_keys(self) -> list[SigningKey]:
@@ -324,10 +323,9 @@ class RemoteSigning:
 class RemoteControlPlane:
     """Everything the CLI calls, against the control plane at `url`."""
 
-    def __init__(self, url: str, token: str, *, keys_dir: Path,
+    def __init__(self, url: str, token: str, *, keyring: KeyRing,
                  transport: httpx.BaseTransport | None = None) -> None:
         client = RemoteClient(url, token, transport=transport)
-        keyring = FileKeyRing(keys_dir)
         self.registry = RemoteRegistry(client, keyring)
         self.deployments = RemoteDeployments(client)
         self.archives = RemoteArchives(client)

@@ -39,6 +39,9 @@ class FileKeyRing:
     def path(self, name: str) -> Path:
         return self.folder / f"{check_key_name(name)}.key"
 
+    def discard(self, name: str) -> None:
+        self.path(name).unlink(missing_ok=True)
+
     def create(self, name: str) -> str:
         path = self.path(name)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -16,14 +16,14 @@ from datetime import datetime
 from types import TracebackType
 from typing import Self
 
-from lastgood.adapters import registry_common as rc
-from lastgood.adapters.memory_access import MemoryKeys, MemoryTokens
+from lastgood.adapters import registry_rules as rc
 from lastgood.domain.access import ApiToken, SigningKey
 from lastgood.domain.audit import GENESIS_HASH, Event, EventDraft, seal
 from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import Model, NewVersion, Version, VersionStatus
 from lastgood.ports import ArchiveRecord, ReplicaReport
+from lastgood.testing.memory_access import MemoryKeys, MemoryTokens
 
 __all__ = ["MemoryRegistry", "MemoryUnitOfWork", "memory_uow_factory"]
 

@@ -1,7 +1,7 @@
 """The smoke test: load a version in a separate process and reproduce its golden examples.
 
-A separate interpreter (`python -m lastgood.adapters.smoke`) keeps a crashing or hanging native
-loader away from the caller, and never re-imports the caller's own script. The artifacts are
+A separate interpreter (`python -m lastgood.adapters.system.smoke`) keeps a crashing or hanging
+native loader away from the caller, and never re-imports the caller's own script. The artifacts are
 fetched (and their digests verified) by the parent into a private temp directory first; the
 request and the answer cross the pipe as pickles of lastgood's own records.
 """
@@ -57,7 +57,7 @@ class SubprocessSmoke:
 
     def _run_child(self, version: Version, directory: str, timeout_s: float) -> dict[str, Any]:
         request = pickle.dumps((version, directory, self._formats_ref))
-        with subprocess.Popen([sys.executable, "-m", "lastgood.adapters.smoke"],
+        with subprocess.Popen([sys.executable, "-m", "lastgood.adapters.system.smoke"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE) as proc:
             try:

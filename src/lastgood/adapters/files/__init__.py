@@ -1,0 +1,1 @@
+"""Adapters for files a person writes: watch policies."""

@@ -1,0 +1,1 @@
+"""The HTTP client of a remote lastgood server: the same control plane as local services."""
