@@ -1,7 +1,9 @@
-"""Change signals: what wakes a reconciler early when the desired state may have changed.
+"""The registry's change signals (the `ChangeSignal` port): PostgreSQL LISTEN/NOTIFY on the
+channel the deployment repository notifies, and for anything else a generation poll (for a
+SQLite file, gated by a stat of the file: a stat instead of a query).
 
-A signal only says "look again": the reconciler always re-reads the whole desired state (level
-triggered), so a lost or duplicated notification costs at most one resync period or one read.
+`signal_for_url(db_url)` picks one from the registry's URL; the composition root hands the
+result to the serving replicas, which never see a database URL.
 """
 
 from __future__ import annotations
@@ -12,50 +14,19 @@ import os
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Protocol
+from functools import partial
 
-from lastgood.ports import UnitOfWorkFactory
+from lastgood.adapters.sql.session import NOTIFY_CHANNEL
+from lastgood.ports import ChangeSignal, UnitOfWorkFactory
 
-__all__ = ["CHANNEL", "ChangeSignal", "ManualSignal", "PollingSignal", "PostgresListenSignal",
-           "file_fingerprint"]
+__all__ = ["PollingSignal", "PostgresListenSignal", "SignalBuilder", "file_fingerprint",
+           "signal_for_url", "sqlite_file"]
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "lastgood_desired"
-"""The PostgreSQL channel the registry notifies with the environment's name as payload."""
-
-
-class ChangeSignal(Protocol):
-    async def wait(self, *, timeout_s: float, generation: int | None) -> bool:
-        """Return True as soon as the desired state may differ from `generation` (the one the
-        reconciler last acted on), False when `timeout_s` passes without a sign of change."""
-        ...
-
-    async def aclose(self) -> None:
-        """Release connections and threads."""
-        ...
-
-
-class ManualSignal:
-    """A signal fired by code: tests, and a single process that writes its own registry."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        """Wake the waiting reconciler (call on the loop's thread)."""
-        self._event.set()
-
-    async def wait(self, *, timeout_s: float, generation: int | None) -> bool:
-        try:
-            await asyncio.wait_for(self._event.wait(), max(timeout_s, 0.0))
-        except TimeoutError:
-            return False
-        self._event.clear()
-        return True
-
-    async def aclose(self) -> None:
-        self._event.set()
+SignalBuilder = Callable[[UnitOfWorkFactory, str], ChangeSignal]
+"""Builds a replica's change signal from its unit-of-work factory and environment (picklable:
+spawned serving workers call it)."""
 
 
 def file_fingerprint(*paths: str) -> Callable[[], Hashable]:
@@ -134,13 +105,13 @@ class PollingSignal:
 
 
 class PostgresListenSignal:
-    """LISTEN on `lastgood_desired` in a thread; a notification whose payload is our env wakes.
+    """LISTEN on NOTIFY_CHANNEL in a thread; a notification whose payload is our env wakes.
 
     A dropped connection is re-opened with backoff, and a reconnect counts as a change, since
     notifications sent while disconnected are lost. Imports psycopg only when started.
     """
 
-    def __init__(self, dsn: str, env: str, *, channel: str = CHANNEL,
+    def __init__(self, dsn: str, env: str, *, channel: str = NOTIFY_CHANNEL,
                  reconnect_max_s: float = 10.0) -> None:
         self._dsn = dsn.replace("postgresql+psycopg://", "postgresql://", 1)
         self._env, self._channel, self._reconnect_max = env, channel, reconnect_max_s
@@ -200,3 +171,31 @@ class PostgresListenSignal:
         self._stop.set()
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
+
+
+def polling_signal(uow_factory: UnitOfWorkFactory, env: str, *, interval_s: float,
+                   sqlite_path: str | None = None) -> ChangeSignal:
+    fingerprint = None
+    if sqlite_path:  # WAL mode writes the -wal file first; a checkpoint writes the database
+        fingerprint = file_fingerprint(sqlite_path, f"{sqlite_path}-wal")
+    return PollingSignal(uow_factory, env, interval_s=interval_s, fingerprint=fingerprint)
+
+
+def sqlite_file(db_url: str) -> str | None:
+    """The file of a `sqlite:///PATH` URL; None for memory databases and other URLs."""
+    if not db_url.startswith("sqlite") or ":///" not in db_url:
+        return None
+    path = db_url.split(":///", 1)[1].split("?", 1)[0]
+    return path if path and path != ":memory:" else None
+
+
+def listen_signal(db_url: str, uow_factory: UnitOfWorkFactory, env: str) -> ChangeSignal:
+    return PostgresListenSignal(db_url, env)
+
+
+def signal_for_url(db_url: str, *, poll_interval_s: float = 0.01) -> SignalBuilder:
+    """PostgreSQL LISTEN/NOTIFY for a postgresql URL, a generation poll for anything else
+    (for a SQLite file, only when the file changed: a stat instead of a query)."""
+    if db_url.startswith(("postgresql", "postgres:")):
+        return partial(listen_signal, db_url)
+    return partial(polling_signal, interval_s=poll_interval_s, sqlite_path=sqlite_file(db_url))
