@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import print_table
 from lastgood.bootstrap import open_services
+from lastgood.bootstrap.demo import run_auto_rollback
 from lastgood.cli.demo import train
-from lastgood.cli.demo_watch import Timeline, run_auto_rollback, train_mislabelled
+from lastgood.cli.demo_watch import Timeline, train_mislabelled
 from lastgood.config import load_settings
 from lastgood.services.registry import RegisterRequest
 

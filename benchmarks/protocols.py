@@ -226,6 +226,7 @@ def asgi_costs(url: str, folder: Path, rounds: int = 7, calls: int = 500) -> dic
 
     from lastgood.adapters.formats import LocalModelFormats
     from lastgood.adapters.sql import open_registry
+    from lastgood.adapters.system.clock import SystemClock
     from lastgood.serving.gateway import create_gateway
     from lastgood.serving.slots import Slot
     from lastgood.serving.state import ServingState
@@ -240,7 +241,7 @@ def asgi_costs(url: str, folder: Path, rounds: int = 7, calls: int = 500) -> dic
     state = ServingState(env=ENV)
     state.deployed = frozenset({MODEL})
     state.table(MODEL).switch(slot, at=now)
-    app = create_gateway(state)
+    app = create_gateway(state, clock=SystemClock())
     best: dict[str, float] = {}
 
     async def call(scope: dict[str, Any], body: bytes) -> None:

@@ -20,10 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import p50, print_table, registry_url
 from benchmarks.registry import bulk_fill, make_model
+from lastgood.bootstrap import open_services
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.versions import GoldenExample
 from lastgood.sdk import Lastgood
-from lastgood.services.container import wire
 
 ENV = "production"
 
@@ -82,7 +82,8 @@ def measure(kind: str, model: Path, args: argparse.Namespace) -> dict[str, float
         prepare(lg, model, args.versions, args.events)
         out: dict[str, float] = {}
         for smoke in (False, True):
-            lg.services = wire(replace(lg.services.ports, smoke_enabled=smoke))
+            lg.close()
+            lg.services = open_services(replace(lg.settings, smoke_test=smoke))
             runs = [one_rollback(lg, 3 + i + (args.repeat if smoke else 0))
                     for i in range(args.repeat)]
             label = "with smoke" if smoke else "no smoke"

@@ -140,6 +140,9 @@ def run_lastgood(url: str, store_root: str, cache: str, port: int, workers: int,
     from lastgood.adapters.artifacts import LocalArtifactStore
     from lastgood.adapters.formats import LocalModelFormats
     from lastgood.adapters.sql import open_registry
+    from lastgood.adapters.sql.signals import signal_for_url
+    from lastgood.adapters.system.clock import SystemClock
+    from lastgood.bootstrap.serving import artifact_loader
     from lastgood.serving.gateway import GatewayOptions
     from lastgood.serving.reconciler import ReconcilerOptions
     from lastgood.serving.server import ServingOptions, serve
@@ -150,9 +153,10 @@ def run_lastgood(url: str, store_root: str, cache: str, port: int, workers: int,
         gateway=GatewayOptions(inline_below_ms=inline_below_ms))
     serve(ENV, host=HOST, port=port, workers=workers,
           uow_factory_builder=partial(open_registry, url, migrate=False),
-          store_builder=partial(LocalArtifactStore, Path(store_root)),
-          formats_builder=LocalModelFormats, cache_dir=Path(cache), replica_prefix="bench",
-          db_url=url, options=options)
+          loader_builder=partial(artifact_loader, partial(LocalArtifactStore, Path(store_root)),
+                                 LocalModelFormats, Path(cache)), replica_prefix="bench",
+          signal_builder=signal_for_url(url, poll_interval_s=options.poll_interval_s),
+          clock=SystemClock(), options=options)
 
 
 def run_minimal(model_path: str, version: int, port: int) -> None:

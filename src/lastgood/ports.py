@@ -44,6 +44,23 @@ class Clock(Protocol):
         ...
 
 
+class ChangeSignal(Protocol):
+    """What wakes a serving replica early when an environment's desired state may have changed.
+
+    It only says "look again": the reconciler re-reads the whole desired state (level
+    triggered), so a lost or duplicated signal costs at most one resync period or one read.
+    """
+
+    async def wait(self, *, timeout_s: float, generation: int | None) -> bool:
+        """True as soon as the desired state may differ from `generation` (the one the
+        reconciler last acted on), False when `timeout_s` passes without a sign of change."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections and threads."""
+        ...
+
+
 class ModelRepository(Protocol):
     def list(self) -> list[Model]:
         """Every model with its latest number and version count, by name."""

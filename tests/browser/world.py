@@ -15,13 +15,13 @@ from typing import Any
 import httpx
 import numpy as np
 
+from lastgood.adapters.sql.signals import PollingSignal
 from lastgood.domain.versions import GoldenExample
 from lastgood.sdk import Lastgood
 from lastgood.services.container import Services
 from lastgood.serving.loaders import ArtifactLoader
 from lastgood.serving.reconciler import ReconcilerOptions
 from lastgood.serving.server import ServingOptions, create_serving_app
-from lastgood.serving.signals import PollingSignal
 from tests.helpers_models import IRIS_COLUMNS, IRIS_SCHEMA, train_iris_skops
 
 MODEL, ENV = "iris", "production"
@@ -83,7 +83,7 @@ def replica_app(services: Services, cache: Path) -> Any:
                             cache_dir=cache)
     return create_serving_app(
         env=ENV, uow_factory=services.ports.uow, loader=loader, replica_id="replica-1",
-        signal=PollingSignal(services.ports.uow, ENV, interval_s=0.05),
+        signal=PollingSignal(services.ports.uow, ENV, interval_s=0.05), clock=services.ports.clock,
         options=ServingOptions(reconciler=ReconcilerOptions(heartbeat_s=0.5)))
 
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from lastgood.adapters.metrics import PrometheusSource, http_source
+from lastgood.adapters.sql.signals import PollingSignal
 from lastgood.adapters.system.clock import SystemClock
 from lastgood.domain.measurements import RateCounts
 from lastgood.serving.server import create_serving_app
-from lastgood.serving.signals import PollingSignal
 from lastgood.testing import MemoryRegistry
 from tests.integration.test_serving_server import ENV, deploy, seed
 from tests.net import free_port, running, wait_for
@@ -98,7 +98,8 @@ def test_promql_reads_the_counts_the_gateway_reports(tmp_path: Path) -> None:
     deploy(registry, 1)
     app = create_serving_app(env=ENV, uow_factory=registry, loader=FakeLoader(),
                              replica_id="prom-1", signal=PollingSignal(registry, ENV,
-                                                                       interval_s=0.05))
+                                                                       interval_s=0.05),
+                             clock=SystemClock())
     clock = SystemClock()
     start = datetime.now(UTC)
     with running(app) as base, httpx.Client(base_url=base, timeout=10) as http, \

@@ -16,13 +16,15 @@ import pytest
 
 from lastgood.adapters.metrics import http_source
 from lastgood.adapters.sql import open_registry
+from lastgood.adapters.sql.signals import PollingSignal, PostgresListenSignal, signal_for_url
+from lastgood.adapters.system.clock import SystemClock
 from lastgood.domain.deployments import DeploymentEnd
 from lastgood.domain.measurements import Moments
 from lastgood.domain.versions import GoldenExample
 from lastgood.ports import UnitOfWorkFactory
 from lastgood.serving.reconciler import ReconcilerOptions
 from lastgood.serving.server import ServingOptions, create_serving_app, serve
-from lastgood.serving.signals import ManualSignal, PollingSignal, PostgresListenSignal
+from lastgood.serving.signals import ManualSignal
 from lastgood.testing import FixedClock, MemoryRegistry, make_new_version, make_verified_record
 from tests.net import free_port, running, wait_for
 from tests.unit.test_serving_support import MODEL, RECORD, SCHEMA, FakeLoader
@@ -173,7 +175,8 @@ def test_feedback_metrics_reach_stats_metrics_and_the_gateway_source() -> None:
 def _serve_sqlite(url: str, port: int) -> None:
     serve(ENV, host="127.0.0.1", port=port, workers=2,
           uow_factory_builder=partial(open_registry, url), loader_builder=FakeLoader,
-          db_url=url, replica_prefix="it", options=ServingOptions(
+          signal_builder=signal_for_url(url, poll_interval_s=0.02), clock=SystemClock(),
+          replica_prefix="it", options=ServingOptions(
               reconciler=ReconcilerOptions(heartbeat_s=0.5), poll_interval_s=0.02))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.cli.demo_watch import run_auto_rollback
+from lastgood.bootstrap.demo import run_auto_rollback
 from lastgood.domain.versions import VersionStatus
 from tests.integration.watch_world import ENV, MODEL, good_live_bad_registered
 

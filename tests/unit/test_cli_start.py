@@ -11,14 +11,14 @@ import sys
 import click
 import pytest
 
-from lastgood.cli.hooks import no_server
+from lastgood.cli.hooks import NO_WORLD
 from lastgood.cli.main import COMMANDS, SUMMARIES, build_cli
 
 HEAVY = ("sqlalchemy", "alembic", "numpy", "pydantic", "rich", "fastapi", "httpx", "fsspec")
 
 
 def test_every_command_has_its_own_summary() -> None:
-    cli = build_cli(lambda settings: None, server_runner=no_server)  # type: ignore[arg-type,return-value]
+    cli = build_cli(NO_WORLD)
     ctx = click.Context(cli)
     assert set(SUMMARIES) == set(COMMANDS)
     for name in COMMANDS:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.adapters.mlflow.uris import parse_uri
 from lastgood.adapters.mlflow.webhooks import mlflow_signature
 from lastgood.domain.deployments import Deployment, VerifiedRecord, live_at, verified_by
 from lastgood.domain.errors import AlreadyExists, InvalidInput, NotFound, Unauthorized
+from lastgood.services.mlflow_uris import parse_uri
 from lastgood.services.mlflow_webhooks import Delivery, MlflowWebhooks
 from lastgood.testing import FixedClock
 from lastgood.testing.memory import memory_uow_factory

@@ -7,9 +7,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from lastgood.adapters.mlflow.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 from lastgood.api.deps import ServicesDep
-from lastgood.services.mlflow_webhooks import Delivery
+from lastgood.services.mlflow_webhooks import (
+    DELIVERY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    Delivery,
+)
 
 routes = APIRouter()
 

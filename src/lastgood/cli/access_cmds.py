@@ -122,7 +122,7 @@ def server(ctx: click.Context, host: str, port: int, with_serving: str | None,
            serving_port: int, sync_mlflow_s: float | None) -> None:
     """Run the control plane: REST API, OpenAPI document and dashboard (until Ctrl-C)."""
     cli = get(ctx)
-    cli.server(cli.settings, ServerOptions(
+    cli.world.run_server(cli.settings, ServerOptions(
         host=host, port=port, with_serving=with_serving, serving_port=serving_port,
         sync_mlflow_s=sync_mlflow_s,
         announce=lambda url: cli.err.print(f"control plane on {url} (dashboard {url}/, "

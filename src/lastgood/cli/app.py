@@ -5,14 +5,13 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from lastgood.cli.errors import exit_code_for
-from lastgood.cli.hooks import ServerRunner, no_server
+from lastgood.cli.hooks import World
 from lastgood.config import Settings
 from lastgood.domain.errors import LastGoodError
 
@@ -21,26 +20,22 @@ if TYPE_CHECKING:  # imported by the commands that use them, not by `lastgood --
 
     from lastgood.services.faces import ControlPlane
 
-Opener = Callable[[Settings], "ControlPlane"]
-"""The local services, or a remote control plane when LASTGOOD_URL is set."""
-
-
 @dataclass
 class CliContext:
-    """What every command can reach: settings and the services, opened on first use."""
+    """What every command can reach: settings, the services (opened on first use) and the
+    world the composition root built them in."""
 
     settings: Settings
-    opener: Opener
+    world: World
     traceback: bool = False
     out: Console = field(default_factory=lambda: _console(stderr=False))
     err: Console = field(default_factory=lambda: _console(stderr=True))
-    server: ServerRunner = no_server
     _services: ControlPlane | None = None
 
     @property
     def services(self) -> ControlPlane:
         if self._services is None:
-            self._services = self.opener(self.settings)
+            self._services = self.world.open(self.settings)
         return self._services
 
     @property

@@ -97,7 +97,7 @@ def demo(ctx: click.Context, home: Path | None, with_watch: bool, serve_after: b
         shutil.rmtree(home)
     settings = replace(cli.settings, home=home, db_url=f"sqlite:///{home / 'registry.db'}",
                        store_url=str(home / "artifacts"), remote_url="")  # always local
-    services = cli.opener(settings)
+    services = cli.world.open(settings)
     cli.out.print(f"demo registry: {home}")
     step(cli, "1. Train three models on the wine data set and register them")
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,5 +164,5 @@ def serve_dashboard(cli: CliContext, services: ControlPlane, settings: Settings,
         cli.out.print(f"dashboard: [bold]{url}/[/]  (Ctrl-C stops it)")
         cli.out.print(f"sign in with this admin token: {issued.secret}")
 
-    cli.server(settings, ServerOptions(port=port, with_serving=ENV, serving_port=0,
-                                       announce=announce))
+    cli.world.run_server(settings, ServerOptions(port=port, with_serving=ENV, serving_port=0,
+                                                 announce=announce))

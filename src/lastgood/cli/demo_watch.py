@@ -1,37 +1,34 @@
 """The demo's second act: a bad deploy under load, detected, rolled back and verified by the watch.
 
 A serving replica runs in this process on a free loopback port with the watch inside it (what
-`lastgood serve --watch` does), reading its own counters. A load generator sends wine samples at
-a steady rate and, for each answer, the true label as feedback (a demo shortcut: real labels come
-late and sparse). The watch records the live version's baseline and verifies it; then v4, built
-by a training job with a label-mapping bug, is deployed: it passes preflight (its golden examples
-are its own answers), and only live accuracy shows the damage. The watch rolls back to the last
-verified version and the rollback verifies it against its own pre-failure baseline. The timeline
-is read back from the audit trail.
+`lastgood serve --watch` does), reading its own counters; the composition root builds it
+(`lastgood.bootstrap.demo`) and this module tells the story over it. A load generator sends wine
+samples at a steady rate and, for each answer, the true label as feedback (a demo shortcut: real
+labels come late and sparse). The watch records the live version's baseline and verifies it;
+then v4, built by a training job with a label-mapping bug, is deployed: it passes preflight (its
+golden examples are its own answers), and only live accuracy shows the damage. The watch rolls
+back to the last verified version and the rollback verifies it against its own pre-failure
+baseline. The timeline is read back from the audit trail.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
-import uvicorn
 
 from lastgood.cli.app import CliContext
 from lastgood.cli.render import table
-from lastgood.cli.watch_cmds import BuiltWatch, WatchOptions, attach_watch
 from lastgood.domain.audit import Event
 from lastgood.domain.baselines import headline
 from lastgood.domain.errors import PreconditionFailed
@@ -41,10 +38,7 @@ from lastgood.domain.versions import Column, GoldenExample, Schema
 from lastgood.domain.watching import recorded_baseline
 from lastgood.services.container import Services
 from lastgood.services.registry import RegisterRequest
-from lastgood.serving.loaders import ArtifactLoader
-from lastgood.serving.reconciler import ReconcilerOptions
-from lastgood.serving.server import ServingOptions, bind_socket, create_serving_app
-from lastgood.serving.signals import PollingSignal
+from lastgood.services.watch_setup import WatchOptions
 
 POLICY = """\
 # the demo's health policy (lastgood policy check {path})
@@ -60,6 +54,13 @@ signals:
   accuracy: {{}}
   drift: {{}}
 """
+
+
+class Replica(Protocol):
+    """Runs a serving replica with the watch inside while open; yields its URL."""
+
+    def __call__(self, services: Services, *, env: str, cache_dir: Path,
+                 options: WatchOptions) -> AbstractContextManager[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,37 +139,6 @@ class Timeline:
     def total_s(self) -> float | None:
         end = self.verified
         return None if end is None else (end - self.deployed).total_seconds()
-
-
-@contextmanager
-def replica_with_watch(services: Services, *, env: str, cache_dir: Path,
-                       options: WatchOptions) -> Iterator[tuple[str, list[BuiltWatch]]]:
-    """A serving replica with the watch inside, on a free loopback port, in a thread."""
-    ports = services.ports
-    app = create_serving_app(
-        env=env, uow_factory=ports.uow, replica_id="demo-replica",
-        loader=ArtifactLoader(store=ports.store, formats=ports.formats, cache_dir=cache_dir),
-        signal=PollingSignal(ports.uow, env, interval_s=0.05),
-        options=ServingOptions(reconciler=ReconcilerOptions(heartbeat_s=1.0)))
-    built: list[BuiltWatch] = []
-    attach_watch(app, services, options, on_built=built.append)
-    sock = bind_socket("127.0.0.1", 0, reuse_port=False)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="on", ws="none"))
-    # As `lastgood serve` does: the watch and the rollback's archive share the GIL with the
-    # event loop; a short switch interval keeps requests prompt while they work.
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(ServingOptions().gil_switch_interval_s or previous)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
-                              daemon=True, name="demo-replica")
-    thread.start()
-    try:
-        wait_until(lambda: server.started, timeout_s=30)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", built
-    finally:
-        server.should_exit = True
-        thread.join(60)
-        sock.close()
-        sys.setswitchinterval(previous)
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout_s: float, poll_s: float = 0.1) -> bool:
@@ -295,18 +265,18 @@ def train_mislabelled(folder: Path) -> dict[str, Any]:
                              outputs=(Column("class", "int64"),))}
 
 
-def run_auto_rollback(services: Services, *, model: str, env: str, bad: int, home: Path,
-                      actor: str, say: Callable[[str], None], rps: float = 25.0,
+def run_auto_rollback(services: Services, *, replica: Replica, model: str, env: str, bad: int,
+                      home: Path, actor: str, say: Callable[[str], None], rps: float = 25.0,
                       bake_s: float = 8.0, timeout_s: float = 120.0,
                       load_type: type[Load] = Load) -> Timeline:
-    """Serve with the watch, verify the live version, deploy `bad`, wait for the rollback.
+    """Serve with the watch (in `replica`), verify the live version, deploy `bad`, wait for
+    the rollback.
 
     `load_type` sends the traffic (a subclass may speak another protocol than the native one).
     """
     policy = write_policy(home, model=model, env=env, bake_s=bake_s)
     options = WatchOptions(env=env, policy_file=policy, interval_s=1.0, verify_wait_s=30.0)
-    with replica_with_watch(services, env=env, cache_dir=home / "cache", options=options) as (
-            url, _):
+    with replica(services, env=env, cache_dir=home / "cache", options=options) as url:
         if not wait_until(lambda: _ready(url), timeout_s=timeout_s):
             raise PreconditionFailed("the replica did not get ready", fix=f"GET {url}/readyz")
         with steady_load(load_type(url, model, wine_samples(), rps=rps)) as load:
@@ -346,9 +316,10 @@ def _story(services: Services, *, model: str, env: str, bad: int, url: str, acto
     return read_timeline(services, model, env, deployed_version=bad, after_seq=after_seq)
 
 
-def second_act(cli: CliContext, services: Any, home: Path, model: str, env: str) -> None:
+def second_act(cli: CliContext, plane: Any, home: Path, model: str, env: str) -> None:
     """Register v4.0 and run the automatic story, printing its timeline."""
-    if not isinstance(services, Services):
+    services = cli.world.local(plane)
+    if services is None:
         raise PreconditionFailed("the demo's second act serves models in this process",
                                  fix="unset LASTGOOD_URL")
     with tempfile.TemporaryDirectory() as tmp:
@@ -361,8 +332,9 @@ def second_act(cli: CliContext, services: Any, home: Path, model: str, env: str)
             actor=cli.actor)
     cli.out.print(f"registered v{bad.number} ({bad.tag}): trained after a label-mapping bug; "
                   "its golden examples are its own answers, so preflight cannot tell")
-    timeline = run_auto_rollback(services, model=model, env=env, bad=bad.number,
-                                 home=home, actor=cli.actor, say=cli.out.print)
+    timeline = run_auto_rollback(services, replica=cli.world.demo_replica, model=model,
+                                 env=env, bad=bad.number, home=home, actor=cli.actor,
+                                 say=cli.out.print)
     cli.out.print(table("Timeline of the automatic rollback", ["step", "at"],
                         timeline.rows()))
     cli.out.print(f"first evidence: {timeline.first or '—'}")

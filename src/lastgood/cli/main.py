@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from lastgood import __version__
-from lastgood.cli.app import CliContext, LastgoodGroup, Opener
-from lastgood.cli.hooks import ServerRunner, no_server
+from lastgood.cli.app import CliContext, LastgoodGroup
+from lastgood.cli.hooks import World
 from lastgood.config import load_settings
 
 COMMANDS = {
@@ -55,8 +55,8 @@ SUMMARIES = {
 equal to the commands' docstrings)."""
 
 
-def build_cli(opener: Opener, *, server_runner: ServerRunner = no_server) -> click.Group:
-    """The command tree over services opened by `opener` (the composition root's)."""
+def build_cli(world: World) -> click.Group:
+    """The command tree over what `world` (the composition root's) opens and builds."""
 
     @click.group(cls=LastgoodGroup, lazy=COMMANDS, summaries=SUMMARIES,
                  context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +65,6 @@ def build_cli(opener: Opener, *, server_runner: ServerRunner = no_server) -> cli
     @click.pass_context
     def cli(ctx: click.Context, traceback: bool) -> None:
         """lastgood puts the last verified model version back into production."""
-        ctx.obj = CliContext(settings=load_settings(), opener=opener, traceback=traceback,
-                             server=server_runner)
+        ctx.obj = CliContext(settings=load_settings(), world=world, traceback=traceback)
 
     return cli

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from lastgood.adapters.mlflow.uris import is_mlflow_uri
 from lastgood.cli.app import get, json_option
 from lastgood.cli.files import read_document
 from lastgood.cli.mlflow_cmds import (
@@ -23,6 +22,7 @@ from lastgood.services.documents import (
     parse_requirements,
     parse_schema,
 )
+from lastgood.services.mlflow_uris import is_mlflow_uri
 from lastgood.services.registry import RegisterRequest, artifact_files
 from lastgood.services.views import event_view, model_view, version_view
 

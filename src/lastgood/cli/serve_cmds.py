@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import partial
 from pathlib import Path
 
 import click
 
-from lastgood.adapters.artifacts.factory import open_artifact_store
-from lastgood.adapters.formats import LocalModelFormats
-from lastgood.adapters.sql.registry import open_registry
-from lastgood.adapters.system.host import packages_fingerprint
 from lastgood.cli.app import get
-from lastgood.cli.watch_cmds import watch_wrapper
+from lastgood.cli.hooks import ServeRequest
+from lastgood.cli.watch_cmds import local_services, serve_watch_options
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.domain.readiness import readiness_interval_problem
 from lastgood.serving.evidence import EvidenceOptions
 from lastgood.serving.gateway import GatewayOptions
-from lastgood.serving.guard import chain, require_token
 from lastgood.serving.readiness import ReadinessOptions
-from lastgood.serving.server import ServingOptions, serve
+from lastgood.serving.server import ServingOptions
 from lastgood.serving.slots import StandbyLimits
 
 
@@ -77,23 +72,16 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
         base,
         reconciler=replace(base.reconciler, standby=StandbyLimits(
             count=standby, memory_bytes=standby_memory_mb * 2**20 if standby_memory_mb
-            else None), readiness=ReadinessOptions(
-                interval_s=interval, fingerprint=packages_fingerprint)),
+            else None), readiness=ReadinessOptions(interval_s=interval)),
         gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024,
                         default_model=default_model),
         evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
-    wrap = watch_wrapper(cli, env_name, workers=workers, policy_file=policy_file,
-                         webhook=webhook) if with_watch else None
-    if settings.serve_token:  # the prediction API's own token (lastgood.serving.guard)
-        guard = partial(require_token, token=settings.serve_token)
-        wrap = partial(chain, wrappers=(guard, wrap) if wrap else (guard,))
+    watch = serve_watch_options(cli, env_name, workers=workers, policy_file=policy_file,
+                                webhook=webhook) if with_watch else None
     cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
-    serve(env_name, host=host, port=port, workers=workers,
-          uow_factory_builder=partial(open_registry, settings.db_url),
-          store_builder=partial(open_artifact_store, settings.store_url,
-                                endpoint_url=settings.s3_endpoint_url or None),
-          formats_builder=LocalModelFormats, cache_dir=settings.home / "cache",
-          db_url=settings.db_url, options=options, wrap_app=wrap)
+    # the world adds the registry, store, change signal, clock and LASTGOOD_SERVE_TOKEN's guard
+    cli.world.serve(settings, local_services(cli), ServeRequest(
+        env=env_name, host=host, port=port, workers=workers, options=options, watch=watch))
 
 
 def _readiness_interval(given: float | None, configured: float) -> float:

@@ -5,162 +5,49 @@
     lastgood watch --env production --once --json          # one pass, for scripts and cron
     lastgood policy check policies.yaml                    # refused with file:line and the fix
 
-`attach_watch(app, ...)` wraps a serving app's lifespan so the watch runs in a thread of that
-process and reads its counters in-process (`lastgood serve --watch`, the demo).
+The composition root builds the watch, its metric source and notifiers (the CLI's `World`); with
+`lastgood serve --watch` it runs in a thread of the serving process and reads its counters.
 
     lastgood serve --env production --watch --policy policies.yaml
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import sys
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, replace
-from functools import partial
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-from starlette.applications import Starlette
 
-from lastgood.adapters.files.policy_file import load_policies
-from lastgood.adapters.metrics import (
-    in_process_source,
-    open_metric_source,
-    registry_source,
-    signals_of,
-)
-from lastgood.adapters.metrics.gateway import InProcessStats
-from lastgood.adapters.notify import FanOut, LogNotifier, WebhookNotifier
 from lastgood.cli.app import CliContext, get, json_option
+from lastgood.cli.hooks import MetricRequest
 from lastgood.cli.render import table
-from lastgood.config import Settings
 from lastgood.domain.errors import InvalidInput, PreconditionFailed
 from lastgood.domain.health import HealthPolicy
 from lastgood.domain.watching import assessment_view, decision_view
-from lastgood.ports import MetricSource, Notifier
-from lastgood.services.container import Services, wire
-from lastgood.services.live_verifier import LiveVerifier, VerifierSettings
+from lastgood.services.container import Services
 from lastgood.services.policies import PolicyBook
-from lastgood.services.watch import DEFAULT_INTERVAL_S, Observation, WatchService, WatchSettings
+from lastgood.services.watch import DEFAULT_INTERVAL_S, Observation
 from lastgood.services.watch_lease import WatchLease
-
-
-@dataclass(frozen=True, slots=True)
-class WatchOptions:
-    """Everything `lastgood watch` (and `serve --watch`) can be told."""
-
-    env: str
-    policy_file: Path | None = None
-    interval_s: float = DEFAULT_INTERVAL_S
-    webhook_url: str = ""
-    webhook_secret: str = ""
-    verify_wait_s: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class BuiltWatch:
-    """A watch ready to run, and what to close after."""
-
-    watch: WatchService
-    services: Services  # wired with the live verifier
-    notifier: Notifier
-    closers: tuple[Callable[[], None], ...]
-
-    def close(self) -> None:
-        for closer in self.closers:
-            with contextlib.suppress(Exception):
-                closer()
+from lastgood.services.watch_setup import WatchOptions
 
 
 def local_services(cli: CliContext) -> Services:
     """The services over the local registry; the watch does not run through a remote one."""
-    found: Any = cli.services
-    if not isinstance(found, Services):
+    found = cli.world.local(cli.services)
+    if found is None:
         raise PreconditionFailed("lastgood watch runs next to the registry, not through "
                                  "LASTGOOD_URL", fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL "
                                  "to the registry's database")
     return found
 
 
-def policies_for(path: Path | None, source: MetricSource, env: str) -> list[HealthPolicy]:
-    """The file's policies of `env` (checked against what the source provides)."""
-    if path is None:
-        return []
-    return [p for p in load_policies(path, available_signals=source.signals()) if p.env == env]
-
-
-def build_watch(services: Services, source: MetricSource, options: WatchOptions) -> BuiltWatch:
-    """The watch over `source`, with the live verifier wired into the rollback engine."""
-    ports = services.ports
-    book = PolicyBook(policies_for(options.policy_file, source, options.env),
-                      available=source.signals())
-    verifier = LiveVerifier(uow=ports.uow, source=source, clock=ports.clock, policies=book,
-                            settings=VerifierSettings(wait_s=options.verify_wait_s))
-    verified = wire(replace(ports, verifier=verifier))
-    notifiers: list[Notifier] = [LogNotifier()]
-    closers: list[Callable[[], None]] = []
-    if options.webhook_url:
-        hook = WebhookNotifier(options.webhook_url, secret=options.webhook_secret)
-        notifiers.append(hook)
-        closers.append(hook.close)
-    notifier = FanOut(notifiers)
-    watch = WatchService(uow=ports.uow, deployments=verified.deployments, source=source,
-                         notifier=notifier, clock=ports.clock, policies=book,
-                         settings=WatchSettings(interval_s=options.interval_s))
-    closer = getattr(source, "close", None)
-    if callable(closer):
-        closers.append(closer)
-    return BuiltWatch(watch, verified, notifier, tuple(closers))
-
-
-def attach_watch(app: Starlette, services: Services, options: WatchOptions, *,
-                 on_built: Callable[[BuiltWatch], None] | None = None) -> Starlette:
-    """Run the watch in a thread of this serving process, on its own counters."""
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(a: Starlette) -> AsyncIterator[Any]:
-        async with inner(a) as state:
-            source = replicas_source(a, services)
-            built = build_watch(services, source, options)
-            if on_built is not None:
-                on_built(built)
-            stop = threading.Event()
-            lease = WatchLease(uow=services.ports.uow, clock=services.ports.clock,
-                               env=options.env)
-            thread = threading.Thread(target=built.watch.run, args=(options.env,),
-                                      kwargs={"stop": stop, "lease": lease}, daemon=True,
-                                      name="lastgood-watch")
-            thread.start()
-            try:
-                yield state
-            finally:
-                stop.set()
-                await asyncio.to_thread(thread.join, 60)
-                built.close()
-
-    app.router.lifespan_context = lifespan
-    return app
-
-
-def replicas_source(app: Starlette, services: Services) -> MetricSource:
-    """For `serve --watch`: every replica of the env in the registry, this one in-process."""
-    clock, url = services.ports.clock, getattr(app.state.reconciler, "url", "")
-    loop = asyncio.get_running_loop()
-    if not url:
-        return in_process_source(app.state.serving, clock=clock, loop=loop)
-    own = InProcessStats(app.state.serving, loop=loop, name=url)
-    return registry_source(services.ports.uow, clock=clock, own=(url, own))
-
-
-def watch_wrapper(cli: CliContext, env: str, *, workers: int, policy_file: Path | None,
-                  webhook: str | None) -> Callable[[Starlette], Starlette]:
-    """For `lastgood serve --watch`: what wraps the replica's app to run the watch inside it.
+def serve_watch_options(cli: CliContext, env: str, *, workers: int, policy_file: Path | None,
+                        webhook: str | None) -> WatchOptions:
+    """For `lastgood serve --watch`: the watch the replica runs inside it.
 
     The policy file is checked now, before anything is served. One worker only: each worker's
     counters hold only its share of the traffic behind one shared URL. Several replicas each
@@ -170,14 +57,14 @@ def watch_wrapper(cli: CliContext, env: str, *, workers: int, policy_file: Path 
         raise InvalidInput("--watch runs in a single serving process",
                            fix="serve with --workers 1, or run `lastgood watch --env "
                                f"{env} --gateway URL` beside the workers")
-    services = local_services(cli)
+    local_services(cli)
     if policy_file is not None:
-        load_policies(policy_file, available_signals=signals_of("gateway"))
+        cli.world.policies(policy_file, kind="gateway")
     options = WatchOptions(env=env, policy_file=policy_file,
                            webhook_url=webhook or cli.settings.webhook_url,
                            webhook_secret=cli.settings.webhook_secret)
     log_to_stderr()
-    return partial(attach_watch, services=services, options=options)
+    return options
 
 
 def log_to_stderr() -> None:
@@ -202,17 +89,6 @@ def observations_table(seen: Sequence[Observation]) -> Any:
     return table("Watch", ["model", "version", "verdict", "decision", "action", "why"],
                  [(o.model, f"v{o.version}", o.assessment.verdict, o.decision.kind,
                    o.action or "—", o.assessment.reason[:160]) for o in seen])
-
-
-def _source(settings: Settings, cli: CliContext, kind: str | None, gateways: tuple[str, ...],
-            prometheus_url: str | None) -> MetricSource:
-    url = prometheus_url or settings.prometheus_url
-    chosen = kind or ("prometheus" if url and not (gateways or settings.gateway_urls)
-                      else "gateway")
-    ports = local_services(cli).ports
-    return open_metric_source(chosen, clock=ports.clock,
-                              gateway_urls=gateways or settings.gateway_urls,
-                              prometheus_url=url, registry=ports.uow)
 
 
 @click.command()
@@ -243,12 +119,13 @@ def watch(ctx: click.Context, env: str, policy_file: Path | None, interval: floa
     """Judge every live deployment of ENV continuously: verify, roll back, or page a human."""
     cli = get(ctx)
     services = local_services(cli)
-    source = _source(cli.settings, cli, kind, gateways, prometheus_url)
+    source = cli.world.metric_source(cli.settings, services, MetricRequest(
+        kind=kind, gateways=gateways, prometheus_url=prometheus_url))
     options = WatchOptions(env=env, policy_file=policy_file, interval_s=interval,
                            webhook_url=webhook or cli.settings.webhook_url,
                            webhook_secret=cli.settings.webhook_secret,
                            verify_wait_s=verify_wait)
-    built = build_watch(services, source, options)
+    built = cli.world.build_watch(services, source, options)
     log_to_stderr()
     try:
         if once:
@@ -296,7 +173,7 @@ def policy() -> None:
 def policy_check(ctx: click.Context, path: Path, kind: str, as_json: bool) -> None:
     """Load PATH as `lastgood watch` would; a mistake is refused with its line and fix."""
     cli = get(ctx)
-    policies = load_policies(path, available_signals=signals_of(kind))
+    policies = cli.world.policies(path, kind=kind)
     if as_json:
         cli.emit_json([policy_view(p) for p in policies])
         return
@@ -322,8 +199,8 @@ def policy_show(ctx: click.Context, model: str, env: str, policy_file: Path | No
                 as_json: bool) -> None:
     """The policy the watch applies to MODEL in ENV: the file's, or lastgood's default."""
     cli = get(ctx)
-    available = signals_of(kind)
-    found = [p for p in (load_policies(policy_file, available_signals=available)
+    available = cli.world.signals(kind)
+    found = [p for p in (cli.world.policies(policy_file, kind=kind)
                          if policy_file else ()) if p.env == env]
     book = PolicyBook(found, available=available)
     chosen = book.policy(model, env)

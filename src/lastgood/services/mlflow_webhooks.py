@@ -22,6 +22,10 @@ from lastgood.services.mlflow_follow import FollowOutcome, MlflowFollow
 Signer = Callable[[str, str, str, str], str]
 """(secret, delivery id, timestamp, payload) -> the signature MLflow would send."""
 TOLERANCE_S = 300.0
+SIGNATURE_HEADER = "X-MLflow-Signature"
+TIMESTAMP_HEADER = "X-MLflow-Timestamp"
+DELIVERY_HEADER = "X-MLflow-Delivery-Id"
+"""The headers a delivery's signature, timestamp and id arrive in."""
 
 
 def unsigned_webhook(secret: str, delivery_id: str, timestamp: str, payload: str) -> str:

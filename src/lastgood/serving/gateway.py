@@ -28,7 +28,6 @@ import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -88,11 +87,6 @@ class _SlotCollector(Collector):
             for role, slot in roles:
                 family.add_metric((table.model, str(slot.number), role, str(slot.state)), 1.0)
         yield family
-
-
-class _UtcClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 _json = json_response
@@ -221,13 +215,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_gateway(state: ServingState, *, options: GatewayOptions = GatewayOptions(),
-                   clock: Clock | None = None, lifespan: Lifespan | None = None) -> Starlette:
+                   clock: Clock, lifespan: Lifespan | None = None) -> Starlette:
     """The ASGI app serving `state`; `lifespan` runs the reconciler in the server.
 
     The routes of every protocol share one `Predictions` core (slots, checks, counters);
     KServe v1's `:predict` comes before `/v1/models/{name}`, which would otherwise catch it.
     """
-    gw = Gateway(state, options, clock or _UtcClock())
+    gw = Gateway(state, options, clock)
     state.recorder.registry.register(_SlotCollector(state))
     # Starlette tries routes in order and a request pays for every pattern tried before its
     # own, so the POST routes (every door's predict) come first; the sort is stable, which

@@ -21,36 +21,27 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import partial
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 
-from lastgood.ports import ArtifactStore, Clock, ModelFormats, UnitOfWorkFactory
+from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
 from lastgood.serving.evidence import EvidenceOptions, Recorder
 from lastgood.serving.gateway import GatewayOptions, create_gateway
-from lastgood.serving.loaders import ArtifactLoader
 from lastgood.serving.loading import Loader
 from lastgood.serving.readiness import ReadinessCollector
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
-from lastgood.serving.signals import (
-    ChangeSignal,
-    PollingSignal,
-    PostgresListenSignal,
-    file_fingerprint,
-)
 from lastgood.serving.state import ServingState
 
 __all__ = ["ServingOptions", "SignalBuilder", "advertised_url", "bind_socket", "create_serving_app",
-           "default_replica_prefix", "serve", "signal_for_url", "sqlite_file"]
+           "default_replica_prefix", "serve"]
 
 log = logging.getLogger(__name__)
 
 SignalBuilder = Callable[[UnitOfWorkFactory, str], ChangeSignal]
-"""Builds a replica's change signal from its unit-of-work factory and environment."""
+"""Builds a replica's change signal from its unit-of-work factory and environment (the
+composition root passes the registry's: `lastgood.adapters.sql.signals.signal_for_url`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,48 +61,12 @@ class ServingOptions:
     gil_switch_interval_s: float | None = 0.001
 
 
-class SystemClock:
-    """The wall clock, timezone-aware UTC."""
-
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-def polling_signal(uow_factory: UnitOfWorkFactory, env: str, *, interval_s: float,
-                   sqlite_path: str | None = None) -> ChangeSignal:
-    fingerprint = None
-    if sqlite_path:  # WAL mode writes the -wal file first; a checkpoint writes the database
-        fingerprint = file_fingerprint(sqlite_path, f"{sqlite_path}-wal")
-    return PollingSignal(uow_factory, env, interval_s=interval_s, fingerprint=fingerprint)
-
-
-def sqlite_file(db_url: str) -> str | None:
-    """The file of a `sqlite:///PATH` URL; None for memory databases and other URLs."""
-    if not db_url.startswith("sqlite") or ":///" not in db_url:
-        return None
-    path = db_url.split(":///", 1)[1].split("?", 1)[0]
-    return path if path and path != ":memory:" else None
-
-
-def listen_signal(db_url: str, uow_factory: UnitOfWorkFactory, env: str) -> ChangeSignal:
-    return PostgresListenSignal(db_url, env)
-
-
-def signal_for_url(db_url: str, *, poll_interval_s: float = 0.01) -> SignalBuilder:
-    """PostgreSQL LISTEN/NOTIFY for a postgresql URL, a generation poll for anything else
-    (for a SQLite file, only when the file changed: a stat instead of a query)."""
-    if db_url.startswith(("postgresql", "postgres:")):
-        return partial(listen_signal, db_url)
-    return partial(polling_signal, interval_s=poll_interval_s, sqlite_path=sqlite_file(db_url))
-
-
 def create_serving_app(*, env: str, uow_factory: UnitOfWorkFactory, loader: Loader,
-                       replica_id: str, signal: ChangeSignal, clock: Clock | None = None,
+                       replica_id: str, signal: ChangeSignal, clock: Clock,
                        options: ServingOptions = ServingOptions(), url: str = "") -> Starlette:
     """One replica as an ASGI app: the gateway, with the reconciler running in its lifespan.
 
     `url` is where it answers; its reports carry it, so watches find every replica."""
-    clock = clock or SystemClock()
     state = ServingState(env=env, recorder=Recorder(options=options.evidence))
     reconciler = Reconciler(env=env, uow_factory=uow_factory, loader=loader, clock=clock,
                             replica_id=replica_id, state=state, signal=signal,
@@ -175,6 +130,7 @@ class _WorkerSpec:
     uow_factory_builder: Callable[[], UnitOfWorkFactory]
     loader_builder: Callable[[], Loader]
     signal_builder: SignalBuilder
+    clock: Clock
     options: ServingOptions
     wrap_app: Callable[[Starlette], Starlette] | None = None  # e.g. run the watch in-process
 
@@ -193,7 +149,7 @@ def _run_worker(spec: _WorkerSpec) -> None:
     app = create_serving_app(env=spec.env, uow_factory=uow_factory, loader=spec.loader_builder(),
                              replica_id=spec.replica_id,
                              signal=spec.signal_builder(uow_factory, spec.env),
-                             options=spec.options, url=url)
+                             clock=spec.clock, options=spec.options, url=url)
     if spec.wrap_app is not None:
         app = spec.wrap_app(app)
     config = uvicorn.Config(app, log_level=spec.options.log_level, access_log=False,
@@ -201,35 +157,22 @@ def _run_worker(spec: _WorkerSpec) -> None:
     asyncio.run(uvicorn.Server(config).serve(sockets=[sock]))
 
 
-def _artifact_loader(store_builder: Callable[[], ArtifactStore],
-                     formats_builder: Callable[[], ModelFormats], cache_dir: Path) -> Loader:
-    return ArtifactLoader(store=store_builder(), formats=formats_builder(), cache_dir=cache_dir)
-
-
 def serve(env: str, *, host: str = "127.0.0.1", port: int = 8080, workers: int = 1,
           uow_factory_builder: Callable[[], UnitOfWorkFactory],
-          store_builder: Callable[[], ArtifactStore] | None = None,
-          formats_builder: Callable[[], ModelFormats] | None = None,
-          cache_dir: Path | None = None,
-          loader_builder: Callable[[], Loader] | None = None,
-          signal_builder: SignalBuilder | None = None,
-          db_url: str = "",
+          loader_builder: Callable[[], Loader],
+          signal_builder: SignalBuilder,
+          clock: Clock,
           replica_prefix: str | None = None,
           options: ServingOptions = ServingOptions(),
           wrap_app: Callable[[Starlette], Starlette] | None = None) -> None:
     """Serve every model deployed to `env` until SIGINT/SIGTERM (blocking).
 
-    Give either `loader_builder`, or `store_builder` + `formats_builder` + `cache_dir` (files are
-    fetched there before loading). Without `signal_builder`, `signal_for_url(db_url)` picks
-    LISTEN/NOTIFY for PostgreSQL and a (stat-gated, for SQLite) generation poll otherwise.
+    The composition root passes what each worker builds its parts with: `uow_factory_builder`
+    its registry connection, `loader_builder` its model loader, `signal_builder` its change
+    signal, and `clock` the time (all picklable: workers are spawned).
     `wrap_app` is applied to each worker's app before it serves (`lastgood serve --watch`
     wraps the lifespan to run the watch there).
     """
-    if loader_builder is None:
-        if store_builder is None or formats_builder is None or cache_dir is None:
-            raise ValueError("serve() needs loader_builder, or store_builder, formats_builder "
-                             "and cache_dir")
-        loader_builder = partial(_artifact_loader, store_builder, formats_builder, cache_dir)
     if workers > 1 and port == 0:
         raise ValueError("several workers need a fixed port to share (SO_REUSEPORT)")
     prefix = replica_prefix or default_replica_prefix(host, port)
@@ -237,8 +180,7 @@ def serve(env: str, *, host: str = "127.0.0.1", port: int = 8080, workers: int =
                          replica_id=prefix if workers == 1 else f"{prefix}/{i}",
                          reuse_port=workers > 1, uow_factory_builder=uow_factory_builder,
                          loader_builder=loader_builder,
-                         signal_builder=signal_builder or signal_for_url(
-                             db_url, poll_interval_s=options.poll_interval_s),
+                         signal_builder=signal_builder, clock=clock,
                          options=options, wrap_app=wrap_app) for i in range(max(workers, 1))]
     if len(specs) == 1:
         _run_worker(specs[0])

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import quote
 
 from lastgood.adapters.mlflow.errors import TRACKING_FIX, require_mlflow, translated
-from lastgood.adapters.mlflow.uris import ModelUri, parse_uri
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.domain.outside import OutsideVersion
+from lastgood.services.mlflow_uris import ModelUri, parse_uri
 
 BOUNDED_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}

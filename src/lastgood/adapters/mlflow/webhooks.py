@@ -8,10 +8,6 @@ import base64
 import hashlib
 import hmac
 
-SIGNATURE_HEADER = "X-MLflow-Signature"
-TIMESTAMP_HEADER = "X-MLflow-Timestamp"
-DELIVERY_HEADER = "X-MLflow-Delivery-Id"
-
 
 def mlflow_signature(secret: str, delivery_id: str, timestamp: str, payload: str) -> str:
     """The signature MLflow sends for this delivery."""

@@ -1,37 +1,23 @@
-"""The composition root: the only module that wires real adapters into services.
-
-`open_services()` picks the adapters from Settings (SQLite + local directory by default,
-PostgreSQL and S3 by URL); `main()` is the `lastgood` console script.
+"""The services over real adapters: `open_services()` picks them from Settings (SQLite + a local
+directory by default, PostgreSQL and S3 by URL); `open_control_plane()` is what the CLI talks to.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lastgood.config import Settings, load_settings
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
-    from lastgood.cli.hooks import ServerOptions
     from lastgood.domain.flavors import Inspection
     from lastgood.domain.versions import Version
     from lastgood.ports import ModelFormats, Predictor, UnitOfWorkFactory, Verifier
-    from lastgood.services.container import Ports, Services, wire
+    from lastgood.services.container import Services
     from lastgood.services.faces import ControlPlane
 
-__all__ = ["Ports", "Services", "build_control_plane", "main", "open_control_plane",
-           "open_services", "open_verifier", "run_server", "wire"]
-
-
-def __getattr__(name: str) -> Any:
-    """`Ports`, `Services` and `wire` on first use: `lastgood --help` never wires anything."""
-    if name in ("Ports", "Services", "wire"):
-        from lastgood.services import container
-
-        return getattr(container, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__all__ = ["LazyFormats", "local_services", "open_control_plane", "open_services",
+           "open_verifier"]
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -124,87 +110,8 @@ def open_control_plane(settings: Settings) -> ControlPlane:
     return open_services(settings)
 
 
-def build_control_plane(services: Services, settings: Settings, *,
-                        live_stats: Any = None) -> FastAPI:
-    """The control-plane app with the dashboard mounted (when the package ships it)."""
-    from lastgood.api import ApiOptions, create_app
+def local_services(plane: ControlPlane) -> Services | None:
+    """The local services behind `plane`; None for a remote control plane (LASTGOOD_URL)."""
+    from lastgood.services.container import Services
 
-    app = create_app(services, options=ApiOptions(
-        max_body_bytes=settings.api_max_body_bytes,
-        max_upload_bytes=settings.api_max_upload_bytes))
-    try:
-        from lastgood.dashboard import mount
-    except ImportError:  # a build without the dashboard: the API alone
-        return app
-    mount(app, services, live_stats=live_stats)
-    return app
-
-
-def run_server(settings: Settings, options: ServerOptions) -> None:
-    """`lastgood server`: the control plane, and a serving replica with --with-serving."""
-    from lastgood.adapters.system.server_run import serve_apps
-
-    services = open_services(settings)
-    if options.sync_mlflow_s:
-        from lastgood.services.mlflow_loop import start_background
-
-        start_background(services.mlflow_sync, services.mlflow_follow, services.mlflow_mirror,
-                         every_s=options.sync_mlflow_s, actor=settings.actor)
-    apps: list[tuple[Any, str, int]] = []
-    live_stats = None
-    if options.with_serving:
-        replica = _serving_app(settings, services, options.with_serving, options.serving_port,
-                               host=options.host)
-        from lastgood.dashboard import serving_stats
-
-        live_stats = serving_stats(replica.state.serving)
-        apps.append((replica, options.host, options.serving_port))
-    else:
-        live_stats = registry_stats(services)
-    control = build_control_plane(services, settings, live_stats=live_stats)
-    serve_apps([(control, options.host, options.port), *apps], announce=options.announce)
-
-
-def registry_stats(services: Services) -> Any:
-    """The dashboard's live charts from every replica reporting to the registry (summed)."""
-    from lastgood.adapters.metrics import registry_source
-    from lastgood.dashboard import metric_source_stats
-    from lastgood.domain.deployments import Deployment
-
-    def live(model: str, env: str) -> Deployment | None:
-        with services.ports.uow() as uow:
-            return uow.deployments.live(model, env)
-
-    return metric_source_stats(registry_source(services.ports.uow, clock=services.ports.clock),
-                               live)
-
-
-def _serving_app(settings: Settings, services: Services, env: str, port: int, *,
-                 host: str = "127.0.0.1") -> Any:
-    from lastgood.serving.loaders import ArtifactLoader
-    from lastgood.serving.server import (
-        advertised_url,
-        create_serving_app,
-        default_replica_prefix,
-        signal_for_url,
-    )
-
-    uow = services.ports.uow
-    loader = ArtifactLoader(store=services.ports.store, formats=services.ports.formats,
-                            cache_dir=settings.home / "cache")
-    app = create_serving_app(env=env, uow_factory=uow, loader=loader,
-                             replica_id=default_replica_prefix("", port),
-                             signal=signal_for_url(settings.db_url)(uow, env),
-                             url=advertised_url(host, port) if port else "")
-    if settings.serve_token:
-        from lastgood.serving.guard import require_token
-
-        app = require_token(app, token=settings.serve_token)
-    return app
-
-
-def main() -> None:
-    """The `lastgood` console script."""
-    from lastgood.cli.main import build_cli
-
-    build_cli(open_control_plane, server_runner=run_server)(prog_name="lastgood")
+    return plane if isinstance(plane, Services) else None
