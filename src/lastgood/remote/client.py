@@ -25,6 +25,7 @@ from lastgood.domain.access import ApiToken, Role, SigningKey, check_key_name, s
 from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment
 from lastgood.domain.errors import (
+    IdenticalContent,
     IntegrityError,
     InvalidInput,
     LastGoodError,
@@ -78,12 +79,17 @@ def error_from(response: httpx.Response) -> LastGoodError:
     body = body if isinstance(body, dict) else {}
     message = str(body.get("message") or f"the control plane answered HTTP "
                   f"{response.status_code}")
-    fix, details = str(body.get("fix") or ""), body.get("details") or {}
+    fix, details = str(body.get("fix") or ""), body.get("details")
+    details = details if isinstance(details, dict) else {}
     # By name first (what the control plane raised), else by status from the faces' one table
     cls = ERROR_CLASSES.get(str(body.get("error"))) or class_for_status(response.status_code)
     if cls is NoEligibleTarget:
         return NoEligibleTarget(message, fix=fix, refusals=details.get("refusals", ()))
-    return cls(message, fix=fix, details=details if isinstance(details, dict) else {})
+    if cls is IdenticalContent:  # its fields are keywords of their own, like the refusals above
+        version = details.get("version")
+        return IdenticalContent(message, fix=fix, digest=str(details.get("digest") or ""),
+                                version=version if isinstance(version, int) else 0)
+    return cls(message, fix=fix, details=details)
 
 
 class RemoteClient:
