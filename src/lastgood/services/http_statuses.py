@@ -39,9 +39,9 @@ __all__ = ["STATUS", "class_for_status", "error_name", "status_for"]
 # Rows are written most general first: `class_for_status` reads a status back as the first row
 # that has it (an answer without an error name, say from a proxy, is still raised as a class).
 STATUS: Mapping[type[LastGoodError], int] = {
-    # A failure lastgood knows but did not classify is not the caller's to fix: 500. (The
-    # dashboard used to answer it 400 when mounted without the API's handlers; the API and the
-    # data plane always answered 500, and the dashboard has no route that raises one.)
+    # A failure lastgood knows but did not classify is not the caller's to fix: 500, as the API
+    # and the data plane always answered. (The dashboard, mounted without the API's handlers,
+    # answered 400; its own refusals are all classified: 401, 403, 404, 503.)
     LastGoodError: 500,
     # InvalidInput is 400 everywhere: malformed input, fix the request (a flag, a name, an empty
     # reason, a body that is not JSON). The data plane used to give InvalidInput 422 and the API
