@@ -2,8 +2,9 @@
 
 Every route authenticates its caller (401) and authorises the action for the token's role (403);
 both denials are audited. Errors of any kind are `{"error", "message", "fix", "details"}` with the
-status from one table (`api.errors.STATUS`). The OpenAPI document is at /openapi.json; the
-interactive docs are off because they load JavaScript from a CDN.
+status from the one table of every HTTP face (`services.http_statuses.STATUS`). The OpenAPI
+document is at /openapi.json; the interactive docs are off because they load JavaScript from a
+CDN.
 """
 
 from __future__ import annotations

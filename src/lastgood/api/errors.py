@@ -1,5 +1,5 @@
-"""HTTP statuses: one table, looked up by walking the error's class hierarchy, and the handlers
-that turn every error into `{"error", "message", "fix", "details"}`.
+"""The handlers that turn every error into `{"error", "message", "fix", "details"}`, with the
+status from the one table of every HTTP face (`lastgood.services.http_statuses`).
 
 `error` is the class name in lastgood's error tree, so a client (the remote CLI) re-raises the
 same class and exits with the same code as a local run.
@@ -20,52 +20,16 @@ from starlette.exceptions import HTTPException
 
 from lastgood.api.deps import authenticate
 from lastgood.domain.access import Action
-from lastgood.domain.errors import (
-    Conflict,
-    Escalated,
-    Forbidden,
-    IntegrityError,
-    InvalidInput,
-    LastGoodError,
-    NotFound,
-    PreconditionFailed,
-    TransientError,
-    Unauthorized,
-)
+from lastgood.domain.errors import LastGoodError, SchemaMismatch, Unauthorized
+from lastgood.services.http_statuses import error_name, status_for
 
 log = logging.getLogger(__name__)
 
-
-class PayloadTooLarge(InvalidInput):
-    """A request body over the configured limit."""
-
-
-STATUS: dict[type[LastGoodError], int] = {
-    LastGoodError: 500,  # a failure lastgood knows but did not classify
-    InvalidInput: 400,  # malformed input: fix the request
-    PayloadTooLarge: 413,
-    NotFound: 404,
-    Conflict: 409,  # the world changed under the caller (duplicate, lease held)
-    PreconditionFailed: 409,  # well formed but not allowed in the current state
-    Escalated: 424,  # the switch happened but verification failed: page a human
-    IntegrityError: 500,  # stored bytes or history do not match their digest
-    Unauthorized: 401,
-    Forbidden: 403,
-    TransientError: 503,  # a dependency is down: retry
-}
 
 HTTP_ERROR_NAMES: dict[int, tuple[str, str]] = {
     404: ("NotFound", "check the path against /openapi.json"),
     405: ("InvalidInput", "use a method /openapi.json lists for this path"),
 }
-
-
-def status_for(error: LastGoodError) -> int:
-    """The status of the nearest class in the table along the error's MRO."""
-    for cls in type(error).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 500
 
 
 class ErrorOut(BaseModel):
@@ -128,7 +92,7 @@ def lastgood_error(request: Request, exc: Exception) -> SafeJSON:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if status == 503:
         headers = {"Retry-After": "5"}
-    return error_response(type(exc).__name__, exc.message, exc.fix, status,
+    return error_response(error_name(exc), exc.message, exc.fix, status,
                           details=_json_safe(exc.details), headers=headers)
 
 
@@ -141,10 +105,9 @@ def validation_error(request: Request, exc: Exception) -> SafeJSON:
             return lastgood_error(request, denied)
     problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
                 for e in exc.errors()[:5]]
-    error = InvalidInput("invalid request: " + "; ".join(problems),
-                         fix="fix the named fields; /openapi.json documents every request")
-    audit_refusal(request, error, 422)
-    return error_response("InvalidInput", error.message, error.fix, 422)
+    error = SchemaMismatch("invalid request: " + "; ".join(problems),
+                           fix="fix the named fields; /openapi.json documents every request")
+    return lastgood_error(request, error)
 
 
 def http_error(request: Request, exc: Exception) -> SafeJSON:

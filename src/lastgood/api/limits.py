@@ -13,7 +13,9 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lastgood.api.errors import PayloadTooLarge, error_response
+from lastgood.api.errors import error_response
+from lastgood.domain.errors import PayloadTooLarge
+from lastgood.services.http_statuses import status_for
 
 LimitFor = Callable[[str, str], int]
 """(method, path) -> the largest body accepted, in bytes."""
@@ -35,12 +37,14 @@ async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> Non
     error = PayloadTooLarge(f"the request body is over the limit of {limit} bytes",
                             fix="send less, or raise LASTGOOD_API_MAX_BODY_BYTES "
                                 "(LASTGOOD_API_MAX_UPLOAD_BYTES for artifacts) on the server")
+    status = status_for(error)
     access = getattr(getattr(scope.get("app"), "state", None), "access", None)
     if access is not None:
         await run_in_threadpool(access.record_refusal, error, "anonymous",
                                 f"{scope['method']} {scope['path']}", action="request",
-                                status="413")
-    await error_response("PayloadTooLarge", error.message, error.fix, 413)(scope, receive, send)
+                                status=str(status))
+    await error_response("PayloadTooLarge", error.message, error.fix, status)(scope, receive,
+                                                                              send)
 
 
 class BodyLimit:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lastgood.cli.errors import exit_code_for
+from lastgood.cli.errors import FAILURE, INTERRUPTED, exit_code_for
 from lastgood.cli.hooks import World
 from lastgood.config import Settings
 from lastgood.domain.errors import LastGoodError
@@ -116,14 +116,14 @@ class LastgoodGroup(click.Group):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
-            ctx.exit(130)
+            ctx.exit(INTERRUPTED)
         except Exception as exc:
             cli = ctx.find_object(CliContext)
             if cli is not None and cli.traceback:
                 raise
             click.echo(f"error: internal error {type(exc).__name__}: {exc} — rerun with "
                        "--traceback and report it", err=True)
-            ctx.exit(1)
+            ctx.exit(FAILURE)
 
 
 def get(ctx: click.Context) -> CliContext:

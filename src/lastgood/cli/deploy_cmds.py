@@ -11,9 +11,11 @@ from rich.markup import escape
 
 from lastgood.cli import mlflow_cmds
 from lastgood.cli.app import CliContext, get, json_option
+from lastgood.cli.errors import EXIT_CODES, SUCCESS
 from lastgood.cli.files import read_document
 from lastgood.cli.render import candidates_table, checks_table, history_table, table, when
 from lastgood.domain.deployments import CustomCheck, MlflowMode, RuntimeDrift, SwitchMode
+from lastgood.domain.errors import NoEligibleTarget
 from lastgood.domain.operations import Operation
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.documents import parse_env_columns, parse_metrics, parse_pairs
@@ -193,7 +195,7 @@ def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str 
             return
         _print_plan(cli, plan, False)
         if plan.target is None or not _confirm(plan):
-            ctx.exit(0 if plan.target is not None else 4)
+            ctx.exit(SUCCESS if plan.target is not None else EXIT_CODES[NoEligibleTarget])
     op = deps.rollback(name, env=env_name, reason=reason, actor=cli.actor, to=to, force=force,
                        on_phase=_phase_printer(cli, as_json))
     if as_json:

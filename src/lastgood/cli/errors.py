@@ -1,4 +1,9 @@
-"""Exit codes: one table, looked up by walking the error's class hierarchy."""
+"""Exit codes: one table, looked up by walking the error's class hierarchy.
+
+Every exit code a command returns comes from here: a command that ends with a code without
+raising (a rollback plan with no target, a sync round with failures) names the error class
+whose code it shares.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,9 @@ EXIT_CODES: dict[type[LastGoodError], int] = {
     Unauthorized: 6,
     Forbidden: 7,
 }
+SUCCESS = 0
+FAILURE = EXIT_CODES[LastGoodError]  # an unexpected exception, or a run with failures in it
+INTERRUPTED = 130  # Ctrl-C: the shell's 128 + SIGINT
 
 
 def exit_code_for(error: LastGoodError) -> int:

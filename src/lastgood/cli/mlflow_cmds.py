@@ -11,6 +11,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from lastgood.cli.app import CliContext, get, json_option
+from lastgood.cli.errors import FAILURE
 from lastgood.cli.render import history_table
 from lastgood.domain.deployments import live_at, verified_by
 from lastgood.domain.errors import IdenticalContent, InvalidInput, LastGoodError
@@ -90,7 +91,7 @@ def sync_mlflow(ctx: click.Context, models: tuple[str, ...], allow_pickle: bool,
             break
         time.sleep(every)
     if report is not None and report.failed and every is None:
-        ctx.exit(1)
+        ctx.exit(FAILURE)
 
 
 def _one_round(cli: CliContext, services: Any, models: tuple[str, ...], *, allow_pickle: bool,

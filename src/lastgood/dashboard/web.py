@@ -18,16 +18,10 @@ from pydantic import BaseModel
 
 from lastgood.dashboard.metrics import LiveStats, MetricsSeries, baseline_of, tolerated_band
 from lastgood.domain.access import Action
-from lastgood.domain.errors import (
-    Forbidden,
-    InvalidInput,
-    LastGoodError,
-    NotFound,
-    TransientError,
-    Unauthorized,
-)
+from lastgood.domain.errors import LastGoodError, TransientError
 from lastgood.services.access import AccessService
 from lastgood.services.container import Services
+from lastgood.services.http_statuses import error_name, status_for
 
 STATIC = Path(str(files("lastgood.dashboard") / "static"))
 
@@ -37,12 +31,6 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "frame-ancestors 'none'; form-action 'self'")
 PAGE_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
-
-# Used only when the control plane registered no handler of its own for lastgood's errors.
-FALLBACK_STATUS: dict[type[LastGoodError], int] = {
-    LastGoodError: 400, InvalidInput: 400, NotFound: 404, Unauthorized: 401, Forbidden: 403,
-    TransientError: 503,
-}
 
 bearer = HTTPBearer(auto_error=False, description="an API token: `lastgood token create`")
 
@@ -94,9 +82,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def error_response(exc: LastGoodError) -> JSONResponse:
-    status = next((FALLBACK_STATUS[c] for c in type(exc).__mro__ if c in FALLBACK_STATUS), 400)
-    return JSONResponse({"error": type(exc).__name__, "message": exc.message, "fix": exc.fix},
-                        status_code=status)
+    """The dashboard mounted without the control plane's error handlers: the same statuses."""
+    return JSONResponse({"error": error_name(exc), "message": exc.message, "fix": exc.fix},
+                        status_code=status_for(exc))
 
 
 class Dashboard:

@@ -2,7 +2,11 @@
 
     LastGoodError                      every error lastgood raises on purpose
      ├── InvalidInput                  the caller gave something malformed (flag, file, schema)
-     │    └── UnsafeFormat             a pickle/joblib artifact without --allow-pickle
+     │    ├── UnsafeFormat             a pickle/joblib artifact without --allow-pickle
+     │    ├── SchemaMismatch           the body parsed but does not fit the schema it is read by
+     │    ├── PayloadTooLarge          a request body over the configured byte limit
+     │    ├── UnsupportedMediaType     a Content-Type or Content-Encoding the route does not read
+     │    └── MethodNotAllowed         the path exists, the method does not
      ├── NotFound                      unknown model, version, tag, env, operation, archive
      ├── Conflict                      the world changed under the caller
      │    ├── AlreadyExists            a duplicate tag, name or key
@@ -18,8 +22,10 @@
      ├── Forbidden                     known credentials, insufficient role
      └── TransientError                a store, database or source is unreachable: retry
 
-Every message names the problem and the fix. Faces map classes to exit codes / HTTP statuses in one
-table each, walking the class hierarchy; nothing here knows about either.
+Every message names the problem and the fix. Classes map to HTTP statuses in one table
+(`lastgood.services.http_statuses`, used by the API, the dashboard, the data plane and the remote
+client) and to exit codes in another (`lastgood.cli.errors`), each walking the class hierarchy;
+nothing here knows about either.
 """
 
 from __future__ import annotations
@@ -48,6 +54,23 @@ class InvalidInput(LastGoodError):
 
 class UnsafeFormat(InvalidInput):
     """An artifact that runs arbitrary code when loaded, without explicit consent."""
+
+
+class SchemaMismatch(InvalidInput):
+    """The body parsed, but a field does not fit the schema it is read by: the route's request
+    model, a protocol's payload shape, or the live version's input schema."""
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body over the configured byte limit."""
+
+
+class UnsupportedMediaType(InvalidInput):
+    """The body's Content-Type or Content-Encoding is not one the route reads."""
+
+
+class MethodNotAllowed(InvalidInput):
+    """The path exists, the method does not."""
 
 
 class NotFound(LastGoodError):

@@ -26,7 +26,7 @@ from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment
 from lastgood.domain.errors import (
-    Forbidden,
+    IdenticalContent,
     IntegrityError,
     InvalidInput,
     LastGoodError,
@@ -34,7 +34,6 @@ from lastgood.domain.errors import (
     NotFound,
     PreconditionFailed,
     TransientError,
-    Unauthorized,
 )
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import ArtifactFile, Manifest, Model, Version
@@ -43,6 +42,7 @@ from lastgood.remote.bodies import environment_body, register_meta
 from lastgood.services.access import IssuedToken
 from lastgood.services.archive import unpack
 from lastgood.services.deployments import PhaseHook, RollbackPlan, Status
+from lastgood.services.http_statuses import class_for_status
 from lastgood.services.registry import RegisterRequest, Registration, artifact_files
 from lastgood.services.views_parse import (
     parse_archive,
@@ -62,10 +62,6 @@ from lastgood.services.views_parse import (
 ERROR_CLASSES: dict[str, type[LastGoodError]] = {
     name: cls for name, cls in vars(errors_module).items()
     if isinstance(cls, type) and issubclass(cls, LastGoodError)}
-BY_STATUS: dict[int, type[LastGoodError]] = {400: InvalidInput, 401: Unauthorized,
-                                             403: Forbidden, 404: NotFound, 409: PreconditionFailed,
-                                             413: InvalidInput, 422: InvalidInput,
-                                             503: TransientError}
 SLOW = httpx.Timeout(connect=10.0, read=900.0, write=900.0, pool=10.0)  # deploys run checks
 PAGE = 1000
 
@@ -84,12 +80,17 @@ def error_from(response: httpx.Response) -> LastGoodError:
     body = body if isinstance(body, dict) else {}
     message = str(body.get("message") or f"the control plane answered HTTP "
                   f"{response.status_code}")
-    fix, details = str(body.get("fix") or ""), body.get("details") or {}
-    cls = ERROR_CLASSES.get(str(body.get("error")), BY_STATUS.get(response.status_code,
-                                                                   LastGoodError))
+    fix, details = str(body.get("fix") or ""), body.get("details")
+    details = details if isinstance(details, dict) else {}
+    # By name first (what the control plane raised), else by status from the faces' one table
+    cls = ERROR_CLASSES.get(str(body.get("error"))) or class_for_status(response.status_code)
     if cls is NoEligibleTarget:
         return NoEligibleTarget(message, fix=fix, refusals=details.get("refusals", ()))
-    return cls(message, fix=fix, details=details if isinstance(details, dict) else {})
+    if cls is IdenticalContent:  # its fields are keywords of their own, like the refusals above
+        version = details.get("version")
+        return IdenticalContent(message, fix=fix, digest=str(details.get("digest") or ""),
+                                version=version if isinstance(version, int) else 0)
+    return cls(message, fix=fix, details=details)
 
 
 class RemoteClient:

@@ -23,6 +23,7 @@ from lastgood.domain.access import (
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.errors import Forbidden, InvalidInput, LastGoodError, Unauthorized
 from lastgood.ports import Clock, UnitOfWorkFactory
+from lastgood.services.http_statuses import error_name
 
 TOKEN_PREFIX = "lgt_"
 MAX_LIFETIME_S = 100 * 365 * 86400.0  # beyond this a datetime would overflow; nobody needs it
@@ -135,7 +136,7 @@ class AccessService:
                        **extra: str) -> LastGoodError:
         """Write a refusal (`<action>.refused`, outcome "refused") to the audit trail and hand
         the error back to raise; a registry that is down does not hide the refusal."""
-        evidence = {"error": type(error).__name__, "request": request, "token_id": token_id,
+        evidence = {"error": error_name(error), "request": request, "token_id": token_id,
                     **extra}
         try:
             with self._uow() as uow:

@@ -1,8 +1,9 @@
-"""The data plane's errors and the one table of their HTTP statuses.
+"""The data plane's own errors, and its rendering of every error.
 
 Every protocol renders an error in its own shape (lastgood's, OIP's `{"error": "..."}`, MLflow's
-`{"error_code", "message"}`), but the status always comes from `STATUS`, looked up by walking the
-exception's class hierarchy, so a refusal means the same through every door.
+`{"error_code", "message"}`), but the status always comes from the one table of every HTTP face,
+`lastgood.services.http_statuses`, looked up by walking the exception's class hierarchy, so a
+refusal means the same through every door and through the control plane's API.
 """
 
 from __future__ import annotations
@@ -13,15 +14,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound, TransientError
-from lastgood.serving.inputs import (
-    MalformedBody,
-    NoDefaultModel,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
+from lastgood.domain.errors import LastGoodError, NotFound
+from lastgood.services.http_statuses import error_name, status_for
 
-__all__ = ["STATUS", "MethodNotAllowed", "ModelFailed", "RouteNotFound", "compact_json",
+__all__ = ["ModelFailed", "RouteNotFound", "compact_json",
            "error_response", "json_response", "status_for"]
 
 compact_json = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
@@ -35,22 +31,6 @@ class ModelFailed(LastGoodError):
 
 class RouteNotFound(NotFound):
     """No route has this path (HTTP 404)."""
-
-
-class MethodNotAllowed(InvalidInput):
-    """The path exists, the method does not (HTTP 405)."""
-
-
-STATUS: Mapping[type[BaseException], int] = {
-    PayloadTooLarge: 413, UnsupportedMediaType: 415, MethodNotAllowed: 405,
-    MalformedBody: 400, NoDefaultModel: 400, InvalidInput: 422, NotFound: 404,
-    TransientError: 503, ModelFailed: 500, LastGoodError: 500,
-}
-
-
-def status_for(exc: BaseException) -> int:
-    """The HTTP status of an error, found by walking its class hierarchy (one table)."""
-    return next((STATUS[c] for c in type(exc).__mro__ if c in STATUS), 500)
 
 
 def json_response(body: Any, status: int = 200,
@@ -72,7 +52,7 @@ def error_headers(exc: LastGoodError, request_id: str | None) -> dict[str, str]:
 
 def error_response(exc: LastGoodError, request_id: str | None = None) -> Response:
     """lastgood's own rendering of an error: status from the table, message, fix and field."""
-    body: dict[str, Any] = {"error": {"type": type(exc).__name__, "message": exc.message,
+    body: dict[str, Any] = {"error": {"type": error_name(exc), "message": exc.message,
                                       "fix": exc.fix}}
     if "field" in exc.details:
         body["error"]["field"] = exc.details["field"]

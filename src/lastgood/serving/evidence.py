@@ -20,7 +20,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
 
-from lastgood.domain.errors import InvalidInput
+from lastgood.domain.errors import SchemaMismatch
 from lastgood.domain.measurements import LATENCY_BOUNDS, Moments
 from lastgood.serving.feedback import MAX_METRICS_PER_VERSION, Feedback
 from lastgood.serving.loading import outputs_match
@@ -261,7 +261,7 @@ class Recorder:
         stats = self.stats(model, remembered.version)
         correct = self._score(remembered, told.label) if told.labelled else []
         if room := stats.custom_room(list(told.metrics)):
-            raise InvalidInput(room, fix="reuse the metric names already sent, or fewer names",
+            raise SchemaMismatch(room, fix="reuse the metric names already sent, or fewer names",
                                details={"field": "metrics"})
         del self._recent[told.request_id]
         stats.feedback_total += len(correct)

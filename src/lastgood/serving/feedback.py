@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from lastgood.domain.errors import InvalidInput
+from lastgood.domain.errors import SchemaMismatch
 
 __all__ = ["MAX_METRICS_PER_CALL", "MAX_METRICS_PER_VERSION", "METRIC_NAME", "NO_LABEL",
            "Feedback", "parse_feedback"]
@@ -48,8 +48,8 @@ class Feedback:
         return self.label is not NO_LABEL
 
 
-def _refuse(where: str, message: str, fix: str = _SHAPE) -> InvalidInput:
-    return InvalidInput(f"{where}: {message}", fix=fix, details={"field": where})
+def _refuse(where: str, message: str, fix: str = _SHAPE) -> SchemaMismatch:
+    return SchemaMismatch(f"{where}: {message}", fix=fix, details={"field": where})
 
 
 def parse_feedback(payload: Any) -> Feedback:

@@ -17,8 +17,9 @@ archive), POST /v1/models/{name}/feedback {"request_id", "label"?, "metrics"?: {
 (see `lastgood.serving.feedback`), /healthz, /readyz, /metrics.
 
 This module is the router: the predict call every protocol shares is `serving.predicting`, the
-error statuses are the one table in `serving.errors`, and the other wire formats (Open Inference
-Protocol v2, MLflow `/invocations`, KServe v1) are thin translations in `serving.protocols`.
+error statuses are the one table of every HTTP face (`services.http_statuses`), and the other
+wire formats (Open Inference Protocol v2, MLflow `/invocations`, KServe v1) are thin
+translations in `serving.protocols`.
 Unknown routes and wrong methods answer JSON in the shape of the protocol the path belongs to.
 """
 
@@ -39,11 +40,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lastgood.domain.errors import LastGoodError, NotFound
+from lastgood.domain.errors import LastGoodError, MethodNotAllowed, NotFound
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock
 from lastgood.serving.errors import (
-    MethodNotAllowed,
     ModelFailed,
     RouteNotFound,
     error_response,

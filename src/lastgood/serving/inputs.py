@@ -1,5 +1,6 @@
 """Request bodies: parse `{"records": [{column: value, ...}, ...]}` and check it against the live
-version's input schema. Every refusal is an InvalidInput naming the offending field.
+version's input schema. Every refusal is an InvalidInput naming the offending field: a
+SchemaMismatch (422) when the body parsed, a MalformedBody (400) when it is not JSON.
 
 Wire format (documented in the gateway): a JSON object whose `records` member is a non-empty
 list of objects, one per row, keyed by the input column names of the live version's schema.
@@ -13,11 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from lastgood.domain.errors import InvalidInput
+from lastgood.domain.errors import InvalidInput, SchemaMismatch
 from lastgood.domain.versions import Column
 
-__all__ = ["MalformedBody", "NoDefaultModel", "PayloadTooLarge", "UnsupportedMediaType",
-           "check_records", "field_error", "parse_records"]
+__all__ = ["MalformedBody", "NoDefaultModel", "as_mismatch", "check_records", "field_error",
+           "parse_records"]
 
 INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
@@ -26,20 +27,20 @@ class MalformedBody(InvalidInput):
     """The body is not JSON at all (HTTP 400)."""
 
 
-class PayloadTooLarge(InvalidInput):
-    """The body is over the configured byte limit (HTTP 413)."""
-
-
-class UnsupportedMediaType(InvalidInput):
-    """The body's Content-Type or Content-Encoding is not one the route reads (HTTP 415)."""
-
-
 class NoDefaultModel(InvalidInput):
     """A route without a model name, on a replica serving several models (HTTP 400)."""
 
 
-def field_error(path: str, message: str, fix: str) -> InvalidInput:
-    return InvalidInput(f"{path}: {message}", fix=fix, details={"field": path})
+def field_error(path: str, message: str, fix: str) -> SchemaMismatch:
+    return SchemaMismatch(f"{path}: {message}", fix=fix, details={"field": path})
+
+
+def as_mismatch(exc: InvalidInput) -> InvalidInput:
+    """A plain InvalidInput raised on a body that parsed (the model's own input check, say) as
+    the SchemaMismatch it is; a more specific refusal keeps its class."""
+    if type(exc) is not InvalidInput:
+        return exc
+    return SchemaMismatch(exc.message, fix=exc.fix, details=exc.details)
 
 
 def parse_records(body: bytes) -> list[Mapping[str, Any]]:

@@ -21,18 +21,13 @@ from typing import Any
 
 from starlette.requests import Request
 
-from lastgood.domain.errors import InvalidInput, NotFound
+from lastgood.domain.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMediaType
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, Predictor
+from lastgood.services.http_statuses import error_name
 from lastgood.serving.batching import Batcher
 from lastgood.serving.errors import ModelFailed, compact_json
-from lastgood.serving.inputs import (
-    MalformedBody,
-    NoDefaultModel,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    check_records,
-)
+from lastgood.serving.inputs import MalformedBody, NoDefaultModel, as_mismatch, check_records
 from lastgood.serving.loading import plain
 from lastgood.serving.slots import Slot, SlotTable
 from lastgood.serving.state import NotServing, ServingState
@@ -171,7 +166,7 @@ class Predictions:
         try:
             body = await read_body(request, self.max_body_bytes)
         except InvalidInput as exc:
-            self.state.recorder.rejected(model, type(exc).__name__)
+            self.state.recorder.rejected(model, error_name(exc))
             raise
         slot = find_slot(table, version)
         slot.enter()  # no await since it was found: a switch cannot slip in between
@@ -186,8 +181,8 @@ class Predictions:
             decoded = decode(body, slot.version)
             check_records(decoded.records, slot.version.schema.inputs, path=decoded.path)
         except InvalidInput as exc:
-            self.state.recorder.rejected(model, type(exc).__name__)
-            raise
+            self.state.recorder.rejected(model, error_name(exc))
+            raise as_mismatch(exc) from None
         except (ValueError, TypeError, RecursionError) as exc:  # a decoder's own slip: bad input
             self.state.recorder.rejected(model, "MalformedBody")
             raise MalformedBody(f"the body is not usable: {str(exc)[:160]}",
@@ -203,8 +198,8 @@ class Predictions:
             predictions = await self._run(slot, records)
             compact_json(predictions)  # every protocol must be able to send it (no NaN)
         except InvalidInput as exc:  # the model's own input check: still the caller's mistake
-            self.state.recorder.rejected(model, type(exc).__name__)
-            raise
+            self.state.recorder.rejected(model, error_name(exc))
+            raise as_mismatch(exc) from None
         except Exception as exc:
             self.state.recorder.failure(model, slot.number, request_id=request_id,
                                         records=records, error=f"{type(exc).__name__}: {exc}",

@@ -23,10 +23,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lastgood import __version__
-from lastgood.domain.errors import LastGoodError
+from lastgood.domain.errors import LastGoodError, UnsupportedMediaType
 from lastgood.domain.versions import Column, Version
 from lastgood.serving.errors import error_headers, json_response, status_for
-from lastgood.serving.inputs import MalformedBody, UnsupportedMediaType, field_error
+from lastgood.serving.inputs import MalformedBody, field_error
 from lastgood.serving.predicting import Decoded, Predictions, request_id_of
 from lastgood.serving.protocols.common import (
     Records,

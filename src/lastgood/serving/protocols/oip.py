@@ -35,12 +35,8 @@ from lastgood.serving.predicting import (
 )
 from lastgood.serving.protocols.common import Route3
 from lastgood.serving.protocols.oip_outputs import check_requested, encode_outputs
-from lastgood.serving.protocols.oip_tensors import (
-    InferRequest,
-    datatype_of,
-    decode_request,
-    tensors_to_records,
-)
+from lastgood.serving.protocols.oip_records import tensors_to_records
+from lastgood.serving.protocols.oip_tensors import InferRequest, datatype_of, decode_request
 from lastgood.serving.slots import Slot, SlotState, SlotTable
 
 __all__ = ["error", "owns", "routes"]

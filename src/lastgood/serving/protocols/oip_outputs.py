@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from lastgood.domain.errors import InvalidInput
+from lastgood.domain.errors import SchemaMismatch
 from lastgood.domain.versions import Column
 from lastgood.serving.protocols.oip_tensors import DATATYPES, InferRequest
 
@@ -118,6 +118,6 @@ def check_requested(request: InferRequest, name: str) -> None:
     """Refuse, before predicting, outputs the model does not produce."""
     for i, wanted in enumerate(request.outputs):
         if wanted.name != name:
-            raise InvalidInput(f"outputs[{i}]: no output named {wanted.name!r}",
-                               fix=f"this model answers one output, {name!r}",
-                               details={"field": f"outputs[{i}]"})
+            raise SchemaMismatch(f"outputs[{i}]: no output named {wanted.name!r}",
+                                 fix=f"this model answers one output, {name!r}",
+                                 details={"field": f"outputs[{i}]"})

@@ -1,5 +1,6 @@
 """Open Inference Protocol v2 tensors: JSON and binary (the binary tensor data extension)
-decoded into numpy arrays, and tensors into records (`oip_outputs` goes the other way).
+decoded into plain values (`oip_records` reads tensors as records, `oip_outputs` goes the other
+way).
 
 A binary request is a JSON header of `Inference-Header-Content-Length` bytes followed by the raw
 data of every input whose `parameters.binary_data_size` is set, in input order: fixed-size types
@@ -10,18 +11,18 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from lastgood.domain.versions import Column, Version
+from lastgood.domain.versions import Column
 from lastgood.serving.inputs import MalformedBody, field_error
-from lastgood.serving.protocols.common import Records, json_body
+from lastgood.serving.protocols.common import json_body
 
 __all__ = ["DATATYPES", "InferRequest", "RequestedOutput", "Tensor", "datatype_of",
-           "decode_request", "tensors_to_records"]
+           "decode_request"]
 
 # datatype -> (numpy dtype for its data, kind of JSON value it holds)
 DATATYPES: Mapping[str, tuple[Any, str]] = {
@@ -30,13 +31,6 @@ DATATYPES: Mapping[str, tuple[Any, str]] = {
     "UINT16": (np.uint16, "int"), "UINT32": (np.uint32, "int"), "UINT64": (np.uint64, "int"),
     "FP16": (np.float16, "float"), "FP32": (np.float32, "float"), "FP64": (np.float64, "float"),
     "BYTES": (object, "bytes"),
-}
-# a schema column's dtype -> the tensor kinds that may feed it
-FITS: Mapping[str, frozenset[str]] = {
-    "float64": frozenset({"float", "int"}), "float32": frozenset({"float", "int"}),
-    "int64": frozenset({"int"}), "int32": frozenset({"int"}), "bool": frozenset({"bool"}),
-    "string": frozenset({"bytes"}), "category": frozenset({"bytes"}),
-    "datetime": frozenset({"bytes"}),
 }
 COLUMN_DATATYPES = {"float64": "FP64", "float32": "FP32", "int64": "INT64", "int32": "INT32",
                     "bool": "BOOL", "string": "BYTES", "category": "BYTES", "datetime": "BYTES"}
@@ -307,97 +301,3 @@ def _bytes_elements(blob: bytes, count: int, where: str) -> list[Any]:
         raise field_error(f"{where}.data", f"the shape holds {count} values, the binary data "
                           f"has {len(items)}", "make the shape and the data agree")
     return list(items)
-
-
-# -- tensors to records ---------------------------------------------------------------------
-
-def _nest(flat: list[Any], shape: Sequence[int]) -> list[Any]:
-    """Row-major values in nested lists of `shape`."""
-    if len(shape) <= 1:
-        return flat
-    step = math.prod(shape[1:])
-    return [_nest(flat[i * step:(i + 1) * step], shape[1:]) for i in range(shape[0])]
-
-
-def _rows(tensor: Tensor, column: Column | None) -> list[Any]:
-    """Per-row values of a tensor whose first dimension is the batch."""
-    rest = tensor.shape[1:]
-    want = column.shape if column is not None else None
-    if column is not None and not want and rest in ((), (1,)):
-        return tensor.values  # a scalar column: [N] or [N, 1]
-    if want is not None and (len(rest) != len(want) or any(
-            w >= 0 and w != r for w, r in zip(want, rest, strict=True))):
-        wanted = [-1, *(w if w >= 0 else -1 for w in want)]
-        raise field_error(f"{tensor.where}.shape", f"{list(tensor.shape)} does not fit "
-                          f"the input's shape {wanted}", "send one row per record")
-    return _nest(tensor.values, tensor.shape)
-
-
-def _check_fit(tensor: Tensor, column: Column) -> None:
-    kind = DATATYPES[tensor.datatype][1]
-    if kind not in FITS.get(column.dtype, frozenset(DATATYPES)):
-        raise field_error(f"{tensor.where}.datatype", f"{tensor.datatype} does not fit the "
-                          f"input {column.name!r} ({column.dtype})",
-                          f"send it as {datatype_of(column)}")
-
-
-def _by_column(tensors: Sequence[Tensor], columns: Sequence[Column]) -> Records:
-    named = {c.name: c for c in columns}
-    for tensor in tensors:
-        if tensor.name not in named:
-            raise field_error(tensor.where, "no input has this name",
-                              f"the model's inputs are {', '.join(named)}")
-    given = {t.name for t in tensors}
-    missing = [c.name for c in columns if c.name not in given and not c.optional]
-    if missing:
-        raise field_error(f"inputs.{missing[0]}", "missing",
-                          f"send one tensor per input: {', '.join(named)}")
-    return _zip_rows({t.name: (t, named[t.name]) for t in tensors})
-
-
-def _zip_rows(tensors: Mapping[str, tuple[Tensor, Column | None]]) -> Records:
-    names = list(tensors)
-    columns = []
-    for tensor, column in tensors.values():
-        if column is not None:
-            _check_fit(tensor, column)
-        columns.append(_rows(tensor, column))
-    count = len(columns[0])
-    if any(len(values) != count for values in columns):
-        sizes = ", ".join(f"{n}: {len(v)}" for n, v in zip(names, columns, strict=True))
-        raise field_error("inputs", f"tensors have different batch sizes ({sizes})",
-                          "send the same number of rows in every tensor")
-    if count == 0:
-        raise field_error("inputs", "the batch is empty", "send at least one row")
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
-
-
-def _from_matrix(tensor: Tensor, columns: Sequence[Column]) -> Records:
-    """One [N, k] tensor for k scalar columns, in schema order (MLServer's numpy input)."""
-    for column in columns:
-        _check_fit(tensor, column)
-    names = [c.name for c in columns]
-    rows = _nest(tensor.values, tensor.shape)
-    if not rows:
-        raise field_error("inputs", "the batch is empty", "send at least one row")
-    return [dict(zip(names, row, strict=True)) for row in rows]
-
-
-def tensors_to_records(tensors: Sequence[Tensor], version: Version) -> Records:
-    """Records for `version`: one tensor per input (by name, as `content_type: pd` sends a
-    data frame), or one [N, k] tensor holding k scalar inputs in schema order."""
-    columns = version.schema.inputs
-    if not columns:
-        return _zip_rows({t.name: (t, None) for t in tensors})
-    names = {c.name for c in columns}
-    if any(t.name in names for t in tensors) or len(tensors) > 1:
-        return _by_column(tensors, columns)
-    only = tensors[0]
-    if len(columns) == 1:  # a model with one input takes its one tensor by any name
-        return _zip_rows({columns[0].name: (only, columns[0])})
-    if len(only.shape) == 2 and only.shape[1] == len(columns) \
-            and not any(c.shape for c in columns):
-        return _from_matrix(only, columns)
-    raise field_error(only.where, f"shape {list(only.shape)} fits neither one tensor per input "
-                      f"nor one [N, {len(columns)}] matrix",
-                      f"send tensors named {', '.join(c.name for c in columns)}")
