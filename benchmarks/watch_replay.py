@@ -23,6 +23,7 @@ from tests.unit.world import World
 from lastgood.domain.baselines import summary_minus, summary_to_dict
 from lastgood.domain.decisions import Notice
 from lastgood.domain.deployments import VerifiedRecord
+from lastgood.domain.health import Verdict
 from lastgood.domain.measurements import (
     LATENCY_BOUNDS,
     Histogram,
@@ -91,8 +92,9 @@ class Quiet:
 
 def replay(counters: Counters, *, baseline: Summary | None,
            stated: dict[str, float] | None, seconds: int,
-           gap: tuple[int, int] | None = None) -> int | None:
-    """Seconds from the deploy to the watch's rollback, or None when it never rolled back."""
+           gap: tuple[int, int] | None = None) -> tuple[int | None, str]:
+    """(seconds from the deploy to the watch's rollback or None when it never rolled back,
+    the signals that were DEGRADED or FAILED when it did)."""
     world = World()
     for tag in ("v1", "v2"):
         world.add_version(tag=tag)
@@ -114,9 +116,11 @@ def replay(counters: Counters, *, baseline: Summary | None,
                          settings=WatchSettings(interval_s=0.0))
     for t in range(1, seconds + 1):
         world.clock.advance(1)
-        if any(o.action.startswith("rolled back") for o in watch.tick(ENV)):
-            return t
-    return None
+        for seen in watch.tick(ENV):
+            if seen.action.startswith("rolled back"):
+                return t, ", ".join(e.signal for e in seen.assessment.signals
+                                    if e.verdict in (Verdict.DEGRADED, Verdict.FAILED))
+    return None, ""
 
 
 def _measured(world: World, summary: Summary) -> None:

@@ -93,7 +93,7 @@ def test_policy_show_names_the_default_and_the_files(cli: Cli, tmp_path: Path) -
     view = default.json()
     assert view["from_file"] is False
     assert view["alpha"] == 0.1
-    assert {s["name"]: s["alpha"] for s in view["signals"]}["error_rate"] == pytest.approx(0.05)
+    assert {s["name"]: s["alpha"] for s in view["signals"]}["error_rate"] == pytest.approx(0.1 / 3)
     path = tmp_path / "policy.yaml"
     path.write_text(GOOD, encoding="utf-8")
     given = cli("policy", "show", "iris", "--env", "production", "--policy", str(path), "--json")

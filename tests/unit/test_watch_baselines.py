@@ -59,12 +59,15 @@ def test_summaries_add_and_subtract_per_family() -> None:
     assert headline(a)["latency_p99_ms"] > 0
 
 
-def test_the_default_policy_gives_the_error_rate_half_of_alpha() -> None:
+def test_the_default_policy_gives_the_error_rate_a_third_of_alpha() -> None:
     policy = default_policy(MODEL, ENV, available={"error_rate", "latency", "drift",
                                                    "accuracy"})
     assert [s.name for s in policy.signals] == ["error_rate", "latency_p99", "drift", "accuracy"]
     assert policy.alpha == 0.1
-    assert policy.alpha_for(policy.signals[0]) == pytest.approx(0.05)
+    shares = [policy.alpha_for(s) for s in policy.signals]
+    assert shares == pytest.approx([0.1 / 3] + [0.1 * 2 / 9] * 3)
+    fewer = default_policy(MODEL, ENV, available={"error_rate", "latency"})
+    assert fewer.alpha_for(fewer.signals[0]) == pytest.approx(0.1 / 3)
     only_errors = default_policy(MODEL, ENV, available={"error_rate"})
     assert only_errors.alpha_for(only_errors.signals[0]) == pytest.approx(0.1)
     with pytest.raises(InvalidInput, match="none of"):

@@ -202,12 +202,13 @@ def _judge_live(signal: SignalPolicy, summary: Summary, alpha: float,
     if signal.kind not in EARLY_KINDS:
         return few
     early = judge(live)
-    overwhelming = (early.statistic or 0.0) >= 2 * math.log(1 / alpha)
-    if early.verdict is not Verdict.FAILED or not overwhelming:
-        return few
+    if early.verdict not in (Verdict.DEGRADED, Verdict.FAILED):
+        return few  # too few to call it healthy
+    level = math.log(1 / alpha)
+    needs = 2 * level if (early.statistic or 0.0) >= 2 * level else level
     return replace(early, explanation=(
         f"{early.explanation}; judged before {signal.min_samples} {unit} because the "
-        f"evidence is past {ratio(2 * math.log(1 / alpha))}"))
+        f"evidence is past {ratio(needs)}"))
 
 
 def _stated_reference(signal: SignalPolicy,

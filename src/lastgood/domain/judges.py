@@ -11,7 +11,14 @@ from typing import Any
 
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.measurements import Histogram, Moments, RateCounts
-from lastgood.domain.sequential import drift_test, mean_test, rate_test, ratio
+from lastgood.domain.sequential import (
+    ERROR_PRIOR,
+    WIDE_PRIOR,
+    drift_test,
+    mean_test,
+    rate_test,
+    ratio,
+)
 from lastgood.domain.signals import SignalEvidence, SignalKind, SignalPolicy, Verdict
 
 
@@ -61,11 +68,12 @@ def _rate_evidence(signal: SignalPolicy, value0: float, live: RateCounts, alpha:
                    origin: str) -> SignalEvidence:
     tolerated = signal.tolerated(value0)
     high = signal.higher_is_worse
+    prior = ERROR_PRIOR if signal.kind is SignalKind.ERROR_RATE else WIDE_PRIOR
 
     def test(bound: float) -> Any:
         bad_rate = min(max(bound if high else 1 - bound, 1e-12), 1.0)
         bad = live.events if high else live.trials - live.events
-        return rate_test(bad, live.trials, null_rate=bad_rate, alpha=alpha)
+        return rate_test(bad, live.trials, null_rate=bad_rate, alpha=alpha, prior=prior)
 
     main = test(tolerated)
     hard = signal.limit is not None and test(signal.limit).rejected

@@ -30,7 +30,6 @@ from typing import Any
 
 from lastgood.domain.baselines import (
     STATED_KEY,
-    StatedBaseline,
     headline,
     summary_plus,
     summary_to_dict,
@@ -39,25 +38,21 @@ from lastgood.domain.decisions import ActionKind, Decision, DecisionKind, Recent
 from lastgood.domain.deployments import Deployment, VerifiedRecord
 from lastgood.domain.errors import Escalated, LastGoodError, OperationInProgress
 from lastgood.domain.health import Assessment, HealthPolicy, Verdict, assess
-from lastgood.domain.measurements import LiveWindow, Summary
+from lastgood.domain.measurements import LiveWindow
 from lastgood.domain.watching import (
     assessment_view,
     beyond_tolerance,
     decision_view,
     first_evidence,
-    judges_requests,
     one_liner,
     recent_actions,
     recorded_baseline,
-    reference_deployment,
-    stated_baseline,
-    sufficient,
-    window_start,
 )
 from lastgood.ports import Clock, MetricSource, Notifier, UnitOfWorkFactory
 from lastgood.services.deployments import DeploymentService
 from lastgood.services.policies import PolicyBook
 from lastgood.services.readiness import ReadinessWatch
+from lastgood.services.watch_basis import Basis, Track, baseline_ready, basis_for
 from lastgood.services.watch_lease import AlwaysActing, WatchLease
 from lastgood.services.watch_output import WatchOutput, window_view
 
@@ -95,30 +90,6 @@ class Observation:
     action: str = ""  # "", "verified", "baseline recorded", "rolled back to v2", "paused", ...
 
 
-@dataclass(slots=True)
-class _Track:
-    """What the watch remembers about one deployment between ticks."""
-
-    deployment_id: int
-    last: tuple[DecisionKind, Verdict] | None = None
-    inconclusive_since: datetime | None = None
-    first_seen: datetime | None = None
-    first_evidence: tuple[datetime, str] | None = None
-    own_baseline: tuple[datetime, Summary] | None = None
-    paused_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Basis:
-    """The baseline a deployment is judged against now, and from where its window starts."""
-
-    summary: Summary | None
-    since: datetime
-    source: str
-    why_none: str = ""
-    stated: StatedBaseline | None = None  # values a person stated at `verify`
-
-
 class WatchService:
     """Judges live deployments and acts on the verdicts; see the module docstring."""
 
@@ -130,7 +101,7 @@ class WatchService:
         self.settings = settings
         self._out = WatchOutput(uow=uow, notifier=notifier, clock=clock, actor=settings.actor,
                                 source=source.describe())
-        self._tracks: dict[int, _Track] = {}
+        self._tracks: dict[int, Track] = {}
         self._readiness = ReadinessWatch(uow=uow, notifier=notifier, clock=clock,
                                          actor=settings.actor)
 
@@ -196,7 +167,7 @@ class WatchService:
             history = uow.deployments.history(dep.model, dep.env)
         policy = self._policies.policy(dep.model, dep.env)
         now = self._clock.now()
-        basis = self._basis(dep, track, history, policy, now)
+        basis = basis_for(dep, track, history, policy, now=now, segment=self.settings.segment)
         window = self._source.window(dep.model, dep.env, dep.version, since=basis.since)
         if basis.summary is None:
             return self._without_baseline(dep, track, policy, basis, window, now)
@@ -209,17 +180,17 @@ class WatchService:
                 and not beyond_tolerance(policy, assessment):
             action = self._verify(dep, policy, basis, window, assessment)
         elif dep.verified is not None and recorded_baseline(dep) is None \
-                and self._baseline_ready(policy, window, now):
+                and baseline_ready(policy, window, now):
             action = self._attach_baseline(dep, window, now)
         decision = decide(assessment, policy, self._history(track, history), now)
         obs = Observation(dep.model, dep.env, dep.version, dep.id, assessment, decision,
                           basis.source, action)
         return self._act(dep, track, obs, window)
 
-    def _track(self, dep: Deployment) -> _Track:
+    def _track(self, dep: Deployment) -> Track:
         track = self._tracks.get(dep.id)
         if track is None:
-            track = self._tracks[dep.id] = _Track(dep.id, paused_at=self._paused_at(dep))
+            track = self._tracks[dep.id] = Track(dep.id, paused_at=self._paused_at(dep))
         return track
 
     def _paused_at(self, dep: Deployment) -> datetime | None:
@@ -231,35 +202,13 @@ class WatchService:
                   and (e.draft.after or {}).get("decision") == str(DecisionKind.PAUSE)]
         return max(pauses, default=None)
 
-    def _basis(self, dep: Deployment, track: _Track, history: list[Deployment],
-               policy: HealthPolicy, now: datetime) -> _Basis:
-        ref = reference_deployment(history, dep)
-        summary, stated = (recorded_baseline(ref), stated_baseline(ref)) if ref else (None, None)
-        if ref is not None and (summary is not None or judges_requests(stated)):
-            own = "own record" if ref.id == dep.id else "record"
-            source = f"{own} of deployment {ref.id} (v{ref.version})"
-            if stated is not None:
-                source += f", baseline {stated.describe()}"
-            return _Basis(summary or Summary(),
-                          window_start(dep, now=now, segment=self.settings.segment), source,
-                          stated=stated)
-        # Stated values about feedback alone (accuracy) still judge it, beside the own window.
-        if track.own_baseline is not None:
-            at, summary = track.own_baseline
-            return _Basis(summary, at, f"own first window (until {at.isoformat()})"
-                          + (f", baseline {stated.describe()}" if stated else ""), stated=stated)
-        return _Basis(None, dep.started_at, "none yet",
-                      "no verified deployment with a recorded baseline to compare with: "
-                      f"recording v{dep.version}'s own first bake window "
-                      f"({policy.bake_window.total_seconds():.0f} s)")
-
-    def _history(self, track: _Track, history: list[Deployment]) -> list[RecentAction]:
+    def _history(self, track: Track, history: list[Deployment]) -> list[RecentAction]:
         actions = recent_actions(history)
         if track.paused_at is not None:
             actions.append(RecentAction(ActionKind.PAUSE, track.paused_at))
         return actions
 
-    def _note_evidence(self, track: _Track, policy: HealthPolicy, assessment: Assessment,
+    def _note_evidence(self, track: Track, policy: HealthPolicy, assessment: Assessment,
                        window: LiveWindow, now: datetime) -> None:
         if track.first_seen is None and window.summary.errors is not None \
                 and window.summary.errors.trials > 0:
@@ -269,22 +218,17 @@ class WatchService:
             if found:
                 track.first_evidence = (now, found)
 
-    def _baseline_ready(self, policy: HealthPolicy, window: LiveWindow, now: datetime) -> bool:
-        return (not window.problems and now - window.started_at >= policy.bake_window
-                and now - window.observed_at <= policy.max_staleness
-                and sufficient(policy, window.summary))
-
     # -- without a baseline: record one -----------------------------------------------------
 
-    def _without_baseline(self, dep: Deployment, track: _Track, policy: HealthPolicy,
-                          basis: _Basis, window: LiveWindow, now: datetime) -> Observation:
+    def _without_baseline(self, dep: Deployment, track: Track, policy: HealthPolicy,
+                          basis: Basis, window: LiveWindow, now: datetime) -> Observation:
         problem = "; ".join(f"metric source: {why}" for why in window.problems.values())
         reason = f"{problem}; {basis.why_none}" if problem else basis.why_none
         assessment = Assessment(Verdict.INCONCLUSIVE, (), reason, now, False)
         action = ""
-        if dep.verified is not None and self._baseline_ready(policy, window, now):
+        if dep.verified is not None and baseline_ready(policy, window, now):
             action = self._attach_baseline(dep, window, now)
-        elif self._baseline_ready(policy, window, now):
+        elif baseline_ready(policy, window, now):
             track.own_baseline = (window.observed_at, window.summary)
             action = "baseline recorded"
             assessment = replace(assessment, reason=f"recorded v{dep.version}'s own baseline "
@@ -313,7 +257,7 @@ class WatchService:
 
     # -- verification --------------------------------------------------------------------
 
-    def _verify(self, dep: Deployment, policy: HealthPolicy, basis: _Basis, window: LiveWindow,
+    def _verify(self, dep: Deployment, policy: HealthPolicy, basis: Basis, window: LiveWindow,
                 assessment: Assessment) -> str:
         measured = window.summary
         if basis.source.startswith("own first window") and basis.summary is not None:
@@ -333,7 +277,7 @@ class WatchService:
 
     # -- decisions -------------------------------------------------------------------------
 
-    def _act(self, dep: Deployment, track: _Track, obs: Observation,
+    def _act(self, dep: Deployment, track: Track, obs: Observation,
              window: LiveWindow) -> Observation:
         decision, now = obs.decision, self._clock.now()
         if decision.kind is DecisionKind.ROLLBACK:
@@ -350,7 +294,7 @@ class WatchService:
             return replace(obs, action=obs.action or "paused: a human decides")
         return obs
 
-    def _changed(self, track: _Track, decision: Decision, now: datetime) -> bool:
+    def _changed(self, track: Track, decision: Decision, now: datetime) -> bool:
         """Whether this decision is news: a new (kind, verdict), INCONCLUSIVE only once quiet."""
         key = (decision.kind, decision.verdict)
         if decision.verdict is Verdict.INCONCLUSIVE:
@@ -368,7 +312,7 @@ class WatchService:
         track.last = key
         return True
 
-    def _evidence(self, dep: Deployment, track: _Track, obs: Observation,
+    def _evidence(self, dep: Deployment, track: Track, obs: Observation,
                   window: LiveWindow) -> dict[str, Any]:
         first = track.first_evidence
         return {"deployment_id": dep.id, "version": dep.version, "by": self.settings.actor,
@@ -380,7 +324,7 @@ class WatchService:
                 "first_evidence": first[1] if first else None,
                 "decided_at": obs.assessment.at.isoformat()}
 
-    def _record(self, dep: Deployment, track: _Track, obs: Observation, window: LiveWindow,
+    def _record(self, dep: Deployment, track: Track, obs: Observation, window: LiveWindow,
                 severity: str, *, outcome: str = "ok", action: str = "") -> None:
         line = one_liner(dep.model, dep.env, dep.version, obs.decision)
         evidence = self._evidence(dep, track, obs, window)
@@ -394,7 +338,7 @@ class WatchService:
         self._out.notify(dep, str(obs.decision.kind), obs.decision.verdict,
                      f"{line}{f' -> {action}' if action else ''}", severity, evidence)
 
-    def _rollback(self, dep: Deployment, track: _Track, obs: Observation,
+    def _rollback(self, dep: Deployment, track: Track, obs: Observation,
                   window: LiveWindow) -> str:
         with self._uow() as uow:
             live = uow.deployments.live(dep.model, dep.env)
@@ -417,7 +361,7 @@ class WatchService:
         self._record(dep, track, obs, window, "critical", action=action)
         return action
 
-    def _rollback_failed(self, dep: Deployment, track: _Track, obs: Observation,
+    def _rollback_failed(self, dep: Deployment, track: Track, obs: Observation,
                          window: LiveWindow, exc: LastGoodError, how: str) -> str:
         """A rollback that could not run or did not verify is a human's now: never retried
         every tick (that would flap, and refuse the same way again)."""
