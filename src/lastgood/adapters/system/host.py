@@ -55,6 +55,17 @@ def _distribution(folder: Path, item: str) -> list[tuple[str, str]]:
 
 
 @functools.cache
+def platform_name() -> str:
+    """`platform.platform()` without the processor name (`Linux-6.1.0-x86_64-with-glibc2.36`):
+    that name costs a `uname -p` subprocess (tens of ms on every rollback plan) and says
+    nothing the machine name does not."""
+    u = os.uname()
+    libc = "".join(platform.libc_ver())
+    return "-".join(p for p in (u.sysname, u.release, u.machine) if p) + (
+        f"-with-{libc}" if libc else "")
+
+
+@functools.cache
 def packages_fingerprint() -> str:
     """This process's package fingerprint (readiness evidence), computed once."""
     return package_fingerprint(installed_packages())
@@ -82,7 +93,7 @@ class LocalHost:
             self.refresh()
         return HostFacts(python=platform.python_version(), packages=self.packages(),
                          resources=self.resources(), hostname=socket.gethostname(),
-                         platform=platform.platform())
+                         platform=platform_name())
 
     def packages(self) -> Mapping[str, str]:
         """Installed distributions by normalised name (cached)."""
