@@ -38,20 +38,20 @@ def installed_packages() -> dict[str, str]:
         except OSError:  # a zip, a missing folder
             continue
         for item in names:
-            for name, version in _distribution(Path(entry or "."), item):
+            for name, version in _distribution(entry or ".", item):
                 found.setdefault(normal_name(name), version)
     return found
 
 
-def _distribution(folder: Path, item: str) -> list[tuple[str, str]]:
+def _distribution(folder: str, item: str) -> list[tuple[str, str]]:
     match = DIST_INFO.match(item)
     if match:
         return [(match["name"], match["version"])]
     if not item.endswith(".egg-info"):
-        return []
-    dist = importlib.metadata.PathDistribution(folder / item)
-    name = dist.metadata["Name"] if dist.metadata else None
-    return [(name, dist.version)] if name else []
+        return []  # most entries: no Path built for them (hundreds per rollback plan)
+    metadata = importlib.metadata.PathDistribution(Path(folder) / item).metadata
+    name = metadata["Name"] if metadata else None
+    return [(name, metadata["Version"])] if name else []
 
 
 @functools.cache
