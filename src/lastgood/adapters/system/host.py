@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import platform
 import re
@@ -49,6 +48,8 @@ def _distribution(folder: str, item: str) -> list[tuple[str, str]]:
         return [(match["name"], match["version"])]
     if not item.endswith(".egg-info"):
         return []  # most entries: no Path built for them (hundreds per rollback plan)
+    import importlib.metadata  # only for eggs: it imports the email parser
+
     metadata = importlib.metadata.PathDistribution(Path(folder) / item).metadata
     name = metadata["Name"] if metadata else None
     return [(name, metadata["Version"])] if name else []
