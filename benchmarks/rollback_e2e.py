@@ -96,9 +96,11 @@ class World:
         from lastgood.bootstrap import open_services
         from lastgood.config import load_settings
         from lastgood.domain.versions import Column, Schema
-        from lastgood.services.registry import RegisterRequest
+        from lastgood.services.registry import ORIGIN, RegisterRequest
 
-        # The setup's own deploys skip the smoke test; the timed commands run it.
+        # The setup's own deploys skip the smoke test; the timed commands run it. Each bad
+        # release is the same model under another origin (identical content is otherwise one
+        # version).
         self.services = open_services(load_settings(lastgood_env(
             self.home, self.url, LASTGOOD_SMOKE_TEST="off")))
         schema = Schema(inputs=tuple(Column(c, "float64") for c in COLUMNS))
@@ -106,7 +108,7 @@ class World:
             path = self.paths[1 if n == 0 else 2]
             self.services.registry.register(RegisterRequest(
                 model=MODEL, path=path, flavor="sklearn", golden=golden(path), tag=f"r{n}",
-                schema=schema), actor="bench")
+                schema=schema, provenance={ORIGIN: f"bench round {n}"}), actor="bench")
         self.services.deployments.deploy(MODEL, 1, env=ENV, reason="good", actor="bench")
         self.services.deployments.verify(MODEL, env=ENV, baseline={"error_rate": 0.0},
                                          reason="baked", actor="bench")
