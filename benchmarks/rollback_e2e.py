@@ -2,7 +2,11 @@
 
     .venv/bin/python benchmarks/rollback_e2e.py [--rounds 5] [--rate 300]
                                                 [--backends sqlite,postgresql]
-                                                [--no-mlflow]
+                                                [--no-mlflow] [--modes fresh,none]
+
+Before and after a change: run it once as is and once with PYTHONPATH=<a `git archive REF src`
+export>/src, so the commands and the replica run REF's lastgood (same interpreter, packages and
+benchmark); read the two tables with the load average each printed.
 
 What is timed: the real `lastgood rollback iris --env bench --reason ... --yes --json` command,
 exec'd as a subprocess, against a real `lastgood serve --env bench` subprocess answering a
@@ -20,6 +24,9 @@ target"), and are broken into phases from the operation's own audit events:
                -> 100 % of traffic on the target)
   confirm      switched -> `switch.confirmed` (the replica's report read back)
   exit         exec -> the command's exit (archive and verification included)
+  CPU          user + system CPU time of the command process (and its children: the smoke
+               test's interpreter), which a shared machine's other tenants disturb much less
+               than the wall times
 
 Modes: "fresh evidence" (the replica's readiness proof of v1 is fresh: the smoke check passes
 on it) and "no evidence" (LASTGOOD_READINESS_EVIDENCE=off for the command: the smoke test loads
@@ -39,6 +46,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,7 +75,7 @@ from benchmarks.switch_under_load import (
 
 MODEL, ENV = "iris", "bench"
 LASTGOOD = [sys.executable, "-m", "lastgood"]
-PHASES = ("start+plan", "checks", "commit", "switch", "100%", "confirm", "exit")
+PHASES = ("start+plan", "checks", "commit", "switch", "100%", "confirm", "exit", "CPU")
 SWITCH_P99_S = {"sqlite": 0.010, "postgresql": 0.050}
 """Commit -> 100 % target, p99: one replica on SQLite; PostgreSQL NOTIFY (four replicas in the
 target, one here)."""
@@ -175,18 +183,21 @@ def exec_rollback(world: World, *, evidence: bool) -> tuple[float, dict[str, Any
     env = lastgood_env(world.home, world.url,
                        LASTGOOD_READINESS_EVIDENCE="on" if evidence else "off")
     offset = time.time() - time.monotonic()  # events carry wall time, the samples monotonic
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.monotonic()
     done = subprocess.run([*LASTGOOD, "rollback", MODEL, "--env", ENV, "--reason",
                            "bench: bad release", "--yes", "--json"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     ended = time.monotonic()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"lastgood rollback failed: {done.stderr.strip()}")
     op = json.loads(done.stdout)
     smoke = next(c for cand in op["candidates"] if cand["version"] == op["target_version"]
                  for c in cand["checks"] if c["name"] == "smoke")
     return began, {"target": str(op["target_version"]), "op": op["id"], "offset": offset,
-                   "exit": ended - began, "smoke": smoke["summary"]}
+                   "exit": ended - began, "smoke": smoke["summary"],
+                   "cpu": (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)}
 
 
 def rollback_round(world: World, port: int, *, evidence: bool, rate: float) -> dict[str, Any]:
@@ -205,7 +216,7 @@ def rollback_round(world: World, port: int, *, evidence: bool, rate: float) -> d
                        "commit": switched - checked, "switch": first - switched,
                        "100%": full - switched,
                        "confirm": events["switch.confirmed"] - switched,
-                       "exit": facts["exit"]},
+                       "exit": facts["exit"], "CPU": facts["cpu"]},
             "smoke": facts["smoke"]}
 
 
@@ -225,19 +236,19 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def lastgood_runs(kind: str, paths: dict[int, Path], *, rounds: int, rate: float
-                  ) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {"fresh": [], "none": []}
+def lastgood_runs(kind: str, paths: dict[int, Path], *, rounds: int, rate: float,
+                  modes: Sequence[str] = ("fresh", "none")) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     with registry_url(kind) as (url, folder):
         world = World(folder / "home", url, paths)
-        world.open(rounds * 2)
+        world.open(rounds * len(modes))
         port = free_port()
         server = serve_lastgood(world, port)
         try:
-            for i in range(rounds * 2):
-                mode = "fresh" if i % 2 == 0 else "none"
-                print(f"  {kind} round {i + 1}/{rounds * 2} ({mode} evidence)", file=sys.stderr,
-                      flush=True)
+            for i in range(rounds * len(modes)):
+                mode = modes[i % len(modes)]
+                print(f"  {kind} round {i + 1}/{rounds * len(modes)} ({mode} evidence)",
+                      file=sys.stderr, flush=True)
                 found[mode].append(rollback_round(world, port, evidence=mode == "fresh",
                                                   rate=rate))
         finally:
@@ -366,6 +377,7 @@ class Args:
     rate: float
     backends: list[str]
     mlflow: bool
+    modes: list[str] = field(default_factory=lambda: ["fresh", "none"])
     labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -375,8 +387,11 @@ def parse(argv: Sequence[str] | None) -> Args:
     parser.add_argument("--rate", type=float, default=300.0, help="steady load, requests/s")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-mlflow", action="store_true")
+    parser.add_argument("--modes", default="fresh,none", help="fresh, none, or both")
     ns = parser.parse_args(argv)
-    return Args(ns.rounds, ns.rate, [b for b in ns.backends.split(",") if b], not ns.no_mlflow)
+    modes = [m for m in ns.modes.split(",") if m in ("fresh", "none")] or ["fresh", "none"]
+    return Args(ns.rounds, ns.rate, [b for b in ns.backends.split(",") if b], not ns.no_mlflow,
+                modes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -388,7 +403,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         paths = train(Path(tmp))
         for kind in args.backends:
             print(f"lastgood on {kind} ...", file=sys.stderr, flush=True)
-            found = lastgood_runs(kind, paths, rounds=args.rounds, rate=args.rate)
+            found = lastgood_runs(kind, paths, rounds=args.rounds, rate=args.rate,
+                                  modes=args.modes)
             for mode, runs in found.items():
                 results[f"{kind}, {mode}"] = runs
                 smoke_seen[f"{kind}, {mode}"] = runs[-1]["smoke"] if runs else ""
@@ -404,7 +420,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     labels = {"fresh": "lastgood rollback --yes, fresh readiness evidence",
               "none": "lastgood rollback --yes, no evidence (smoke test in a fresh process)"}
     print(f"\nrollback end to end: steady {args.rate:g} req/s, loopback, "
-          f"{multiprocessing.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, total "
+          f"{multiprocessing.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, total "
           f"{time.monotonic() - began:.0f} s. Times in ms from the exec of the command (mlflow: "
           "from the kill of the old server), p50/p95 over the rounds; phases are medians.\n")
     print("| scenario | rounds | failed requests | exec->first target p50/p95 | "
