@@ -63,3 +63,12 @@ def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[objec
     print(line.format(*("-" * w for w in widths)))
     for row in rows:
         print(line.format(*(str(x) for x in row)))
+
+
+def command_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a timed `lastgood` subprocess: no LASTGOOD_ settings of the caller,
+    and bytecode caching on. An installed lastgood has its .pyc files (pip compiles them); a
+    PYTHONDONTWRITEBYTECODE inherited from a sandbox would time the compiler instead."""
+    env = dict(os.environ if base is None else base)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return {k: v for k, v in env.items() if not k.startswith("LASTGOOD_")}

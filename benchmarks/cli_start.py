@@ -1,6 +1,6 @@
 """How fast the `lastgood` command starts, beside the interpreter's own floor (~20 s).
 
-    .venv/bin/python benchmarks/cli_start.py [--runs 15]
+    .venv/bin/python benchmarks/cli_start.py [--runs 15] [--base main]
 
 Each row is the wall time of a real `lastgood ...` process (exec to exit), run RUNS times in
 turns with the others (hyperfine-style: the machine's background load hits every row alike),
@@ -10,7 +10,15 @@ the row measures the command, not a model load). The floors on the same machine,
 run: `python -c pass`, and `python -c "import sqlalchemy"` (what any command reading the
 registry must import). The import breakdown of a command comes from
 `python -X importtime -m lastgood ...`; the three biggest top-level imports are listed.
-Targets (issue 12): --help, --version, status and rollback start in <= 250 ms of wall time.
+Each row also gives the CPU time (user + system) of the process, which the other tenants of a
+shared machine disturb much less than the wall time. The processes cache their bytecode, as an
+installed lastgood does (an inherited PYTHONDONTWRITEBYTECODE is dropped).
+
+With `--base REF` the same commands also run on the source tree of git REF (exported to a
+temporary folder and put first on PYTHONPATH, same interpreter and packages), in turns with this
+tree's, and the table shows both side by side: before and after a change, in the same run.
+
+Targets: --help, --version, status and rollback start in <= 250 ms of wall time.
 Nothing here asserts; it prints the table, the targets and PASS/MISS.
 """
 
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,13 +36,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._common import command_env
+
 PY = sys.executable
 TARGET_MS = 250.0
 
 
 def environment(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTGOOD_")}
-    return env | {"LASTGOOD_HOME": str(home), "LASTGOOD_ACTOR": "bench",
+    return command_env() | {"LASTGOOD_HOME": str(home), "LASTGOOD_ACTOR": "bench",
                   "LASTGOOD_SMOKE_TEST": "off"}
 
 
@@ -70,13 +80,35 @@ TARGETED = ("lastgood --version", "lastgood --help", "lastgood status iris --env
             "lastgood rollback iris --env bench --dry-run")
 
 
-def timed(args: list[str], env: dict[str, str]) -> float:
+def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall ms, CPU ms) of one run of `args`, exec to exit."""
+    cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     done = subprocess.run(args, env=env, capture_output=True, timeout=60, check=False)
     took = (time.perf_counter() - began) * 1000
+    cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed: {done.stderr.decode()[-300:]}")
-    return took
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime + cpu_after.ru_stime
+           - cpu_before.ru_stime) * 1000
+    return took, cpu
+
+
+def export_tree(ref: str, into: Path) -> Path:
+    """The `src` folder of git `ref`, written under `into`."""
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(root), "archive", ref, "src"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def trees(env: dict[str, str], base: Path | None) -> dict[str, dict[str, str]]:
+    """The environments to run each command in: this tree, and the base tree if given."""
+    if base is None:
+        return {"": env}
+    python_path = os.pathsep.join(p for p in (str(base), env.get("PYTHONPATH", "")) if p)
+    return {"": env, "base": env | {"PYTHONPATH": python_path}}
 
 
 def biggest_imports(args: list[str], env: dict[str, str], n: int = 3) -> str:
@@ -101,32 +133,45 @@ def pct(values: Sequence[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
+def cell(values: Sequence[tuple[float, float]]) -> str:
+    wall, cpu = [v[0] for v in values], [v[1] for v in values]
+    return f"{pct(wall, .5):.0f} / {pct(wall, .95):.0f} | {pct(cpu, .5):.0f}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--base", help="a git ref to run side by side (e.g. main)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="lastgood-cli-start-") as tmp:
         home = Path(tmp) / "home"
         env = environment(home)
         fill(home)
-        for argv_ in COMMANDS.values():  # warm the page cache and the .pyc files once
-            timed(argv_, env)
-        found: dict[str, list[float]] = {name: [] for name in COMMANDS}
+        runs = trees(env, export_tree(args.base, Path(tmp)) if args.base else None)
+        for run_env in runs.values():  # warm the page cache and the .pyc files once
+            for argv_ in COMMANDS.values():
+                timed(argv_, run_env)
+        found: dict[tuple[str, str], list[tuple[float, float]]] = {
+            (tree, name): [] for tree in runs for name in COMMANDS}
         for _ in range(args.runs):
             for name, argv_ in COMMANDS.items():
-                found[name].append(timed(argv_, env))
+                for tree, run_env in runs.items():
+                    found[(tree, name)].append(timed(argv_, run_env))
         imports = {name: biggest_imports(argv_, env) for name, argv_ in COMMANDS.items()}
     with open("/proc/loadavg") as fh:
         load = fh.read().split()[0]
     print(f"\nCLI start: wall time exec -> exit, {args.runs} runs each in turns, load average "
           f"{load}, {os.cpu_count()} cores.\n")
-    print("| command | p50 ms | p95 ms | biggest top-level imports (ms, -X importtime) |")
-    print("|---|---|---|---|")
-    for name, values in found.items():
-        print(f"| {name} | {pct(values, .5):.0f} | {pct(values, .95):.0f} | {imports[name]} |")
-    print(f"\ntargets (p50 <= {TARGET_MS:.0f} ms):")
+    before = f" {args.base}: wall p50 / p95 ms | {args.base}: CPU p50 ms |" if args.base else ""
+    print(f"| command |{before} wall p50 / p95 ms | CPU p50 ms | biggest top-level imports "
+          "(ms, -X importtime) |")
+    print("|---|" + "---|---|" * len(runs) + "---|")
+    for name in COMMANDS:
+        cells = " | ".join(cell(found[(tree, name)]) for tree in sorted(runs, reverse=True))
+        print(f"| {name} | {cells} | {imports[name]} |")
+    print(f"\ntargets (wall p50 <= {TARGET_MS:.0f} ms):")
     for name in TARGETED:
-        p50 = pct(found[name], .5)
+        p50 = pct([v[0] for v in found[("", name)]], .5)
         print(f"{'PASS' if p50 <= TARGET_MS else 'MISS'}  {name}: {p50:.0f} ms")
 
 

@@ -9,10 +9,10 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from lastgood.cli import mlflow_cmds
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.errors import EXIT_CODES, SUCCESS
 from lastgood.cli.files import read_document
+from lastgood.cli.mirror_status import mirror_line, mirror_view, status_mirror
 from lastgood.cli.render import candidates_table, checks_table, history_table, table, when
 from lastgood.domain.deployments import CustomCheck, MlflowMode, RuntimeDrift, SwitchMode
 from lastgood.domain.errors import NoEligibleTarget
@@ -255,19 +255,21 @@ def status(ctx: click.Context, name: str, env_name: str, at: str | None, as_json
     """Desired against actual: what ENV should serve and what each replica serves."""
     cli = get(ctx)
     if at is not None:
+        from lastgood.cli import mlflow_cmds
+
         mlflow_cmds.status_at(cli, name, env_name, at, as_json=as_json)
         return
     st = cli.services.deployments.status(name, env=env_name)
-    mirror = mlflow_cmds.status_mirror(cli, name, env_name)
+    mirror = status_mirror(cli, name, env_name)
     if as_json:
         view = status_view(st)
         if mirror is not None:
-            view["mlflow"] = mlflow_cmds.mirror_view(mirror)
+            view["mlflow"] = mirror_view(mirror)
         cli.emit_json(view)
         return
     _print_status(cli.out, st)
     if mirror is not None:
-        cli.out.print(mlflow_cmds.mirror_line(mirror))
+        cli.out.print(mirror_line(mirror))
 
 
 def _print_status(out: Console, st: Status) -> None:
@@ -305,6 +307,8 @@ def history(ctx: click.Context, name: str, env_name: str, at: str | None,
     """Which version was live when, who deployed it, why, and how it ended."""
     cli = get(ctx)
     if at is not None:
+        from lastgood.cli import mlflow_cmds
+
         mlflow_cmds.history_at(cli, name, env_name, at, as_json=as_json)
         return
     found = cli.services.deployments.history(name, env=env_name)

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lastgood.domain.errors import InvalidInput
 
 
@@ -23,6 +21,8 @@ def read_document(path: Path, *, what: str) -> Any:
     if not text.strip():
         raise InvalidInput(f"{what} file {str(path)!r} is empty", fix="fill it in")
     if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml  # only for YAML files: most commands read none
+
         try:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:

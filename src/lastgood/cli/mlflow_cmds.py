@@ -12,15 +12,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.errors import FAILURE
+from lastgood.cli.mirror_status import mirror_line, mirror_view
 from lastgood.cli.render import history_table
 from lastgood.domain.deployments import live_at, verified_by
 from lastgood.domain.errors import IdenticalContent, InvalidInput, LastGoodError
 from lastgood.domain.versions import Version
 from lastgood.services.mlflow_loop import one_round
-from lastgood.services.mlflow_mirror import MirrorState
 from lastgood.services.mlflow_sync import MlflowSync, SyncStep
 from lastgood.services.registry import RegisterRequest, Registration
-from lastgood.services.views import deployment_view, iso, version_view
+from lastgood.services.views import deployment_view, version_view
 
 
 def _local(cli: CliContext) -> Any:
@@ -123,34 +123,6 @@ def _one_round(cli: CliContext, services: Any, models: tuple[str, ...], *, allow
         for s in states:
             cli.out.print(mirror_line(s))
     return report
-
-
-def mirror_view(s: MirrorState) -> dict[str, Any]:
-    return {"model": s.model, "env": s.env, "alias": s.alias, "mode": str(s.mode),
-            "mlflow_model": s.outside_model, "wanted": s.wanted, "mirrored": s.mirrored,
-            "in_sync": s.in_sync, "behind_since": iso(s.behind_since),
-            "last_error": s.last_error}
-
-
-def mirror_line(s: MirrorState) -> str:
-    where = f"MLflow alias {s.outside_model or s.model}@{s.alias}"
-    if s.wanted is None:
-        return f"{where}: not mirrored (the live version did not come from MLflow)"
-    if s.in_sync:
-        return f"{where} → v{s.wanted}: in sync"
-    lag = time.time() - s.behind_since.timestamp() if s.behind_since else 0.0
-    error = f"; last error: {s.last_error}" if s.last_error else ""
-    return (f"[yellow]{where} should name v{s.wanted}[/] (names v{s.mirrored or '—'}): "
-            f"{lag:.0f}s behind{error}")
-
-
-def status_mirror(cli: CliContext, model: str, env: str) -> MirrorState | None:
-    """The mirror's state for `status`, None when the env mirrors nothing or is remote."""
-    mirror = getattr(cli.services, "mlflow_mirror", None)
-    if mirror is None:
-        return None
-    state: MirrorState = mirror.state(model, env)
-    return None if str(state.mode) == "off" else state
 
 
 def registered(cli: CliContext, req: RegisterRequest, progress: Callable[[int], None]

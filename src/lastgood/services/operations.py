@@ -83,6 +83,7 @@ class EngineSettings:
     lease_ttl_s: float = 30.0
     replica_stale_s: float = 15.0
     poll_s: float = 0.2
+    first_poll_s: float = 0.01  # replicas switch in milliseconds: look soon, then back off
     halt_after: Phase | None = None  # fault injection for crash drills: stop after this phase
 
 
@@ -347,6 +348,7 @@ class OperationEngine:
         if env.switch_mode is not SwitchMode.SERVING:
             return {"mode": str(env.switch_mode)}
         deadline = time.monotonic() + env.switch_timeout_s
+        pause = self._settings.first_poll_s
         while True:
             with self._uow() as uow:
                 self._take_lease(uow, op.model, op.env)
@@ -360,7 +362,8 @@ class OperationEngine:
                         "note": "" if fresh else "no live replica; each follows at start"}
             if time.monotonic() >= deadline:
                 return {"mode": "serving", "timed_out": True, "behind": behind}
-            self._sleep(self._settings.poll_s)
+            self._sleep(min(pause, self._settings.poll_s))
+            pause *= 2
 
     def _quarantine(self, uow: UnitOfWork, op: Operation) -> None:
         if op.from_version is None:

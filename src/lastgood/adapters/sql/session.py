@@ -9,10 +9,10 @@ is reported in seconds.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import Connection, CursorResult, Engine, Executable, Table, create_engine, event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
@@ -28,7 +28,10 @@ NOTIFY_CHANNEL = "lastgood_desired"
 Serving replicas LISTEN on it to reconcile at once instead of waiting for the next poll.
 """
 
-Upsert = postgresql.Insert | sqlite.Insert
+if TYPE_CHECKING:  # the PostgreSQL dialect is imported by PostgreSQL registries only
+    from sqlalchemy.dialects import postgresql
+
+Upsert: TypeAlias = "postgresql.Insert | sqlite.Insert"
 
 
 def parse_url(url: str) -> URL:
@@ -113,5 +116,7 @@ class Tx:
     def insert(self, table: Table) -> Upsert:
         """An INSERT that supports ON CONFLICT on this dialect."""
         if self.is_postgres:
+            from sqlalchemy.dialects import postgresql
+
             return postgresql.insert(table)
         return sqlite.insert(table)

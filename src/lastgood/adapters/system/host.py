@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.metadata
 import os
 import platform
 import re
@@ -37,20 +36,33 @@ def installed_packages() -> dict[str, str]:
         except OSError:  # a zip, a missing folder
             continue
         for item in names:
-            for name, version in _distribution(Path(entry or "."), item):
+            for name, version in _distribution(entry or ".", item):
                 found.setdefault(normal_name(name), version)
     return found
 
 
-def _distribution(folder: Path, item: str) -> list[tuple[str, str]]:
+def _distribution(folder: str, item: str) -> list[tuple[str, str]]:
     match = DIST_INFO.match(item)
     if match:
         return [(match["name"], match["version"])]
     if not item.endswith(".egg-info"):
-        return []
-    dist = importlib.metadata.PathDistribution(folder / item)
-    name = dist.metadata["Name"] if dist.metadata else None
-    return [(name, dist.version)] if name else []
+        return []  # most entries: no Path built for them (hundreds per rollback plan)
+    import importlib.metadata  # only for eggs: it imports the email parser
+
+    metadata = importlib.metadata.PathDistribution(Path(folder) / item).metadata
+    name = metadata["Name"] if metadata else None
+    return [(name, metadata["Version"])] if name else []
+
+
+@functools.cache
+def platform_name() -> str:
+    """`platform.platform()` without the processor name (`Linux-6.1.0-x86_64-with-glibc2.36`):
+    that name costs a `uname -p` subprocess (tens of ms on every rollback plan) and says
+    nothing the machine name does not."""
+    u = os.uname()
+    libc = "".join(platform.libc_ver())
+    return "-".join(p for p in (u.sysname, u.release, u.machine) if p) + (
+        f"-with-{libc}" if libc else "")
 
 
 @functools.cache
@@ -81,7 +93,7 @@ class LocalHost:
             self.refresh()
         return HostFacts(python=platform.python_version(), packages=self.packages(),
                          resources=self.resources(), hostname=socket.gethostname(),
-                         platform=platform.platform())
+                         platform=platform_name())
 
     def packages(self) -> Mapping[str, str]:
         """Installed distributions by normalised name (cached)."""

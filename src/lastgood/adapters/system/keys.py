@@ -13,18 +13,20 @@ import binascii
 import os
 from collections.abc import Sequence
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from lastgood.domain.access import check_key_name, signing_message
 from lastgood.domain.errors import AlreadyExists, InvalidInput, LastGoodError, NotFound
 from lastgood.domain.versions import Version
 from lastgood.ports import UnitOfWorkFactory
 
+if TYPE_CHECKING:  # `cryptography` is imported where a key is used: most commands use none
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 
 def _public_b64(key: Ed25519PrivateKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = key.public_key().public_bytes(serialization.Encoding.Raw,
                                         serialization.PublicFormat.Raw)
     return base64.b64encode(raw).decode()
@@ -43,6 +45,9 @@ class FileKeyRing:
         self.path(name).unlink(missing_ok=True)
 
     def create(self, name: str) -> str:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         path = self.path(name)
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
@@ -64,6 +69,9 @@ class FileKeyRing:
         return _public_b64(key)
 
     def _load(self, name: str) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         path = self.path(name)
         try:
             data = path.read_bytes()
@@ -93,6 +101,9 @@ class FileKeyRing:
 
 def verify_signature(public_key: str, message: bytes, signature: str) -> str | None:
     """None if `signature` (base64) is `public_key`'s ed25519 signature of `message`, else why."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         raw_key = base64.b64decode(public_key, validate=True)
         raw_sig = base64.b64decode(signature, validate=True)
