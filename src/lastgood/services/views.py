@@ -94,7 +94,8 @@ def operation_view(o: Operation) -> dict[str, Any]:
             "from_version": o.from_version, "target_version": o.target_version,
             "forced": o.forced, "error": o.error, "archive_id": o.archive_id,
             "created_at": iso(o.created_at), "updated_at": iso(o.updated_at),
-            "candidates": [candidate_view(c) for c in o.candidates], "trigger": dict(o.trigger)}
+            "candidates": [candidate_view(c) for c in o.candidates], "trigger": dict(o.trigger),
+            "resumed": list(o.resumed)}
 
 
 def environment_view(e: Environment) -> dict[str, Any]:

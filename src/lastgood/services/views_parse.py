@@ -139,7 +139,8 @@ def parse_operation(d: View) -> Operation:
                      from_version=d["from_version"], target_version=d["target_version"],
                      forced=d["forced"],
                      candidates=tuple(parse_candidate(c) for c in d["candidates"]),
-                     error=d["error"], archive_id=d["archive_id"], trigger=dict(d["trigger"]))
+                     error=d["error"], archive_id=d["archive_id"], trigger=dict(d["trigger"]),
+                     resumed=tuple(d.get("resumed", ())))
 
 
 def parse_environment(d: View) -> Environment:
