@@ -40,6 +40,7 @@ class EngineSettings:
     after_phase: PhaseHook | None = None
     """Told each committed phase while the lease is held; a crash drill stops the process here."""
     monotonic: Callable[[], float] = time.monotonic  # the replica wait's deadline
+    sleep: Callable[[float], None] = time.sleep  # between two looks at the replicas
     processes: Processes = LOCAL  # who holds a lease, and whether a holder's process is gone
 
 

@@ -14,7 +14,6 @@ and the drill (`LASTGOOD_HALT_AFTER`) is a hook the composition root passes ther
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -50,7 +49,7 @@ class OperationEngine:
     def __init__(self, *, uow: UnitOfWorkFactory, store: ArtifactStore, clock: Clock, host: Host,
                  checks_for: ChecksFor, commands: CommandRunner, verifier: Verifier,
                  evidence: EvidenceSource, settings: EngineSettings | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] | None = None):
         settings = settings or EngineSettings()
         self._uow, self._settings = uow, settings
         self._ledger = OperationLedger(uow=uow, clock=clock, settings=settings)
@@ -59,7 +58,7 @@ class OperationEngine:
         self._handlers: Mapping[Phase, Handler] = PhaseSteps(
             uow=uow, ledger=self._ledger, chooser=self._chooser, store=store, host=host,
             commands=commands, verifier=verifier, evidence=evidence, settings=settings,
-            sleep=sleep).handlers()
+            sleep=sleep or settings.sleep).handlers()
 
     def start(self, op: Operation, *, resumed: tuple[str, ...] = ()) -> Operation:
         """Persist a new PLANNED operation under the deployment's lease, with its event.
