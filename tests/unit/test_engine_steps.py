@@ -11,9 +11,9 @@ import pytest
 
 from lastgood.adapters.system.drill import crash_drill
 from lastgood.domain.audit import Event
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.errors import InvalidInput, OperationInProgress
 from lastgood.domain.operations import Operation, OperationKind, Phase
-from lastgood.ports import ReplicaReport
 from lastgood.services.operations import EngineSettings, lease_key, new_operation_id
 from lastgood.services.views import operation_view
 from lastgood.testing import FixedClock

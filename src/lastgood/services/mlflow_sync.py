@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from lastgood.domain.errors import IdenticalContent, LastGoodError, NotFound
+from lastgood.domain.outside import OutsideVersion
 from lastgood.domain.versions import Version, check_name
-from lastgood.ports import ModelImporter, OutsideVersion, Progress, UnitOfWorkFactory
+from lastgood.ports import ModelImporter, Progress, UnitOfWorkFactory
 from lastgood.services.registry import ORIGIN, RegisterRequest, RegistryService
 
 PROVENANCE_PREFIX = "mlflow."

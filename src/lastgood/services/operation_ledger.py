@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lastgood.domain import codec
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.errors import OperationInProgress
 from lastgood.domain.operations import Operation, Phase
 from lastgood.ports import Clock, Processes, UnitOfWork, UnitOfWorkFactory
 from lastgood.services.processes import LOCAL
-from lastgood.services.views import candidate_view
 
 PhaseHook = Callable[[Operation], None]
 Writes = Callable[[UnitOfWork], None]
@@ -58,7 +58,7 @@ class OperationLedger:
         nxt = op.advance(phase, at=self.now(), **changes)
         body = dict(evidence or {})
         if "candidates" in changes:
-            body["candidates"] = [candidate_view(c) for c in nxt.candidates]
+            body["candidates"] = [codec.candidate_to_json(c) for c in nxt.candidates]
         if nxt.error:
             body["error"] = nxt.error
         phase_event = self.event(nxt, action, outcome=outcome, before={"phase": str(op.phase)},

@@ -21,11 +21,12 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.deployments import DeploymentEnd, Environment, SwitchMode, VerifiedRecord
 from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import (
-    ArchiveRecord,
     ArtifactStore,
     CommandRunner,
     EvidenceSource,
@@ -140,13 +141,13 @@ class PhaseSteps:
         check = self._verifier.verify_live(op.model, op.env, op.target_version, baseline)
         evidence = {"verdict": check.verdict, "summary": check.summary,
                     "evidence": dict(check.evidence), "baseline": baseline}
-        if check.verdict in ("DEGRADED", "FAILED"):
+        if check.verdict in (Verdict.DEGRADED, Verdict.FAILED):
             return self._ledger.commit(op, Phase.ESCALATED, "operation.escalated",
                                        outcome="failed",
                                        error=f"verification {check.verdict}: {check.summary}",
                                        evidence=evidence)
         also = None
-        if check.verdict == "HEALTHY" and record is not None:
+        if check.verdict is Verdict.HEALTHY and record is not None:
             also = partial(self._reverify, op, record, check.summary)
         return self._ledger.commit(op, Phase.SUCCEEDED, "operation.succeeded",
                                    evidence=evidence, also=also)

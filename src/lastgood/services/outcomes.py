@@ -6,9 +6,9 @@ deploy or rollback returns, and which error it raises for each ending, is decide
 
 from __future__ import annotations
 
+from lastgood.domain import codec
 from lastgood.domain.errors import Escalated, Incompatible, NoEligibleTarget, PreconditionFailed
 from lastgood.domain.operations import Operation, Phase
-from lastgood.services.views import candidate_view
 
 
 def deploy_result(done: Operation, ref: str) -> Operation:
@@ -43,7 +43,7 @@ def no_target_error(op: Operation) -> NoEligibleTarget:
                                                                      else " (no history)"),
         fix="verify a known-good deployment (`lastgood verify`), or force one with "
             "--to VERSION --force --reason TEXT",
-        refusals=[candidate_view(c) for c in op.candidates])
+        refusals=[codec.candidate_to_json(c) for c in op.candidates])
 
 
 def _deploy_fix(op: Operation) -> str:

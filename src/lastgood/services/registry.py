@@ -13,7 +13,8 @@ from lastgood.domain.errors import (
     LastGoodError,
     PreconditionFailed,
 )
-from lastgood.domain.flavors import flavor
+from lastgood.domain.flavors import Inspection, flavor
+from lastgood.domain.operations import SmokeOutcome
 from lastgood.domain.versions import (
     ArtifactFile,
     GoldenExample,
@@ -36,10 +37,8 @@ from lastgood.ports import (
     ArtifactStore,
     Clock,
     Host,
-    Inspection,
     ModelFormats,
     Progress,
-    SmokeOutcome,
     SmokeRunner,
     UnitOfWorkFactory,
 )
