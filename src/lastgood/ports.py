@@ -61,6 +61,18 @@ class ChangeSignal(Protocol):
         ...
 
 
+class Processes(Protocol):
+    """Lease holders: who this process is, and whether another holder's process is gone."""
+
+    def holder(self) -> str:
+        """A new holder name for this process."""
+        ...
+
+    def is_dead(self, holder: str) -> bool:
+        """True only when `holder` is known to have stopped (never a guess)."""
+        ...
+
+
 class ModelRepository(Protocol):
     def list(self) -> list[Model]:
         """Every model with its latest number and version count, by name."""

@@ -180,6 +180,25 @@ def test_concurrent_rollback_conflicts_then_later_command_completes(
     assert cli("audit", "verify", "--json").json()["ok"] is True
 
 
+@pytest.mark.slow
+def test_rollback_names_the_crashed_operation_it_finished_first(cli: Cli,
+                                                                models: list[Path]) -> None:
+    setup_history(cli, models)
+    first = cli.start("rollback", "iris", *ENV, "--reason", "first", "--yes",
+                      env={"LASTGOOD_HALT_AFTER": "switching"})
+    try:
+        crashed = wait_for_phase(cli, "switching")
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+    again = cli("rollback", "iris", *ENV, "--reason", "still bad", "--yes", "--json")
+    assert again.code == 0, again.err
+    done = again.json()
+    assert done["resumed"] == [crashed["id"]]
+    assert (done["from_version"], done["target_version"]) == (2, 1)
+    assert cli("audit", "verify", "--json").json()["ok"] is True
+
+
 def test_tampered_event_row_detected(cli: Cli, models: list[Path]) -> None:
     with sdk(cli) as lg:
         lg.register("iris", models[0])

@@ -95,6 +95,8 @@ class World:
     smoke: ScriptedSmoke = field(default_factory=ScriptedSmoke)
     commands: ScriptedCommands = field(default_factory=ScriptedCommands)
     verifier: ScriptedVerifier = field(default_factory=ScriptedVerifier)
+    engine_settings: EngineSettings = field(default_factory=lambda: EngineSettings(
+        lease_ttl_s=30, replica_stale_s=15, poll_s=0.0))
     services: Services = field(init=False)
 
     def __post_init__(self) -> None:
@@ -102,7 +104,7 @@ class World:
             uow=self.registry, store=self.store, formats=FakeFormats(), host=self.host,
             clock=self.clock, commands=self.commands, smoke=self.smoke,
             signatures=NoSignatures(), verifier=self.verifier, evidence=NoEvidence(),
-            engine_settings=EngineSettings(lease_ttl_s=30, replica_stale_s=15, poll_s=0.0)))
+            engine_settings=self.engine_settings))
 
     def add_version(self, *, content: bytes | None = None, **kw: Any) -> Version:
         """Register a version whose artifact bytes really are in the store."""

@@ -270,6 +270,7 @@ class OperationOut(BaseModel):
     updated_at: str | None
     candidates: list[CandidateOut]
     trigger: dict[str, Any]
+    resumed: list[str] = []  # operations the command finished first
 
 
 class PlanOut(BaseModel):

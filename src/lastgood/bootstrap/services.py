@@ -29,10 +29,10 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.sql.registry import open_registry
     from lastgood.adapters.system.clock import SystemClock
     from lastgood.adapters.system.commands import SubprocessCommands
+    from lastgood.adapters.system.drill import crash_drill
     from lastgood.adapters.system.host import LocalHost
     from lastgood.adapters.system.keys import Ed25519Signatures, FileKeyRing
     from lastgood.adapters.system.smoke import SubprocessSmoke
-    from lastgood.domain.operations import Phase
     from lastgood.services.container import Ports, wire
     from lastgood.services.operations import EngineSettings
     from lastgood.services.readiness import NoReadiness
@@ -49,7 +49,7 @@ def open_services(settings: Settings | None = None) -> Services:
         keyring=FileKeyRing(settings.home / "keys"), verifier=open_verifier(settings, registry),
         evidence=NoEvidence(), engine_settings=EngineSettings(
             lease_ttl_s=settings.lease_ttl_s,
-            halt_after=Phase(settings.halt_after) if settings.halt_after else None),
+            after_phase=crash_drill(settings.halt_after)),
         smoke_enabled=settings.smoke_test,
         readiness=None if settings.readiness_evidence else NoReadiness(),
         importer=outside, mirror=outside,

@@ -204,6 +204,8 @@ def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str 
     cli.out.print(f"[green]rolled back[/] {name} in {env_name}: v{op.from_version} → "
                   f"v{op.target_version} ({op.id})")
     cli.out.print(f"failed v{op.from_version} quarantined; forensic bundle {op.archive_id}")
+    if op.resumed:
+        cli.out.print(f"finished first (interrupted earlier): {', '.join(op.resumed)}")
 
 
 def _confirm(plan: RollbackPlan) -> bool:

@@ -118,6 +118,9 @@ class Operation:
     error: str = ""
     archive_id: str | None = None
     trigger: Mapping[str, Any] = field(default_factory=dict)
+    resumed: tuple[str, ...] = ()
+    """Unfinished operations the command finished before this one (told in its result and its
+    planned event; not stored with the row)."""
 
     def advance(self, new: Phase, *, at: datetime, **changes: Any) -> Operation:
         """The same operation in phase `new`; raises IllegalTransition if the table forbids it."""

@@ -21,8 +21,6 @@ from lastgood.domain.deployments import (
     VerifiedRecord,
 )
 from lastgood.domain.errors import (
-    Escalated,
-    Incompatible,
     InvalidInput,
     LastGoodError,
     NotFound,
@@ -32,7 +30,8 @@ from lastgood.domain.operations import Candidate, Operation, OperationKind, Phas
 from lastgood.domain.readiness import ReadinessVerdict
 from lastgood.domain.versions import Version, check_name, parse_ref
 from lastgood.ports import Clock, UnitOfWorkFactory
-from lastgood.services.operations import OperationEngine, new_operation_id, no_target_error
+from lastgood.services.operations import OperationEngine, new_operation_id
+from lastgood.services.outcomes import deploy_result, rollback_result
 from lastgood.services.readiness import rollback_readiness
 
 PhaseHook = Callable[[Operation], None]
@@ -130,15 +129,10 @@ class DeploymentService:
             self.environment(env)
         except NotFound:
             self.configure(env, changes={}, actor=actor)
-        self._engine.resume(model=model, env=env, abort_unswitched=True)
+        resumed = self._finish_first(model, env)
         op = self._new(OperationKind.DEPLOY, model, env, actor, why,
                        target=version.number, forced=force)
-        done = self._run(op, on_phase)
-        if done.phase is Phase.FAILED:
-            raise Incompatible(f"deploy of {version.ref} to {env} refused: {done.error}"
-                               + _refusal_text(done),
-                               fix=_deploy_fix(done), details={"operation": done.id})
-        return done
+        return deploy_result(self._run(op, on_phase, resumed), version.ref)
 
     def _version(self, model: str, ref: str | int) -> Version:
         with self._uow() as uow:
@@ -160,20 +154,9 @@ class DeploymentService:
                              lambda: require_reason(reason, "rollback"))
         op = self._audited(actor, model, env, "rollback",
                            lambda: self._rollback_op(model, env, actor, why, to, force))
-        self._engine.resume(model=model, env=env, abort_unswitched=True)
+        resumed = self._finish_first(model, env)
         op = replace(op, trigger=dict(trigger or {}))
-        done = self._run(op, on_phase)
-        if done.phase is Phase.FAILED and not any(c.accepted for c in done.candidates):
-            raise no_target_error(done)
-        if done.phase is Phase.FAILED:
-            raise PreconditionFailed(f"rollback of {model} in {env} failed: {done.error}",
-                                     fix="read `lastgood events --model` for the evidence; "
-                                         "the live version is unchanged")
-        if done.phase is Phase.ESCALATED:
-            raise Escalated(f"rolled back {model} in {env} to v{done.target_version}, but "
-                            f"{done.error}", fix="a human must look now: `lastgood status`",
-                            details={"operation": done.id})
-        return done
+        return rollback_result(self._run(op, on_phase, resumed))
 
     def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
         """Finish operations a crash interrupted."""
@@ -208,14 +191,23 @@ class DeploymentService:
                          updated_at=now, from_version=live, target_version=target,
                          forced=forced)
 
-    def _run(self, op: Operation, on_phase: PhaseHook | None) -> Operation:
-        self._audited(op.actor, op.model, op.env, str(op.kind), lambda: self._engine.start(op))
+    def _finish_first(self, model: str, env: str) -> tuple[str, ...]:
+        """Finish what a crash left unfinished in (model, env) before a new command runs."""
+        return tuple(o.id for o in self._engine.resume(model=model, env=env,
+                                                       abort_unswitched=True))
+
+    def _run(self, op: Operation, on_phase: PhaseHook | None,
+             resumed: tuple[str, ...]) -> Operation:
+        """Run `op` to its end; the result (and its planned event) names the operations that
+        were finished first."""
+        self._audited(op.actor, op.model, op.env, str(op.kind),
+                      lambda: self._engine.start(op, resumed=resumed))
         if on_phase:
             on_phase(op)
         done = self._engine.run_to_completion(op.id, on_phase=on_phase)
         if done.phase is not Phase.FAILED:
             self._after_change(op.model, op.env)
-        return done
+        return replace(done, resumed=resumed)
 
     def _refusing(self, actor: str, model: str, env: str, action: str,
                   body: Callable[[], str]) -> str:
@@ -329,20 +321,6 @@ def coerce_settings(changes: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidInput("switch mode 'command' needs a deploy command",
                            fix="pass --deploy-command 'your deploy script'")
     return out
-
-
-def _deploy_fix(op: Operation) -> str:
-    """The way out of a refused deploy: --force only overrides a version's status, never a check."""
-    failed = [r.name for c in op.candidates for r in c.checks if r.blocks]
-    if failed:
-        return (f"fix what the {', '.join(failed)} check(s) name and deploy again; "
-                "--force does not skip preflight checks")
-    return "pass --force with a reason to deploy a version that is not active"
-
-
-def _refusal_text(op: Operation) -> str:
-    reasons = [r for c in op.candidates for r in c.refusals]
-    return f" ({'; '.join(reasons)})" if reasons else ""
 
 
 def _env_dict(env: Environment) -> dict[str, Any]:

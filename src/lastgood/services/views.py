@@ -17,13 +17,17 @@ version_view = codec.version_to_json
 event_view = codec.event_to_json
 deployment_view = codec.deployment_to_json
 candidate_view = codec.candidate_to_json
-operation_view = codec.operation_to_json
 environment_view = codec.environment_to_json
 replica_view = codec.replica_to_json
 archive_view = codec.archive_to_json
 chain_view = codec.chain_to_json
 token_view = codec.token_to_json
 key_view = codec.key_to_json
+
+
+def operation_view(o: Operation) -> dict[str, Any]:
+    """The stored operation, plus what the command finished first (`resumed`, never stored)."""
+    return {**codec.operation_to_json(o), "resumed": list(o.resumed)}
 
 
 def status_view(st: Status) -> dict[str, Any]:

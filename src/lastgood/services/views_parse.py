@@ -7,9 +7,11 @@ prints exactly what it prints for local ones.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from lastgood.domain import codec
+from lastgood.domain.operations import Operation
 from lastgood.domain.readiness import verdict_from_json
 from lastgood.services.deployments import RollbackPlan, Status
 
@@ -20,13 +22,16 @@ parse_version = codec.version_from_json
 parse_event = codec.event_from_json
 parse_deployment = codec.deployment_from_json
 parse_candidate = codec.candidate_from_json
-parse_operation = codec.operation_from_json
 parse_environment = codec.environment_from_json
 parse_replica = codec.replica_from_json
 parse_archive = codec.archive_from_json
 parse_chain = codec.chain_from_json
 parse_token = codec.token_from_json
 parse_key = codec.key_from_json
+
+
+def parse_operation(d: View) -> Operation:
+    return replace(codec.operation_from_json(d), resumed=tuple(d.get("resumed", ())))
 
 
 def parse_status(d: View) -> Status:

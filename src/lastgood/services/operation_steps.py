@@ -1,0 +1,232 @@
+"""The steps of an operation, one handler each; every one ends in one commit with its event.
+
+SWITCHING is two steps inside the one persisted phase (so rows written before the split resume
+unchanged, and the phase names shown by the CLI, API and dashboard stay the same):
+
+1. *switch* — while the live pointer is not the target: run the deploy command (command mode),
+   then move the pointer with its `deployment.switched` event; the phase stays SWITCHING.
+   A failing command commits FAILED (`switch.failed`) and the pointer never moves.
+2. *confirm* — once the pointer is the target: wait until every fresh replica reports it, then
+   commit ARCHIVING (rollback) or VERIFYING (deploy) with `switch.confirmed`, or ESCALATED.
+
+Which step runs is read from the registry (is the live pointer the target?), so a crash between
+the two simply runs the missing one on resume.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from lastgood.domain.archives import ArchiveRecord
+from lastgood.domain.deployments import DeploymentEnd, Environment, SwitchMode, VerifiedRecord
+from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.signals import Verdict
+from lastgood.domain.versions import Version, VersionStatus
+from lastgood.ports import (
+    ArtifactStore,
+    CommandRunner,
+    EvidenceSource,
+    Host,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    Verifier,
+)
+from lastgood.services.archive import archive_id_for, build_bundle
+from lastgood.services.operation_ledger import EngineSettings, OperationLedger
+from lastgood.services.preflight import target_variables
+from lastgood.services.targeting import TargetChooser
+
+Handler = Callable[[Operation], Operation]
+
+
+class PhaseSteps:
+    """The work of each phase; `handlers()` is the engine's dispatch table."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, ledger: OperationLedger,
+                 chooser: TargetChooser, store: ArtifactStore, host: Host,
+                 commands: CommandRunner, verifier: Verifier,
+                 evidence: EvidenceSource, settings: EngineSettings,
+                 sleep: Callable[[float], None]):
+        self._ledger, self._chooser, self._store, self._host = ledger, chooser, store, host
+        self._commands, self._verifier, self._evidence = commands, verifier, evidence
+        self._settings, self._sleep = settings, sleep
+        self._uow = uow
+
+    def handlers(self) -> Mapping[Phase, Handler]:
+        return {Phase.PLANNED: self.plan, Phase.CHECKING: self.check,
+                Phase.SWITCHING: self.switch_or_confirm, Phase.ARCHIVING: self.archive,
+                Phase.VERIFYING: self.verify}
+
+    def plan(self, op: Operation) -> Operation:
+        return self._ledger.commit(op, Phase.CHECKING, "operation.checking")
+
+    def check(self, op: Operation) -> Operation:
+        candidates, target, live = self._chooser.evaluate(op)
+        if target is None:
+            error = ("no eligible target: every candidate was refused"
+                     if op.kind is OperationKind.ROLLBACK else "preflight refused the version")
+            return self._ledger.commit(op, Phase.FAILED, "operation.refused", outcome="refused",
+                                       candidates=tuple(candidates), error=error)
+        return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
+                                   candidates=tuple(candidates), target_version=target.version,
+                                   from_version=live, evidence={"target": target.version})
+
+    def switch_or_confirm(self, op: Operation) -> Operation:
+        """SWITCHING: the switch step until the pointer is the target, then the confirm step."""
+        with self._uow() as uow:
+            live = uow.deployments.live(op.model, op.env)
+        if live is not None and live.version == op.target_version:
+            return self.confirm(op)
+        return self.switch(op)
+
+    def switch(self, op: Operation) -> Operation:
+        """Run the deploy command (command mode), then move the live pointer to the target."""
+        assert op.target_version is not None
+        with self._uow() as uow:
+            env = uow.environments.get(op.env)
+            target = uow.versions.get(op.model, op.target_version)
+        if env.switch_mode is SwitchMode.COMMAND:
+            failure = self._run_deploy_command(env, target)
+            if failure is not None:
+                return self._ledger.commit(op, Phase.FAILED, "switch.failed", outcome="failed",
+                                           error=failure,
+                                           evidence={"command": env.deploy_command})
+        return self._ledger.record(op, also=partial(self._move_pointer, op))
+
+    def confirm(self, op: Operation) -> Operation:
+        """Wait for the replicas to report the target (serving mode), then leave SWITCHING."""
+        with self._uow() as uow:
+            env = uow.environments.get(op.env)
+        confirmation = self._await_replicas(op, env)
+        if confirmation.get("timed_out"):
+            return self._ledger.commit(op, Phase.ESCALATED, "operation.escalated",
+                                       outcome="failed",
+                                       error="replicas did not report the target in time",
+                                       evidence=confirmation)
+        nxt = Phase.ARCHIVING if op.kind is OperationKind.ROLLBACK else Phase.VERIFYING
+        return self._ledger.commit(op, nxt, "switch.confirmed", evidence=confirmation)
+
+    def archive(self, op: Operation) -> Operation:
+        """Write the forensic bundle of the failed state; record it and quarantine in one commit."""
+        at = self._ledger.now()
+        with self._uow() as uow:
+            bundle = build_bundle(uow, op, at=at, host=self._host.facts(),
+                                  evidence=self._evidence)
+        blob = self._store.put(io.BytesIO(bundle.data))
+        record = ArchiveRecord(id=archive_id_for(op), model=op.model, env=op.env,
+                               version=op.from_version or 0, operation_id=op.id,
+                               sha256=blob.sha256, size=blob.size, created_at=at,
+                               manifest=bundle.manifest)
+
+        def writes(uow: UnitOfWork) -> None:
+            uow.archives.add(record)
+            self._quarantine(uow, op)
+
+        return self._ledger.commit(op, Phase.VERIFYING, "archive.created", after={
+            "archive_id": record.id, "sha256": record.sha256, "size": record.size},
+            also=writes, archive_id=record.id)
+
+    def verify(self, op: Operation) -> Operation:
+        """Judge the restored version live against its own baseline."""
+        assert op.target_version is not None
+        with self._uow() as uow:
+            history = uow.deployments.history(op.model, op.env)
+        record = next((d.verified for d in history
+                       if d.version == op.target_version and d.verified), None)
+        baseline = dict(record.baseline) if record else {}
+        check = self._verifier.verify_live(op.model, op.env, op.target_version, baseline)
+        evidence = {"verdict": check.verdict, "summary": check.summary,
+                    "evidence": dict(check.evidence), "baseline": baseline}
+        if check.verdict in (Verdict.DEGRADED, Verdict.FAILED):
+            return self._ledger.commit(op, Phase.ESCALATED, "operation.escalated",
+                                       outcome="failed",
+                                       error=f"verification {check.verdict}: {check.summary}",
+                                       evidence=evidence)
+        also = None
+        if check.verdict is Verdict.HEALTHY and record is not None:
+            also = partial(self._reverify, op, record, check.summary)
+        return self._ledger.commit(op, Phase.SUCCEEDED, "operation.succeeded",
+                                   evidence=evidence, also=also)
+
+    # -- pieces --------------------------------------------------------------------------------
+
+    def _reverify(self, op: Operation, earlier: VerifiedRecord, summary: str,
+                  uow: UnitOfWork) -> None:
+        """A restored version that passed live verification is verified again, carrying the
+        baseline it was judged against (so it stays a target with its own evidence)."""
+        live = uow.deployments.live(op.model, op.env)
+        if live is None or live.version != op.target_version or live.is_verified:
+            return
+        now = self._ledger.now()
+        uow.deployments.set_verified(live.id, VerifiedRecord(
+            baseline=dict(earlier.baseline), window_start=live.started_at, window_end=now,
+            approver="lastgood", at=now, reason=f"restored and verified live: {summary}",
+            distribution=dict(earlier.distribution)))
+        uow.events.append(self._ledger.event(op, "deployment.verified", after={
+            "verified": True, "deployment_id": live.id, "version": live.version}), at=now)
+
+    def _move_pointer(self, op: Operation, uow: UnitOfWork) -> None:
+        """End the live deployment and start the target's, with the event."""
+        assert op.target_version is not None
+        end = (DeploymentEnd.ROLLED_BACK if op.kind is OperationKind.ROLLBACK
+               else DeploymentEnd.SUPERSEDED)
+        live = uow.deployments.live(op.model, op.env)
+        now = self._ledger.now()
+        if live is not None:
+            uow.deployments.end(live.id, at=now, end=end, reason=op.reason)
+        dep = uow.deployments.start(model=op.model, env=op.env, version=op.target_version,
+                                    at=now, actor=op.actor, reason=op.reason,
+                                    operation_id=op.id)
+        uow.events.append(self._ledger.event(op, "deployment.switched",
+                                             before={"version": live.version if live else None},
+                                             after={"version": op.target_version,
+                                                    "deployment_id": dep.id}), at=now)
+
+    def _run_deploy_command(self, env: Environment, target: Version) -> str | None:
+        variables = target_variables(target, env.name, self._store.url)
+        result = self._commands.run(env.deploy_command, env=variables,
+                                    timeout_s=env.switch_timeout_s)
+        if result.exit_code == 0:
+            return None
+        tail = result.output.strip().splitlines()[-1:] or [""]
+        why = "timed out" if result.timed_out else f"exited {result.exit_code}"
+        return f"deploy command {why}: {tail[0]}".rstrip(": ")
+
+    def _await_replicas(self, op: Operation, env: Environment) -> dict[str, Any]:
+        """Wait until every live replica reports the target (serving mode only)."""
+        if env.switch_mode is not SwitchMode.SERVING:
+            return {"mode": str(env.switch_mode)}
+        monotonic = self._settings.monotonic
+        deadline = monotonic() + env.switch_timeout_s
+        stale = timedelta(seconds=self._settings.replica_stale_s)
+        pause = self._settings.first_poll_s
+        while True:
+            with self._uow() as uow:
+                self._ledger.take_lease(uow, op.model, op.env)
+                uow.commit()
+                reports = uow.replicas.list(model=op.model, env=op.env)
+            fresh = [r for r in reports if self._ledger.now() - r.seen_at <= stale]
+            behind = [r.replica_id for r in fresh if r.version != op.target_version]
+            if not behind:
+                return {"mode": "serving", "replicas": sorted(r.replica_id for r in fresh),
+                        "note": "" if fresh else "no live replica; each follows at start"}
+            if monotonic() >= deadline:
+                return {"mode": "serving", "timed_out": True, "behind": behind}
+            self._sleep(min(pause, self._settings.poll_s))
+            pause *= 2
+
+    def _quarantine(self, uow: UnitOfWork, op: Operation) -> None:
+        if op.from_version is None:
+            return
+        failed = uow.versions.get(op.model, op.from_version)
+        if failed.status is VersionStatus.ACTIVE:
+            uow.versions.set_status(op.model, failed.number, VersionStatus.QUARANTINED)
+            uow.events.append(self._ledger.event(op, "version.quarantined",
+                                                 before={"status": str(failed.status)},
+                                                 after={"status": "quarantined",
+                                                        "version": failed.number}),
+                              at=self._ledger.now())

@@ -1,0 +1,75 @@
+"""Which version an operation moves to: rank the candidates, run preflight until one passes.
+
+The engine's CHECKING step and the dry run (`plan_rollback`) both call `TargetChooser.evaluate`,
+so what a dry run prints is what the rollback would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from lastgood.domain.deployments import Environment
+from lastgood.domain.operations import Candidate, Operation, OperationKind
+from lastgood.domain.targets import forced_candidate, rank_candidates, requested_candidate
+from lastgood.domain.versions import Version, VersionStatus
+from lastgood.ports import Host, UnitOfWork, UnitOfWorkFactory
+from lastgood.services.preflight import Check, CheckContext, run_checks
+
+ChecksFor = Callable[[Environment], Sequence[Check]]
+Evaluation = tuple[list[Candidate], Candidate | None, int | None]
+"""Every candidate judged so far, the accepted one (None: all refused), and the live version."""
+
+
+class TargetChooser:
+    """Ranks candidates and judges each with today's preflight checks."""
+
+    def __init__(self, *, uow: UnitOfWorkFactory, host: Host, checks_for: ChecksFor):
+        self._uow, self._host, self._checks_for = uow, host, checks_for
+
+    def evaluate(self, op: Operation) -> Evaluation:
+        """Rank candidates and run preflight on each until one passes (also used for dry runs)."""
+        with self._uow() as uow:
+            env = uow.environments.get(op.env)
+            live_dep = uow.deployments.live(op.model, op.env)
+            live = live_dep.version if live_dep else None
+            live_version = uow.versions.get(op.model, live) if live else None
+            ranked = self._ranked(uow, op, live)
+            versions = {c.version: uow.versions.get(op.model, c.version) for c in ranked}
+        ctx_host = self._host.facts()
+        checks = self._checks_for(env)
+        out: list[Candidate] = []
+        for cand in ranked:
+            if cand.refusals:
+                out.append(cand)
+                continue
+            ctx = CheckContext(target=versions[cand.version], env=env, live=live_version,
+                               host=ctx_host)
+            results = run_checks(checks, ctx)
+            failed = tuple(f"{r.name}: {r.summary}" for r in results if r.blocks)
+            judged = replace(cand, checks=results, refusals=failed)
+            out.append(judged)
+            if judged.accepted:
+                return out, judged, live
+        return out, None, live
+
+    def _ranked(self, uow: UnitOfWork, op: Operation, live: int | None) -> list[Candidate]:
+        if op.kind is OperationKind.DEPLOY or op.target_version is not None:
+            assert op.target_version is not None
+            version = uow.versions.get(op.model, op.target_version)
+            if op.forced or op.kind is OperationKind.DEPLOY:
+                cand = forced_candidate(version, live)
+                if op.kind is OperationKind.DEPLOY and not op.forced:
+                    cand = replace(cand, refusals=cand.refusals + _deploy_refusals(version))
+                return [cand]
+            return [requested_candidate(version, uow.deployments.history(op.model, op.env),
+                                        live)]
+        history = uow.deployments.history(op.model, op.env)
+        versions = {d.version: uow.versions.get(op.model, d.version) for d in history}
+        return rank_candidates(history, versions, live_version=live)
+
+
+def _deploy_refusals(version: Version) -> tuple[str, ...]:
+    if version.status is not VersionStatus.ACTIVE:
+        return (f"is {version.status}",)
+    return ()
