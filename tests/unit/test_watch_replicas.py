@@ -6,6 +6,7 @@ import socket
 from datetime import timedelta
 
 from lastgood.adapters.metrics.discovery import RegistryReplicas, registry_source
+from lastgood.adapters.system.processes import LocalProcesses
 from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.health import HealthPolicy, Verdict, assess, default_signal
 from lastgood.domain.measurements import RateCounts, Summary
@@ -91,5 +92,5 @@ def test_a_dead_watch_on_this_host_is_taken_over_at_once() -> None:
     dead = WatchLease(uow=registry, clock=clock, env=ENV,
                       holder=f"{socket.gethostname()}:999999999:x", ttl_s=60)
     assert dead.hold().acting
-    alive = WatchLease(uow=registry, clock=clock, env=ENV, ttl_s=60)
+    alive = WatchLease(uow=registry, clock=clock, env=ENV, ttl_s=60, processes=LocalProcesses())
     assert alive.hold().acting

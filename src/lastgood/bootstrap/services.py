@@ -32,6 +32,7 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.system.drill import crash_drill
     from lastgood.adapters.system.host import LocalHost
     from lastgood.adapters.system.keys import Ed25519Signatures, FileKeyRing
+    from lastgood.adapters.system.processes import LocalProcesses
     from lastgood.adapters.system.smoke import SubprocessSmoke
     from lastgood.services.container import Ports, wire
     from lastgood.services.operations import EngineSettings
@@ -48,7 +49,7 @@ def open_services(settings: Settings | None = None) -> Services:
         smoke=SubprocessSmoke(store), signatures=Ed25519Signatures(registry),
         keyring=FileKeyRing(settings.home / "keys"), verifier=open_verifier(settings, registry),
         evidence=NoEvidence(), engine_settings=EngineSettings(
-            lease_ttl_s=settings.lease_ttl_s,
+            lease_ttl_s=settings.lease_ttl_s, processes=LocalProcesses(),
             after_phase=crash_drill(settings.halt_after)),
         smoke_enabled=settings.smoke_test,
         readiness=None if settings.readiness_evidence else NoReadiness(),

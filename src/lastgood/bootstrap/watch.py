@@ -102,7 +102,7 @@ def attach_watch(app: Starlette, services: Services, options: WatchOptions, *,
                 on_built(built)
             stop = threading.Event()
             lease = WatchLease(uow=services.ports.uow, clock=services.ports.clock,
-                               env=options.env)
+                               env=options.env, processes=services.ports.engine_settings.processes)
             thread = threading.Thread(target=built.watch.run, args=(options.env,),
                                       kwargs={"stop": stop, "lease": lease}, daemon=True,
                                       name="lastgood-watch")

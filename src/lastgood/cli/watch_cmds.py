@@ -137,7 +137,8 @@ def watch(ctx: click.Context, env: str, policy_file: Path | None, interval: floa
             return
         cli.err.print(f"watching {env} every {interval:g} s on {source.describe()} "
                       "(Ctrl-C stops)")
-        lease = WatchLease(uow=services.ports.uow, clock=services.ports.clock, env=env)
+        lease = WatchLease(uow=services.ports.uow, clock=services.ports.clock, env=env,
+                           processes=services.ports.engine_settings.processes)
         built.watch.run(env, stop=threading.Event(), on_tick=_printer(cli), lease=lease)
     finally:
         built.close()

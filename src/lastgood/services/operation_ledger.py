@@ -19,7 +19,7 @@ from lastgood.domain.audit import EventDraft
 from lastgood.domain.errors import OperationInProgress
 from lastgood.domain.operations import Operation, Phase
 from lastgood.ports import Clock, Processes, UnitOfWork, UnitOfWorkFactory
-from lastgood.services.processes import LOCAL
+from lastgood.services.processes import UNTOLD
 
 PhaseHook = Callable[[Operation], None]
 Writes = Callable[[UnitOfWork], None]
@@ -42,7 +42,7 @@ class EngineSettings:
     """Told each committed phase while the lease is held; a crash drill stops the process here."""
     monotonic: Callable[[], float] = time.monotonic  # the replica wait's deadline
     sleep: Callable[[float], None] = time.sleep  # between two looks at the replicas
-    processes: Processes = LOCAL  # who holds a lease, and whether a holder's process is gone
+    processes: Processes = UNTOLD  # who holds a lease, whether its process is gone (the root's)
 
 
 class OperationLedger:

@@ -32,11 +32,10 @@ from lastgood.ports import (
 from lastgood.services.operation_ledger import EngineSettings, OperationLedger, lease_key
 from lastgood.services.operation_steps import Handler, PhaseSteps
 from lastgood.services.outcomes import no_target_error
-from lastgood.services.processes import holder_is_dead, make_holder
 from lastgood.services.targeting import ChecksFor, Evaluation, TargetChooser
 
-__all__ = ["ChecksFor", "EngineSettings", "OperationEngine", "holder_is_dead", "lease_key",
-           "make_holder", "new_operation_id", "no_target_error"]
+__all__ = ["ChecksFor", "EngineSettings", "OperationEngine", "lease_key", "new_operation_id",
+           "no_target_error"]
 
 
 def new_operation_id() -> str:

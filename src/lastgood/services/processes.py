@@ -1,45 +1,23 @@
-"""Who holds a lease, and whether that holder's process is gone: the engine's liveness port.
+"""The liveness a service assumes when none is injected: holders are named, never judged dead.
 
-A holder is `host:pid:nonce`. `LocalProcesses` is the one place that reads the host name, the pid
-and `os.kill`; the engine and the watch lease are given it (or a fake) instead of asking the
-operating system themselves.
+The composition root injects `adapters.system.processes.LocalProcesses` (which can tell that a
+holder's process on this host is gone); without it a crashed holder's lease is only taken over
+once it expires, the safe reading.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 
 
-class LocalProcesses:
-    """Holders of this process; a holder is dead only if it ran on this host and its pid is gone."""
+class UntoldProcesses:
+    """Holders named by a nonce; `is_dead` is never a guess, so it is always False."""
 
     def holder(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        return f"lastgood:{uuid.uuid4().hex[:12]}"
 
     def is_dead(self, holder: str) -> bool:
-        host, _, rest = holder.partition(":")
-        pid_text = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid_text.isdigit():
-            return False
-        try:
-            os.kill(int(pid_text), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
         return False
 
 
-LOCAL = LocalProcesses()
-
-
-def make_holder() -> str:
-    """A new holder name for this process (host, pid and a nonce)."""
-    return LOCAL.holder()
-
-
-def holder_is_dead(holder: str) -> bool:
-    """True only when the holder ran on this host and its process no longer exists."""
-    return LOCAL.is_dead(holder)
+UNTOLD = UntoldProcesses()

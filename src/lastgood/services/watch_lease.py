@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 
 from lastgood.domain.errors import LastGoodError, OperationInProgress
-from lastgood.ports import Clock, UnitOfWorkFactory
-from lastgood.services.operations import holder_is_dead, make_holder
+from lastgood.ports import Clock, Processes, UnitOfWorkFactory
+from lastgood.services.processes import UNTOLD
 
 log = logging.getLogger("lastgood.watch")
 
@@ -39,15 +39,17 @@ class WatchLease:
     """Takes, renews and gives back the watch lease of one environment."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, env: str,
-                 holder: str | None = None, ttl_s: float = DEFAULT_LEASE_TTL_S) -> None:
+                 holder: str | None = None, ttl_s: float = DEFAULT_LEASE_TTL_S,
+                 processes: Processes = UNTOLD) -> None:
         self._uow, self._clock, self.env, self._ttl = uow, clock, env, ttl_s
-        self.holder = holder or make_holder()
+        self._processes = processes
+        self.holder = holder or processes.holder()
         self._last: Standing | None = None
 
     def hold(self) -> Standing:
         """Take or renew the lease; a Standing that says who acts when another watch holds it."""
         standing = self._try()
-        if standing.acting is False and holder_is_dead(standing.holder):
+        if standing.acting is False and self._processes.is_dead(standing.holder):
             self._release(standing.holder)  # a crashed watch on this host: take over now
             standing = self._try()
         if self._last is None or self._last.acting != standing.acting:
