@@ -20,11 +20,11 @@ from typing import TypeVar, cast
 from lastgood.domain.errors import IdenticalContent, LastGoodError, NotFound
 from lastgood.domain.versions import NAME_PATTERN, Version, check_name
 from lastgood.ports import ModelImporter, OutsideVersion, Progress, UnitOfWorkFactory
+from lastgood.services.mlflow_links import PROVENANCE_PREFIX
 from lastgood.services.registry import ORIGIN, RegisterRequest, Registration, RegistryService
 
 T = TypeVar("T")
 
-PROVENANCE_PREFIX = "mlflow."
 
 
 @dataclass(frozen=True, slots=True)

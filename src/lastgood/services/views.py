@@ -13,6 +13,7 @@ from lastgood.domain.operations import Candidate, CheckResult, Operation
 from lastgood.domain.versions import Model, Version
 from lastgood.ports import ArchiveRecord, ReplicaReport
 from lastgood.services.documents import columns_to_json
+from lastgood.services.mlflow_links import mlflow_page
 
 if TYPE_CHECKING:  # deployments imports this module; the views only read these records
     from lastgood.services.deployments import RollbackPlan, Status
@@ -32,7 +33,7 @@ def version_view(v: Version, *, full: bool = True) -> dict[str, Any]:
         "name": v.model, "version": v.number, "tag": v.tag, "digest": v.digest,
         "flavor": v.flavor, "status": str(v.status), "unsafe_format": v.unsafe_format,
         "created_at": iso(v.created_at), "created_by": v.created_by,
-        "metrics": dict(v.metrics), "size": v.manifest.total_size,
+        "metrics": dict(v.metrics), "size": v.manifest.total_size, "mlflow_url": mlflow_page(v),
     }
     if full:
         out |= {
