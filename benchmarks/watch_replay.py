@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' in-me
 from tests.unit.world import World
 
 from lastgood.domain.baselines import summary_minus, summary_to_dict
+from lastgood.domain.decisions import Notice
 from lastgood.domain.deployments import VerifiedRecord
 from lastgood.domain.measurements import (
     LATENCY_BOUNDS,
@@ -29,7 +30,6 @@ from lastgood.domain.measurements import (
     RateCounts,
     Summary,
 )
-from lastgood.ports import Notice
 from lastgood.services.policies import PolicyBook
 from lastgood.services.watch import WatchService, WatchSettings
 

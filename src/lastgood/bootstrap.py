@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from lastgood.cli.hooks import ServerOptions
+    from lastgood.domain.flavors import Inspection
     from lastgood.domain.versions import Version
-    from lastgood.ports import Inspection, ModelFormats, Predictor, UnitOfWorkFactory, Verifier
+    from lastgood.ports import ModelFormats, Predictor, UnitOfWorkFactory, Verifier
     from lastgood.services.container import Ports, Services, wire
     from lastgood.services.faces import ControlPlane
 

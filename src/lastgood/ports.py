@@ -1,5 +1,7 @@
 """The small interfaces services depend on. Each has a real adapter and an in-memory fake.
 
+Only protocols live here; the records they pass are the domain's.
+
 Repositories are reached through a UnitOfWork: one transaction per use case, so a pointer move and
 its audit event commit together (safety rule 3).
 """
@@ -7,28 +9,30 @@ its audit event commit together (safety rule 3).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, Protocol, Self
 
 from lastgood.domain.access import ApiToken, SigningKey
+from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import Event, EventDraft
-from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
-from lastgood.domain.measurements import LiveWindow
-from lastgood.domain.operations import Operation
-from lastgood.domain.readiness import ReadinessVerdict
-from lastgood.domain.versions import (
-    Column,
-    GoldenExample,
-    Model,
-    NewVersion,
-    Resources,
-    Runtime,
-    Version,
-    VersionStatus,
+from lastgood.domain.compatibility import HostFacts
+from lastgood.domain.decisions import Notice
+from lastgood.domain.deployments import (
+    Deployment,
+    DeploymentEnd,
+    Environment,
+    ReplicaReport,
+    VerifiedRecord,
 )
+from lastgood.domain.flavors import Inspection
+from lastgood.domain.health import LiveCheck
+from lastgood.domain.measurements import LiveWindow
+from lastgood.domain.operations import CommandResult, Operation, SmokeOutcome
+from lastgood.domain.outside import OutsideVersion
+from lastgood.domain.readiness import ReadinessVerdict
+from lastgood.domain.versions import Blob, Model, NewVersion, Version, VersionStatus
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just processed (hashing, uploading)."""
@@ -182,21 +186,6 @@ class LeaseRepository(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class ArchiveRecord:
-    """An immutable forensic bundle of a failed deployment, kept in the artifact store."""
-
-    id: str
-    model: str
-    env: str
-    version: int
-    operation_id: str
-    sha256: str
-    size: int
-    created_at: datetime
-    manifest: Mapping[str, Any]
-
-
 class ArchiveRepository(Protocol):
     def add(self, record: ArchiveRecord) -> None:
         """Remember a bundle; records are never changed or removed."""
@@ -209,22 +198,6 @@ class ArchiveRepository(Protocol):
     def list(self, *, model: str | None = None, env: str | None = None) -> list[ArchiveRecord]:
         """Bundles newest first."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class ReplicaReport:
-    """What one serving replica says it actually serves for a model in an environment."""
-
-    replica_id: str
-    model: str
-    env: str
-    version: int | None
-    since: datetime
-    seen_at: datetime
-    state: str = "serving"  # serving | loading | failed
-    detail: str = ""
-    url: str = ""  # where the replica answers predictions ("" when it did not say)
-    evidence: Mapping[str, Any] | None = None  # readiness evidence of its standbys, as JSON
 
 
 class ReplicaRepository(Protocol):
@@ -349,15 +322,6 @@ class UnitOfWorkFactory(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Blob:
-    """Bytes kept in the artifact store under their sha256."""
-
-    sha256: str
-    size: int
-    created: bool  # False when the same bytes were already stored
-
-
 class ArtifactStore(Protocol):
     def put(self, source: BinaryIO, *, progress: Progress | None = None) -> Blob:
         """Store bytes under their sha256 (write to temp, fsync, atomic rename); dedupes."""
@@ -384,18 +348,6 @@ class ArtifactStore(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Inspection:
-    """What a model format tells about an artifact before it is registered."""
-
-    flavor: str
-    schema: tuple[tuple[Column, ...], tuple[Column, ...]] | None = None
-    runtime: Runtime | None = None
-    golden: tuple[GoldenExample, ...] = ()
-    unsafe: bool = False
-    notes: tuple[str, ...] = ()
-
-
 class ModelFormats(Protocol):
     def inspect(self, path: Path, *, flavor: str | None, allow_pickle: bool) -> Inspection:
         """Validate the artifact and read what it says about itself.
@@ -416,31 +368,10 @@ class Predictor(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class HostFacts:
-    """The serving environment as it is today."""
-
-    python: str
-    packages: Mapping[str, str]
-    resources: Resources
-    hostname: str
-    platform: str
-
-
 class Host(Protocol):
     def facts(self) -> HostFacts:
         """Python, installed packages and free resources of the serving host."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    """What a team's command (deploy command or custom check) did."""
-
-    exit_code: int
-    output: str
-    duration_ms: float
-    timed_out: bool = False
 
 
 class CommandRunner(Protocol):
@@ -452,18 +383,6 @@ class CommandRunner(Protocol):
              timeout_s: float) -> CommandResult:
         """Call a `module:function` entry point with the payload; truthy return = exit code 0."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class SmokeOutcome:
-    """Result of loading a version in a separate process and running its golden examples."""
-
-    ok: bool
-    summary: str
-    load_ms: float = 0.0
-    predict_ms: float = 0.0
-    mismatches: tuple[Mapping[str, Any], ...] = ()
-    outputs: tuple[Any, ...] = ()  # one per golden example, as the version answered them
 
 
 class SmokeRunner(Protocol):
@@ -490,15 +409,6 @@ class Signatures(Protocol):
         """None if `version.signature` is a valid signature of its digest by a trusted key,
         else the reason it is not."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class LiveCheck:
-    """The outcome of comparing a live version with its baseline after a switch."""
-
-    verdict: str  # HEALTHY | DEGRADED | INCONCLUSIVE | FAILED | SKIPPED
-    summary: str
-    evidence: Mapping[str, Any]
 
 
 class Verifier(Protocol):
@@ -536,22 +446,6 @@ class MetricSource(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """One watch decision as it is told to people and systems."""
-
-    model: str
-    env: str
-    version: int
-    decision: str  # rollback | pause | record | none
-    verdict: str  # HEALTHY | INCONCLUSIVE | DEGRADED | FAILED
-    summary: str  # the evidence in one line
-    at: datetime
-    severity: str = "info"  # info | warning | critical
-    evidence: Mapping[str, Any] = field(default_factory=dict)
-    kind: str = "watch.decision"
-
-
 class Notifier(Protocol):
     def notify(self, notice: Notice) -> None:
         """Deliver the notice; never raises (a failed delivery is logged, the watch goes on)."""
@@ -559,22 +453,6 @@ class Notifier(Protocol):
 
 
 # -- outside model registries (MLflow) ----------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class OutsideVersion:
-    """One model version of an outside registry (MLflow), with what lastgood imports from it."""
-
-    origin: str  # unique and stable: "mlflow:NAME/VERSION", or "mlflow-run:RUN/PATH"
-    uri: str  # what to download: "models:/NAME/VERSION" or "runs:/RUN/PATH"
-    model: str = ""  # the outside model name ("" for a bare run)
-    version: str = ""  # the outside version ("" for a bare run)
-    run_id: str = ""
-    source: str = ""  # where the outside registry keeps the artifacts
-    aliases: tuple[str, ...] = ()
-    tags: Mapping[str, str] = field(default_factory=dict)
-    metrics: Mapping[str, float] = field(default_factory=dict)
-    url: str = ""  # the version's page in the outside registry's UI
-
 
 class ModelImporter(Protocol):
     """Reads an outside registry: what a URI names, which versions exist, their bytes."""

@@ -6,9 +6,11 @@ from datetime import timedelta
 
 import pytest
 
+from lastgood.domain.archives import ArchiveRecord
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.errors import AlreadyExists, NotFound, OperationInProgress
 from lastgood.domain.operations import Candidate, CheckResult, CheckStatus, OperationKind, Phase
-from lastgood.ports import ArchiveRecord, ReplicaReport, UnitOfWorkFactory
+from lastgood.ports import UnitOfWorkFactory
 from lastgood.testing import EPOCH, make_operation
 
 KEY = "fraud/production"

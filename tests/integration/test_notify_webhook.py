@@ -20,7 +20,7 @@ from lastgood.adapters.notify import (
     WebhookNotifier,
     signature_valid,
 )
-from lastgood.ports import Notice
+from lastgood.domain.decisions import Notice
 from lastgood.testing import EPOCH
 
 SECRET = "s3cret-shared-with-the-receiver"

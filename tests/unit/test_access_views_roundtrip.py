@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from lastgood.domain.access import Role
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.versions import Column, Schema
-from lastgood.ports import ReplicaReport
 from lastgood.services import views
 from lastgood.services import views_parse as parse
 from lastgood.testing import make_environment

@@ -8,8 +8,8 @@ import pytest
 
 from lastgood.adapters.formats import LocalModelFormats
 from lastgood.domain.errors import InvalidInput, UnsafeFormat
+from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Column, GoldenExample
-from lastgood.ports import Inspection
 from tests.helpers_models import (
     IRIS_COLUMNS,
     Doubler,

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.errors import TransientError
 from lastgood.domain.operations import Candidate, CheckResult, Phase
 from lastgood.domain.versions import Version
-from lastgood.ports import ReplicaReport, UnitOfWork
+from lastgood.ports import UnitOfWork
 from lastgood.services.deployments import RollbackPlan
 from lastgood.serving.loading import LoadOptions
 from lastgood.serving.readiness import ReadinessOptions

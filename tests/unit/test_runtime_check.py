@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from lastgood.domain.compatibility import HostFacts
 from lastgood.domain.deployments import Environment, RuntimeDrift
 from lastgood.domain.operations import CheckStatus
 from lastgood.domain.versions import Resources, Runtime, Version
-from lastgood.ports import HostFacts
 from lastgood.services.preflight import CheckContext, RuntimeCheck
 from lastgood.testing import make_manifest
 

@@ -6,9 +6,9 @@ import socket
 from datetime import timedelta
 
 from lastgood.adapters.metrics.discovery import RegistryReplicas, registry_source
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.health import HealthPolicy, Verdict, assess, default_signal
 from lastgood.domain.measurements import RateCounts, Summary
-from lastgood.ports import ReplicaReport
 from lastgood.services.watch_lease import WatchLease
 from lastgood.testing import EPOCH, FixedClock
 from lastgood.testing.memory import MemoryRegistry

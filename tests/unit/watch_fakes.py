@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from lastgood.domain.baselines import summary_to_dict
+from lastgood.domain.decisions import Notice
 from lastgood.domain.deployments import VerifiedRecord
 from lastgood.domain.health import HealthPolicy, Mode, default_signal
 from lastgood.domain.measurements import Histogram, LiveWindow, RateCounts, Summary
-from lastgood.ports import Notice
 from lastgood.services.policies import PolicyBook
 from lastgood.services.watch import WatchService, WatchSettings
 from lastgood.testing import FixedClock

@@ -9,15 +9,12 @@ from typing import Any
 
 from lastgood.adapters.null import NoEvidence, NoSignatures
 from lastgood.domain.audit import EventDraft
+from lastgood.domain.compatibility import HostFacts
+from lastgood.domain.flavors import Inspection
+from lastgood.domain.health import LiveCheck
+from lastgood.domain.operations import CommandResult, SmokeOutcome
 from lastgood.domain.versions import GoldenExample, Resources, Version
-from lastgood.ports import (
-    CommandResult,
-    HostFacts,
-    Inspection,
-    LiveCheck,
-    Predictor,
-    SmokeOutcome,
-)
+from lastgood.ports import Predictor
 from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
 from lastgood.testing import FixedClock, make_manifest, make_new_version

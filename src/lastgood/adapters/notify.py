@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from lastgood.ports import Notice, Notifier
+from lastgood.domain.decisions import Notice
+from lastgood.ports import Notifier
 
 log = logging.getLogger("lastgood.notify")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lastgood.domain.health import LiveCheck, Verdict
 from lastgood.domain.versions import Version
-from lastgood.ports import LiveCheck
 
 
 class NoVerifier:
@@ -14,7 +14,8 @@ class NoVerifier:
 
     def verify_live(self, model: str, env: str, version: int,
                     baseline: Mapping[str, float]) -> LiveCheck:
-        return LiveCheck("SKIPPED", "no live metric source configured; the watch verifies later",
+        return LiveCheck(Verdict.SKIPPED,
+                         "no live metric source configured; the watch verifies later",
                          {"baseline": dict(baseline)})
 
 

@@ -6,10 +6,8 @@ so a test written against one holds for the other.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from lastgood.domain.errors import AlreadyExists, Conflict, NotFound, OperationInProgress
 
@@ -19,17 +17,6 @@ def utc(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"naive datetime {at!r}: pass a timezone-aware UTC time (Clock.now())")
     return at.astimezone(UTC)
-
-
-def json_safe(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """`value` as it reads back from a JSON column: tuples become lists, other types strings.
-
-    The audit hash uses `default=str` too, so a value hashes the same before and after storage.
-    """
-    if value is None:
-        return None
-    loaded: dict[str, Any] = json.loads(json.dumps(value, default=str))
-    return loaded
 
 
 def expiry(now: datetime, ttl_s: float) -> datetime:

@@ -219,6 +219,7 @@ class VerifiedOut(BaseModel):
     approver: str
     at: str | None
     reason: str
+    distribution: dict[str, Any] = {}  # the measured baseline the watch judges against
 
 
 class DeploymentOut(BaseModel):

@@ -115,3 +115,14 @@ def resource_shortfall(need: Resources, host: Resources) -> list[str]:
     if need.gpus > host.gpus:
         short.append(f"needs {need.gpus} GPUs, host has {host.gpus}")
     return short
+
+
+@dataclass(frozen=True, slots=True)
+class HostFacts:
+    """The serving environment as it is today."""
+
+    python: str
+    packages: Mapping[str, str]
+    resources: Resources
+    hostname: str
+    platform: str

@@ -5,10 +5,11 @@ Pure: the caller passes the recent actions on the (model, env) and the time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from lastgood.domain.health import Assessment, HealthPolicy, Mode, Verdict
 
@@ -83,3 +84,19 @@ def decide(assessment: Assessment, policy: HealthPolicy, history: Sequence[Recen
                         f"{rolled.at.isoformat()} within the cooldown of {policy.cooldown}; "
                         f"another could flap, a human decides: {reason}", verdict, avoid)
     return Decision(DecisionKind.ROLLBACK, f"{verdict}: {reason}", verdict, avoid)
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One watch decision as it is told to people and systems."""
+
+    model: str
+    env: str
+    version: int
+    decision: str  # rollback | pause | record | none
+    verdict: str  # HEALTHY | INCONCLUSIVE | DEGRADED | FAILED
+    summary: str  # the evidence in one line
+    at: datetime
+    severity: str = "info"  # info | warning | critical
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    kind: str = "watch.decision"

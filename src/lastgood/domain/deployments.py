@@ -128,3 +128,19 @@ def verified_by(history: Sequence[Deployment], at: datetime) -> Deployment | Non
     known = [d for d in history
              if d.started_at <= at and d.verified is not None and d.verified.at <= at]
     return max(known, key=lambda d: (d.started_at, d.id), default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaReport:
+    """What one serving replica says it actually serves for a model in an environment."""
+
+    replica_id: str
+    model: str
+    env: str
+    version: int | None
+    since: datetime
+    seen_at: datetime
+    state: str = "serving"  # serving | loading | failed
+    detail: str = ""
+    url: str = ""  # where the replica answers predictions ("" when it did not say)
+    evidence: Mapping[str, Any] | None = None  # readiness evidence of its standbys, as JSON

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lastgood.domain.versions import Column, GoldenExample, Runtime
+
 
 @dataclass(frozen=True, slots=True)
 class Flavor:
@@ -48,3 +50,15 @@ FLAVORS: Mapping[str, Flavor] = {
 def flavor(name: str) -> Flavor:
     """The flavor called `name`; an unknown one is judged as model code (every pin matters)."""
     return FLAVORS.get(name) or Flavor(name, (), runs_model_code=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What a model format tells about an artifact before it is registered."""
+
+    flavor: str
+    schema: tuple[tuple[Column, ...], tuple[Column, ...]] | None = None
+    runtime: Runtime | None = None
+    golden: tuple[GoldenExample, ...] = ()
+    unsafe: bool = False
+    notes: tuple[str, ...] = ()

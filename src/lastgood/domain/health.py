@@ -9,7 +9,7 @@ decide is valid at every look), and what to do about a verdict in `decisions.py`
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -224,3 +224,15 @@ def _stated_reference(signal: SignalPolicy,
         return found[q], q
     value = stated.values.get(signal.name)
     return None if value is None else (value, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveCheck:
+    """The outcome of comparing a live version with its baseline after a switch."""
+
+    verdict: Verdict  # HEALTHY | DEGRADED | INCONCLUSIVE | FAILED | SKIPPED
+    summary: str
+    evidence: Mapping[str, Any]
+
+    def __post_init__(self) -> None:  # a verifier may name its verdict by its value
+        object.__setattr__(self, "verdict", Verdict(self.verdict))

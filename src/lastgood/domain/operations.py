@@ -123,3 +123,25 @@ class Operation:
         """The same operation in phase `new`; raises IllegalTransition if the table forbids it."""
         check_transition(self.phase, new)
         return replace(self, phase=new, updated_at=at, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """What a team's command (deploy command or custom check) did."""
+
+    exit_code: int
+    output: str
+    duration_ms: float
+    timed_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SmokeOutcome:
+    """Result of loading a version in a separate process and running its golden examples."""
+
+    ok: bool
+    summary: str
+    load_ms: float = 0.0
+    predict_ms: float = 0.0
+    mismatches: tuple[Mapping[str, Any], ...] = ()
+    outputs: tuple[Any, ...] = ()  # one per golden example, as the version answered them

@@ -45,6 +45,7 @@ class Verdict(StrEnum):
     INCONCLUSIVE = "INCONCLUSIVE"  # too few samples or a source gap: never acts by itself
     DEGRADED = "DEGRADED"  # a sequential test rejects "no regression beyond tolerance"
     FAILED = "FAILED"  # beyond a hard limit, or overwhelming evidence (e >= 1/alpha^2)
+    SKIPPED = "SKIPPED"  # a live check had nothing to judge against; never an assessment's outcome
 
     @property
     def severity(self) -> int:

@@ -310,3 +310,12 @@ def with_recorded_outputs(golden: Sequence[GoldenExample],
     """Unchecked examples with the outputs the version gave at registration, now recorded."""
     return tuple(GoldenExample(g.inputs, _plain(out), g.tolerance, GoldenSource.RECORDED)
                  if not g.checked else g for g, out in zip(golden, outputs, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """Bytes kept in the artifact store under their sha256."""
+
+    sha256: str
+    size: int
+    created: bool  # False when the same bytes were already stored

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
+from lastgood.domain.codec import columns_to_json, custom_check_to_json
 from lastgood.domain.deployments import CustomCheck
 from lastgood.domain.versions import Column
-from lastgood.services.documents import columns_to_json
 from lastgood.services.registry import RegisterRequest
 
 
@@ -38,8 +38,7 @@ def _value(value: Any) -> Any:
             return columns_to_json(value)
         return [_value(v) for v in value]
     if isinstance(value, CustomCheck):
-        return {"name": value.name, "command": value.command,
-                "entry_point": value.entry_point, "timeout_s": value.timeout_s}
+        return custom_check_to_json(value)
     return value
 
 

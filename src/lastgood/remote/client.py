@@ -22,6 +22,7 @@ import httpx
 
 from lastgood.domain import errors as errors_module
 from lastgood.domain.access import ApiToken, Role, SigningKey, check_key_name, signing_message
+from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment
 from lastgood.domain.errors import (
@@ -37,7 +38,7 @@ from lastgood.domain.errors import (
 )
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import ArtifactFile, Manifest, Model, Version
-from lastgood.ports import ArchiveRecord, KeyRing, Progress
+from lastgood.ports import KeyRing, Progress
 from lastgood.remote.bodies import environment_body, register_meta
 from lastgood.services.access import IssuedToken
 from lastgood.services.archive import unpack

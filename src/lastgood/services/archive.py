@@ -12,17 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lastgood.domain import codec
+from lastgood.domain.archives import ArchiveRecord
+from lastgood.domain.compatibility import HostFacts
 from lastgood.domain.errors import IntegrityError, InvalidInput
 from lastgood.domain.operations import Operation
-from lastgood.ports import (
-    ArchiveRecord,
-    ArtifactStore,
-    EvidenceSource,
-    HostFacts,
-    UnitOfWork,
-    UnitOfWorkFactory,
-)
-from lastgood.services.views import deployment_view, event_view, operation_view, version_view
+from lastgood.ports import ArtifactStore, EvidenceSource, UnitOfWork, UnitOfWorkFactory
 
 BUNDLE_FORMAT = "lastgood-archive/1"
 
@@ -82,19 +77,19 @@ def build_bundle(uow: UnitOfWork, op: Operation, *, at: datetime, host: HostFact
     baseline = next((d.verified for d in history
                      if d.version == op.target_version and d.verified), None)
     members = {
-        "failed_version.json": _json(version_view(failed)),
-        "deployment.json": _json(deployment_view(failed_dep) if failed_dep else None),
+        "failed_version.json": _json(codec.version_to_json(failed)),
+        "deployment.json": _json(codec.deployment_to_json(failed_dep) if failed_dep else None),
         "trigger.json": _json({"reason": op.reason, "trigger": dict(op.trigger),
                                "target": op.target_version,
                                "target_baseline": dict(baseline.baseline) if baseline else None,
-                               "target_version": version_view(target, full=False)
+                               "target_version": codec.version_to_json(target, full=False)
                                if target else None}),
-        "checks.json": _json(operation_view(op)["candidates"]),
+        "checks.json": _json([codec.candidate_to_json(c) for c in op.candidates]),
         "environment.json": _json({"python": host.python, "platform": host.platform,
                                    "hostname": host.hostname, "packages": dict(host.packages),
                                    "memory_mb": host.resources.memory_mb,
                                    "cpus": host.resources.cpus}),
-        "events.jsonl": b"\n".join(json.dumps(event_view(e), default=str).encode()
+        "events.jsonl": b"\n".join(json.dumps(codec.event_to_json(e), default=str).encode()
                                    for e in incident),
         "samples.json": _json(dict(evidence.samples(op.model, op.env, op.from_version))),
     }

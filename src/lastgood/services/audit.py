@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from lastgood.domain import codec
 from lastgood.domain.audit import ChainReport, verify_chain
 from lastgood.ports import UnitOfWorkFactory
-from lastgood.services.views import event_view
 
 
 class AuditService:
@@ -30,4 +30,4 @@ class AuditService:
         """Each event as one JSON line, in chain order."""
         with self._uow() as uow:
             for event in uow.events.scan():
-                yield json.dumps(event_view(event), sort_keys=True, default=str)
+                yield json.dumps(codec.event_to_json(event), sort_keys=True, default=str)

@@ -8,12 +8,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from lastgood.domain import codec
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.baselines import check_stated, stated_record
 from lastgood.domain.deployments import (
     Deployment,
     Environment,
     MlflowMode,
+    ReplicaReport,
     RuntimeDrift,
     SwitchMode,
     VerifiedRecord,
@@ -29,7 +31,7 @@ from lastgood.domain.errors import (
 from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
 from lastgood.domain.readiness import ReadinessVerdict
 from lastgood.domain.versions import Version, check_name, parse_ref
-from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
+from lastgood.ports import Clock, UnitOfWorkFactory
 from lastgood.services.operations import OperationEngine, new_operation_id, no_target_error
 from lastgood.services.readiness import rollback_readiness
 
@@ -344,6 +346,4 @@ def _refusal_text(op: Operation) -> str:
 
 
 def _env_dict(env: Environment) -> dict[str, Any]:
-    from lastgood.services.views import environment_view
-
-    return environment_view(env)
+    return codec.environment_to_json(env)

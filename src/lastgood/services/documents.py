@@ -191,12 +191,6 @@ def mlflow_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
     return tuple(GoldenExample(r, out) for r, out in zip(records, outputs, strict=True))
 
 
-def columns_to_json(columns: Iterable[Column]) -> list[dict[str, Any]]:
-    """Columns as the schema document shape (inverse of parse_columns)."""
-    return [{"name": c.name, "dtype": c.dtype, **({"shape": list(c.shape)} if c.shape else {}),
-             **({"optional": True} if c.optional else {})} for c in columns]
-
-
 # -- MLflow's own documents: signatures and input examples ------------------------------------
 
 def spec_columns(text: Any, *, single: str) -> tuple[Column, ...] | None:

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lastgood.domain.access import ApiToken, Role, SigningKey
+from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import Model, Version
-from lastgood.ports import ArchiveRecord, Progress
+from lastgood.ports import Progress
 from lastgood.services.access import IssuedToken
 from lastgood.services.deployments import PhaseHook, RollbackPlan, Status
 from lastgood.services.registry import RegisterRequest, Registration

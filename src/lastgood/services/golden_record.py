@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from lastgood.domain.errors import InvalidInput
+from lastgood.domain.operations import SmokeOutcome
 from lastgood.domain.versions import NewVersion, with_recorded_outputs
-from lastgood.ports import SmokeOutcome
 
 
 def unrun_note(new: NewVersion) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lastgood.domain.deployments import Deployment
-from lastgood.domain.health import Assessment, Verdict, assess
+from lastgood.domain.health import Assessment, LiveCheck, Verdict, assess
 from lastgood.domain.measurements import LiveWindow, Summary
 from lastgood.domain.watching import (
     assessment_view,
@@ -27,7 +27,7 @@ from lastgood.domain.watching import (
     stated_baseline,
     sufficient,
 )
-from lastgood.ports import Clock, LiveCheck, MetricSource, UnitOfWorkFactory
+from lastgood.ports import Clock, MetricSource, UnitOfWorkFactory
 from lastgood.services.policies import PolicyBook
 
 
@@ -56,7 +56,7 @@ class LiveVerifier:
             live = uow.deployments.live(model, env)
             history = uow.deployments.history(model, env)
         if live is None or live.version != version:
-            return LiveCheck("INCONCLUSIVE", f"v{version} is not live in {env} any more",
+            return LiveCheck(Verdict.INCONCLUSIVE, f"v{version} is not live in {env} any more",
                              {"baseline": dict(baseline)})
         own = _own_record(history, live)
         if own is None:
@@ -95,12 +95,12 @@ def _without_baseline(version: int, history: list[Deployment],
                       baseline: Mapping[str, float]) -> LiveCheck:
     evidence: dict[str, Any] = {"baseline": dict(baseline)}
     if any(d.version == version and d.is_verified for d in history):
-        return LiveCheck("INCONCLUSIVE", f"v{version}'s verified record holds no measured "
+        return LiveCheck(Verdict.INCONCLUSIVE, f"v{version}'s verified record holds no measured "
                          "distribution (verified by hand); the watch records one while it "
                          "serves", evidence)
-    return LiveCheck("SKIPPED", f"v{version} has no verified baseline of its own yet; the watch "
-                     "judges it against the version it replaced and verifies it after its "
-                     "bake window", evidence)
+    return LiveCheck(Verdict.SKIPPED, f"v{version} has no verified baseline of its own yet; "
+                     "the watch judges it against the version it replaced and verifies it after "
+                     "its bake window", evidence)
 
 
 def _check(assessment: Assessment, own: Deployment, window: LiveWindow, source: str, *,
@@ -109,7 +109,7 @@ def _check(assessment: Assessment, own: Deployment, window: LiveWindow, source: 
     summary = f"{assessment.verdict} against {against}: {assessment.reason}"
     if waited and assessment.verdict is Verdict.INCONCLUSIVE:
         summary = f"not enough live data after {wait_s:.0f} s: {assessment.reason}"
-    return LiveCheck(str(assessment.verdict), summary, {
+    return LiveCheck(assessment.verdict, summary, {
         "assessment": assessment_view(assessment), "baseline_from": against,
         "baseline": dict(own.verified.baseline) if own.verified else {}, "source": source,
         "window": {"started_at": window.started_at.isoformat(),

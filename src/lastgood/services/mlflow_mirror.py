@@ -20,8 +20,9 @@ from lastgood.domain.audit import Event, EventDraft
 from lastgood.domain.deployments import Deployment, Environment, MlflowMode
 from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound
 from lastgood.domain.operations import OperationKind
+from lastgood.domain.outside import OutsideVersion
 from lastgood.domain.versions import Version
-from lastgood.ports import Clock, OutsideVersion, RegistryMirror, UnitOfWork, UnitOfWorkFactory
+from lastgood.ports import Clock, RegistryMirror, UnitOfWork, UnitOfWorkFactory
 from lastgood.services.mlflow_sync import outside_version
 
 MIRRORED = "mlflow.mirrored"

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from lastgood.domain.errors import IdenticalContent, LastGoodError, NotFound
+from lastgood.domain.outside import OutsideVersion
 from lastgood.domain.versions import NAME_PATTERN, Version, check_name
-from lastgood.ports import ModelImporter, OutsideVersion, Progress, UnitOfWorkFactory
+from lastgood.ports import ModelImporter, Progress, UnitOfWorkFactory
 from lastgood.services.mlflow_links import PROVENANCE_PREFIX
 from lastgood.services.registry import ORIGIN, RegisterRequest, Registration, RegistryService
 

@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from lastgood.domain import codec
+from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.deployments import DeploymentEnd, Environment, SwitchMode, VerifiedRecord
 from lastgood.domain.errors import NoEligibleTarget, OperationInProgress
@@ -27,10 +29,10 @@ from lastgood.domain.operations import (
     OperationKind,
     Phase,
 )
+from lastgood.domain.signals import Verdict
 from lastgood.domain.targets import rank_candidates
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import (
-    ArchiveRecord,
     ArtifactStore,
     Clock,
     CommandRunner,
@@ -42,7 +44,6 @@ from lastgood.ports import (
 )
 from lastgood.services.archive import archive_id_for, build_bundle
 from lastgood.services.preflight import Check, CheckContext, run_checks, target_variables
-from lastgood.services.views import candidate_view
 
 ChecksFor = Callable[[Environment], Sequence[Check]]
 
@@ -241,12 +242,12 @@ class OperationEngine:
         check = self._verifier.verify_live(op.model, op.env, op.target_version, baseline)
         evidence = {"verdict": check.verdict, "summary": check.summary,
                     "evidence": dict(check.evidence), "baseline": baseline}
-        if check.verdict in ("DEGRADED", "FAILED"):
+        if check.verdict in (Verdict.DEGRADED, Verdict.FAILED):
             return self._commit(op, Phase.ESCALATED, "operation.escalated", outcome="failed",
                                 error=f"verification {check.verdict}: {check.summary}",
                                 evidence=evidence)
         also = None
-        if check.verdict == "HEALTHY" and record is not None:
+        if check.verdict is Verdict.HEALTHY and record is not None:
             also = partial(self._reverify, op, record, check.summary)
         return self._commit(op, Phase.SUCCEEDED, "operation.succeeded", evidence=evidence,
                             also=also)
@@ -379,7 +380,7 @@ class OperationEngine:
         nxt = op.advance(phase, at=self._now(), **changes)
         body = dict(evidence or {})
         if "candidates" in changes:
-            body["candidates"] = [candidate_view(c) for c in nxt.candidates]
+            body["candidates"] = [codec.candidate_to_json(c) for c in nxt.candidates]
         if nxt.error:
             body["error"] = nxt.error
         with self._uow() as uow:
@@ -437,4 +438,4 @@ def no_target_error(op: Operation) -> NoEligibleTarget:
                                                                      else " (no history)"),
         fix="verify a known-good deployment (`lastgood verify`), or force one with "
             "--to VERSION --force --reason TEXT",
-        refusals=[candidate_view(c) for c in op.candidates])
+        refusals=[codec.candidate_to_json(c) for c in op.candidates])

@@ -13,6 +13,7 @@ from functools import partial
 from typing import Protocol
 
 from lastgood.domain.compatibility import (
+    HostFacts,
     diff_schema,
     normal_name,
     python_drift,
@@ -25,14 +26,7 @@ from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
 from lastgood.domain.readiness import ReadinessVerdict, Verdict
 from lastgood.domain.versions import Column, Version, golden_summary
-from lastgood.ports import (
-    ArtifactStore,
-    CommandRunner,
-    HostFacts,
-    ReadinessSource,
-    Signatures,
-    SmokeRunner,
-)
+from lastgood.ports import ArtifactStore, CommandRunner, ReadinessSource, Signatures, SmokeRunner
 
 
 @dataclass(frozen=True, slots=True)

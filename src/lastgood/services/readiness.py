@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from lastgood.domain.audit import EventDraft
+from lastgood.domain.decisions import Notice
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.readiness import (
     ReadinessVerdict,
     ReplicaEvidence,
@@ -22,7 +24,7 @@ from lastgood.domain.readiness import (
     judge_readiness,
 )
 from lastgood.domain.versions import Version
-from lastgood.ports import Clock, Notice, Notifier, ReplicaReport, UnitOfWorkFactory
+from lastgood.ports import Clock, Notifier, UnitOfWorkFactory
 
 __all__ = ["NoReadiness", "ReadinessWatch", "RegistryReadiness", "live_evidence",
            "rollback_readiness"]

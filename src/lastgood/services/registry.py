@@ -14,7 +14,7 @@ from lastgood.domain.errors import (
     LastGoodError,
     PreconditionFailed,
 )
-from lastgood.domain.flavors import flavor
+from lastgood.domain.flavors import Inspection, flavor
 from lastgood.domain.versions import (
     ArtifactFile,
     GoldenExample,
@@ -36,7 +36,6 @@ from lastgood.ports import (
     ArtifactStore,
     Clock,
     Host,
-    Inspection,
     ModelFormats,
     Progress,
     SmokeRunner,

@@ -8,11 +8,12 @@ from typing import Any
 
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.baselines import headline
+from lastgood.domain.decisions import Notice
 from lastgood.domain.deployments import Deployment, VerifiedRecord
 from lastgood.domain.health import Assessment, Verdict
 from lastgood.domain.measurements import LiveWindow
 from lastgood.domain.watching import assessment_view
-from lastgood.ports import Clock, Notice, Notifier, UnitOfWorkFactory
+from lastgood.ports import Clock, Notifier, UnitOfWorkFactory
 
 log = logging.getLogger("lastgood.watch")
 

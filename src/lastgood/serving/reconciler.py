@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.readiness import evidence_to_json
 from lastgood.domain.versions import Version
-from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
+from lastgood.ports import Clock, UnitOfWorkFactory
 from lastgood.services.desired import DesiredModel, DesiredState, load_desired, load_live
 from lastgood.serving.loading import Loader, LoadOptions, prepare_slot
 from lastgood.serving.readiness import ReadinessOptions, StandbyProver

@@ -17,12 +17,19 @@ from types import TracebackType
 from typing import Self
 
 from lastgood.adapters import registry_rules as rc
+from lastgood.domain import codec
 from lastgood.domain.access import ApiToken, SigningKey
+from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import GENESIS_HASH, Event, EventDraft, seal
-from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
+from lastgood.domain.deployments import (
+    Deployment,
+    DeploymentEnd,
+    Environment,
+    ReplicaReport,
+    VerifiedRecord,
+)
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import Model, NewVersion, Version, VersionStatus
-from lastgood.ports import ArchiveRecord, ReplicaReport
 from lastgood.testing.memory_access import MemoryKeys, MemoryTokens
 
 __all__ = ["MemoryRegistry", "MemoryUnitOfWork", "memory_uow_factory"]
@@ -138,10 +145,7 @@ class MemoryEvents:
     def append(self, draft: EventDraft, *, at: datetime) -> Event:
         # Store what a JSON column would give back, so the hash verifies the same way it does
         # after a round trip through the SQL adapter.
-        stored = replace(draft, before=rc.json_safe(draft.before),
-                         after=rc.json_safe(draft.after),
-                         evidence=rc.json_safe(draft.evidence) or {})
-        event = seal(self._t.head, rc.utc(at), stored)
+        event = seal(self._t.head, rc.utc(at), codec.stored_draft(draft))
         self._t.events.append(event)
         self._t.head = (event.seq, event.hash)
         return event
@@ -253,9 +257,7 @@ class MemoryOperations:
 
 def _as_stored(op: Operation) -> Operation:
     """The operation as JSON columns give it back (what the SQL adapter returns)."""
-    candidates = tuple(replace(c, checks=tuple(replace(r, evidence=rc.json_safe(r.evidence) or {})
-                                               for r in c.checks)) for c in op.candidates)
-    return replace(op, trigger=rc.json_safe(op.trigger) or {}, candidates=candidates)
+    return codec.operation_from_json(codec.operation_to_json(op))
 
 
 def _matching(t: _Tables, model: str | None, env: str | None) -> list[Operation]:
@@ -286,7 +288,7 @@ class MemoryArchives:
     def add(self, record: ArchiveRecord) -> None:
         if record.id in self._t.archives:
             raise rc.duplicate_archive(record.id)
-        self._t.archives[record.id] = replace(record, manifest=rc.json_safe(record.manifest)
+        self._t.archives[record.id] = replace(record, manifest=codec.json_safe(record.manifest)
                                               or {})
 
     def get(self, archive_id: str) -> ArchiveRecord:

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lastgood.domain.errors import IntegrityError, NotFound
-from lastgood.ports import Blob, Progress
+from lastgood.domain.versions import Blob
+from lastgood.ports import Progress
 
 
 class MemoryArtifactStore:

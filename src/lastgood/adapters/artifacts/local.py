@@ -20,7 +20,8 @@ from lastgood.adapters.artifacts.digests import (
     verify,
 )
 from lastgood.domain.errors import InvalidInput, NotFound, TransientError
-from lastgood.ports import Blob, Progress
+from lastgood.domain.versions import Blob
+from lastgood.ports import Progress
 
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 FIX_STORE = "check that LASTGOOD_STORE_URL names a writable local directory with free space"

@@ -30,7 +30,8 @@ from lastgood.domain.errors import (
     TransientError,
     Unauthorized,
 )
-from lastgood.ports import Blob, Progress
+from lastgood.domain.versions import Blob
+from lastgood.ports import Progress
 
 # Object stores where a single upload becomes visible all at once (multipart uploads included);
 # elsewhere an upload goes to a temporary key first and is moved into place.

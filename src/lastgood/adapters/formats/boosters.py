@@ -19,8 +19,9 @@ from lastgood.adapters.formats.skops_format import (
     untrusted_types,
 )
 from lastgood.domain.errors import InvalidInput, UnsafeFormat
+from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Column
-from lastgood.ports import Inspection, Predictor
+from lastgood.ports import Predictor
 
 XGB_ESTIMATORS = frozenset({"XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier",
                             "XGBRFRegressor"})

@@ -14,8 +14,9 @@ from lastgood.adapters.formats.detect import (
 from lastgood.adapters.formats.mlflow_dir import read_mlmodel
 from lastgood.adapters.formats.mlflow_load import inspect_mlflow, load_mlflow
 from lastgood.adapters.formats.single import inspect_file, load_file
+from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Version
-from lastgood.ports import Inspection, Predictor
+from lastgood.ports import Predictor
 
 
 class LocalModelFormats:

@@ -25,8 +25,9 @@ from lastgood.adapters.formats.pickle_format import refuse
 from lastgood.adapters.formats.records import frame, import_for, per_record
 from lastgood.adapters.formats.single import inspect_file, load_file
 from lastgood.domain.errors import InvalidInput
+from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Column, Version
-from lastgood.ports import Inspection, Predictor
+from lastgood.ports import Predictor
 
 PICKLED = ("cloudpickle", "pickle")
 PYFUNC_NOTE = "served through mlflow.pyfunc: serving hosts need pip install 'lastgood[mlflow]'"

@@ -17,8 +17,8 @@ from lastgood.adapters.formats.records import (
     unreadable,
 )
 from lastgood.domain.errors import InvalidInput
+from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Column
-from lastgood.ports import Inspection
 
 # onnx.TensorProto element types -> the domain's dtypes (the rest cannot be expressed).
 ELEMENT_DTYPES = {1: "float32", 11: "float64", 7: "int64", 6: "int32", 9: "bool", 8: "string"}

@@ -11,7 +11,7 @@ from typing import Any
 from lastgood.adapters.formats.detect import looks_like_pickle
 from lastgood.adapters.formats.records import unreadable
 from lastgood.domain.errors import UnsafeFormat
-from lastgood.ports import Inspection
+from lastgood.domain.flavors import Inspection
 
 FIX_PICKLE = ("convert it to skops or ONNX, or pass --allow-pickle to accept the risk "
               "(the version is marked unsafe_format)")

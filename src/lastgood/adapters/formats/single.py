@@ -9,8 +9,9 @@ from lastgood.adapters.formats.onnx_format import OnnxPredictor, inspect_onnx
 from lastgood.adapters.formats.pickle_format import inspect_pickle, load_pickle, refuse
 from lastgood.adapters.formats.records import scalar_input_names
 from lastgood.adapters.formats.skops_format import estimator_predictor, inspect_skops, load_skops
+from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Version
-from lastgood.ports import Inspection, Predictor
+from lastgood.ports import Predictor
 
 
 def inspect_file(path: Path, found: Format, flavor: str, *, allow_pickle: bool) -> Inspection:

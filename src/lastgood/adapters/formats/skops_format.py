@@ -23,8 +23,8 @@ from lastgood.adapters.formats.records import (
     unreadable,
 )
 from lastgood.domain.errors import InvalidInput
+from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Column
-from lastgood.ports import Inspection
 
 # scikit-learn internals skops does not trust by default but every tree, neighbours, neural
 # network or calibrated model needs. They are plain data holders of scikit-learn itself; skops

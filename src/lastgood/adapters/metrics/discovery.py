@@ -15,8 +15,9 @@ from datetime import timedelta
 import httpx
 
 from lastgood.adapters.metrics.gateway import GatewaySource, HttpStats, StatsReader
+from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.errors import LastGoodError
-from lastgood.ports import Clock, ReplicaReport, UnitOfWorkFactory
+from lastgood.ports import Clock, UnitOfWorkFactory
 
 log = logging.getLogger("lastgood.metrics")
 

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from lastgood.adapters.mlflow.errors import TRACKING_FIX, require_mlflow, translated
 from lastgood.adapters.mlflow.uris import ModelUri, parse_uri
 from lastgood.domain.errors import InvalidInput, NotFound
-from lastgood.ports import OutsideVersion
+from lastgood.domain.outside import OutsideVersion
 
 BOUNDED_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0",
                 "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}

@@ -11,6 +11,7 @@ from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.repo_versions import SqlVersions
 from lastgood.adapters.sql.session import NOTIFY_CHANNEL, Tx
 from lastgood.adapters.sql.tables import deployments, environments, generations
+from lastgood.domain import codec
 from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
 
 
@@ -48,13 +49,13 @@ class SqlDeployments:
                         deployments.c.ended_at.is_(None))
                  .order_by(deployments.c.id.desc()).limit(1))
         row = self._tx.execute(query).first()
-        return None if row is None else rows.to_deployment(row._mapping)
+        return None if row is None else codec.deployment_from_json(row._mapping)
 
     def history(self, model: str, env: str) -> list[Deployment]:
         query = (select(deployments)
                  .where(deployments.c.model == model, deployments.c.env == env)
                  .order_by(deployments.c.id.desc()))
-        return [rows.to_deployment(r._mapping) for r in self._tx.execute(query)]
+        return [codec.deployment_from_json(r._mapping) for r in self._tx.execute(query)]
 
     def start(self, *, model: str, env: str, version: int, at: datetime, actor: str,
               reason: str, operation_id: str | None) -> Deployment:
@@ -77,7 +78,7 @@ class SqlDeployments:
     def set_verified(self, deployment_id: int, record: VerifiedRecord) -> Deployment:
         self.get(deployment_id)
         self._tx.execute(update(deployments).where(deployments.c.id == deployment_id)
-                         .values(verified=rows.verified_json(record)))
+                         .values(verified=codec.verified_to_json(record)))
         return self.get(deployment_id)
 
     def get(self, deployment_id: int) -> Deployment:
@@ -85,7 +86,7 @@ class SqlDeployments:
                                .where(deployments.c.id == deployment_id)).first()
         if row is None:
             raise rc.unknown_deployment(deployment_id)
-        return rows.to_deployment(row._mapping)
+        return codec.deployment_from_json(row._mapping)
 
     def generation(self, env: str) -> int:
         found = self._tx.execute(select(generations.c.value)

@@ -11,6 +11,7 @@ from lastgood.adapters.registry_rules import utc
 from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import audit_head, events
+from lastgood.domain import codec
 from lastgood.domain.audit import Event, EventDraft, seal
 
 HEAD_ID = 1
@@ -25,7 +26,7 @@ class SqlEvents:
         # BEGIN IMMEDIATE), so two writers can never seal onto the same predecessor.
         head = self._tx.execute(select(audit_head.c.seq, audit_head.c.hash)
                                 .where(audit_head.c.id == HEAD_ID).with_for_update()).one()
-        event = seal((head.seq, head.hash), utc(at), rows.stored_draft(draft))
+        event = seal((head.seq, head.hash), utc(at), codec.stored_draft(draft))
         self._tx.execute(events.insert().values(**rows.event_row(event)))
         self._tx.execute(update(audit_head).where(audit_head.c.id == HEAD_ID)
                          .values(seq=event.seq, hash=event.hash))
@@ -38,14 +39,14 @@ class SqlEvents:
             query = query.where(events.c.model == model)
         if env is not None:
             query = query.where(events.c.env == env)
-        return [rows.to_event(r._mapping) for r in self._tx.execute(query)]
+        return [codec.event_from_json(r._mapping) for r in self._tx.execute(query)]
 
     def latest(self, *, actions: Sequence[str], model: str, env: str) -> Event | None:
         query = (select(events).where(events.c.model == model, events.c.env == env,
                                       events.c.action.in_(list(actions)))
                  .order_by(events.c.seq.desc()).limit(1))
         row = self._tx.execute(query).first()
-        return None if row is None else rows.to_event(row._mapping)
+        return None if row is None else codec.event_from_json(row._mapping)
 
     def scan(self, *, batch: int = 1000) -> Iterator[Event]:
         # Pages by seq rather than one huge result, so verifying a long chain stays in bounded
@@ -55,7 +56,7 @@ class SqlEvents:
             query = select(events).order_by(events.c.seq).limit(batch)
             if after is not None:
                 query = query.where(events.c.seq > after)
-            page = [rows.to_event(r._mapping) for r in self._tx.execute(query)]
+            page = [codec.event_from_json(r._mapping) for r in self._tx.execute(query)]
             yield from page
             if len(page) < batch:
                 return

@@ -11,6 +11,7 @@ from lastgood.adapters import registry_rules as rc
 from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import leases, operations
+from lastgood.domain import codec
 from lastgood.domain.operations import TERMINAL, Operation
 
 _ORDER = (operations.c.created_at, operations.c.id)
@@ -30,18 +31,18 @@ class SqlOperations:
         row = self._tx.execute(select(operations).where(operations.c.id == op_id)).first()
         if row is None:
             raise rc.unknown_operation(op_id)
-        return rows.to_operation(row._mapping)
+        return codec.operation_from_json(row._mapping)
 
     def unfinished(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
         query = (_filtered(model, env)
                  .where(operations.c.phase.not_in([p.value for p in TERMINAL]))
                  .order_by(*_ORDER))
-        return [rows.to_operation(r._mapping) for r in self._tx.execute(query)]
+        return [codec.operation_from_json(r._mapping) for r in self._tx.execute(query)]
 
     def list(self, *, model: str | None = None, env: str | None = None,
              limit: int = 50) -> list[Operation]:
         query = _filtered(model, env).order_by(*(c.desc() for c in _ORDER)).limit(limit)
-        return [rows.to_operation(r._mapping) for r in self._tx.execute(query)]
+        return [codec.operation_from_json(r._mapping) for r in self._tx.execute(query)]
 
 
 def _filtered(model: str | None, env: str | None) -> Select[Any]:

@@ -8,7 +8,9 @@ from lastgood.adapters import registry_rules as rc
 from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import archives, replicas
-from lastgood.ports import ArchiveRecord, ReplicaReport
+from lastgood.domain import codec
+from lastgood.domain.archives import ArchiveRecord
+from lastgood.domain.deployments import ReplicaReport
 
 
 class SqlArchives:
@@ -25,7 +27,7 @@ class SqlArchives:
         row = self._tx.execute(select(archives).where(archives.c.id == archive_id)).first()
         if row is None:
             raise rc.unknown_archive(archive_id)
-        return rows.to_archive(row._mapping)
+        return codec.archive_from_json(row._mapping)
 
     def list(self, *, model: str | None = None, env: str | None = None) -> list[ArchiveRecord]:
         query = select(archives).order_by(archives.c.created_at.desc(), archives.c.id.desc())
@@ -33,7 +35,7 @@ class SqlArchives:
             query = query.where(archives.c.model == model)
         if env is not None:
             query = query.where(archives.c.env == env)
-        return [rows.to_archive(r._mapping) for r in self._tx.execute(query)]
+        return [codec.archive_from_json(r._mapping) for r in self._tx.execute(query)]
 
 
 class SqlReplicas:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from lastgood.ports import CommandResult
+from lastgood.domain.operations import CommandResult
 
 MAX_OUTPUT = 64 * 1024
 

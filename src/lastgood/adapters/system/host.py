@@ -12,10 +12,9 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from lastgood.domain.compatibility import normal_name
+from lastgood.domain.compatibility import HostFacts, normal_name
 from lastgood.domain.readiness import package_fingerprint
 from lastgood.domain.versions import Resources
-from lastgood.ports import HostFacts
 
 MB = 1024 * 1024
 

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from lastgood.domain.operations import SmokeOutcome
 from lastgood.domain.versions import Version, golden_problems, golden_summary
-from lastgood.ports import ArtifactStore, SmokeOutcome
+from lastgood.ports import ArtifactStore
 
 FORMATS = "lastgood.adapters.formats:LocalModelFormats"
 
