@@ -2,6 +2,11 @@
 
     .venv/bin/python benchmarks/mlflow_sync.py                # 1,000 MLflow versions, 40 deploys
     .venv/bin/python benchmarks/mlflow_sync.py --quick        # 100 versions, 10 deploys
+    .venv/bin/python benchmarks/mlflow_sync.py --smoke-test   # golden outputs recorded too
+
+Without --smoke-test the smoke test is off (LASTGOOD_SMOKE_TEST=off), so the sync measures
+download, hashing, inspection and registration; with it, each version's input example is run
+in a loader process to record its golden outputs, as `lastgood sync mlflow` does by default.
 
 A real `mlflow server` (SQLite backend, local artifact root) is started on a free loopback port.
 One model is trained and logged with `mlflow.sklearn.log_model` (skops) and registered; the
@@ -105,9 +110,9 @@ def make_versions(url: str, count: int) -> float:
     return time.perf_counter() - start
 
 
-def open_lastgood(home: Path, url: str) -> Services:
+def open_lastgood(home: Path, url: str, *, smoke_test: bool) -> Services:
     settings = replace(load_settings({"LASTGOOD_HOME": str(home), "MLFLOW_TRACKING_URI": url}),
-                       smoke_test=False)
+                       smoke_test=smoke_test)
     return open_services(settings)
 
 
@@ -194,6 +199,8 @@ def main() -> None:
     parser.add_argument("--deploys", type=int, default=40)
     parser.add_argument("--questions", type=int, default=200)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="record golden outputs as a default sync does")
     args = parser.parse_args()
     if args.quick:
         args.versions, args.deploys, args.questions = 100, 10, 50
@@ -206,7 +213,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             made = make_versions(url, args.versions)
-            services = open_lastgood(root / "home", url)
+            services = open_lastgood(root / "home", url, smoke_test=args.smoke_test)
             imported, synced = bench_sync(services)
             moments = build_history(services, args.deploys)
             services.mlflow_mirror.catch_up()
@@ -219,7 +226,8 @@ def main() -> None:
     rate = imported / synced
     print_table(f"MLflow sync ({args.versions} versions made in {made:.1f}s in bulk)",
                 ["what", "versions", "total s", "ms/version", "versions/s"],
-                [("lastgood sync mlflow", imported, f"{synced:.2f}",
+                [("lastgood sync mlflow" + (" (golden outputs recorded)" if args.smoke_test
+                                           else " (smoke test off)"), imported, f"{synced:.2f}",
                   f"{synced * 1000 / imported:.1f}", f"{rate:.1f}")])
     wrong = sum(a != b for a, b in zip(lg, ml, strict=True))
     print_table(f"'which version was live at T, and the last verified one' "

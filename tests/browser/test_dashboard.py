@@ -10,7 +10,7 @@ import tarfile
 import pytest
 
 from tests.browser.conftest import Visit, World
-from tests.browser.world import ENV, MODEL
+from tests.browser.world import ENV, MLFLOW_UI, MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -96,6 +96,13 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
     page.locator("[data-testid=chart-accuracy] polyline").wait_for()
     assert page.locator("[data-testid=timeline-deployment][data-version='3']"
                         "[data-verified='no'][data-end='live']").count() == 1
+    # the version imported from an MLflow server links to its page there; the others do not
+    link = page.locator("[data-testid=timeline-row][data-version='2'] [data-testid=mlflow-link]")
+    assert link.get_attribute("href") == f"{MLFLOW_UI}/#/models/Iris%20Model/versions/7"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    for other in ("1", "3"):
+        assert page.locator(f"[data-testid=timeline-row][data-version='{other}'] "
+                            "[data-testid=mlflow-link]").count() == 0
     visit.shot("operator-degraded")
     seen = page.locator("[data-testid=event-row]").count()
     page.evaluate("window.sameDocument = true")  # gone if anything reloads the page

@@ -63,11 +63,21 @@ def golden_for(path: Path) -> list[GoldenExample]:
             for row, out in zip(rows, model.predict(rows), strict=True)]
 
 
+MLFLOW_UI = "http://mlflow.example:5000"
+# v2 was imported from an MLflow server (its UI is linked), v3 from a local MLflow store
+# (no UI to link to), v1 by hand.
+PROVENANCE = {2: {"mlflow.model": "Iris Model", "mlflow.version": "7",
+                  "mlflow.tracking_uri": MLFLOW_UI + "/"},
+              3: {"mlflow.model": "iris", "mlflow.version": "8",
+                  "mlflow.tracking_uri": "file:///srv/mlruns"}}
+
+
 def seed(lg: Lastgood, built: list[Built]) -> None:
     """v1 verified, v2 verified, v3 live and not verified."""
     for i, item in enumerate(built, start=1):
         lg.register(MODEL, item.path, tag=f"v{i}.0", schema=IRIS_SCHEMA,
-                    golden=golden_for(item.path), metrics={"accuracy": round(item.accuracy, 4)})
+                    golden=golden_for(item.path), metrics={"accuracy": round(item.accuracy, 4)},
+                    provenance=PROVENANCE.get(i))
     for n, item in enumerate(built, start=1):
         lg.deploy(MODEL, n, env=ENV, reason=f"release v{n}.0")
         if n < 3:

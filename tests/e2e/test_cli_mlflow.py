@@ -147,23 +147,60 @@ def test_sync_twice_imports_each_version_once(cli: Cli, fraud: list[tuple[str, s
     assert "0 imported" in text.out
 
 
+def test_sync_maps_mlflow_names_and_skips_a_clash(cli: Cli, fraud: list[tuple[str, str]],
+                                                  server: MlflowServer) -> None:
+    for name in ("Fraud Detector", "Churn Model", "churn-model"):
+        bulk_versions(server, name, 1, fraud[0][0])
+    done = cli("sync", "mlflow", "--model", "Fraud Detector", "--model", "Churn Model",
+               "--model", "churn-model", "--json")
+    assert done.code == 1, "a model skipped is a partial sync"
+    assert done.json()["imported"] == 2
+    [line] = done.json()["skipped"]
+    assert "'Churn Model' skipped" in line
+    assert "'churn-model'" in line
+    assert "rename" in line
+    assert origins(cli, "fraud-detector") == ["mlflow:Fraud Detector/1"]
+    assert origins(cli, "churn-model") == ["mlflow:churn-model/1"]
+    text = cli("sync", "mlflow", "--model", "Churn Model", "--model", "churn-model")
+    assert text.code == 1
+    assert "'Churn Model' skipped" in text.err
+    assert "Traceback" not in text.err
+    assert "0 imported" in text.out
+
+
+def test_watch_keeps_mlflow_in_sync(cli: Cli, fraud: list[tuple[str, str]]) -> None:
+    started = cli.start("watch", "--env", "production", "--interval", "1", "--sync-mlflow", "1")
+    try:
+        assert wait_until(lambda: len(_versions(cli, "fraud")) >= 3, timeout_s=120), \
+            "the watch imported nothing from MLflow"
+    finally:
+        started.terminate()
+        started.communicate(timeout=30)
+    assert sorted(origins(cli, "fraud")) == ["mlflow:fraud/1", "mlflow:fraud/2", "mlflow:fraud/3"]
+
+
+BULK = 150
+
+
 def test_sync_killed_midway_leaves_no_duplicate(cli: Cli, fraud: list[tuple[str, str]],
                                                 server: MlflowServer) -> None:
-    bulk_versions(server, "bulk", 40, fraud[0][0])
+    # enough versions that the kill lands midway: a sync registers several a second, and each
+    # `lastgood versions` the test polls with takes a while on a loaded machine
+    bulk_versions(server, "bulk", BULK, fraud[0][0])
     started = cli.start("sync", "mlflow", "--model", "bulk")
     try:
-        assert wait_until(lambda: len(_versions(cli, "bulk")) >= 3, timeout_s=120)
+        assert wait_until(lambda: len(_versions(cli, "bulk")) >= 1, timeout_s=120)
     finally:
         started.kill()  # SIGKILL: no cleanup runs
         started.communicate(timeout=30)
     partial = len(_versions(cli, "bulk"))
-    assert partial < 40, "the sync finished before it was killed; the drill proves nothing"
+    assert partial < BULK, "the sync finished before it was killed; the drill proves nothing"
     done = cli("sync", "mlflow", "--model", "bulk", "--json")
     assert done.code == 0, done.err
-    assert done.json()["imported"] == 40 - partial
+    assert done.json()["imported"] == BULK - partial
     found = origins(cli, "bulk")
-    assert len(found) == len(set(found)) == 40
-    # identical content from 40 MLflow versions: 40 versions, each said to be identical
+    assert len(found) == len(set(found)) == BULK
+    # identical content from BULK MLflow versions: BULK versions, each said to be identical
     assert cli("sync", "mlflow", "--model", "bulk", "--json").json()["seen"] == 0
 
 

@@ -75,3 +75,24 @@ def test_given_outputs_the_model_does_not_reproduce_are_refused_and_nothing_is_k
         assert lg.models() == []
     assert not [p for p in (home / "artifacts").rglob("*") if p.is_file()
                 and "spool" not in p.parts]
+
+
+def test_a_batch_records_each_version_and_a_refused_one_fails_alone(
+        home: Path, mlflow_dir: tuple[Path, Any, pd.DataFrame]) -> None:
+    root, model, data = mlflow_dir
+    wrong = 1 - int(model.predict(data.iloc[[0]])[0])
+    reqs = [RegisterRequest(model="pipeline", path=root, provenance={"origin": "a"}),
+            RegisterRequest(model="pipeline", path=root, provenance={"origin": "b"},
+                            golden=(GoldenExample(data.iloc[0].to_dict(), wrong),)),
+            RegisterRequest(model="pipeline", path=root, provenance={"origin": "c"})]
+    with Lastgood() as lg:
+        first, refused, third = lg.services.registry.register_many(reqs, actor="tester")
+        assert isinstance(refused, InvalidInput)
+        assert f"expected {wrong}" in refused.message
+        expected = model.predict(data.iloc[[0, 31, 44]]).tolist()
+        for done in (first, third):
+            assert not isinstance(done, InvalidInput)
+            assert [g.expected for g in done.version.golden] == expected
+        assert [v.number for v in lg.services.registry.versions("pipeline")] == [2, 1]
+        store = lg.services.ports.store  # the refused one's blobs are the others': all kept
+        assert all(store.exists(f.sha256) for d in (first, third) for f in d.version.manifest.files)

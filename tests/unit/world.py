@@ -46,6 +46,10 @@ class ScriptedSmoke:
             return SmokeOutcome(False, self.failing[version.number])
         return SmokeOutcome(True, f"{len(version.golden)} golden examples reproduced", 5.0, 1.0)
 
+    def smoke_many(self, versions: Sequence[Version], *, timeout_s: float
+                   ) -> list[SmokeOutcome]:
+        return [self.smoke(v, timeout_s=timeout_s) for v in versions]
+
 
 class ScriptedCommands:
     def __init__(self) -> None:

@@ -140,6 +140,7 @@ class VersionSummaryOut(BaseModel):
     created_by: str
     metrics: dict[str, float]
     size: int
+    mlflow_url: str | None = None  # its MLflow UI page, when it was imported from MLflow
 
 
 class FileOut(BaseModel):

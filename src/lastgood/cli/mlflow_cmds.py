@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from lastgood.cli.app import CliContext, get, json_option
@@ -90,7 +91,7 @@ def sync_mlflow(ctx: click.Context, models: tuple[str, ...], allow_pickle: bool,
         if every is None or (ticks is not None and rounds >= ticks):
             break
         time.sleep(every)
-    if report is not None and report.failed and every is None:
+    if report is not None and (report.failed or report.skipped) and every is None:
         ctx.exit(FAILURE)
 
 
@@ -109,11 +110,14 @@ def _one_round(cli: CliContext, services: Any, models: tuple[str, ...], *, allow
                          actor=cli.actor, models=models, allow_pickle=allow_pickle,
                          on_pending=lambda n: bar.update(task, total=n), on_step=step)
     report, followed, states = done.sync, done.followed, done.mirror
+    for line in report.skipped:
+        cli.err.print(f"[yellow]{escape(line)}[/]", highlight=False)
     if as_json:
         cli.emit_json({"seen": report.seen, "imported": report.imported,
                        "identical": report.present,
                        "failed": [{"model": s.model, "version": s.outside_version,
                                    "error": s.detail} for s in report.failed],
+                       "skipped": list(report.skipped),
                        "mirror": [mirror_view(s) for s in states],
                        "followed": [dict(f) for f in followed]})
     else:

@@ -111,14 +111,21 @@ def observations_table(seen: Sequence[Observation]) -> Any:
               "LASTGOOD_WEBHOOK_SECRET (default LASTGOOD_WEBHOOK_URL).")
 @click.option("--verify-wait", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Longest wait for live data when verifying a rollback.")
+@click.option("--sync-mlflow", "sync_mlflow_s", type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Also import from MLflow, follow its aliases and mirror to it every SECONDS "
+                   "(MLFLOW_TRACKING_URI).")
 @json_option
 @click.pass_context
 def watch(ctx: click.Context, env: str, policy_file: Path | None, interval: float, once: bool,
           kind: str | None, gateways: tuple[str, ...], prometheus_url: str | None,
-          webhook: str | None, verify_wait: float, as_json: bool) -> None:
+          webhook: str | None, verify_wait: float, sync_mlflow_s: float | None,
+          as_json: bool) -> None:
     """Judge every live deployment of ENV continuously: verify, roll back, or page a human."""
     cli = get(ctx)
     services = local_services(cli)
+    from lastgood.services.mlflow_loop import keep_running
+
+    keep_running(services, every_s=None if once else sync_mlflow_s, actor=cli.actor)
     source = cli.world.metric_source(cli.settings, services, MetricRequest(
         kind=kind, gateways=gateways, prometheus_url=prometheus_url))
     options = WatchOptions(env=env, policy_file=policy_file, interval_s=interval,

@@ -200,6 +200,12 @@ class SmokeRunner(Protocol):
         """Load `version` in a separate process and run its golden examples there."""
         ...
 
+    def smoke_many(self, versions: Sequence[Version], *, timeout_s: float
+                   ) -> list[SmokeOutcome]:
+        """`smoke` for each version (one outcome each, in order), sharing separate processes
+        between them; `timeout_s` is each version's limit, and one that fails fails alone."""
+        ...
+
 
 class ReadinessSource(Protocol):
     def judge(self, target: Version, env: str) -> ReadinessVerdict:

@@ -7,20 +7,25 @@ event commit together, and a sync killed midway leaves either a whole version or
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from itertools import islice
 from pathlib import Path
+from typing import TypeVar, cast
 
 from lastgood.domain.errors import IdenticalContent, LastGoodError, NotFound
 from lastgood.domain.outside import OutsideVersion
-from lastgood.domain.versions import Version, check_name
+from lastgood.domain.versions import NAME_PATTERN, Version, check_name
 from lastgood.ports import ModelImporter, Progress, UnitOfWorkFactory
-from lastgood.services.registry import ORIGIN, RegisterRequest, RegistryService
+from lastgood.services.mlflow_links import PROVENANCE_PREFIX
+from lastgood.services.registry import ORIGIN, RegisterRequest, Registration, RegistryService
 
-PROVENANCE_PREFIX = "mlflow."
+T = TypeVar("T")
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,45 @@ class SyncReport:
     imported: int = 0
     present: int = 0
     failed: tuple[SyncStep, ...] = ()
+    skipped: tuple[str, ...] = ()  # one line per MLflow model that could not be synced
+
+
+NOT_NAME = re.compile(r"[^a-z0-9._-]+")
+
+
+def lastgood_name(mlflow_name: str) -> str | None:
+    """The lastgood model an MLflow model is synced into: its name lowercased, every run of
+    other characters (spaces, slashes, ...) made one '-' (`Fraud Model` -> `fraud-model`);
+    None when nothing usable is left."""
+    name = NOT_NAME.sub("-", mlflow_name.lower()).lstrip("._-")[:128]
+    return name if NAME_PATTERN.match(name) else None
+
+
+def sync_names(mlflow_names: Iterable[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """{lastgood name: MLflow name} for the models sync can import, and a warning line for
+    each it cannot (no usable name, or a name another MLflow model maps to as well)."""
+    claims: dict[str, list[str]] = {}
+    skipped: list[str] = []
+    for outside in sorted(set(mlflow_names)):
+        name = lastgood_name(outside)
+        if name is None:
+            skipped.append(f"MLflow model {outside!r} skipped: its name has no letter or "
+                           "digit lastgood can use; rename it in MLflow "
+                           "(MlflowClient().rename_registered_model)")
+        else:
+            claims.setdefault(name, []).append(outside)
+    names: dict[str, str] = {}
+    for name, outsides in claims.items():
+        exact = [o for o in outsides if o == name]
+        keep = exact[0] if exact else outsides[0] if len(outsides) == 1 else None
+        if keep is not None:
+            names[name] = keep
+        for other in (o for o in outsides if o != keep):
+            rivals = ", ".join(repr(o) for o in outsides if o != other)
+            skipped.append(f"MLflow model {other!r} skipped: it would be lastgood model "
+                           f"{name!r}, as would {rivals}; rename one of them in MLflow "
+                           "(MlflowClient().rename_registered_model)")
+    return names, tuple(skipped)
 
 
 def provenance_of(found: OutsideVersion, *, tracking_uri: str) -> dict[str, str]:
@@ -71,6 +115,8 @@ def outside_version(v: Version) -> str | None:
 
 PREFETCH = 4
 """Versions downloaded ahead of the one being registered."""
+BATCH = 16
+"""Versions registered together: one child process records all their golden outputs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +145,11 @@ def _ahead(pool: ThreadPoolExecutor, fetch: Callable[[OutsideVersion], _Fetched]
         yield model, outside, future.result()
 
 
+def _batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    while batch := list(islice(items, size)):
+        yield batch
+
+
 class MlflowSync:
     """Import from MLflow through the ModelImporter port, then register as usual."""
 
@@ -116,32 +167,37 @@ class MlflowSync:
 
     def pending(self, models: Sequence[str] = ()) -> list[tuple[str, OutsideVersion]]:
         """(lastgood model, outside version) for every MLflow version not imported yet."""
-        names = list(models) or self._importer.models()
+        return self.plan(models)[0]
+
+    def plan(self, models: Sequence[str] = ()
+             ) -> tuple[list[tuple[str, OutsideVersion]], tuple[str, ...]]:
+        """`pending`, and a warning line for each MLflow model whose name cannot be synced
+        (see `sync_names`); the others are planned all the same."""
+        names, skipped = sync_names(list(models) or self._importer.models())
         out: list[tuple[str, OutsideVersion]] = []
-        for name in names:
-            check_name("model", name)
+        for name, outside in names.items():
             done = self._imported_origins(name)
-            out += [(name, v) for v in self._importer.versions(name) if v.origin not in done]
-        return out
+            out += [(name, v) for v in self._importer.versions(outside) if v.origin not in done]
+        return out, skipped
 
     def sync(self, pending: Iterable[tuple[str, OutsideVersion]], *, actor: str,
              allow_pickle: bool = False,
              on_step: Callable[[SyncStep], None] = lambda step: None) -> SyncReport:
         """Import each pending version in MLflow's order; one that fails is reported and the
         rest go on. Downloads run a few versions ahead on threads (MLflow's latency, not
-        lastgood's work, is what a sync waits on); registrations stay one by one, in order."""
+        lastgood's work, is what a sync waits on); versions register in batches of BATCH, their
+        golden outputs recorded by one child process, each version committed on its own."""
         seen = imported = present = 0
         failed: list[SyncStep] = []
         with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="mlflow-fetch") as pool:
-            for model, outside, fetched in _ahead(pool, self._fetch, list(pending)):
-                seen += 1
-                step = self._sync_one(model, outside, fetched, actor=actor,
-                                      allow_pickle=allow_pickle)
-                imported += step.outcome == "imported"
-                present += step.outcome == "identical"
-                if step.outcome == "failed":
-                    failed.append(step)
-                on_step(step)
+            for batch in _batches(_ahead(pool, self._fetch, list(pending)), BATCH):
+                for step in self._sync_batch(batch, actor=actor, allow_pickle=allow_pickle):
+                    seen += 1
+                    imported += step.outcome == "imported"
+                    present += step.outcome == "identical"
+                    if step.outcome == "failed":
+                        failed.append(step)
+                    on_step(step)
         return SyncReport(seen=seen, imported=imported, present=present, failed=tuple(failed))
 
     def _fetch(self, outside: OutsideVersion) -> _Fetched:
@@ -153,21 +209,34 @@ class MlflowSync:
             tmp.cleanup()
             return _Fetched(outside, None, None, exc)
 
-    def _sync_one(self, model: str, outside: OutsideVersion, fetched: _Fetched, *,
-                  actor: str, allow_pickle: bool) -> SyncStep:
-        req = RegisterRequest(model=model, path=Path("."), allow_pickle=allow_pickle)
+    def _sync_batch(self, batch: Sequence[tuple[str, OutsideVersion, _Fetched]], *,
+                    actor: str, allow_pickle: bool) -> list[SyncStep]:
+        """Register the downloaded ones together; a download that failed is its own step."""
         try:
-            if fetched.error is not None:
-                raise fetched.error
-            assert fetched.local is not None
-            done = self._register(req, fetched.found, fetched.local, actor=actor, twin=False)
-        except LastGoodError as exc:
-            return SyncStep(model, outside.version, "failed", exc.one_line())
+            ready = [(m, o, f) for m, o, f in batch if f.error is None and f.local is not None]
+            reqs = [self._request(m, f.found, cast(Path, f.local), allow_pickle=allow_pickle)
+                    for m, _, f in ready]
+            done = iter(self._registry.register_many(reqs, actor=actor))
+            return [self._step(m, o, next(done) if f.error is None else f.error)
+                    for m, o, f in batch]
         finally:
-            if fetched.tmp is not None:
-                fetched.tmp.cleanup()
-        return SyncStep(model, outside.version, "imported" if done.created else "identical",
-                        version=done.version.number)
+            for _, _, fetched in batch:
+                if fetched.tmp is not None:
+                    fetched.tmp.cleanup()
+
+    def _step(self, model: str, outside: OutsideVersion,
+              done: Registration | LastGoodError) -> SyncStep:
+        if isinstance(done, IdenticalContent):
+            return SyncStep(model, outside.version, "identical", version=done.version)
+        if isinstance(done, LastGoodError):
+            return SyncStep(model, outside.version, "failed", done.one_line())
+        return SyncStep(model, outside.version, "imported", version=done.version.number)
+
+    def _request(self, model: str, found: OutsideVersion, local: Path, *,
+                 allow_pickle: bool) -> RegisterRequest:
+        return replace(RegisterRequest(model=model, path=Path("."), allow_pickle=allow_pickle),
+                       path=local, metrics=dict(found.metrics),
+                       provenance=provenance_of(found, tracking_uri=self._tracking_uri))
 
     def _import(self, req: RegisterRequest, found: OutsideVersion, *, actor: str,
                 progress: Progress | None = None) -> Imported:

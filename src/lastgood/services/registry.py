@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import cast
 
 from lastgood.domain.audit import Event, EventDraft
 from lastgood.domain.errors import (
@@ -14,7 +15,6 @@ from lastgood.domain.errors import (
     PreconditionFailed,
 )
 from lastgood.domain.flavors import Inspection, flavor
-from lastgood.domain.operations import SmokeOutcome
 from lastgood.domain.versions import (
     ArtifactFile,
     GoldenExample,
@@ -31,7 +31,6 @@ from lastgood.domain.versions import (
     golden_summary,
     parse_ref,
     validate_new_version,
-    with_recorded_outputs,
 )
 from lastgood.ports import (
     ArtifactStore,
@@ -42,6 +41,7 @@ from lastgood.ports import (
     SmokeRunner,
     UnitOfWorkFactory,
 )
+from lastgood.services.golden_record import golden_outcome, unrun_note
 
 RECORD_TIMEOUT_S = 120.0
 
@@ -97,11 +97,6 @@ def named_errors(model: str, body: Callable[[], Inspection]) -> Inspection:
                         details=exc.details) from exc
 
 
-def _first_problem(outcome: SmokeOutcome) -> str:
-    problems = [str(m.get("problem", m)) for m in outcome.mismatches]
-    return f" ({problems[0]})" if problems else ""
-
-
 BOOKKEEPING_FILES = frozenset({"registered_model_meta"})
 """Files MLflow adds to a model directory when it is downloaded from its registry; they name
 the registry entry, not the model, so they are left out of the manifest and the digest."""
@@ -132,6 +127,16 @@ def artifact_files(path: Path) -> list[tuple[str, Path]]:
     return [(p.relative_to(path).as_posix(), p) for p in files]
 
 
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """A registration stored and validated, waiting for its golden run and its commit."""
+
+    req: RegisterRequest
+    new: NewVersion
+    notes: tuple[str, ...]
+    golden_note: str = ""
+
+
 class RegistryService:
     """Every read and write of the registry that is not a deployment."""
 
@@ -156,57 +161,82 @@ class RegistryService:
         anything fails, blobs this call created and no version refers to are removed, so nothing
         is half-written.
         """
-        check_name("model", req.model)
-        if req.tag is not None:
-            check_tag(req.tag)
-        files = artifact_files(req.path)
-        inspection = named_errors(req.model, lambda: self._formats.inspect(
-            req.path, flavor=req.flavor, allow_pickle=req.allow_pickle))
-        self._check_tag_free(req)
+        done = self.register_many([req], actor=actor, progress=progress)[0]
+        if isinstance(done, LastGoodError):
+            raise done
+        return done
+
+    def register_many(self, reqs: Sequence[RegisterRequest], *, actor: str,
+                      progress: Progress | None = None) -> list[Registration | LastGoodError]:
+        """`register_noted` for each request, in order: the golden examples of them all run in
+        one child process (starting one costs more than loading a small model), then each
+        version commits on its own with its event. One that is refused is returned as its
+        error and the others go on; blobs only the refused ones needed are removed."""
         created: list[str] = []
         try:
+            staged = [self._staged(req, created, progress) for req in reqs]
+            checked = self._golden_checked(staged, actor)
+            done = [self._committed(s, actor) if isinstance(s, _Staged) else s
+                    for s in checked]
+        except BaseException:
+            self._forget(created)
+            raise
+        if any(isinstance(d, LastGoodError) for d in done):
+            self._forget(created)  # keeps whatever a committed version refers to
+        return done
+
+    def _staged(self, req: RegisterRequest, created: list[str],
+                progress: Progress | None) -> _Staged | LastGoodError:
+        """Stored and validated, not yet golden-checked nor committed (or why not)."""
+        try:
+            check_name("model", req.model)
+            if req.tag is not None:
+                check_tag(req.tag)
+            files = artifact_files(req.path)
+            inspection = named_errors(req.model, lambda: self._formats.inspect(
+                req.path, flavor=req.flavor, allow_pickle=req.allow_pickle))
+            self._check_tag_free(req)
             manifest = Manifest(tuple(self._put(name, local, created, progress)
                                       for name, local in files))
             self._refuse_identical(req, manifest)
             new = validate_new_version(self._new_version(req, inspection, manifest))
-            new, recorded = self._golden_checked(new, actor)
-            new = self._seal(new, req)
+        except LastGoodError as exc:
+            return exc
+        return _Staged(req, new, inspection.notes)
+
+    def _committed(self, staged: _Staged, actor: str) -> Registration | LastGoodError:
+        try:
+            new = self._seal(staged.new, staged.req)
             with self._uow() as uow:
                 version = uow.versions.add(new, at=self._clock.now(), actor=actor)
-                uow.events.append(self._registered_event(version, actor, recorded),
+                uow.events.append(self._registered_event(version, actor, staged.golden_note),
                                   at=self._clock.now())
                 uow.commit()
-            return Registration(version, (*inspection.notes, recorded))
-        except BaseException:
-            self._forget(created)
-            raise
+        except LastGoodError as exc:
+            return exc
+        return Registration(version, (*staged.notes, staged.golden_note))
 
-    def _golden_checked(self, new: NewVersion, actor: str) -> tuple[NewVersion, str]:
+    def _golden_checked(self, staged: Sequence[_Staged | LastGoodError], actor: str
+                        ) -> list[_Staged | LastGoodError]:
         """Run the golden examples once: given outputs must match; missing ones are recorded."""
-        if not new.golden:
-            return new, "no golden examples: preflight and warm-up will only load the version"
-        if not self._record:
-            return new, ("golden outputs neither checked nor recorded: the smoke test is off "
-                         "(LASTGOOD_SMOKE_TEST=off)")
-        probe = Version(model=new.model, number=0, manifest=new.manifest,
-                        digest=new.manifest.digest, flavor=new.flavor,
-                        created_at=self._clock.now(), created_by=actor, runtime=new.runtime,
-                        schema=new.schema, golden=new.golden, unsafe_format=new.unsafe_format)
-        outcome = self._smoke.smoke(probe, timeout_s=RECORD_TIMEOUT_S)
-        if not outcome.ok:
-            raise InvalidInput(f"{new.model}: the golden examples were not reproduced at "
-                               f"registration: {outcome.summary}{_first_problem(outcome)}",
-                               fix="check the golden file against this model, or register the "
-                                   "model that produced those outputs")
-        unchecked = sum(1 for g in new.golden if not g.checked)
-        if not unchecked:
-            return new, f"golden examples checked: {outcome.summary}"
-        if len(outcome.outputs) != len(new.golden):
-            return new, "golden outputs not recorded: the smoke runner returned none"
-        recorded = with_recorded_outputs(new.golden, outcome.outputs)
-        return replace(new, golden=recorded), (
-            f"recorded the outputs of {unchecked} golden example(s) by running the version "
-            "once; preflight, warm-up and readiness must reproduce them")
+        out = [s if isinstance(s, LastGoodError) else replace(s, golden_note=unrun_note(s.new))
+               for s in staged]
+        runs = [i for i, s in enumerate(out)
+                if isinstance(s, _Staged) and s.new.golden and self._record]
+        probes = [self._probe(cast(_Staged, out[i]).new, actor) for i in runs]
+        outcomes = self._smoke.smoke_many(probes, timeout_s=RECORD_TIMEOUT_S) if probes else []
+        for i, outcome in zip(runs, outcomes, strict=True):
+            before = cast(_Staged, out[i])
+            found = golden_outcome(before.new, outcome)
+            out[i] = found if isinstance(found, LastGoodError) else replace(
+                before, new=found[0], golden_note=found[1])
+        return out
+
+    def _probe(self, new: NewVersion, actor: str) -> Version:
+        return Version(model=new.model, number=0, manifest=new.manifest,
+                       digest=new.manifest.digest, flavor=new.flavor,
+                       created_at=self._clock.now(), created_by=actor, runtime=new.runtime,
+                       schema=new.schema, golden=new.golden, unsafe_format=new.unsafe_format)
 
     def _check_tag_free(self, req: RegisterRequest) -> None:
         """Refuse a duplicate tag before hashing gigabytes (the commit checks again)."""

@@ -9,11 +9,12 @@ from typing import Any
 from lastgood.domain import codec
 from lastgood.domain.deployments import Deployment
 from lastgood.domain.operations import Operation
+from lastgood.domain.versions import Version
 from lastgood.services.deployments import RollbackPlan, Status
+from lastgood.services.mlflow_links import mlflow_page
 
 iso = codec.iso
 model_view = codec.model_to_json
-version_view = codec.version_to_json
 event_view = codec.event_to_json
 deployment_view = codec.deployment_to_json
 candidate_view = codec.candidate_to_json
@@ -28,6 +29,11 @@ key_view = codec.key_to_json
 def operation_view(o: Operation) -> dict[str, Any]:
     """The stored operation, plus what the command finished first (`resumed`, never stored)."""
     return {**codec.operation_to_json(o), "resumed": list(o.resumed)}
+
+
+def version_view(v: Version, *, full: bool = True) -> dict[str, Any]:
+    """A version as the codec writes it, with its MLflow UI page when it came from one."""
+    return codec.version_to_json(v, full=full) | {"mlflow_url": mlflow_page(v)}
 
 
 def status_view(st: Status) -> dict[str, Any]:

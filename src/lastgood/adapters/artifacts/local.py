@@ -46,6 +46,8 @@ class LocalArtifactStore:
         The bytes go to a temporary file on the same filesystem, are fsynced, then renamed into
         place and the directory fsynced, so a crash leaves either nothing or the whole blob.
         An existing copy that no longer matches its name is replaced: re-registering heals it.
+        Bytes already stored intact are not fsynced again: the spool copy is thrown away, and
+        the stored one was made durable when it was first put.
         """
         spool = self._root / ".tmp"
         with _translated("store an artifact in", self._root):
@@ -56,11 +58,11 @@ class LocalArtifactStore:
             try:
                 with os.fdopen(fd, "wb") as out:
                     sha256, size = copy_hashing(chunks(source), out, progress)
+                    final = self._path(sha256)
+                    if final.exists() and self._intact(final, sha256):
+                        return Blob(sha256=sha256, size=size, created=False)
                     out.flush()
                     os.fsync(out.fileno())
-                final = self._path(sha256)
-                if final.exists() and self._intact(final, sha256):
-                    return Blob(sha256=sha256, size=size, created=False)
                 self._make_dir(final.parent)
                 os.chmod(tmp, READ_ONLY)  # stored bytes are never edited in place
                 os.replace(tmp, final)

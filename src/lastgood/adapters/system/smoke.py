@@ -9,13 +9,16 @@ request and the answer cross the pipe as pickles of lastgood's own records.
 from __future__ import annotations
 
 import importlib
+import os
 import pickle
+import select
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from lastgood.domain.operations import SmokeOutcome
 from lastgood.domain.versions import Version, golden_problems, golden_summary
@@ -40,39 +43,59 @@ def run_in_child(version: Version, directory: str, formats_ref: str) -> dict[str
 
 
 class SubprocessSmoke:
-    """SmokeRunner that loads each version in a fresh interpreter."""
+    """SmokeRunner that loads each version in a fresh interpreter (`smoke`), or a batch of
+    versions one after another in one (`smoke_many`: registration's recordings)."""
 
     def __init__(self, store: ArtifactStore, *, formats_ref: str = FORMATS):
         self._store, self._formats_ref = store, formats_ref
 
     def smoke(self, version: Version, *, timeout_s: float) -> SmokeOutcome:
-        with tempfile.TemporaryDirectory(prefix="lastgood-smoke-") as tmp:
-            for f in version.manifest.files:
-                dest = Path(tmp) / f.path
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                self._store.fetch(f.sha256, dest)
-            result = self._run_child(version, tmp, timeout_s)
-        if "error" in result:
-            return SmokeOutcome(False, str(result["error"]))
-        return self._compare(version, result)
+        return self.smoke_many([version], timeout_s=timeout_s)[0]
 
-    def _run_child(self, version: Version, directory: str, timeout_s: float) -> dict[str, Any]:
-        request = pickle.dumps((version, directory, self._formats_ref))
-        with subprocess.Popen([sys.executable, "-m", "lastgood.adapters.system.smoke"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) as proc:
-            try:
-                out, err = proc.communicate(request, timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-                return {"error": f"loading or predicting did not finish within {timeout_s:g} s"}
-        if proc.returncode != 0 or not out:
-            tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
-            return {"error": f"the loader process died (exit code {proc.returncode}) "
-                             f"{tail[0]}".strip()}
-        answer: dict[str, Any] = pickle.loads(out)
-        return answer
+    def smoke_many(self, versions: Sequence[Version], *, timeout_s: float
+                   ) -> list[SmokeOutcome]:
+        """One child loads the versions in turn, answering each as it goes; a version that
+        hangs or kills the child fails alone, and a new child takes the rest."""
+        with tempfile.TemporaryDirectory(prefix="lastgood-smoke-") as tmp:
+            dirs = [self._fetched(v, Path(tmp) / str(i)) for i, v in enumerate(versions)]
+            results: list[dict[str, Any]] = []
+            while len(results) < len(versions):
+                done = len(results)
+                results += self._run_child(versions[done:], dirs[done:], timeout_s)
+        return [SmokeOutcome(False, str(r["error"])) if "error" in r else self._compare(v, r)
+                for v, r in zip(versions, results, strict=True)]
+
+    def _fetched(self, version: Version, directory: Path) -> str:
+        for f in version.manifest.files:
+            dest = directory / f.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            self._store.fetch(f.sha256, dest)
+        return str(directory)
+
+    def _run_child(self, versions: Sequence[Version], dirs: Sequence[str],
+                   timeout_s: float) -> list[dict[str, Any]]:
+        """Answers for a prefix of `versions`: all of them, or those before the one that
+        failed the child, then that one's error (so every call makes progress)."""
+        request = pickle.dumps((list(zip(versions, dirs, strict=True)), self._formats_ref))
+        with tempfile.TemporaryFile() as err, subprocess.Popen(
+                [sys.executable, "-m", "lastgood.adapters.system.smoke"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err) as proc:
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            proc.stdin.write(request)
+            proc.stdin.close()
+            answers: list[dict[str, Any]] = []
+            while len(answers) < len(versions):
+                started = time.monotonic()
+                answer = _read_answer(proc.stdout, timeout_s)
+                if answer is None:
+                    late = time.monotonic() - started >= timeout_s
+                    proc.kill()
+                    proc.wait()
+                    answers.append(_died(None if late else proc.returncode, err, timeout_s))
+                    break
+                answers.append(answer)
+            return answers
 
     @staticmethod
     def _compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
@@ -89,9 +112,45 @@ class SubprocessSmoke:
                             tuple({"problem": p} for p in problems), outputs)
 
 
+def _read_answer(stream: IO[bytes], timeout_s: float) -> dict[str, Any] | None:
+    """The child's next answer (a length-prefixed pickle), None if it died or took longer
+    than `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    head = _read_exactly(stream, 8, deadline)
+    body = _read_exactly(stream, int.from_bytes(head), deadline) if head else None
+    return pickle.loads(body) if body is not None else None
+
+
+def _read_exactly(stream: IO[bytes], size: int, deadline: float) -> bytes | None:
+    data = b""
+    fd = stream.fileno()
+    while len(data) < size:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _died(code: int | None, err: IO[bytes], timeout_s: float) -> dict[str, Any]:
+    """The error of the version the child was on: it took too long (code None), or died."""
+    if code is None:
+        return {"error": f"loading or predicting did not finish within {timeout_s:g} s"}
+    err.seek(0)
+    tail = err.read().decode(errors="replace").strip().splitlines()[-1:] or [""]
+    return {"error": f"the loader process died (exit code {code}) {tail[0]}".strip()}
+
+
 def _main() -> None:
-    version, directory, formats_ref = pickle.loads(sys.stdin.buffer.read())
-    sys.stdout.buffer.write(pickle.dumps(run_in_child(version, directory, formats_ref)))
+    batch, formats_ref = pickle.loads(sys.stdin.buffer.read())
+    out = sys.stdout.buffer
+    for version, directory in batch:
+        answer = pickle.dumps(run_in_child(version, directory, formats_ref))
+        out.write(len(answer).to_bytes(8) + answer)
+        out.flush()
 
 
 if __name__ == "__main__":

@@ -31,8 +31,15 @@ export function renderTimeline(box, { history, versions, liveVersion, env }) {
 function rowLabel(n, info, live, cy) {
   const status = info ? info.status : "";
   const g = s("g", { "data-testid": "timeline-row", "data-version": n, "data-status": status });
-  g.append(s("text", { x: 4, y: cy + 4, class: `row-label ${status}` },
-    `${vlabel(n)}${info && info.tag ? ` ${info.tag}` : ""}`));
+  const label = s("text", { x: 4, y: cy + 4, class: `row-label ${status}` },
+    `${vlabel(n)}${info && info.tag ? ` ${info.tag}` : ""}`);
+  // A version imported from MLflow links to its page there (only http(s) pages: the API
+  // sends no link for any other tracking URI).
+  const url = info && info.mlflow_url;
+  g.append(url && /^https?:\/\//i.test(url)
+    ? s("a", { href: url, target: "_blank", rel: "noopener noreferrer", "data-testid": "mlflow-link" },
+      s("title", {}, "open this version in MLflow"), label)
+    : label);
   const note = status === "quarantined" || status === "retired" ? status : live ? "live" : "";
   if (note) g.append(s("text", { x: 86, y: cy + 4, class: `row-note ${status}` }, note));
   return g;
