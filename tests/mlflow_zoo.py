@@ -38,10 +38,11 @@ class ZooModel:
     allow_pickle: bool  # whether registering it needs --allow-pickle
     dirs: tuple[Path, Path]  # version 1, version 2
     sample: Any  # a DataFrame or a numpy array, fed to both lastgood and mlflow
+    tensor_name: str = "float_input"  # the input's name when the sample is an array
 
     def records(self) -> list[dict[str, Any]]:
         """The sample as the `records` of a predict request."""
-        return records_of(self.sample, tensor_name=ONNX_INPUT)
+        return records_of(self.sample, tensor_name=self.tensor_name)
 
     def register_args(self, version: int) -> list[str]:
         """`lastgood register` as a user types it for one version."""
@@ -184,6 +185,25 @@ def build_sklearn(root: Path, short: str, fmt: str) -> ZooModel:
         save_sklearn(versions, make(v).fit(frame, target), frame, fmt=fmt)
     return ZooModel(f"{short}-{fmt}", "sklearn", fmt == "cloudpickle", versions.pair(),
                     spread(frame))
+
+
+def build_sklearn_ndarray(root: Path) -> ZooModel:
+    """A logistic regression fit on a numpy matrix and saved with a numpy input example: MLflow
+    writes one unnamed row tensor as its signature, the model knows only its feature count."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = iris_frame()
+    features = frame.to_numpy()
+    versions = Versions(root, "logreg-ndarray")
+    for v in (1, 2):
+        fitted = LogisticRegression(C=(0.01, 10.0)[v - 1], max_iter=2000).fit(features, target)
+        versions.save(mlflow.sklearn.save_model, fitted, serialization_format="skops",
+                      skops_trusted_types=skops_types(fitted),
+                      signature=signature(features, fitted.predict(features)),
+                      input_example=features[:3])
+    return ZooModel("logreg-ndarray", "sklearn", False, versions.pair(),
+                    features[:: len(features) // SAMPLE_ROWS][:SAMPLE_ROWS], tensor_name="input")
 
 
 def tabular_pipeline(version: int) -> Any:
@@ -345,6 +365,7 @@ def build_pyfunc(root: Path) -> ZooModel:
 BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     **{f"{short}-{fmt}": partial(build_sklearn, short=short, fmt=fmt)
        for short in ("logreg", "forest", "ridge") for fmt in ("skops", "cloudpickle")},
+    "logreg-ndarray": build_sklearn_ndarray,
     "pipeline": build_pipeline,
     "onnx": partial(build_onnx, zipmap=False),
     "onnx-zipmap": partial(build_onnx, zipmap=True),

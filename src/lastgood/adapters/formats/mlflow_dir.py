@@ -128,7 +128,9 @@ def named(columns: Sequence[Column], names: Sequence[str]) -> tuple[Column, ...]
             out.append(column)
             continue
         fallback = "input" if len(columns) == 1 else f"input_{index}"
-        name = names[index] if index < len(names) else fallback
+        # one row tensor over several scalar features (an ndarray example) is not the first feature
+        same = len(names) == len(columns) or not column.shape
+        name = names[index] if index < len(names) and same else fallback
         out.append(Column(name, column.dtype, column.shape, column.optional))
     return tuple(out)
 

@@ -107,13 +107,15 @@ class EstimatorPredictor:
     """Predictions of anything with a scikit-learn `predict(X)`.
 
     A model fit on a DataFrame gets one (its fitted column order, the schema's dtypes); any other
-    gets a matrix of the records' values in `columns` order.
+    gets a matrix of the records' values in `columns` order, or, when the version's input is one
+    row tensor (MLflow's signature for an ndarray input example), a matrix of those rows.
     """
 
     model: Any
     columns: tuple[str, ...]
     frame_columns: tuple[Column, ...] | None = None
     named: bool = False  # fit with feature names, fed a matrix in that order (see below)
+    tensor: bool = False  # `columns` is one field holding each record's whole feature row
 
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One plain output per record."""
@@ -122,7 +124,8 @@ class EstimatorPredictor:
         if self.frame_columns is not None:
             return per_record(self.model.predict(frame(records, self.frame_columns)),
                               len(records))
-        features = matrix(rows(records, self.columns))
+        values = rows(records, self.columns)
+        features = matrix([list(row[0]) for row in values] if self.tensor else values)
         if not self.named:
             return per_record(self.model.predict(features), len(records))
         # The columns are in the fitted order and all numeric, so scikit-learn computes the
@@ -144,6 +147,8 @@ def estimator_predictor(model: Any, declared: Sequence[Column]) -> EstimatorPred
         raise InvalidInput(f"the loaded {type(model).__name__} has no predict()",
                            fix="register a fitted estimator or pipeline")
     scalars = tuple(c for c in declared if not c.shape)
+    if len(declared) == 1 and len(declared[0].shape) == 1 and not fit_on_frame(model):
+        return EstimatorPredictor(model=model, columns=(declared[0].name,), tensor=True)
     if fit_on_frame(model):
         columns = frame_columns(model, scalars)
         names = tuple(c.name for c in columns)
