@@ -174,6 +174,12 @@ def rollback_finished(services: Services, model: str, env: str, after: datetime)
                and op.phase.is_terminal for op in ops)
 
 
+def decision_recorded(services: Services, model: str, env: str, after_seq: int) -> bool:
+    """The watch has written a decision after `after_seq`."""
+    return any(e.action == "watch.decision"
+               for e in services.registry.events(model=model, env=env, after_seq=after_seq))
+
+
 def read_timeline(services: Services, model: str, env: str, *, deployed_version: int,
                   after_seq: int) -> Timeline:
     """The steps of the automatic rollback, from the audit events written after `after_seq`."""
@@ -310,7 +316,9 @@ def _story(services: Services, *, model: str, env: str, bad: int, url: str, acto
     started = services.ports.clock.now()
     services.deployments.deploy(model, bad, env=env, reason=f"release v{bad}", actor=actor)
     say(f"deployed v{bad}: preflight passed, it serves now")
-    done = wait_until(lambda: rollback_finished(services, model, env, started),
+    # The watch writes its decision once the rollback it asked for has returned: wait for both.
+    done = wait_until(lambda: rollback_finished(services, model, env, started)
+                      and decision_recorded(services, model, env, after_seq),
                       timeout_s=timeout_s)
     say(status_line(load) + ("" if done else "; no rollback finished in time"))
     return read_timeline(services, model, env, deployed_version=bad, after_seq=after_seq)

@@ -24,6 +24,7 @@ from lastgood.domain.signals import (
     DEFAULT_TOLERANCE,
     EARLY_KINDS,
     FEEDBACK_KINDS,
+    HOST_BOUND_KINDS,
     LATENCY_NAME,
     NATURAL_DIRECTION,
     Direction,
@@ -205,7 +206,10 @@ def _judge_live(signal: SignalPolicy, summary: Summary, alpha: float,
     if early.verdict not in (Verdict.DEGRADED, Verdict.FAILED):
         return few  # too few to call it healthy
     level = math.log(1 / alpha)
-    needs = 2 * level if (early.statistic or 0.0) >= 2 * level else level
+    overwhelming = (early.statistic or 0.0) >= 2 * level
+    if signal.kind in HOST_BOUND_KINDS and not (early.verdict is Verdict.FAILED and overwhelming):
+        return few
+    needs = 2 * level if overwhelming else level
     return replace(early, explanation=(
         f"{early.explanation}; judged before {signal.min_samples} {unit} because the "
         f"evidence is past {ratio(needs)}"))

@@ -166,6 +166,11 @@ inequality bounds the chance of ever reaching 1/alpha by alpha whatever the coun
 fails every request goes back after two or three of them). min_samples still decides when a
 signal has seen enough to be called HEALTHY, and gates the approximate tests (drift, means)."""
 
+HOST_BOUND_KINDS = frozenset({SignalKind.LATENCY})
+"""Early kinds that measure the host as much as the version: a few slow first requests after a
+switch, or a busy machine, are real exceedances that a longer window puts in proportion. Before
+min_samples they may only say FAILED, and only on overwhelming evidence (1/alpha squared)."""
+
 FEEDBACK_KINDS = frozenset({SignalKind.ACCURACY, SignalKind.CUSTOM})
 """Kinds fed by feedback (labels), which may never arrive. Without enough of it such a signal
 abstains: INCONCLUSIVE for itself, it never holds the other signals' verdict back."""
