@@ -25,3 +25,23 @@ def register_once(url: str, start: Any, results: Any) -> None:
         raise
     finally:
         registry.dispose()
+
+
+def register_once_lite(url: str, start: Any, results: Any) -> None:
+    """`register_once`, through the registry the composition root opens for a SQLite file."""
+    from lastgood.bootstrap.services import open_registry as open_any_registry
+
+    registry = open_any_registry(url)
+    try:
+        start.wait()
+        with registry() as uow:
+            version = uow.versions.add(make_new_version("fraud"), at=EPOCH, actor="worker")
+            uow.events.append(EventDraft(action="register", actor="worker", model="fraud",
+                                         subject=str(version.number)), at=EPOCH)
+            uow.commit()
+        results.put(version.number)
+    except BaseException as exc:
+        results.put(f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        registry.dispose()

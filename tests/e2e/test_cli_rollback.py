@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,3 +215,34 @@ def test_tampered_event_row_detected(cli: Cli, models: list[Path]) -> None:
     result = cli("audit", "verify")
     assert_clean_error(result, 1, "#1", "edited")
 
+
+
+LOADED_DRIVERS = """
+import runpy, sys
+sys.argv = ["lastgood", *sys.argv[1:]]
+try:
+    runpy.run_module("lastgood", run_name="__main__")
+except SystemExit as done:
+    code = done.code
+print(sorted({m.split(".")[0] for m in sys.modules} & {"sqlalchemy", "alembic", "psycopg"}),
+      code, file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("command", [("status", "iris", *ENV),
+                                     ("rollback", "iris", *ENV, "--dry-run"),
+                                     ("rollback", "iris", *ENV, "--reason", "drill", "--yes")])
+def test_status_and_rollback_on_sqlite_import_no_database_framework(
+        cli: Cli, models: list[Path], command: tuple[str, ...]) -> None:
+    """What keeps the escape hatch quick to start: a SQLite registry is read and written through
+    the standard library (PostgreSQL registries need their driver, and import it)."""
+    setup_history(cli, models)
+    done = subprocess.run([sys.executable, "-c", LOADED_DRIVERS, *command], env=cli.env(),
+                          capture_output=True, text=True, timeout=120, check=False)
+    drivers, code = done.stderr.strip().splitlines()[-1].rsplit(" ", 1)
+    assert code == "0", done.stderr
+    assert live_version(cli) == (2 if command[-1] == "--yes" else 3)
+    if cli.db_url is None:
+        assert drivers == "[]"
+    else:
+        assert "psycopg" in drivers

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from lastgood.adapters.sql import rows
+from lastgood.adapters import registry_rows as rows
 from lastgood.domain import codec
 from lastgood.domain.deployments import Deployment, RuntimeDrift, VerifiedRecord
 from lastgood.domain.versions import Column, GoldenExample, GoldenSource

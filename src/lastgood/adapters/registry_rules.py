@@ -1,4 +1,4 @@
-"""What every registry adapter (memory, SQL) shares: the errors it raises and time/JSON rules.
+"""What every registry adapter (memory, SQL, stdlib SQLite) shares: its errors, time/JSON rules.
 
 Keeping the messages here means the in-memory fake and the SQL adapter say exactly the same thing,
 so a test written against one holds for the other.
@@ -6,10 +6,22 @@ so a test written against one holds for the other.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from lastgood.domain.errors import AlreadyExists, Conflict, NotFound, OperationInProgress
+from lastgood.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    LastGoodError,
+    NotFound,
+    OperationInProgress,
+    TransientError,
+)
+
+SCHEMA_REVISION = "0003"
+"""The registry schema both SQL adapters speak: the newest migration (a test keeps them equal)."""
 
 
 def utc(at: datetime) -> datetime:
@@ -119,3 +131,38 @@ def duplicate_token(token_id: str) -> AlreadyExists:
     return AlreadyExists(f"token id {token_id!r} already exists",
                          fix="create the token again (a new id is drawn)",
                          details={"token_id": token_id})
+
+
+# -- what a database's own errors become (the SQL adapters translate into these) --------------
+
+def dump_json(value: Any) -> str:
+    """The text stored for a JSON value; `default=str` matches the audit hash's canonical form."""
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def refused_change(text: str, state: str = "") -> LastGoodError:
+    """A constraint the database enforced (`text` is its first line, `state` its SQLSTATE)."""
+    if state == "23505" or "UNIQUE constraint failed" in text:
+        return AlreadyExists(f"already registered: {text}", fix="use another name, tag or id")
+    if state == "23503" or "FOREIGN KEY constraint failed" in text:
+        return NotFound(f"refers to something that does not exist: {text}",
+                        fix="register the model version first")
+    return Conflict(f"the registry refused the change: {text}", fix="reload and retry")
+
+
+def busy_database() -> TransientError:
+    return TransientError("the registry database is busy (another lastgood process is writing)",
+                          fix="retry in a moment")
+
+
+def unreachable_database(shown_url: str) -> TransientError:
+    """`shown_url` is the URL fit for messages (any password already masked)."""
+    return TransientError(f"cannot reach the registry database at {shown_url}",
+                          fix="check LASTGOOD_DB_URL / that the server runs",
+                          details={"url": shown_url})
+
+
+def database_error(text: str) -> LastGoodError:
+    return LastGoodError(f"registry database error: {text}",
+                         fix="check that the database was created by this lastgood version "
+                             "(migrations run at start) and report the error if it persists")

@@ -10,14 +10,39 @@ from typing import TYPE_CHECKING
 from lastgood.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from lastgood.adapters.sql.registry import SqlRegistry
+    from lastgood.adapters.sqlite import LiteRegistry
     from lastgood.domain.flavors import Inspection
     from lastgood.domain.versions import Version
     from lastgood.ports import ModelFormats, Predictor, UnitOfWorkFactory, Verifier
     from lastgood.services.container import Services
     from lastgood.services.faces import ControlPlane
 
-__all__ = ["LazyFormats", "local_services", "open_control_plane", "open_services",
-           "open_verifier"]
+__all__ = ["LazyFormats", "local_services", "open_control_plane", "open_registry",
+           "open_services", "open_verifier"]
+
+
+def open_registry(url: str) -> LiteRegistry | SqlRegistry:
+    """The registry at `url`, its schema at head.
+
+    A SQLite file goes through the standard library's sqlite3, so the CLI's short commands never
+    import SQLAlchemy; its schema is the SQLAlchemy adapter's, which creates or upgrades the file
+    first when it is new or behind. Every other URL (PostgreSQL, SQLite in memory or with
+    options) goes through SQLAlchemy.
+    """
+    from lastgood.adapters.registry_rules import SCHEMA_REVISION
+    from lastgood.adapters.sqlite import open_lite_registry
+
+    lite = open_lite_registry(url)
+    if lite is not None and lite.revision() == SCHEMA_REVISION:
+        return lite
+    from lastgood.adapters.sql.registry import open_registry as open_sql_registry
+
+    sql = open_sql_registry(url)  # migrates
+    if lite is None:
+        return sql
+    sql.dispose()
+    return lite
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -26,7 +51,6 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.mlflow import MlflowRegistry
     from lastgood.adapters.mlflow.webhooks import mlflow_signature
     from lastgood.adapters.null import NoEvidence
-    from lastgood.adapters.sql.registry import open_registry
     from lastgood.adapters.system.clock import SystemClock
     from lastgood.adapters.system.commands import SubprocessCommands
     from lastgood.adapters.system.drill import crash_drill

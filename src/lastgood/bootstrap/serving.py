@@ -32,10 +32,10 @@ def serve_env(settings: Settings, services: Services, request: ServeRequest) -> 
     and store; the watch runs inside the (single) replica when asked."""
     from lastgood.adapters.artifacts.factory import open_artifact_store
     from lastgood.adapters.formats import LocalModelFormats
-    from lastgood.adapters.sql.registry import open_registry
     from lastgood.adapters.sql.signals import signal_for_url
     from lastgood.adapters.system.clock import SystemClock
     from lastgood.adapters.system.host import packages_fingerprint
+    from lastgood.bootstrap.services import open_registry
     from lastgood.bootstrap.watch import attach_watch
     from lastgood.serving.server import serve
 

@@ -11,13 +11,8 @@ from contextlib import contextmanager
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from lastgood.domain.errors import (
-    AlreadyExists,
-    Conflict,
-    LastGoodError,
-    NotFound,
-    TransientError,
-)
+from lastgood.adapters import registry_rules as rules
+from lastgood.domain.errors import LastGoodError, TransientError
 
 # SQLSTATE classes: 08 connection exception, 57P0x server shutting down, 53 insufficient
 # resources, 40001 serialization failure, 40P01 deadlock — all worth a retry.
@@ -33,11 +28,7 @@ def safe_url(url: str) -> str:
 
 
 def unreachable(url: str) -> TransientError:
-    return TransientError(
-        f"cannot reach the registry database at {safe_url(url)}",
-        fix="check LASTGOOD_DB_URL / that the server runs",
-        details={"url": safe_url(url)},
-    )
+    return rules.unreachable_database(safe_url(url))
 
 
 def _sqlstate(error: sa_exc.DBAPIError) -> str:
@@ -63,30 +54,19 @@ def translate(error: sa_exc.SQLAlchemyError, url: str) -> LastGoodError:
 
 
 def _integrity(error: sa_exc.IntegrityError) -> LastGoodError:
-    state, text = _sqlstate(error), _first_line(error)
-    if state == "23505" or "UNIQUE constraint failed" in text:
-        return AlreadyExists(f"already registered: {text}",
-                             fix="use another name, tag or id")
-    if state == "23503" or "FOREIGN KEY constraint failed" in text:
-        return NotFound(f"refers to something that does not exist: {text}",
-                        fix="register the model version first")
-    return Conflict(f"the registry refused the change: {text}",
-                    fix="reload and retry")
+    return rules.refused_change(_first_line(error), _sqlstate(error))
 
 
 def _dbapi(error: sa_exc.DBAPIError, url: str) -> LastGoodError:
     state, text = _sqlstate(error), _first_line(error)
     if "database is locked" in text or "database is busy" in text or state == "55P03":
-        return TransientError("the registry database is busy (another lastgood process is "
-                              "writing)", fix="retry in a moment")
+        return rules.busy_database()
     if state.startswith(("40001", "40P01")):
         return TransientError(f"the registry database aborted a conflicting transaction: {text}",
                               fix="retry")
     if _is_unreachable(error, state, text, sqlite=url.startswith("sqlite")):
         return unreachable(url)
-    return LastGoodError(f"registry database error: {text}",
-                         fix="check that the database was created by this lastgood version "
-                             "(migrations run at start) and report the error if it persists")
+    return rules.database_error(text)
 
 
 @contextmanager

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from lastgood.adapters.registry_rules import SCHEMA_REVISION
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-HEAD_REVISION = "0003"
+HEAD_REVISION = SCHEMA_REVISION
 """The newest revision in migrations/versions (a test keeps the two equal)."""
 _ADVISORY_LOCK_KEY = 0x6C617374_676F6F64 >> 1  # "lastgood", fits a signed bigint
 

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
+from lastgood.adapters import registry_rows as rows
 from lastgood.adapters import registry_rules as rc
-from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.repo_versions import SqlVersions
 from lastgood.adapters.sql.session import NOTIFY_CHANNEL, Tx
 from lastgood.adapters.sql.tables import deployments, environments, generations

@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from lastgood.adapters import registry_rows as rows
 from lastgood.adapters.registry_rules import utc
-from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import audit_head, events
 from lastgood.domain import codec

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import Select, delete, or_, select
 
+from lastgood.adapters import registry_rows as rows
 from lastgood.adapters import registry_rules as rc
-from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import leases, operations
 from lastgood.domain import codec

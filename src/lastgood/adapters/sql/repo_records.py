@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from lastgood.adapters import registry_rows as rows
 from lastgood.adapters import registry_rules as rc
-from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import archives, replicas
 from lastgood.domain import codec

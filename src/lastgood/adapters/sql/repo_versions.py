@@ -7,8 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Text, func, select, type_coerce, update
 
+from lastgood.adapters import registry_rows as rows
 from lastgood.adapters import registry_rules as rc
-from lastgood.adapters.sql import rows
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import models, versions
 from lastgood.domain.errors import AlreadyExists

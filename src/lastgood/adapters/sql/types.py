@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import DateTime, Dialect, Text
 from sqlalchemy.types import TypeDecorator
 
-from lastgood.adapters.registry_rules import utc
+from lastgood.adapters.registry_rules import dump_json, utc
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -31,11 +31,6 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def dump_json(value: Any) -> str:
-    """The text stored for a JSON value; `default=str` matches the audit hash's canonical form."""
-    return json.dumps(value, default=str, sort_keys=True)
 
 
 class Json(TypeDecorator[Any]):

@@ -1,4 +1,4 @@
-"""Rows <-> records: each `*_row` gives column values, each `to_*` a record.
+"""Rows <-> records for both SQL adapters: each `*_row` gives column values, each `to_*` a record.
 
 A row is the record's JSON from `domain.codec` (its one serialisation) with times as datetimes
 for the datetime columns. Rows of events, deployments, operations and archives read back with the
@@ -11,16 +11,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping
-
 from lastgood.domain import codec
+from lastgood.domain.access import ApiToken, Role, SigningKey
 from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import Event
 from lastgood.domain.deployments import Environment, ReplicaReport
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import NewVersion, Version, VersionStatus
 
-Row = RowMapping | Mapping[str, Any]
+Row = Mapping[Any, Any]  # SQLAlchemy's RowMapping and the stdlib adapter's dicts
 
 def _timed(json: dict[str, Any], record: object, *names: str) -> dict[str, Any]:
     """The record's JSON with the named times as they are (for datetime columns)."""
@@ -74,3 +73,28 @@ def replica_row(report: ReplicaReport) -> dict[str, Any]:
 def to_replica(row: Row) -> ReplicaReport:
     return codec.replica_from_json(row, model=row["model"], env=row["env"])
 
+
+
+def token_row(t: ApiToken) -> dict[str, Any]:
+    return {"id": t.id, "owner": t.owner, "role": t.role.label, "token_hash": t.token_hash,
+            "created_at": t.created_at, "created_by": t.created_by,
+            "expires_at": t.expires_at, "revoked_at": t.revoked_at}
+
+
+def to_token(row: Row) -> ApiToken:
+    return ApiToken(id=row["id"], owner=row["owner"], role=Role.parse(row["role"]),
+                    token_hash=row["token_hash"], created_at=row["created_at"],
+                    created_by=row["created_by"], expires_at=row["expires_at"],
+                    revoked_at=row["revoked_at"])
+
+
+def key_row(key: SigningKey) -> dict[str, Any]:
+    return {"name": key.name, "algorithm": key.algorithm, "public_key": key.public_key,
+            "fingerprint": key.fingerprint, "created_at": key.created_at,
+            "created_by": key.created_by}
+
+
+def to_key(row: Row) -> SigningKey:
+    return SigningKey(name=row["name"], public_key=row["public_key"],
+                      fingerprint=row["fingerprint"], created_at=row["created_at"],
+                      created_by=row["created_by"], algorithm=row["algorithm"])
