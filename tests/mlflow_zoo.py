@@ -312,6 +312,38 @@ def build_lightgbm(root: Path) -> ZooModel:
     return ZooModel("lightgbm", "lightgbm", False, versions.pair(), spread(frame))
 
 
+def build_boosters_ndarray(root: Path, library: str) -> ZooModel:
+    """A native Booster (xgboost.train / lightgbm.train) fit on a numpy matrix and saved with a
+    numpy input example: MLflow's signature is then one row tensor, not named columns."""
+    import lightgbm
+    import mlflow.lightgbm
+    import mlflow.xgboost
+    import xgboost
+
+    frame, target = diabetes_frame()
+    features, labels = frame.to_numpy(), target.to_numpy()
+    name = f"{library}-ndarray"
+    versions = Versions(root, name)
+    for v in (1, 2):
+        rounds = (4, 30)[v - 1]
+        with quiet():
+            if library == "xgboost":
+                booster = xgboost.train({"max_depth": (2, 4)[v - 1], "nthread": 1},
+                                        xgboost.DMatrix(features, labels), rounds)
+                outputs = booster.predict(xgboost.DMatrix(features))
+                save: Callable[..., Any] = mlflow.xgboost.save_model
+            else:
+                booster = lightgbm.train({"objective": "regression", "verbose": -1, "seed": v,
+                                          "num_leaves": (4, 15)[v - 1], "num_threads": 1},
+                                         lightgbm.Dataset(features, labels), rounds)
+                outputs = booster.predict(features)
+                save = mlflow.lightgbm.save_model
+        versions.save(save, booster, signature=signature(features, outputs),
+                      input_example=features[:3])
+    return ZooModel(name, library, False, versions.pair(),
+                    features[:: len(features) // SAMPLE_ROWS][:SAMPLE_ROWS], tensor_name="input")
+
+
 def _python_model_class() -> type:
     import mlflow.pyfunc
 
@@ -371,6 +403,8 @@ BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     "onnx-zipmap": partial(build_onnx, zipmap=True),
     "xgboost": build_xgboost,
     "lightgbm": build_lightgbm,
+    "xgboost-ndarray": partial(build_boosters_ndarray, library="xgboost"),
+    "lightgbm-ndarray": partial(build_boosters_ndarray, library="lightgbm"),
     "pyfunc": build_pyfunc,
 }
 ZOO_NAMES = tuple(BUILDERS)

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from lastgood.adapters.formats.pickle_format import load_pickle, refuse
-from lastgood.adapters.formats.records import frame, import_for, per_record, unreadable
+from lastgood.adapters.formats.records import (
+    frame,
+    import_for,
+    matrix,
+    per_record,
+    rows,
+    unreadable,
+)
 from lastgood.adapters.formats.skops_format import (
     estimator_predictor,
     load_skops,
@@ -65,7 +72,7 @@ def load_xgboost(path: Path, conf: Mapping[str, Any], inputs: Sequence[Column]) 
         booster.load_model(str(path))
     except (xgb.core.XGBoostError, ValueError, OSError) as exc:
         raise unreadable(path, "xgboost", exc) from exc
-    return BoosterPredictor(booster, _columns(booster.feature_names, inputs), xgb.DMatrix)
+    return _booster_predictor(booster, booster.feature_names, inputs, xgb.DMatrix)
 
 
 def load_lightgbm(path: Path, inputs: Sequence[Column], *, unsafe: bool) -> Predictor:
@@ -84,7 +91,16 @@ def load_lightgbm(path: Path, inputs: Sequence[Column], *, unsafe: bool) -> Pred
         booster = lgb.Booster(model_file=str(path))
     except (lgb.basic.LightGBMError, ValueError, OSError) as exc:
         raise unreadable(path, "lightgbm", exc) from exc
-    return BoosterPredictor(booster, _columns(booster.feature_name(), inputs), None)
+    return _booster_predictor(booster, booster.feature_name(), inputs, None)
+
+
+def _booster_predictor(booster: Any, names: Sequence[str] | None, inputs: Sequence[Column],
+                       wrap: Any) -> BoosterPredictor:
+    """Fed as MLflow's signature says: one row tensor (an ndarray input example) as a matrix of
+    those rows, else a frame of the booster's named features."""
+    if len(inputs) == 1 and len(inputs[0].shape) == 1:
+        return BoosterPredictor(booster, (inputs[0],), wrap, tensor=True)
+    return BoosterPredictor(booster, _columns(names, inputs), wrap)
 
 
 def _columns(names: Sequence[str] | None, inputs: Sequence[Column]) -> tuple[Column, ...]:
@@ -99,17 +115,23 @@ def _columns(names: Sequence[str] | None, inputs: Sequence[Column]) -> tuple[Col
 
 @dataclass(frozen=True, slots=True)
 class BoosterPredictor:
-    """A raw Booster: fed a DataFrame of its feature columns (wrapped for xgboost's DMatrix)."""
+    """A raw Booster: fed a DataFrame of its feature columns, or with `tensor` a matrix of each
+    record's one feature row (wrapped for xgboost's DMatrix)."""
 
     booster: Any
     columns: tuple[Column, ...]
     wrap: Any = None  # xgboost.DMatrix; lightgbm takes the frame itself
+    tensor: bool = False  # `columns` is one field holding each record's whole feature row
 
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One plain output per record."""
         if not records:
             return []
-        features = frame(records, self.columns)
+        if self.tensor:
+            values = rows(records, (self.columns[0].name,))
+            features: Any = matrix([list(row[0]) for row in values])
+        else:
+            features = frame(records, self.columns)
         if self.wrap is not None:
             features = self.wrap(features)
         return per_record(self.booster.predict(features), len(records))
