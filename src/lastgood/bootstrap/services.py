@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from lastgood.services.container import Services
     from lastgood.services.faces import ControlPlane
 
-__all__ = ["LazyFormats", "local_services", "open_control_plane", "open_services",
-           "open_verifier"]
+__all__ = ["LazyFormats", "local_services", "open_committing_registry", "open_control_plane",
+           "open_services", "open_verifier"]
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -26,7 +26,6 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.mlflow import MlflowRegistry
     from lastgood.adapters.mlflow.webhooks import mlflow_signature
     from lastgood.adapters.null import NoEvidence
-    from lastgood.adapters.sql.registry import open_registry
     from lastgood.adapters.system.clock import SystemClock
     from lastgood.adapters.system.commands import SubprocessCommands
     from lastgood.adapters.system.drill import crash_drill
@@ -41,7 +40,7 @@ def open_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
     store = open_artifact_store(settings.store_url,
                                 endpoint_url=settings.s3_endpoint_url or None)
-    registry = open_registry(settings.db_url)
+    registry = open_committing_registry(settings.db_url)
     outside = MlflowRegistry(settings.mlflow_tracking_uri)  # imports mlflow on first use
     return wire(Ports(
         uow=registry, store=store, formats=LazyFormats(),
@@ -56,6 +55,19 @@ def open_services(settings: Settings | None = None) -> Services:
         importer=outside, mirror=outside,
         tracking_uri=settings.mlflow_tracking_uri, webhook_signer=mlflow_signature,
         mlflow_webhook_secret=settings.mlflow_webhook_secret))
+
+
+def open_committing_registry(db_url: str) -> UnitOfWorkFactory:
+    """The registry at `db_url` for a process that may change desired states: on a SQLite file
+    every such commit wakes this host's replicas at once (PostgreSQL's NOTIFY does it in the
+    transaction itself), where they would otherwise wait for their next poll."""
+    from lastgood.adapters.sql.registry import open_registry
+    from lastgood.adapters.sql.signals import announcer_for_url
+    from lastgood.adapters.wakeups import AnnouncingRegistry
+
+    registry = open_registry(db_url)
+    announcer = announcer_for_url(db_url)
+    return registry if announcer is None else AnnouncingRegistry(registry, announcer)
 
 
 class LazyFormats:

@@ -1,9 +1,12 @@
 """The registry's change signals (the `ChangeSignal` port): PostgreSQL LISTEN/NOTIFY on the
 channel the deployment repository notifies, and for anything else a generation poll (for a
-SQLite file, gated by a stat of the file: a stat instead of a query).
+SQLite file, gated by a stat of the file: a stat instead of a query). A SQLite file's replicas
+also wake on the datagram its committers send (`lastgood.adapters.wakeups`), the poll being
+the fallback when one is lost.
 
-`signal_for_url(db_url)` picks one from the registry's URL; the composition root hands the
-result to the serving replicas, which never see a database URL.
+`signal_for_url(db_url)` picks one from the registry's URL, `announcer_for_url(db_url)` the
+committing side; the composition root hands the first to the serving replicas, which never see
+a database URL, and wraps the registry of every committing process with the second.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from collections.abc import Callable, Hashable
 from functools import partial
 
 from lastgood.adapters.sql.session import NOTIFY_CHANNEL
-from lastgood.ports import ChangeSignal, UnitOfWorkFactory
+from lastgood.adapters.wakeups import AnySignal, DatagramAnnouncer, DatagramSignal, wakeup_folder
+from lastgood.ports import ChangeAnnouncer, ChangeSignal, UnitOfWorkFactory
 
-__all__ = ["PollingSignal", "PostgresListenSignal", "SignalBuilder", "file_fingerprint",
-           "signal_for_url", "sqlite_file"]
+__all__ = ["PollingSignal", "PostgresListenSignal", "SignalBuilder", "announcer_for_url",
+           "file_fingerprint", "signal_for_url", "sqlite_file"]
 
 log = logging.getLogger(__name__)
 
@@ -175,10 +179,15 @@ class PostgresListenSignal:
 
 def polling_signal(uow_factory: UnitOfWorkFactory, env: str, *, interval_s: float,
                    sqlite_path: str | None = None) -> ChangeSignal:
-    fingerprint = None
-    if sqlite_path:  # WAL mode writes the -wal file first; a checkpoint writes the database
-        fingerprint = file_fingerprint(sqlite_path, f"{sqlite_path}-wal")
-    return PollingSignal(uow_factory, env, interval_s=interval_s, fingerprint=fingerprint)
+    """The poll; for a SQLite file, stat-gated and woken at once by the committers' datagrams
+    (the poll then only covers a datagram that was lost)."""
+    if not sqlite_path:
+        return PollingSignal(uow_factory, env, interval_s=interval_s)
+    # WAL mode writes the -wal file first; a checkpoint writes the database
+    fingerprint = file_fingerprint(sqlite_path, f"{sqlite_path}-wal")
+    return AnySignal(DatagramSignal(wakeup_folder(sqlite_path), env),
+                     PollingSignal(uow_factory, env, interval_s=interval_s,
+                                   fingerprint=fingerprint))
 
 
 def sqlite_file(db_url: str) -> str | None:
@@ -187,6 +196,14 @@ def sqlite_file(db_url: str) -> str | None:
         return None
     path = db_url.split(":///", 1)[1].split("?", 1)[0]
     return path if path and path != ":memory:" else None
+
+
+def announcer_for_url(db_url: str) -> ChangeAnnouncer | None:
+    """Who wakes a SQLite file's replicas after a commit (datagrams in the folder beside the
+    file); None where the database notifies by itself (PostgreSQL) or no other process can
+    share it (a memory database)."""
+    path = sqlite_file(db_url)
+    return DatagramAnnouncer(wakeup_folder(path)) if path else None
 
 
 def listen_signal(db_url: str, uow_factory: UnitOfWorkFactory, env: str) -> ChangeSignal:
