@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/rollback_e2e.py [--rounds 5] [--rate 300]
                                                 [--backends sqlite,postgresql]
+                                                [--replicas 1,4]
                                                 [--no-mlflow] [--modes fresh,none]
 
 Before and after a change: run it once as is and once with PYTHONPATH=<a `git archive REF src`
@@ -9,19 +10,25 @@ export>/src, so the commands and the replica run REF's lastgood (same interprete
 benchmark); read the two tables with the load average each printed.
 
 What is timed: the real `lastgood rollback iris --env bench --reason ... --yes --json` command,
-exec'd as a subprocess, against a real `lastgood serve --env bench` subprocess answering a
-steady RATE req/s (paced over 8 keep-alive connections from a separate process). Each round
-first makes a new, bad version live (a setup write, not timed), waits until the replica serves
-it and holds the verified v1 warm as its standby, then execs the rollback. Times run from the
-exec to the first answer of the target and to the last answer of the old version ("100 %
-target"), and are broken into phases from the operation's own audit events:
+exec'd as a subprocess, against real `lastgood serve --env bench` subprocesses (one, or four
+on four ports: --replicas) answering a steady RATE req/s in all (8 keep-alive connections from
+a separate process, spread evenly over the replicas and taking turns, so a request leaves every
+1/RATE s and each replica gets one every REPLICAS/RATE s: the resolution of the times below).
+Each round first makes a new, bad version live (a setup write, not timed), waits until every
+replica serves it and holds the verified v1 warm as its standby, then execs the rollback. Times
+run from the exec to the first answer of the target and to "100 % target": the last answer of
+the old version from any replica, or the first of the target when that came later, so with
+several replicas 100 % means every replica answers with the target. They are broken into
+phases from the operation's own audit events:
 
   start+plan   exec -> `operation.planned` (interpreter, imports, registry open, the plan)
   checks       planned -> `operation.checked` (every preflight check of the chosen target)
   commit       checked -> `deployment.switched` (the pointer move and its event)
   switch       switched -> the first answer of the target from the replica
-  100%         switched -> the last answer of the old version (the fast-switch target: commit
-               -> 100 % of traffic on the target)
+  100%         switched -> 100 % target (the fast-switch target: commit -> 100 % of traffic
+               on the target). `deployment.switched` is stamped inside the pointer's
+               transaction before its last statements and the commit, so this over-states
+               commit -> 100 % by the rest of that transaction
   confirm      switched -> `switch.confirmed` (the replica's report read back)
   exit         exec -> the command's exit (archive and verification included)
   CPU          user + system CPU time of the command process (and its children: the smoke
@@ -30,14 +37,16 @@ target"), and are broken into phases from the operation's own audit events:
 
 Modes: "fresh evidence" (the replica's readiness proof of v1 is fresh: the smoke check passes
 on it) and "no evidence" (LASTGOOD_READINESS_EVIDENCE=off for the command: the smoke test loads
-v1 in a fresh interpreter, as before issue 12), each on SQLite and on PostgreSQL (NOTIFY).
+v1 in a fresh interpreter, as before issue 12), each on SQLite (the committing command wakes
+the replicas with a datagram each; their 10 ms poll is the fallback) and on PostgreSQL
+(LISTEN/NOTIFY), with each count of replicas.
 Beside them, in the same run: `mlflow models serve` on the bad model, killed and started on the
 good one under the same load (what a user without lastgood would do); its times run from the
 kill, "target" is any answer to a request sent after the old process exited. Nothing here
 asserts: it prints a table, the targets and PASS/MISS. The machine is shared: read the numbers
 with `uptime` in mind. The commands cache their bytecode, as an installed lastgood does (an
-inherited PYTHONDONTWRITEBYTECODE is dropped). One replica serves here on both backends: the
-four-replica PostgreSQL NOTIFY switch target is not measured by this script.
+inherited PYTHONDONTWRITEBYTECODE is dropped). The fast-switch targets are p99 over the
+rounds, which with 5 rounds is the worst round.
 """
 
 from __future__ import annotations
@@ -76,9 +85,8 @@ from benchmarks.switch_under_load import (
 MODEL, ENV = "iris", "bench"
 LASTGOOD = [sys.executable, "-m", "lastgood"]
 PHASES = ("start+plan", "checks", "commit", "switch", "100%", "confirm", "exit", "CPU")
-SWITCH_P99_S = {"sqlite": 0.010, "postgresql": 0.050}
-"""Commit -> 100 % target, p99: one replica on SQLite; PostgreSQL NOTIFY (four replicas in the
-target, one here)."""
+SWITCH_P99_S = {("sqlite", 1): 0.010, ("postgresql", 4): 0.050}
+"""Commit -> 100 % target, p99: one replica on SQLite; four replicas on PostgreSQL NOTIFY."""
 MLFLOW_BODY = json.dumps({"dataframe_records": json.loads(BODY)["records"]}).encode()
 
 
@@ -127,16 +135,17 @@ class World:
                                          actor="bench", force=True)
         return number
 
-    def wait_ready(self, live: int, *, fresh: bool, timeout_s: float = 90) -> None:
+    def wait_ready(self, live: int, *, fresh: bool, replicas: int,
+                   timeout_s: float = 90) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             st = self.services.deployments.status(MODEL, env=ENV)
             serving = [r for r in st.replicas if r.version == live and r.state == "serving"]
-            holds = serving and all(_holds(r.evidence, 1) for r in serving)
+            holds = len(serving) >= replicas and all(_holds(r.evidence, 1) for r in serving)
             if holds and (not fresh or (st.readiness and st.readiness.ready)):
                 return
             time.sleep(0.1)
-        raise SystemExit(f"the replica never served v{live} with v1 warm and proven")
+        raise SystemExit(f"the replicas never all served v{live} with v1 warm and proven")
 
     def phases(self, op_id: str) -> dict[str, float]:
         """Wall-clock times (epoch s) of the operation's events by action."""
@@ -164,12 +173,13 @@ def golden(path: Path) -> tuple[Any, ...]:
 
 # -- load and one timed command ---------------------------------------------------------------
 
-def drive(port: int, path: str, duration_s: float, rate: float, at_s: float,
+def drive(ports: Sequence[int], path: str, duration_s: float, rate: float, at_s: float,
           action: Callable[[], tuple[float, dict[str, Any]]]) -> tuple[Result, dict[str, Any]]:
-    """Steady load for `duration_s`; at `at_s` run `action` (returns its start and facts)."""
+    """Steady load over `ports` for `duration_s`; at `at_s` run `action` (returns its start
+    and facts)."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    loader = ctx.Process(target=load_main, args=(port, path, duration_s, rate, child))
+    loader = ctx.Process(target=load_main, args=(list(ports), path, duration_s, rate, child))
     loader.start()
     start: float = parent.recv()
     time.sleep(max(0.0, start + at_s - time.monotonic()))
@@ -200,11 +210,12 @@ def exec_rollback(world: World, *, evidence: bool) -> tuple[float, dict[str, Any
                    "cpu": (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)}
 
 
-def rollback_round(world: World, port: int, *, evidence: bool, rate: float) -> dict[str, Any]:
+def rollback_round(world: World, ports: Sequence[int], *, evidence: bool,
+                   rate: float) -> dict[str, Any]:
     live = world.make_bad_live()
-    world.wait_ready(live, fresh=evidence)
-    result, facts = drive(port, f"/v1/models/{MODEL}/predict", 9.0 if evidence else 30.0, rate,
-                          1.5, lambda: exec_rollback(world, evidence=evidence))
+    world.wait_ready(live, fresh=evidence, replicas=len(ports))
+    result, facts = drive(ports, f"/v1/models/{MODEL}/predict", 9.0 if evidence else 30.0,
+                          rate, 1.5, lambda: exec_rollback(world, evidence=evidence))
     [(first, full)] = result.reach()
     began = result.commands[0][0]
     events = {k: v - facts["offset"] - began for k, v in world.phases(facts["op"]).items()}
@@ -237,22 +248,24 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def lastgood_runs(kind: str, paths: dict[int, Path], *, rounds: int, rate: float,
-                  modes: Sequence[str] = ("fresh", "none")) -> dict[str, list[dict[str, Any]]]:
+                  replicas: int = 1, modes: Sequence[str] = ("fresh", "none"),
+                  ) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     with registry_url(kind) as (url, folder):
         world = World(folder / "home", url, paths)
         world.open(rounds * len(modes))
-        port = free_port()
-        server = serve_lastgood(world, port)
+        ports = [free_port() for _ in range(replicas)]
+        servers = [serve_lastgood(world, port) for port in ports]
         try:
             for i in range(rounds * len(modes)):
                 mode = modes[i % len(modes)]
-                print(f"  {kind} round {i + 1}/{rounds * len(modes)} ({mode} evidence)",
-                      file=sys.stderr, flush=True)
-                found[mode].append(rollback_round(world, port, evidence=mode == "fresh",
+                print(f"  {kind} x{replicas} round {i + 1}/{rounds * len(modes)} "
+                      f"({mode} evidence)", file=sys.stderr, flush=True)
+                found[mode].append(rollback_round(world, ports, evidence=mode == "fresh",
                                                   rate=rate))
         finally:
-            stop(server)
+            for server in servers:
+                stop(server)
             world.services.ports.uow.dispose()
     return found
 
@@ -350,10 +363,17 @@ def summary_row(label: str, runs: Sequence[dict[str, Any]]) -> str:
             f"{ms(pct(full, .95))} | {phases} |")
 
 
+def scenario(key: str) -> tuple[str, int, str]:
+    """(backend, replicas, mode) of a results key "sqlite x1, fresh"; mlflow: ("", 0, "")."""
+    head, _, mode = key.partition(", ")
+    kind, _, count = head.partition(" x")
+    return (kind, int(count), mode) if count else ("", 0, "")
+
+
 def verdicts(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     lines = []
     for key, runs in results.items():
-        if not key.endswith("fresh"):
+        if scenario(key)[2] != "fresh":
             continue
         p95 = pct([r["full"] for r in runs], .95)
         failed = sum(r["failed"] for r in runs)
@@ -361,13 +381,14 @@ def verdicts(results: dict[str, list[dict[str, Any]]]) -> list[str]:
                      f"<= 500 ms ({ms(p95)} ms)")
         lines.append(f"{'PASS' if failed == 0 else 'MISS'}  {key}: 0 failed requests ({failed})")
     for key, runs in results.items():
-        kind = key.partition(", ")[0]
-        if kind not in SWITCH_P99_S:
+        kind, replicas, _ = scenario(key)
+        limit = SWITCH_P99_S.get((kind, replicas))
+        if limit is None:
             continue
         p99 = pct([r["phases"]["100%"] for r in runs], .99)
-        limit = SWITCH_P99_S[kind]
+        count = "one replica" if replicas == 1 else f"{replicas} replicas"
         lines.append(f"{'PASS' if p99 <= limit else 'MISS'}  {key}: commit -> 100 % target p99 "
-                     f"<= {limit * 1000:.0f} ms ({ms(p99)} ms, one replica)")
+                     f"<= {limit * 1000:.0f} ms ({ms(p99)} ms, {count}, {len(runs)} rounds)")
     return lines
 
 
@@ -377,6 +398,7 @@ class Args:
     rate: float
     backends: list[str]
     mlflow: bool
+    replicas: list[int] = field(default_factory=lambda: [1, 4])
     modes: list[str] = field(default_factory=lambda: ["fresh", "none"])
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -386,12 +408,23 @@ def parse(argv: Sequence[str] | None) -> Args:
     parser.add_argument("--rounds", type=int, default=5, help="rollbacks per mode and backend")
     parser.add_argument("--rate", type=float, default=300.0, help="steady load, requests/s")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--replicas", default="1,4",
+                        help="counts of `lastgood serve` processes to measure on each backend")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--modes", default="fresh,none", help="fresh, none, or both")
     ns = parser.parse_args(argv)
     modes = [m for m in ns.modes.split(",") if m in ("fresh", "none")] or ["fresh", "none"]
-    return Args(ns.rounds, ns.rate, [b for b in ns.backends.split(",") if b], not ns.no_mlflow,
-                modes)
+    try:
+        replicas = [int(n) for n in ns.replicas.split(",") if n]
+    except ValueError:
+        parser.error(f"--replicas takes counts such as 1,4, not {ns.replicas!r}")
+    if not replicas or min(replicas) < 1:
+        parser.error(f"--replicas takes counts of at least 1 such as 1,4, not {ns.replicas!r}")
+    backends = [b for b in ns.backends.split(",") if b]
+    unknown = sorted(set(backends) - {"sqlite", "postgresql"})
+    if unknown:
+        parser.error(f"unknown backend {unknown[0]!r}: use --backends sqlite,postgresql")
+    return Args(ns.rounds, ns.rate, backends, not ns.no_mlflow, replicas=replicas, modes=modes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -402,14 +435,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="lastgood-rollback-e2e-") as tmp:
         paths = train(Path(tmp))
         for kind in args.backends:
-            print(f"lastgood on {kind} ...", file=sys.stderr, flush=True)
-            found = lastgood_runs(kind, paths, rounds=args.rounds, rate=args.rate,
-                                  modes=args.modes)
-            for mode, runs in found.items():
-                results[f"{kind}, {mode}"] = runs
-                smoke_seen[f"{kind}, {mode}"] = runs[-1]["smoke"] if runs else ""
-                print(f"  {kind}, {mode}: " + summary_row(mode, runs), file=sys.stderr,
+            for replicas in args.replicas:
+                print(f"lastgood on {kind}, {replicas} replica(s) ...", file=sys.stderr,
                       flush=True)
+                found = lastgood_runs(kind, paths, rounds=args.rounds, rate=args.rate,
+                                      replicas=replicas, modes=args.modes)
+                for mode, runs in found.items():
+                    key = f"{kind} x{replicas}, {mode}"
+                    results[key] = runs
+                    smoke_seen[key] = runs[-1]["smoke"] if runs else ""
+                    print(f"  {key}: " + summary_row(mode, runs), file=sys.stderr, flush=True)
+                    print(f"  {key}: commit -> 100 % per round (ms): " + ", ".join(
+                        ms(r["phases"]["100%"]) for r in runs), file=sys.stderr, flush=True)
         if args.mlflow:
             print("mlflow models serve, restarted ...", file=sys.stderr, flush=True)
             try:
@@ -423,13 +460,16 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{multiprocessing.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, total "
           f"{time.monotonic() - began:.0f} s. Times in ms from the exec of the command (mlflow: "
-          "from the kill of the old server), p50/p95 over the rounds; phases are medians.\n")
+          "from the kill of the old server), p50/p95 over the rounds; phases are medians. "
+          f"A request leaves every {1000 / args.rate:.1f} ms, spread evenly over the replicas."
+          "\n")
     print("| scenario | rounds | failed requests | exec->first target p50/p95 | "
           "exec->100% target p50/p95 | " + " | ".join(PHASES) + " |")
     print("|---|---|---|---|---|" + "---|" * len(PHASES))
     for key, runs in results.items():
-        kind, _, mode = key.partition(", ")
-        label = (f"{labels[mode]} ({kind})" if mode else
+        kind, replicas, mode = scenario(key)
+        where = f"{kind}, {replicas} replica{'s' if replicas > 1 else ''}"
+        label = (f"{labels[mode]} ({where})" if mode else
                  "mlflow models serve killed and restarted on v1")
         print(summary_row(label, runs))
     print("\nsmoke check said (last round):")

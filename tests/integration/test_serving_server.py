@@ -18,6 +18,7 @@ from lastgood.adapters.metrics import http_source
 from lastgood.adapters.sql import open_registry
 from lastgood.adapters.sql.signals import PollingSignal, PostgresListenSignal, signal_for_url
 from lastgood.adapters.system.clock import SystemClock
+from lastgood.adapters.wakeups import AnnouncingRegistry, announcer_for_url
 from lastgood.domain.deployments import DeploymentEnd
 from lastgood.domain.measurements import Moments
 from lastgood.domain.versions import GoldenExample
@@ -180,6 +181,38 @@ def _serve_sqlite(url: str, port: int) -> None:
               reconciler=ReconcilerOptions(heartbeat_s=0.5), poll_interval_s=0.02))
 
 
+
+
+def _serve_sqlite_unpolled(url: str, port: int) -> None:
+    """Two replicas whose poll looks once an hour: only an announcement moves them sooner."""
+    serve(ENV, host="127.0.0.1", port=port, workers=2,
+          uow_factory_builder=partial(open_registry, url), loader_builder=FakeLoader,
+          signal_builder=signal_for_url(url, poll_interval_s=3600), clock=SystemClock(),
+          replica_prefix="quiet", options=ServingOptions(reconciler=ReconcilerOptions(
+              resync_s=3600, heartbeat_s=3600), poll_interval_s=3600))
+
+
+def test_a_sqlite_commit_wakes_replica_processes_without_their_poll(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    registry = open_registry(url)
+    seed(registry)
+    deploy(registry, 1)
+    announcer = announcer_for_url(url)
+    assert announcer is not None
+    committing = AnnouncingRegistry(registry, announcer)
+    proc = multiprocessing.get_context("spawn").Process(target=_serve_sqlite_unpolled,
+                                                        args=(url, free_port()))
+    proc.start()
+    try:
+        assert wait_for(lambda: replica_versions(registry) == {"quiet/0": 1, "quiet/1": 1},
+                        timeout_s=60)
+        deploy(committing, 2)  # no poll, resync or heartbeat for an hour: only the datagram
+        assert wait_for(lambda: replica_versions(registry) == {"quiet/0": 2, "quiet/1": 2},
+                        timeout_s=60)
+    finally:
+        proc.terminate()
+        proc.join(30)
+    registry.dispose()
 
 
 def test_two_worker_processes_are_two_replicas_following_sqlite(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from lastgood.services.container import Services
     from lastgood.services.faces import ControlPlane
 
-__all__ = ["LazyFormats", "local_services", "open_control_plane", "open_registry",
-           "open_services", "open_verifier"]
+__all__ = ["LazyFormats", "local_services", "open_committing_registry", "open_control_plane",
+           "open_registry", "open_services", "open_verifier"]
 
 
 def open_registry(url: str) -> LiteRegistry | SqlRegistry:
@@ -65,7 +65,7 @@ def open_services(settings: Settings | None = None) -> Services:
     settings = settings or load_settings()
     store = open_artifact_store(settings.store_url,
                                 endpoint_url=settings.s3_endpoint_url or None)
-    registry = open_registry(settings.db_url)
+    registry = open_committing_registry(settings.db_url)
     outside = MlflowRegistry(settings.mlflow_tracking_uri)  # imports mlflow on first use
     return wire(Ports(
         uow=registry, store=store, formats=LazyFormats(),
@@ -80,6 +80,17 @@ def open_services(settings: Settings | None = None) -> Services:
         importer=outside, mirror=outside,
         tracking_uri=settings.mlflow_tracking_uri, webhook_signer=mlflow_signature,
         mlflow_webhook_secret=settings.mlflow_webhook_secret))
+
+
+def open_committing_registry(db_url: str) -> UnitOfWorkFactory:
+    """The registry at `db_url` for a process that may change desired states: on a SQLite file
+    every such commit wakes this host's replicas at once (PostgreSQL's NOTIFY does it in the
+    transaction itself), where they would otherwise wait for their next poll."""
+    from lastgood.adapters.wakeups import AnnouncingRegistry, announcer_for_url
+
+    registry = open_registry(db_url)
+    announcer = announcer_for_url(db_url)
+    return registry if announcer is None else AnnouncingRegistry(registry, announcer)
 
 
 class LazyFormats:

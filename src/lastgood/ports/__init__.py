@@ -8,7 +8,7 @@ transaction per use case, so a pointer move and its audit event commit together 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -41,6 +41,7 @@ from lastgood.ports.registry import (
 __all__ = [
     "ArchiveRepository",
     "ArtifactStore",
+    "ChangeAnnouncer",
     "ChangeSignal",
     "Clock",
     "CommandRunner",
@@ -97,6 +98,16 @@ class ChangeSignal(Protocol):
 
     async def aclose(self) -> None:
         """Release connections and threads."""
+        ...
+
+
+class ChangeAnnouncer(Protocol):
+    """The committing side of a change signal, for registries that cannot notify by themselves
+    (SQLite): told right after a commit that changed environments' desired state."""
+
+    def announce(self, envs: Collection[str]) -> None:
+        """Wake the replicas of `envs` now. Best effort: quick, never raises; an announcement
+        that is lost costs only latency, since every replica's change signal also polls."""
         ...
 
 

@@ -7,7 +7,7 @@ re-exports it so a test needs one import.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "FixedClock",
     "MemoryRegistry",
     "MemoryUnitOfWork",
+    "RecordingAnnouncer",
     "make_environment",
     "make_manifest",
     "make_new_version",
@@ -39,6 +40,16 @@ __all__ = [
 
 EPOCH = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 """The default start of a FixedClock: a fixed, timezone-aware UTC instant."""
+
+
+class RecordingAnnouncer:
+    """A ChangeAnnouncer that keeps what it was told: one list of environments per commit."""
+
+    def __init__(self) -> None:
+        self.announced: list[list[str]] = []
+
+    def announce(self, envs: Collection[str]) -> None:
+        self.announced.append(sorted(envs))
 
 
 class FixedClock:

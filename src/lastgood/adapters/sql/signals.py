@@ -1,9 +1,13 @@
 """The registry's change signals (the `ChangeSignal` port): PostgreSQL LISTEN/NOTIFY on the
 channel the deployment repository notifies, and for anything else a generation poll (for a
-SQLite file, gated by a stat of the file: a stat instead of a query).
+SQLite file, gated by a stat of the file: a stat instead of a query). A SQLite file's replicas
+also wake on the datagram its committers send (`lastgood.adapters.wakeups`), the poll being
+the fallback when one is lost.
 
-`signal_for_url(db_url)` picks one from the registry's URL; the composition root hands the
-result to the serving replicas, which never see a database URL.
+`signal_for_url(db_url)` picks one from the registry's URL, and
+`lastgood.adapters.wakeups.announcer_for_url(db_url)` the committing side; the composition root
+hands the first to the serving replicas, which never see a database URL, and wraps the registry
+of every committing process with the second.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ from collections.abc import Callable, Hashable
 from functools import partial
 
 from lastgood.adapters.sql.session import NOTIFY_CHANNEL
+from lastgood.adapters.wakeups import AnySignal, DatagramSignal, sqlite_file, wakeup_folder
 from lastgood.ports import ChangeSignal, UnitOfWorkFactory
 
 __all__ = ["PollingSignal", "PostgresListenSignal", "SignalBuilder", "file_fingerprint",
-           "signal_for_url", "sqlite_file"]
+           "signal_for_url"]
 
 log = logging.getLogger(__name__)
 
@@ -175,18 +180,15 @@ class PostgresListenSignal:
 
 def polling_signal(uow_factory: UnitOfWorkFactory, env: str, *, interval_s: float,
                    sqlite_path: str | None = None) -> ChangeSignal:
-    fingerprint = None
-    if sqlite_path:  # WAL mode writes the -wal file first; a checkpoint writes the database
-        fingerprint = file_fingerprint(sqlite_path, f"{sqlite_path}-wal")
-    return PollingSignal(uow_factory, env, interval_s=interval_s, fingerprint=fingerprint)
-
-
-def sqlite_file(db_url: str) -> str | None:
-    """The file of a `sqlite:///PATH` URL; None for memory databases and other URLs."""
-    if not db_url.startswith("sqlite") or ":///" not in db_url:
-        return None
-    path = db_url.split(":///", 1)[1].split("?", 1)[0]
-    return path if path and path != ":memory:" else None
+    """The poll; for a SQLite file, stat-gated and woken at once by the committers' datagrams
+    (the poll then only covers a datagram that was lost)."""
+    if not sqlite_path:
+        return PollingSignal(uow_factory, env, interval_s=interval_s)
+    # WAL mode writes the -wal file first; a checkpoint writes the database
+    fingerprint = file_fingerprint(sqlite_path, f"{sqlite_path}-wal")
+    return AnySignal(DatagramSignal(wakeup_folder(sqlite_path), env),
+                     PollingSignal(uow_factory, env, interval_s=interval_s,
+                                   fingerprint=fingerprint))
 
 
 def listen_signal(db_url: str, uow_factory: UnitOfWorkFactory, env: str) -> ChangeSignal:
