@@ -1,6 +1,7 @@
 """Time to detect a bad deploy, and false rollbacks on healthy traffic: lastgood vs two classics.
 
     .venv/bin/python benchmarks/detection.py            # 50 seeds per regression, 20 x 30 min
+    .venv/bin/python benchmarks/detection.py --seeds 30 --healthy-runs 30   # issue 13's run
     .venv/bin/python benchmarks/detection.py --quick    # a smoke run
 
 The same seeded synthetic streams (10 requests/s unless stated) are replayed through:
@@ -31,16 +32,24 @@ swept (FLAGGER_GRID, KAYENTA_GRID), and for each the smallest setting whose fals
 on the healthy streams is at most lastgood's ("errors first") is compared on the error-rate
 regression. The statistical floor of each regression is an oracle SPRT that knows the true
 regression: expected samples log((1-beta)/alpha) / KL (alpha the signal's share of the default
-policy, beta 0.1), converted to seconds at the scenario's rate (labels: their rate plus their
-mean delay). Beside it, for the error rate, that oracle SPRT is also run on the same streams
-(same seeds, a look every second): its median shows how far a median of few seeds and the
-overshoot of each error's jump in evidence put even the oracle above Wald's floor. Every false
-rollback of the watch service is counted by the signal that caused it.
+policy, beta 0.1; lastgood's own tests have no beta, they stop at evidence 1/alpha), converted to
+seconds at the scenario's rate (labels: their rate plus their mean delay). Beside it, for the
+error rate, that oracle SPRT is also run on the same streams, checked after every request (each
+request arrives at a uniform moment of its second): its median shows how far a median of few
+seeds and the overshoot of each error's jump in evidence put even the oracle from Wald's floor.
+Every false rollback of the watch service is counted by the signal that caused it.
 
 "lastgood watch service" replays every stream through the real WatchService with the default
-policy on a simulated clock, one tick a second (`watch_replay.py`: registry, baseline choice,
-verification after the bake window, anti-flapping, history, cooldown and the rollback itself);
-the floor, the tuned comparison and the end-to-end hand-verified runs use it.
+policy and settings on a simulated clock (`watch_replay.py`: registry, baseline choice,
+verification after the bake window, anti-flapping, history, cooldown and the rollback itself),
+looking when the watch would (`WatchService.pace`: every second, every 0.2 s while the evidence
+leans toward a regression) at the counters as they stand at that instant; the floor, the tuned
+comparison and the end-to-end hand-verified runs use it.
+
+A median of 30 seeds is a noisy number (its 95 % interval spans about the 32nd to the 68th
+percentile), so the error-rate floor is also measured on --floor-seeds streams (1000), with
+where the time goes: the oracle, then lastgood's null (the tolerated rate, not the baseline),
+then the mixture over the unknown regression, then looking once a second, then the watch.
 """
 
 from __future__ import annotations
@@ -51,7 +60,7 @@ import multiprocessing
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,7 +70,8 @@ from scipy import optimize, stats
 from lastgood.domain.decisions import DecisionKind, decide
 from lastgood.domain.health import HealthPolicy, assess, default_signal
 from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, LiveWindow, RateCounts, Summary
-from lastgood.domain.watching import default_policy
+from lastgood.domain.sequential import ERROR_PRIOR, rate_test
+from lastgood.domain.watching import DEFAULT_ALPHA, default_policy
 from lastgood.services.watch import DEFAULT_INTERVAL_S
 from watch_replay import AVAILABLE, Counters, replay
 
@@ -142,6 +152,13 @@ class Stream:
     label_at: np.ndarray  # second each label arrives
     label_ok: np.ndarray
     seconds: int
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(0))  # arrival within the second
+
+    def arrivals(self) -> tuple[np.ndarray, np.ndarray]:
+        """(arrival time in seconds, error) of every request in arrival order."""
+        at = self.sec + (self.offset if self.offset.size else 0.0)
+        order = np.argsort(at, kind="stable")
+        return at[order], self.error[order]
 
     def cumulative(self, values: np.ndarray, at: np.ndarray, bins: int = 0) -> np.ndarray:
         """Running totals by second: of `values` (bins == 0) or of a histogram of bin indices."""
@@ -149,6 +166,12 @@ class Stream:
             return np.cumsum(np.bincount(at, weights=values, minlength=self.seconds))
         flat = np.bincount(at * bins + values, minlength=self.seconds * bins)
         return np.cumsum(flat.reshape(self.seconds, bins), axis=0)
+
+
+def arriving(live: Stream, seed: list[int]) -> Stream:
+    """`live` with each request's arrival within its second (uniform: Poisson arrivals), drawn
+    from a generator of its own so every stream stays what it was with whole seconds."""
+    return replace(live, offset=np.random.default_rng([*seed, 7]).random(live.sec.size))
 
 
 def generate(s: Scenario, rng: np.random.Generator, seconds: int, *, labels_all: bool) -> Stream:
@@ -248,25 +271,35 @@ def counters_of(live: Stream) -> Counters:
                                SCORE_EDGES.size + 1),
         labels=np.cumsum(np.bincount(live.label_at, minlength=live.seconds)),
         correct=live.cumulative(live.label_ok.astype(float), live.label_at),
-        score_bounds=SCORE_BOUNDS)
+        score_bounds=SCORE_BOUNDS, sec=live.sec,
+        offset=live.offset if live.offset.size else np.zeros(live.sec.size),
+        error=live.error.astype(int), latency_bin=np.searchsorted(LAT_EDGES, live.latency),
+        score_bin=np.searchsorted(SCORE_EDGES, live.score))
 
 
-def watch_with_cause(s: Scenario, live: Stream, base: Baseline) -> tuple[int | None, str]:
-    """The real WatchService with the default policy, one tick per simulated second."""
+def watch_with_cause(s: Scenario, live: Stream,
+                     base: Baseline) -> tuple[float | None, str, int]:
+    """The real WatchService with the default policy and settings, on a simulated clock:
+    (time of the rollback, the signals behind it, the looks taken)."""
     return replay(counters_of(live), baseline=base.summary, stated=None, seconds=live.seconds,
                   gap=s.gap)
 
 
-def oracle_sprt(s: Scenario, live: Stream) -> int | None:
-    """Wald's SPRT of the true rates (baseline ERR against the scenario's), looked at every
-    second: when the oracle whose expected sample size is the floor stops on this stream."""
-    requests = np.cumsum(np.bincount(live.sec, minlength=live.seconds))
-    errors = live.cumulative(live.error.astype(float), live.sec)
+def oracle_alpha() -> float:
+    """The error rate's share of the default policy's alpha: what the floor and oracle use."""
     pol = policy("errors first")
-    alpha = pol.alpha_for(pol.signals[0])
-    llr = errors * math.log(s.err / ERR) + (requests - errors) * math.log((1 - s.err) / (1 - ERR))
-    hits = np.nonzero(llr >= math.log((1 - ORACLE_BETA) / alpha))[0]
-    return int(hits[0]) + 1 if hits.size else None
+    return pol.alpha_for(next(x for x in pol.signals if x.name == "error_rate"))
+
+
+def oracle_sprt(s: Scenario, live: Stream) -> float | None:
+    """Wald's per-sample SPRT of the true rates (ERR against the scenario's), checked after
+    every request: when the oracle whose expected sample size is the floor stops on this
+    stream (the arrival time of the request that decides)."""
+    at, error = live.arrivals()
+    e = error.astype(float)
+    llr = np.cumsum(e * math.log(s.err / ERR) + (1 - e) * math.log((1 - s.err) / (1 - ERR)))
+    hits = np.nonzero(llr >= math.log((1 - ORACLE_BETA) / oracle_alpha()))[0]
+    return float(at[hits[0]]) if hits.size else None
 
 
 OURS = "lastgood watch service"
@@ -278,18 +311,18 @@ HAND_STATED = {"accuracy": ACC, "error_rate": ERR}
 HAND_S = 300
 
 
-def hand_run(task: tuple[int, int]) -> tuple[int, int | None]:
+def hand_run(task: tuple[int, int]) -> tuple[int, float | None]:
     """A version verified by hand (`verify --metric accuracy=0.9 --metric error_rate=0.01`),
     then a bad version under labelled traffic (every request labelled 1-3 s later), through the
     real watch with lastgood's default policy."""
     index, seed = task
-    live = generate(HAND[index], np.random.default_rng([99, index, seed]), HAND_S,
-                    labels_all=False)
+    live = arriving(generate(HAND[index], np.random.default_rng([99, index, seed]), HAND_S,
+                             labels_all=False), [99, index, seed])
     return index, replay(counters_of(live), baseline=None, stated=HAND_STATED,
                          seconds=live.seconds)[0]
 
 
-def hand_report(found: list[tuple[int, int | None]]) -> None:
+def hand_report(found: list[tuple[int, float | None]]) -> None:
     print("\nend to end, default settings, no flags: a version verified by hand, then a bad one "
           "(the real watch service, simulated clock)")
     for index, s in enumerate(HAND):
@@ -404,14 +437,15 @@ DETECTORS: dict[str, Callable[[Scenario, Stream, Baseline], int | None]] = {
 }
 
 
-Result = tuple[int, dict[str, int | None], float, dict[str, int | None], str]
+Result = tuple[int, dict[str, float | None], float, dict[str, float | None], str, int]
 
 
-def tuned_runs(s: Scenario, live: Stream, base: Baseline) -> dict[str, int | None]:
+def tuned_runs(s: Scenario, live: Stream, base: Baseline) -> dict[str, float | None]:
     """Detection times of the classics at every setting of their grids."""
     flag, kay = flagger_trace(s, live, base), kayenta_trace(s, live, base)
-    found = {f"Flagger-style {k} checks": next((t for t, f in flag if f >= k), None)
-             for k in FLAGGER_GRID}
+    found: dict[str, float | None] = {
+        f"Flagger-style {k} checks": next((t for t, f in flag if f >= k), None)
+        for k in FLAGGER_GRID}
     found |= {f"Kayenta-style {n} minutes": kayenta_at(kay, n) for n in KAYENTA_GRID}
     return found
 
@@ -422,8 +456,8 @@ def one_run(task: tuple[int, int]) -> Result:
     s = SCENARIOS[index]
     rng = np.random.default_rng([index, seed])
     base = baseline(s, rng)
-    live = generate(s, rng, RUN_S, labels_all=False)
-    found: dict[str, int | None] = {}
+    live = arriving(generate(s, rng, RUN_S, labels_all=False), [index, seed])
+    found: dict[str, float | None] = {}
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -431,16 +465,19 @@ def one_run(task: tuple[int, int]) -> Result:
             found[name] = detector(s, live, base)
             if name == "lastgood even split":
                 spent = time.perf_counter() - started
-        found[OURS], cause = watch_with_cause(s, live, base)
+        found[OURS], cause, looks = watch_with_cause(s, live, base)
         tuned = tuned_runs(s, live, base)
         if index == 0:
             tuned[ORACLE] = oracle_sprt(s, live)
-    return index, found, spent, tuned, cause
+    return index, found, spent, tuned, cause, looks
 
 
 def fmt_s(value: float) -> str:
-    return ">30m" if math.isinf(value) else (f"{value:.0f} s" if value < 120
-                                             else f"{value / 60:.1f} m")
+    if math.isinf(value):
+        return ">30m"
+    if value < 30 and value != round(value):
+        return f"{value:.1f} s"
+    return f"{value:.0f} s" if value < 120 else f"{value / 60:.1f} m"
 
 
 def share(k: int, n: int) -> str:
@@ -491,6 +528,121 @@ def oracle_floor(index: int) -> float:
     kl = kl_density(stats.beta(s.beta_a, BETA_B).pdf, stats.beta(BETA_A, BETA_B).pdf,
                     1e-9, 1 - 1e-9)
     return need / kl / s.rps
+
+
+FLOOR_STEPS = (
+    ("oracle", "oracle SPRT 1% vs 5%, checked after every request"),
+    ("null", "+ lastgood's null: 5% vs the tolerated rate"),
+    ("prior", "+ the mixture over the unknown rate (ERROR_PRIOR)"),
+    ("seconds", "+ looked at once a second, not per request"),
+    ("watch", OURS + " (1 s; 0.2 s while leaning)"),
+)
+
+
+def tolerated_rate(base: Summary) -> float:
+    """The error rate the default policy tolerates over `base`, as `judges._judge_rate` does."""
+    errors = base.errors
+    assert errors is not None
+    pol = policy("errors first")
+    signal = next(x for x in pol.signals if x.name == "error_rate")
+    return signal.tolerated((errors.events + 0.5) / (errors.trials + 1))
+
+
+def mixture_log_e(failures: np.ndarray, trials: np.ndarray, tolerated: float) -> np.ndarray:
+    """`sequential.rate_test`'s log evidence with ERROR_PRIOR, for many counts at once."""
+    logit = math.log(tolerated / (1 - tolerated))
+    logs = []
+    for step, weight in ERROR_PRIOR:
+        p = 1 / (1 + math.exp(-(logit + step)))
+        logs.append(math.log(weight) + failures * math.log(p / tolerated)
+                    + (trials - failures) * math.log((1 - p) / (1 - tolerated)))
+    combined: np.ndarray = np.logaddexp.reduce(np.array(logs), axis=0)
+    return combined
+
+
+def check_mixture() -> None:
+    """The vectorised mixture above must be lastgood's own before any number is printed."""
+    for f, n, tol in ((0, 0, 0.0125), (3, 40, 0.0125), (9, 150, 0.02), (1, 700, 0.004)):
+        ours = float(mixture_log_e(np.array([f]), np.array([n]), tol)[0])
+        theirs = rate_test(f, n, null_rate=tol, alpha=0.05, prior=ERROR_PRIOR).log_e
+        assert math.isclose(ours, theirs, rel_tol=1e-9, abs_tol=1e-9), (ours, theirs)
+
+
+def floor_run(seed: int) -> dict[str, float]:
+    """One error-rate stream through the watch service and the tests that explain its time."""
+    s = SCENARIOS[0]
+    rng = np.random.default_rng([0, seed])
+    base = baseline(s, rng)
+    live = arriving(generate(s, rng, RUN_S, labels_all=False), [0, seed])
+    at, error = live.arrivals()
+    f, n = np.cumsum(error), np.arange(1, error.size + 1)
+    tol, alpha = tolerated_rate(base.summary), oracle_alpha()
+
+    def first(hit: np.ndarray, when: np.ndarray) -> float:
+        found = np.nonzero(hit)[0]
+        return float(when[found[0]]) if found.size else math.inf
+
+    point = f * math.log(s.err / tol) + (n - f) * math.log((1 - s.err) / (1 - tol))
+    mix = mixture_log_e(f, n, tol)
+    looks = np.arange(1, RUN_S + 1)
+    last = np.searchsorted(at, looks, "left") - 1  # the last request before each look
+    at_looks = np.where(last >= 0, mix[np.maximum(last, 0)], 0.0)
+    oracle = oracle_sprt(s, live)
+    watched = watch_with_cause(s, live, base)[0]
+    return {"oracle": math.inf if oracle is None else oracle,
+            "null": first(point >= math.log(1 / alpha), at),
+            "prior": first(mix >= math.log(1 / alpha), at),
+            "seconds": first(at_looks >= math.log(1 / alpha), looks.astype(float)),
+            "watch": math.inf if watched is None else watched,
+            "all alpha": first(mix >= math.log(1 / DEFAULT_ALPHA), at),
+            "tolerated": tol}
+
+
+def median_ci(values: np.ndarray) -> tuple[float, float, float]:
+    """The median and its distribution-free 95 % interval (order statistics)."""
+    ordered, n = np.sort(values), values.size
+    low = int(stats.binom.ppf(0.025, n, 0.5))
+    high = min(int(stats.binom.ppf(0.975, n, 0.5)), n - 1)
+    return float(np.quantile(ordered, 0.5, method="higher")), float(ordered[low]), \
+        float(ordered[high])
+
+
+def floor_report(rows: list[dict[str, float]]) -> None:
+    s, alpha = SCENARIOS[0], oracle_alpha()
+    floor = oracle_floor(0)
+    tol = float(np.median([r["tolerated"] for r in rows]))
+    need = math.log((1 - ORACLE_BETA) / alpha)
+    same_null = need / kl_bernoulli(s.err, tol) / s.rps
+    print(f"\nerror rate 1% -> 5% at 10 req/s on {len(rows)} seeds (the first are the table's): "
+          "where the time goes")
+    print(f"  floor (the issue's formula): log((1-beta)/alpha) / KL(5% || 1%) / 10 req/s with "
+          f"alpha {alpha:.4f} (the error rate's share of the default policy's {DEFAULT_ALPHA}; "
+          f"the policy's own test has no beta: it stops at evidence 1/alpha) and beta "
+          f"{ORACLE_BETA} = {floor:.2f} s")
+    print(f"  the same floor against lastgood's null, the tolerated rate ({tol:.2%} median): "
+          f"KL(5% || {tol:.2%}) gives {same_null:.2f} s = {same_null / floor:.2f}x; no test "
+          "that keeps false alarms <= alpha at the tolerated rate can expect to beat it")
+    print(f"  {'':<54}{'median [95% CI]':>22}{'mean':>9}{'median/floor':>14}")
+    for key, label in FLOOR_STEPS:
+        times = np.array([r[key] for r in rows])
+        median, low, high = median_ci(times)
+        mean = float(np.mean(times[np.isfinite(times)]))
+        print(f"  {label:<54}{f'{median:.1f} s [{low:.1f}-{high:.1f}]':>22}{mean:>7.1f} s"
+              f"{median / floor:>13.2f}x")
+    whole = np.array([r["all alpha"] for r in rows])
+    floor_all = math.log((1 - ORACLE_BETA) / DEFAULT_ALPHA) / kl_bernoulli(s.err, ERR) / s.rps
+    third = median_ci(np.array([r["prior"] for r in rows]))[0]
+    print(f"  (the mixture per request with all of alpha {DEFAULT_ALPHA}, not its share: median "
+          f"{median_ci(whole)[0]:.1f} s against a floor of {floor_all:.2f} s at that alpha = "
+          f"{median_ci(whole)[0] / floor_all:.2f}x, at its share {third / floor:.2f}x: the "
+          "split moves the time and the floor together)")
+    ours = median_ci(np.array([r["watch"] for r in rows]))
+    oracle = median_ci(np.array([r["oracle"] for r in rows]))[0]
+    print(f"  target: {OURS} median <= 1.3x the floor ({1.3 * floor:.1f} s) on {len(rows)} "
+          f"seeds: {ours[0]:.1f} s = {ours[0] / floor:.2f}x "
+          f"(95% CI {ours[1] / floor:.2f}x-{ours[2] / floor:.2f}x): "
+          f"{'PASS' if ours[0] <= 1.3 * floor else 'MISS'}; the oracle itself "
+          f"{oracle / floor:.2f}x")
 
 
 def fair_comparison(results: list[Result], lastgood_rate: float) -> list[str]:
@@ -573,9 +725,13 @@ def report(results: list[Result], seeds: int, healthy: int, elapsed: float) -> N
         if index == 0:
             oracle = float(np.quantile([math.inf if r[3][ORACLE] is None else r[3][ORACLE]
                                         for r in results if r[0] == 0], 0.5, method="higher"))
-            print(f"  {'':<34} the oracle SPRT itself on the same streams: median "
-                  f"{fmt_s(oracle)} = {oracle / floor:.2f}x the floor; {OURS} = "
+            print(f"  {'':<34} the oracle SPRT itself (per request) on the same streams: "
+                  f"median {fmt_s(oracle)} = {oracle / floor:.2f}x the floor; {OURS} = "
                   f"{median / oracle:.2f}x the oracle")
+            if oracle > 1.3 * floor:
+                print(f"  {'':<34} NOTE: on these {seeds} seeds the oracle itself needs "
+                      f"{oracle / floor:.2f}x the floor, so the 1.3x target is below what "
+                      "the oracle achieves here; see the many-seed floor below")
     k, n = rates[OURS]
     causes: dict[str, int] = {}
     for r in results:
@@ -583,6 +739,10 @@ def report(results: list[Result], seeds: int, healthy: int, elapsed: float) -> N
             causes[r[4] or "?"] = causes.get(r[4] or "?", 0) + 1
     print(f"\nfalse rollbacks of the {OURS} by signal: "
           + (", ".join(f"{c} {k_}" for k_, c in sorted(causes.items())) or "none"))
+    healthy_looks = [r[5] / (min(r[1][OURS] or RUN_S, RUN_S) / 60) for r in results
+                     if not SCENARIOS[r[0]].regression]
+    print(f"looks of the {OURS} on healthy streams: {np.mean(healthy_looks):.1f} a minute "
+          f"on average (max {max(healthy_looks):.1f}; 60 = one a second)")
     print(f"\nclassics tuned to lastgood's false-rollback rate ({k}/{n} healthy runs)")
     for line in fair_comparison(results, k / n):
         print(line)
@@ -599,9 +759,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--healthy-runs", type=int, default=20, help="30-min runs per stream")
     parser.add_argument("--quick", action="store_true", help="5 seeds, 5 healthy runs")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--floor-seeds", type=int, default=1000,
+                        help="error-rate streams for the floor's many-seed median")
     args = parser.parse_args(argv)
     seeds, healthy = (5, 5) if args.quick else (args.seeds, args.healthy_runs)
+    floor_seeds = 50 if args.quick else args.floor_seeds
+    for name, value in (("--seeds", seeds), ("--healthy-runs", healthy),
+                        ("--floor-seeds", floor_seeds), ("--workers", args.workers)):
+        if value < 1:
+            parser.error(f"{name} {value} must be at least 1")
     check_mann_whitney()
+    check_mixture()
     tasks = [(i, seed) for i, s in enumerate(SCENARIOS)
              for seed in range(seeds if s.regression else healthy)]
     started = time.perf_counter()
@@ -609,8 +777,10 @@ def main(argv: list[str] | None = None) -> None:
         results: list[Any] = list(pool.imap_unordered(one_run, tasks, chunksize=2))
         hands = list(pool.imap_unordered(hand_run, [(i, seed) for i in range(len(HAND))
                                                     for seed in range(seeds)]))
+        floors = list(pool.imap_unordered(floor_run, range(floor_seeds), chunksize=8))
     report(results, seeds, healthy, time.perf_counter() - started)
     hand_report(hands)
+    floor_report(floors)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ simulated second, as `lastgood watch` looks by default.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,7 @@ from lastgood.domain.measurements import (
     Summary,
 )
 from lastgood.services.policies import PolicyBook
-from lastgood.services.watch import WatchService, WatchSettings
+from lastgood.services.watch import Observation, WatchService, WatchSettings
 
 MODEL, ENV = "fraud-detector", "production"
 AVAILABLE = frozenset({"error_rate", "latency", "accuracy", "drift"})
@@ -40,7 +41,9 @@ AVAILABLE = frozenset({"error_rate", "latency", "accuracy", "drift"})
 
 @dataclass
 class Counters:
-    """Per-second cumulative counters of one live stream (index = seconds since the deploy)."""
+    """Per-second cumulative counters of one live stream (index = seconds since the deploy),
+    and each request (its second, its offset within it, its outcome) for the looks between
+    whole seconds."""
 
     requests: np.ndarray
     errors: np.ndarray
@@ -49,12 +52,40 @@ class Counters:
     labels: np.ndarray
     correct: np.ndarray
     score_bounds: tuple[float, ...]
+    sec: np.ndarray  # per request, sorted
+    offset: np.ndarray  # per request: its arrival within its second, in [0, 1)
+    error: np.ndarray
+    latency_bin: np.ndarray
+    score_bin: np.ndarray
 
     def summary(self, i: int) -> Summary:
         return Summary(errors=RateCounts(int(self.errors[i]), int(self.requests[i])),
                        latency=Histogram(LATENCY_BOUNDS, tuple(self.latency[i].tolist())),
                        accuracy=RateCounts(int(self.correct[i]), int(self.labels[i])),
                        predictions=Histogram(self.score_bounds, tuple(self.scores[i].tolist())))
+
+    def summary_at(self, t: float) -> Summary:
+        """What the counters show `t` seconds after the deploy: every request that arrived
+        before t, every label that arrived before t (labels arrive on whole seconds)."""
+        whole = min(math.floor(t), self.requests.size)
+        if whole == t or whole == self.requests.size:
+            return self.summary(whole - 1) if whole >= 1 else Summary(errors=RateCounts(0, 0))
+        part = slice(*np.searchsorted(self.sec, [whole, whole + 1]))
+        late = self.offset[part] < t - whole
+
+        def upto(cumulative: np.ndarray) -> np.ndarray:
+            return cumulative[whole - 1] if whole >= 1 else np.zeros_like(cumulative[0])
+
+        lat = upto(self.latency) + np.bincount(self.latency_bin[part][late],
+                                               minlength=self.latency.shape[1])
+        sco = upto(self.scores) + np.bincount(self.score_bin[part][late],
+                                              minlength=self.scores.shape[1])
+        return Summary(
+            errors=RateCounts(int(upto(self.errors)) + int(self.error[part][late].sum()),
+                              int(upto(self.requests)) + int(late.sum())),
+            latency=Histogram(LATENCY_BOUNDS, tuple(lat.tolist())),
+            accuracy=RateCounts(int(self.correct[whole]), int(self.labels[whole])),
+            predictions=Histogram(self.score_bounds, tuple(sco.tolist())))
 
 
 class ReplaySource:
@@ -67,15 +98,14 @@ class ReplaySource:
 
     def window(self, model: str, env: str, version: int, *, since: datetime) -> LiveWindow:
         now = self._world.clock.now()
-        t = int((now - self._t0).total_seconds())
+        t = round((now - self._t0).total_seconds(), 6)
         if self._gap is not None and self._gap[0] <= t < self._gap[1]:
             return LiveWindow(Summary(), since, self._last, {"*": "metric source unreachable"})
         self._last = now
-        i = min(t, self._counters.requests.size) - 1
-        offset = int((since - self._t0).total_seconds()) - 1
-        current = self._counters.summary(i) if i >= 0 else Summary(errors=RateCounts(0, 0))
-        if offset >= 0:  # a verified deployment's window restarts: cut the earlier counts
-            current = summary_minus(current, self._counters.summary(min(offset, i)))
+        current = self._counters.summary_at(t)
+        start = round((since - self._t0).total_seconds(), 6)
+        if start > 0:  # a verified deployment's window restarts: cut the earlier counts
+            current = summary_minus(current, self._counters.summary_at(min(start, t)))
         return LiveWindow(current, max(since, self._t0), now)
 
     def signals(self) -> frozenset[str]:
@@ -92,9 +122,10 @@ class Quiet:
 
 def replay(counters: Counters, *, baseline: Summary | None,
            stated: dict[str, float] | None, seconds: int,
-           gap: tuple[int, int] | None = None) -> tuple[int | None, str]:
+           gap: tuple[int, int] | None = None) -> tuple[float | None, str, int]:
     """(seconds from the deploy to the watch's rollback or None when it never rolled back,
-    the signals that were DEGRADED or FAILED when it did)."""
+    the signals that were DEGRADED or FAILED when it did, the looks it took). The watch runs
+    with its default settings and looks when it would: after `WatchService.pace` seconds."""
     world = World()
     for tag in ("v1", "v2"):
         world.add_version(tag=tag)
@@ -113,14 +144,20 @@ def replay(counters: Counters, *, baseline: Summary | None,
     watch = WatchService(uow=world.registry, deployments=world.services.deployments,
                          source=source, notifier=Quiet(), clock=world.clock,
                          policies=PolicyBook([], available=AVAILABLE),
-                         settings=WatchSettings(interval_s=0.0))
-    for t in range(1, seconds + 1):
-        world.clock.advance(1)
-        for seen in watch.tick(ENV):
-            if seen.action.startswith("rolled back"):
-                return t, ", ".join(e.signal for e in seen.assessment.signals
-                                    if e.verdict in (Verdict.DEGRADED, Verdict.FAILED))
-    return None, ""
+                         settings=WatchSettings())
+    t, looks = 0.0, 0
+    seen: list[Observation] = []
+    while True:
+        step = watch.pace(seen)
+        t = round(t + step, 6)
+        if t > seconds:
+            return None, "", looks
+        world.clock.advance(step)
+        seen, looks = watch.tick(ENV), looks + 1
+        for obs in seen:
+            if obs.action.startswith("rolled back"):
+                return t, ", ".join(e.signal for e in obs.assessment.signals
+                                    if e.verdict in (Verdict.DEGRADED, Verdict.FAILED)), looks
 
 
 def _measured(world: World, summary: Summary) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ from lastgood.domain.health import (
     signal_kind,
 )
 from lastgood.domain.measurements import Histogram, LiveWindow, Moments, RateCounts, Summary
+from lastgood.domain.watching import leaning
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(minutes=2)
@@ -145,6 +147,31 @@ def test_below_min_samples_is_inconclusive_with_the_count() -> None:
                     now=NOW)
     assert errors.verdict is Verdict.INCONCLUSIVE
     assert "40 requests, 100 needed" in errors.reason
+
+
+def test_the_evidence_before_min_samples_rides_along_and_says_whether_it_leans() -> None:
+    pol = policy("error_rate", alpha=0.05)
+    two = assess(pol, baseline(), window(Summary(errors=RateCounts(2, 40))), now=NOW)
+    none = assess(pol, baseline(), window(Summary(errors=RateCounts(0, 40))), now=NOW)
+    assert two.verdict is none.verdict is Verdict.INCONCLUSIVE
+    lean, calm = two.signals[0], none.signals[0]
+    assert lean.e_value is not None
+    assert 1.0 < lean.e_value < 20.0  # leaning, not yet 1/alpha
+    assert lean.statistic == pytest.approx(math.log(lean.e_value))
+    assert calm.e_value is not None
+    assert calm.e_value < 1.0
+    assert leaning(two)
+    assert "40 requests, 100 needed; evidence so far 3.3:1" in two.reason
+    assert "(a regression needs 20:1)" in two.reason
+    assert not leaning(none)
+    rolled = assess(pol, baseline(), window(Summary(errors=RateCounts(30, 300))), now=NOW)
+    assert rolled.verdict in (Verdict.DEGRADED, Verdict.FAILED)
+    assert not leaning(rolled)  # decided: nothing left to look for
+    labels = assess(policy("accuracy"), baseline(),
+                    window(Summary(accuracy=RateCounts(4, 6))), now=NOW)
+    assert labels.signals[0].abstained
+    assert (labels.signals[0].e_value or 0) > 1.0
+    assert not leaning(labels)  # a signal that abstains never sets the pace
 
 
 def test_overwhelming_evidence_fails_a_version_before_min_samples() -> None:

@@ -15,6 +15,7 @@ import pytest
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.measurements import Moments
 from lastgood.domain.sequential import (
+    ERROR_PRIOR,
     SequentialRate,
     drift_test,
     kolmogorov_sf,
@@ -46,6 +47,46 @@ def test_rate_test_keeps_false_alarms_under_alpha_at_the_null_boundary() -> None
     alarms = sum(bernoulli_stream_rejects(rng, rate=0.02, null_rate=0.02, looks=100, batch=20)
                  is not None for _ in range(STREAMS))
     assert alarms <= 2 * ALPHA * STREAMS
+
+
+def error_prior_alarms(rng: random.Random, *, rate: float, null_rate: float,
+                       requests: int) -> bool:
+    """Whether the error-rate test ever rejects when it is looked at after every request."""
+    failures = 0
+    for trials in range(1, requests + 1):
+        if rng.random() < rate:  # only an error can raise the evidence: look right after it
+            failures += 1
+            if rate_test(failures, trials, null_rate=null_rate, alpha=ALPHA,
+                         prior=ERROR_PRIOR).rejected:
+                return True
+    return False
+
+
+def test_error_prior_keeps_false_alarms_under_alpha_when_looked_at_after_every_request() -> None:
+    # The watch looks five times a second while the evidence leans: as good as every request.
+    rng = random.Random(515)
+    edge = sum(error_prior_alarms(rng, rate=0.0125, null_rate=0.0125, requests=3000)
+               for _ in range(STREAMS))
+    below = sum(error_prior_alarms(rng, rate=0.01, null_rate=0.0125, requests=3000)
+                for _ in range(STREAMS))
+    assert edge <= 2 * ALPHA * STREAMS
+    assert below <= ALPHA * STREAMS
+    # ... and the same looks on a test that is not an e-process (a one-sided z test at 5 %
+    # after every error) alarm far more often: the assertion above can fail.
+    naive = sum(_z_test_alarms(rng, rate=0.0125, null_rate=0.0125, requests=3000)
+                for _ in range(STREAMS))
+    assert naive > 4 * ALPHA * STREAMS
+
+
+def _z_test_alarms(rng: random.Random, *, rate: float, null_rate: float, requests: int) -> bool:
+    failures = 0
+    for trials in range(1, requests + 1):
+        if rng.random() < rate:
+            failures += 1
+            z = (failures - trials * null_rate) / math.sqrt(trials * null_rate * (1 - null_rate))
+            if z > 1.645:
+                return True
+    return False
 
 
 def test_rate_test_never_alarms_when_the_rate_is_better_than_tolerated() -> None:

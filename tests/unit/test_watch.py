@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lastgood.domain.baselines import FORMAT
 from lastgood.domain.decisions import DecisionKind
 from lastgood.domain.health import Mode, Verdict
 from lastgood.domain.measurements import RateCounts, Summary
+from lastgood.services.watch import WatchSettings
 from tests.unit.watch_fakes import ENV, MODEL, WatchWorld, traffic
 
 
@@ -236,3 +239,32 @@ def test_a_failed_verification_of_the_rollback_escalates() -> None:
     assert seen[0].action.startswith("rollback escalated")
     assert w.live()[0] == 1
     assert w.notifier.notices[-1].severity == "critical"
+
+
+def test_the_watch_looks_sooner_while_the_evidence_leans_toward_a_regression() -> None:
+    w = WatchWorld()
+    for tag in ("v1", "v2"):
+        w.world.add_version(tag=tag)
+    w.verified_with_baseline(1)
+    w.world.deploy(2, verify=False)
+    w.watch.settings = WatchSettings()  # the defaults: 1 s, a fifth of it while leaning
+    assert w.watch.pace([]) == 1.0  # nothing seen (a failed tick): the usual interval
+    w.clock.advance(4)
+    w.source.data[2] = traffic(40)  # no errors: the evidence sits below 1
+    calm = w.watch.tick(ENV)
+    assert w.watch.pace(calm) == 1.0
+    w.source.data[2] = traffic(40, 2)  # 5 % against 1 %: leaning, far from 1/alpha
+    lean = w.watch.tick(ENV)
+    assert lean[0].decision.kind is not DecisionKind.ROLLBACK
+    assert w.watch.pace(lean) == pytest.approx(0.2)
+    w.source.data[2] = traffic(300, 60)
+    rolled = w.watch.tick(ENV)
+    assert rolled[0].action.startswith("rolled back")
+    assert w.watch.pace(rolled) == 1.0  # decided: nothing left to look for
+
+
+@pytest.mark.parametrize(("interval", "quick"), [(1.0, 0.2), (5.0, 1.0), (0.3, 0.1), (0.05, 0.05),
+                                                 (0.0, 0.0)])
+def test_the_quick_interval_is_a_fifth_never_under_a_tenth_of_a_second(interval: float,
+                                                                      quick: float) -> None:
+    assert WatchSettings(interval_s=interval).quick_interval_s == pytest.approx(quick)

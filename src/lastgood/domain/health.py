@@ -203,9 +203,14 @@ def _judge_live(signal: SignalPolicy, summary: Summary, alpha: float,
     if signal.kind not in EARLY_KINDS:
         return few
     early = judge(live)
+    level = math.log(1 / alpha)
+    if early.statistic is not None and early.e_value is not None:
+        # The evidence so far rides along: the watch looks sooner while it leans to a regression.
+        few = replace(few, statistic=early.statistic, e_value=early.e_value,
+                      explanation=f"{few.explanation}; evidence so far {ratio(early.statistic)} "
+                                  f"(a regression needs {ratio(level)})")
     if early.verdict not in (Verdict.DEGRADED, Verdict.FAILED):
         return few  # too few to call it healthy
-    level = math.log(1 / alpha)
     overwhelming = (early.statistic or 0.0) >= 2 * level
     if signal.kind in HOST_BOUND_KINDS and not (early.verdict is Verdict.FAILED and overwhelming):
         return few

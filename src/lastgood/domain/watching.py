@@ -177,6 +177,17 @@ def first_evidence(policy: HealthPolicy, assessment: Assessment) -> str:
     return ""
 
 
+def leaning(assessment: Assessment) -> bool:
+    """Whether the evidence leans toward a regression that is not decided yet: no signal is
+    DEGRADED or FAILED, and one has an e-value above 1 (more likely under a regression than
+    under its tolerance; before min_samples too). The watch looks sooner then; looking more
+    often never raises a false alarm (the tests are valid at every look, see `sequential`)."""
+    if assessment.verdict in (Verdict.DEGRADED, Verdict.FAILED):
+        return False
+    return any(e.e_value is not None and e.e_value > 1.0 and not e.abstained
+               for e in assessment.signals)
+
+
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
