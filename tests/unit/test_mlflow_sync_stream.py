@@ -22,6 +22,12 @@ from tests.unit.world import FakeFormats, StaticHost
 class Importer:
     """Five MLflow versions; v3's download fails."""
 
+    def models(self) -> list[str]:
+        return ["fraud"]
+
+    def resolve(self, uri: str) -> OutsideVersion:
+        raise NotImplementedError
+
     def versions(self, model: str) -> list[OutsideVersion]:
         return [OutsideVersion(origin=f"mlflow:{model}/{n}", uri=f"models:/{model}/{n}",
                                model=model, version=str(n)) for n in range(1, 6)]
