@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from lastgood.domain.versions import GoldenExample, Resources, Version
 from lastgood.ports import Predictor
 from lastgood.services.container import Ports, Services, wire
 from lastgood.services.operations import EngineSettings
-from lastgood.testing import FixedClock, make_manifest, make_new_version
+from lastgood.testing import FixedClock, InlineSession, make_manifest, make_new_version
 from lastgood.testing.memory import MemoryRegistry
 from lastgood.testing.memory_store import MemoryArtifactStore
 
@@ -46,9 +47,9 @@ class ScriptedSmoke:
             return SmokeOutcome(False, self.failing[version.number])
         return SmokeOutcome(True, f"{len(version.golden)} golden examples reproduced", 5.0, 1.0)
 
-    def smoke_many(self, versions: Sequence[Version], *, timeout_s: float
-                   ) -> list[SmokeOutcome]:
-        return [self.smoke(v, timeout_s=timeout_s) for v in versions]
+    @contextmanager
+    def session(self, *, timeout_s: float) -> Iterator[InlineSession]:
+        yield InlineSession(lambda v: self.smoke(v, timeout_s=timeout_s))
 
 
 class ScriptedCommands:

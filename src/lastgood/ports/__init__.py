@@ -9,6 +9,7 @@ transaction per use case, so a pointer move and its audit event commit together 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -67,6 +68,7 @@ __all__ = [
     "ReplicaRepository",
     "Signatures",
     "SmokeRunner",
+    "SmokeSession",
     "TokenRepository",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -211,10 +213,28 @@ class SmokeRunner(Protocol):
         """Load `version` in a separate process and run its golden examples there."""
         ...
 
-    def smoke_many(self, versions: Sequence[Version], *, timeout_s: float
-                   ) -> list[SmokeOutcome]:
-        """`smoke` for each version (one outcome each, in order), sharing separate processes
-        between them; `timeout_s` is each version's limit, and one that fails fails alone."""
+    def session(self, *, timeout_s: float) -> AbstractContextManager[SmokeSession]:
+        """`smoke` for many versions through one separate process, kept for the block (started
+        when the first version is handed over, ended with the block); `timeout_s` is each
+        version's limit, and a version that fails fails alone."""
+        ...
+
+
+class SmokeSession(Protocol):
+    """Versions handed to a smoke process in turn; their outcomes come back in that order."""
+
+    def hand(self, version: Version) -> None:
+        """Give the process `version`, to load after those handed before it; the caller goes
+        on meanwhile."""
+        ...
+
+    def ready(self) -> bool:
+        """Whether the outcome of the oldest version handed and not taken is in (`outcome`
+        would not wait)."""
+        ...
+
+    def outcome(self) -> SmokeOutcome:
+        """The outcome of the oldest version handed and not taken, waiting for it."""
         ...
 
 

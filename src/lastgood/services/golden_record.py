@@ -1,12 +1,25 @@
-"""Golden outputs at registration: what one smoke run means for a version being registered."""
+"""Golden outputs at registration: what one smoke run means for a version being registered, and
+how the runs of many versions go through one smoke process while the next ones are stored."""
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import TypeVar
 
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.operations import SmokeOutcome
-from lastgood.domain.versions import NewVersion, with_recorded_outputs
+from lastgood.domain.versions import NewVersion, Version, with_recorded_outputs
+from lastgood.ports import SmokeSession
+
+T = TypeVar("T")
+
+LOOKAHEAD = 64
+"""Registrations taken ahead of the oldest one waiting for its golden run."""
+LOOKAHEAD_BYTES = 1 << 30
+"""Bytes of artifacts handed to the smoke process and not answered yet (it loads a copy of
+each), beyond the first version."""
 
 
 def unrun_note(new: NewVersion) -> str:
@@ -35,6 +48,45 @@ def golden_outcome(new: NewVersion, outcome: SmokeOutcome
     return replace(new, golden=recorded), (
         f"recorded the outputs of {unchecked} golden example(s) by running the version "
         "once; preflight, warm-up and readiness must reproduce them")
+
+
+def run_in_turn(items: Iterator[T], probe: Callable[[T], Version | None],
+                session: SmokeSession) -> Iterator[tuple[T, SmokeOutcome | None]]:
+    """Each item in order with the outcome of its golden run (None: `probe` gave it none).
+
+    While the smoke process works on the oldest run, the next items are taken (taking one is
+    what stores and inspects it, so that work overlaps the loading), up to LOOKAHEAD items and
+    LOOKAHEAD_BYTES handed; an item with no run waits only for the runs before it.
+    """
+    ahead: deque[tuple[T, Version | None]] = deque()
+    handed_bytes, more = 0, True
+    while True:
+        while more and (not ahead or _room(ahead, handed_bytes, session)):
+            item = next(items, None)
+            if item is None:
+                more = False
+                break
+            version = probe(item)
+            if version is not None:
+                session.hand(version)
+                handed_bytes += version.manifest.total_size
+            ahead.append((item, version))
+        if not ahead:
+            return
+        item, version = ahead.popleft()
+        if version is None:
+            yield item, None
+        else:
+            handed_bytes -= version.manifest.total_size
+            yield item, session.outcome()
+
+
+def _room(ahead: deque[tuple[T, Version | None]], handed_bytes: int,
+          session: SmokeSession) -> bool:
+    """Whether to take another item before yielding the oldest: it waits for a run that is
+    not in yet, and the look-ahead has room."""
+    return (ahead[0][1] is not None and not session.ready() and len(ahead) < LOOKAHEAD
+            and handed_bytes < LOOKAHEAD_BYTES)
 
 
 def _first_problem(outcome: SmokeOutcome) -> str:

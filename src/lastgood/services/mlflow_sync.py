@@ -12,10 +12,10 @@ import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, replace
-from itertools import islice
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import cast
 
 from lastgood.domain.errors import IdenticalContent, LastGoodError, NotFound
 from lastgood.domain.outside import OutsideVersion
@@ -23,9 +23,6 @@ from lastgood.domain.versions import NAME_PATTERN, Version, check_name
 from lastgood.ports import ModelImporter, Progress, UnitOfWorkFactory
 from lastgood.services.mlflow_links import PROVENANCE_PREFIX
 from lastgood.services.registry import ORIGIN, RegisterRequest, Registration, RegistryService
-
-T = TypeVar("T")
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +112,6 @@ def outside_version(v: Version) -> str | None:
 
 PREFETCH = 4
 """Versions downloaded ahead of the one being registered."""
-BATCH = 16
-"""Versions registered together: one child process records all their golden outputs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,17 +132,18 @@ def _ahead(pool: ThreadPoolExecutor, fetch: Callable[[OutsideVersion], _Fetched]
         window.append((model, outside, pool.submit(fetch, outside)))
         if len(window) >= PREFETCH:
             break
-    while window:
-        model, outside, future = window.popleft()
-        nxt = next(items, None)
-        if nxt is not None:
-            window.append((nxt[0], nxt[1], pool.submit(fetch, nxt[1])))
-        yield model, outside, future.result()
-
-
-def _batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    while batch := list(islice(items, size)):
-        yield batch
+    try:
+        while window:
+            model, outside, future = window.popleft()
+            nxt = next(items, None)
+            if nxt is not None:
+                window.append((nxt[0], nxt[1], pool.submit(fetch, nxt[1])))
+            yield model, outside, future.result()
+    finally:  # downloads not taken (the sync stopped early) are removed
+        for _, _, future in window:
+            fetched = future.result()
+            if fetched.tmp is not None:
+                fetched.tmp.cleanup()
 
 
 class MlflowSync:
@@ -185,19 +181,20 @@ class MlflowSync:
              on_step: Callable[[SyncStep], None] = lambda step: None) -> SyncReport:
         """Import each pending version in MLflow's order; one that fails is reported and the
         rest go on. Downloads run a few versions ahead on threads (MLflow's latency, not
-        lastgood's work, is what a sync waits on); versions register in batches of BATCH, their
-        golden outputs recorded by one child process, each version committed on its own."""
+        lastgood's work, is what a sync waits on); the versions stream through one
+        registration, whose child process records their golden outputs while the next ones
+        are downloaded and stored, and each version commits on its own."""
         seen = imported = present = 0
         failed: list[SyncStep] = []
         with ThreadPoolExecutor(max_workers=PREFETCH, thread_name_prefix="mlflow-fetch") as pool:
-            for batch in _batches(_ahead(pool, self._fetch, list(pending)), BATCH):
-                for step in self._sync_batch(batch, actor=actor, allow_pickle=allow_pickle):
-                    seen += 1
-                    imported += step.outcome == "imported"
-                    present += step.outcome == "identical"
-                    if step.outcome == "failed":
-                        failed.append(step)
-                    on_step(step)
+            for step in self._steps(_ahead(pool, self._fetch, list(pending)), actor=actor,
+                                    allow_pickle=allow_pickle):
+                seen += 1
+                imported += step.outcome == "imported"
+                present += step.outcome == "identical"
+                if step.outcome == "failed":
+                    failed.append(step)
+                on_step(step)
         return SyncReport(seen=seen, imported=imported, present=present, failed=tuple(failed))
 
     def _fetch(self, outside: OutsideVersion) -> _Fetched:
@@ -209,20 +206,29 @@ class MlflowSync:
             tmp.cleanup()
             return _Fetched(outside, None, None, exc)
 
-    def _sync_batch(self, batch: Sequence[tuple[str, OutsideVersion, _Fetched]], *,
-                    actor: str, allow_pickle: bool) -> list[SyncStep]:
-        """Register the downloaded ones together; a download that failed is its own step."""
-        try:
-            ready = [(m, o, f) for m, o, f in batch if f.error is None and f.local is not None]
-            reqs = [self._request(m, f.found, cast(Path, f.local), allow_pickle=allow_pickle)
-                    for m, _, f in ready]
-            done = iter(self._registry.register_many(reqs, actor=actor))
-            return [self._step(m, o, next(done) if f.error is None else f.error)
-                    for m, o, f in batch]
-        finally:
-            for _, _, fetched in batch:
-                if fetched.tmp is not None:
-                    fetched.tmp.cleanup()
+    def _steps(self, fetched: Iterator[tuple[str, OutsideVersion, _Fetched]], *, actor: str,
+               allow_pickle: bool) -> Iterator[SyncStep]:
+        """One step per version, in order: its registration, or its failed download."""
+        order: deque[tuple[str, OutsideVersion]] = deque()
+
+        def requests() -> Iterator[RegisterRequest | LastGoodError]:
+            for model, outside, f in fetched:
+                order.append((model, outside))
+                if f.error is not None:
+                    yield f.error
+                    continue
+                try:
+                    yield self._request(model, f.found, cast(Path, f.local),
+                                        allow_pickle=allow_pickle)
+                finally:  # the registry stored the files before taking the next request
+                    if f.tmp is not None:
+                        f.tmp.cleanup()
+
+        registered = self._registry.register_many(requests(), actor=actor)
+        with closing(registered):
+            for done in registered:
+                model, outside = order.popleft()
+                yield self._step(model, outside, done)
 
     def _step(self, model: str, outside: OutsideVersion,
               done: Registration | LastGoodError) -> SyncStep:

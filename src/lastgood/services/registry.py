@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import cast
 
 from lastgood.domain.audit import Event, EventDraft
 from lastgood.domain.errors import (
@@ -15,6 +15,7 @@ from lastgood.domain.errors import (
     PreconditionFailed,
 )
 from lastgood.domain.flavors import Inspection, flavor
+from lastgood.domain.operations import SmokeOutcome
 from lastgood.domain.versions import (
     ArtifactFile,
     GoldenExample,
@@ -41,7 +42,7 @@ from lastgood.ports import (
     SmokeRunner,
     UnitOfWorkFactory,
 )
-from lastgood.services.golden_record import golden_outcome, unrun_note
+from lastgood.services.golden_record import golden_outcome, run_in_turn, unrun_note
 
 RECORD_TIMEOUT_S = 120.0
 
@@ -161,33 +162,44 @@ class RegistryService:
         anything fails, blobs this call created and no version refers to are removed, so nothing
         is half-written.
         """
-        done = self.register_many([req], actor=actor, progress=progress)[0]
+        [done] = self.register_many([req], actor=actor, progress=progress)
         if isinstance(done, LastGoodError):
             raise done
         return done
 
-    def register_many(self, reqs: Sequence[RegisterRequest], *, actor: str,
-                      progress: Progress | None = None) -> list[Registration | LastGoodError]:
-        """`register_noted` for each request, in order: the golden examples of them all run in
-        one child process (starting one costs more than loading a small model), then each
-        version commits on its own with its event. One that is refused is returned as its
-        error and the others go on; blobs only the refused ones needed are removed."""
+    def register_many(self, reqs: Iterable[RegisterRequest | LastGoodError], *, actor: str,
+                      progress: Progress | None = None
+                      ) -> Generator[Registration | LastGoodError, None, None]:
+        """`register_noted` for each request, in order, as they come: the golden examples of
+        them all run in one child process (starting one costs more than loading a small model),
+        which loads each version while the next requests are stored and inspected; each version
+        then commits on its own with its event. A request's files are read before the next
+        request is taken. One that is refused is yielded as its error and the others go on (an
+        error given in a request's place, say its failed download, is yielded back in turn);
+        blobs only the refused ones needed are removed when the stream ends."""
         created: list[str] = []
+        failed = False
         try:
-            staged = [self._staged(req, created, progress) for req in reqs]
-            checked = self._golden_checked(staged, actor)
-            done = [self._committed(s, actor) if isinstance(s, _Staged) else s
-                    for s in checked]
+            with self._smoke.session(timeout_s=RECORD_TIMEOUT_S) as session:
+                staged = (self._staged(req, created, progress) for req in reqs)
+                for item, outcome in run_in_turn(staged, partial(self._probe, actor=actor),
+                                                 session):
+                    checked = self._golden_checked(item, outcome)
+                    done = (self._committed(checked, actor) if isinstance(checked, _Staged)
+                            else checked)
+                    failed = failed or isinstance(done, LastGoodError)
+                    yield done
         except BaseException:
             self._forget(created)
             raise
-        if any(isinstance(d, LastGoodError) for d in done):
+        if failed:
             self._forget(created)  # keeps whatever a committed version refers to
-        return done
 
-    def _staged(self, req: RegisterRequest, created: list[str],
+    def _staged(self, req: RegisterRequest | LastGoodError, created: list[str],
                 progress: Progress | None) -> _Staged | LastGoodError:
         """Stored and validated, not yet golden-checked nor committed (or why not)."""
+        if isinstance(req, LastGoodError):
+            return req
         try:
             check_name("model", req.model)
             if req.tag is not None:
@@ -216,23 +228,24 @@ class RegistryService:
             return exc
         return Registration(version, (*staged.notes, staged.golden_note))
 
-    def _golden_checked(self, staged: Sequence[_Staged | LastGoodError], actor: str
-                        ) -> list[_Staged | LastGoodError]:
-        """Run the golden examples once: given outputs must match; missing ones are recorded."""
-        out = [s if isinstance(s, LastGoodError) else replace(s, golden_note=unrun_note(s.new))
-               for s in staged]
-        runs = [i for i, s in enumerate(out)
-                if isinstance(s, _Staged) and s.new.golden and self._record]
-        probes = [self._probe(cast(_Staged, out[i]).new, actor) for i in runs]
-        outcomes = self._smoke.smoke_many(probes, timeout_s=RECORD_TIMEOUT_S) if probes else []
-        for i, outcome in zip(runs, outcomes, strict=True):
-            before = cast(_Staged, out[i])
-            found = golden_outcome(before.new, outcome)
-            out[i] = found if isinstance(found, LastGoodError) else replace(
-                before, new=found[0], golden_note=found[1])
-        return out
+    @staticmethod
+    def _golden_checked(staged: _Staged | LastGoodError, outcome: SmokeOutcome | None
+                        ) -> _Staged | LastGoodError:
+        """Given outputs must match the run's; missing ones are recorded from it."""
+        if isinstance(staged, LastGoodError):
+            return staged
+        if outcome is None:
+            return replace(staged, golden_note=unrun_note(staged.new))
+        found = golden_outcome(staged.new, outcome)
+        if isinstance(found, LastGoodError):
+            return found
+        return replace(staged, new=found[0], golden_note=found[1])
 
-    def _probe(self, new: NewVersion, actor: str) -> Version:
+    def _probe(self, staged: _Staged | LastGoodError, *, actor: str) -> Version | None:
+        """The version the golden examples run on, None when there is nothing to run."""
+        if isinstance(staged, LastGoodError) or not staged.new.golden or not self._record:
+            return None
+        new = staged.new
         return Version(model=new.model, number=0, manifest=new.manifest,
                        digest=new.manifest.digest, flavor=new.flavor,
                        created_at=self._clock.now(), created_by=actor, runtime=new.runtime,

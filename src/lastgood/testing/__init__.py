@@ -1,7 +1,8 @@
 """Fakes and builders for tests of services and faces: a settable clock and valid domain records.
 
-The in-memory registry itself lives in `lastgood.testing.memory` (MemoryRegistry); this module
-re-exports it so a test needs one import.
+The in-memory registry itself lives in `lastgood.testing.memory` (MemoryRegistry), a smoke
+session without a process in `lastgood.testing.smoke` (InlineSession); this module re-exports
+them so a test needs one import.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from lastgood.domain.versions import (
     Schema,
 )
 from lastgood.testing.memory import MemoryRegistry, MemoryUnitOfWork, memory_uow_factory
+from lastgood.testing.smoke import InlineSession
 
 __all__ = [
     "EPOCH",
     "FixedClock",
+    "InlineSession",
     "MemoryRegistry",
     "MemoryUnitOfWork",
     "RecordingAnnouncer",

@@ -2,8 +2,14 @@
 
 A separate interpreter (`python -m lastgood.adapters.system.smoke`) keeps a crashing or hanging
 native loader away from the caller, and never re-imports the caller's own script. The artifacts are
-fetched (and their digests verified) by the parent into a private temp directory first; the
-request and the answer cross the pipe as pickles of lastgood's own records.
+fetched (and their digests verified) by the parent into a private temp directory first; each
+request is a pickle of lastgood's own records written beside them and named to the child by one
+line on its stdin (so the pipe never fills while the parent is busy), and each answer comes back
+on its stdout as a length-prefixed pickle.
+
+A session keeps one child for many versions: it starts when the first version is handed over,
+loads them in turn while the caller goes on, and a version that hangs or kills it fails alone: a
+new child takes the versions handed after it.
 """
 
 from __future__ import annotations
@@ -12,14 +18,19 @@ import importlib
 import os
 import pickle
 import select
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from lastgood.domain.errors import LastGoodError
 from lastgood.domain.operations import SmokeOutcome
 from lastgood.domain.versions import Version, golden_problems, golden_summary
 from lastgood.ports import ArtifactStore
@@ -43,79 +54,181 @@ def run_in_child(version: Version, directory: str, formats_ref: str) -> dict[str
 
 
 class SubprocessSmoke:
-    """SmokeRunner that loads each version in a fresh interpreter (`smoke`), or a batch of
-    versions one after another in one (`smoke_many`: registration's recordings)."""
+    """SmokeRunner that loads each version in a fresh interpreter (`smoke`), or many versions
+    one after another in one (`session`: registration's recordings)."""
 
     def __init__(self, store: ArtifactStore, *, formats_ref: str = FORMATS):
         self._store, self._formats_ref = store, formats_ref
 
     def smoke(self, version: Version, *, timeout_s: float) -> SmokeOutcome:
-        return self.smoke_many([version], timeout_s=timeout_s)[0]
+        with self.session(timeout_s=timeout_s) as session:
+            session.hand(version)
+            return session.outcome()
 
-    def smoke_many(self, versions: Sequence[Version], *, timeout_s: float
-                   ) -> list[SmokeOutcome]:
-        """One child loads the versions in turn, answering each as it goes; a version that
-        hangs or kills the child fails alone, and a new child takes the rest."""
+    @contextmanager
+    def session(self, *, timeout_s: float) -> Iterator[ChildSession]:
         with tempfile.TemporaryDirectory(prefix="lastgood-smoke-") as tmp:
-            dirs = [self._fetched(v, Path(tmp) / str(i)) for i, v in enumerate(versions)]
-            results: list[dict[str, Any]] = []
-            while len(results) < len(versions):
-                done = len(results)
-                results += self._run_child(versions[done:], dirs[done:], timeout_s)
-        return [SmokeOutcome(False, str(r["error"])) if "error" in r else self._compare(v, r)
-                for v, r in zip(versions, results, strict=True)]
+            session = ChildSession(self._store, Path(tmp), self._formats_ref, timeout_s)
+            try:
+                yield session
+            finally:
+                session.close()
 
-    def _fetched(self, version: Version, directory: Path) -> str:
+
+@dataclass(frozen=True, slots=True)
+class _Handed:
+    version: Version
+    request: Path  # the pickled (version, directory) the child reads
+    directory: Path  # the version's fetched files, removed once it is answered
+    at: float  # when it was handed to the child
+    error: str | None = None  # its files could not be fetched: not handed to the child
+
+
+class ChildSession:
+    """SmokeSession over one child at a time (restarted after one dies or hangs)."""
+
+    def __init__(self, store: ArtifactStore, scratch: Path, formats_ref: str, timeout_s: float):
+        self._store, self._scratch, self._formats_ref = store, scratch, formats_ref
+        self._timeout_s = timeout_s
+        self._handed: deque[_Handed] = deque()
+        self._child: _Child | None = None
+        self._count = 0
+        self._free_at = 0.0  # when the child could begin the oldest version handed
+
+    def hand(self, version: Version) -> None:
+        self._count += 1
+        directory = self._scratch / str(self._count)
+        request = self._scratch / f"{self._count}.request"
+        try:
+            self._fetch(version, directory)
+        except LastGoodError as exc:  # a missing or corrupted blob fails this version alone
+            self._handed.append(_Handed(version, request, directory, 0.0, exc.one_line()))
+            return
+        request.write_bytes(pickle.dumps((version, str(directory))))
+        self._handed.append(_Handed(version, request, directory, time.monotonic()))
+        self._running().send(request)
+
+    def ready(self) -> bool:
+        if not self._handed:
+            return False
+        return (self._handed[0].error is not None
+                or (self._child is not None and self._child.readable()))
+
+    def outcome(self) -> SmokeOutcome:
+        head = self._handed[0]
+        if head.error is not None:
+            self._done(head)
+            return SmokeOutcome(False, f"its files could not be fetched: {head.error}")
+        answer = self._answer(head)
+        self._done(head)
+        if "error" in answer:
+            return SmokeOutcome(False, str(answer["error"]))
+        return compare(head.version, answer)
+
+    def _answer(self, head: _Handed) -> dict[str, Any]:
+        child = self._running()
+        deadline = max(head.at, self._free_at, child.started) + self._timeout_s
+        answer = child.answer(deadline)
+        if answer is None:
+            answer = child.failure(late=time.monotonic() >= deadline, timeout_s=self._timeout_s)
+            self._restart()
+        self._free_at = time.monotonic()
+        return answer
+
+    def _done(self, head: _Handed) -> None:
+        self._handed.popleft()
+        head.request.unlink(missing_ok=True)
+        shutil.rmtree(head.directory, ignore_errors=True)
+
+    def close(self) -> None:
+        if self._child is not None:
+            self._child.close()
+            self._child = None
+
+    def _running(self) -> _Child:
+        if self._child is None:
+            self._child = _Child(self._formats_ref)
+        return self._child
+
+    def _restart(self) -> None:
+        """A new child for the versions handed after the one that failed the last."""
+        self.close()
+        rest = [h for h in list(self._handed)[1:] if h.error is None]
+        if rest:
+            child = self._running()
+            for handed in rest:
+                child.send(handed.request)
+
+    def _fetch(self, version: Version, directory: Path) -> None:
+        """The version's files from the store (which checks each digest) under `directory`."""
+        directory.mkdir(parents=True)
         for f in version.manifest.files:
             dest = directory / f.path
             dest.parent.mkdir(parents=True, exist_ok=True)
             self._store.fetch(f.sha256, dest)
-        return str(directory)
-
-    def _run_child(self, versions: Sequence[Version], dirs: Sequence[str],
-                   timeout_s: float) -> list[dict[str, Any]]:
-        """Answers for a prefix of `versions`: all of them, or those before the one that
-        failed the child, then that one's error (so every call makes progress)."""
-        request = pickle.dumps((list(zip(versions, dirs, strict=True)), self._formats_ref))
-        with tempfile.TemporaryFile() as err, subprocess.Popen(
-                [sys.executable, "-m", "lastgood.adapters.system.smoke"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err) as proc:
-            assert proc.stdin is not None
-            assert proc.stdout is not None
-            proc.stdin.write(request)
-            proc.stdin.close()
-            answers: list[dict[str, Any]] = []
-            while len(answers) < len(versions):
-                started = time.monotonic()
-                answer = _read_answer(proc.stdout, timeout_s)
-                if answer is None:
-                    late = time.monotonic() - started >= timeout_s
-                    proc.kill()
-                    proc.wait()
-                    answers.append(_died(None if late else proc.returncode, err, timeout_s))
-                    break
-                answers.append(answer)
-            return answers
-
-    @staticmethod
-    def _compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
-        outputs = tuple(result["outputs"])
-        problems = golden_problems(version.golden, outputs)
-        n, checked = len(version.golden), sum(1 for g in version.golden if g.checked)
-        kinds = ", ".join(f"{count} {kind}"
-                          for kind, count in golden_summary(version.golden).items())
-        summary = (f"{checked - len(problems) if len(outputs) == n else 0}/{checked} golden "
-                   f"outputs reproduced ({kinds}); load {result['load_ms']:.0f} ms, "
-                   f"predict {result['predict_ms']:.1f} ms")
-        return SmokeOutcome(not problems, summary, float(result["load_ms"]),
-                            float(result["predict_ms"]),
-                            tuple({"problem": p} for p in problems), outputs)
 
 
-def _read_answer(stream: IO[bytes], timeout_s: float) -> dict[str, Any] | None:
-    """The child's next answer (a length-prefixed pickle), None if it died or took longer
-    than `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
+class _Child:
+    """One loader process: request files named on its stdin, answers read from its stdout."""
+
+    def __init__(self, formats_ref: str):
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child, see close
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "lastgood.adapters.system.smoke", formats_ref],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err)
+        self.started = time.monotonic()
+
+    def send(self, request: Path) -> None:
+        assert self._proc.stdin is not None
+        with suppress(BrokenPipeError):  # it died: the answer of the version it was on says how
+            self._proc.stdin.write(f"{request}\n".encode())
+            self._proc.stdin.flush()
+
+    def readable(self) -> bool:
+        assert self._proc.stdout is not None
+        return bool(select.select([self._proc.stdout.fileno()], [], [], 0)[0])
+
+    def answer(self, deadline: float) -> dict[str, Any] | None:
+        """Its next answer, None if it died or `deadline` passed first."""
+        assert self._proc.stdout is not None
+        return _read_answer(self._proc.stdout, deadline)
+
+    def failure(self, *, late: bool, timeout_s: float) -> dict[str, Any]:
+        """The error of the version it was on, after ending it."""
+        self._end()
+        return _died(None if late else self._proc.returncode, self._err, timeout_s)
+
+    def close(self) -> None:
+        self._end()
+        self._err.close()
+
+    def _end(self) -> None:
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                with suppress(BrokenPipeError):
+                    stream.close()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+
+
+def compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
+    """The outcome of one answer: the outputs checked against the given ones."""
+    outputs = tuple(result["outputs"])
+    problems = golden_problems(version.golden, outputs)
+    n, checked = len(version.golden), sum(1 for g in version.golden if g.checked)
+    kinds = ", ".join(f"{count} {kind}" for kind, count in golden_summary(version.golden).items())
+    summary = (f"{checked - len(problems) if len(outputs) == n else 0}/{checked} golden "
+               f"outputs reproduced ({kinds}); load {result['load_ms']:.0f} ms, "
+               f"predict {result['predict_ms']:.1f} ms")
+    return SmokeOutcome(not problems, summary, float(result["load_ms"]),
+                        float(result["predict_ms"]), tuple({"problem": p} for p in problems),
+                        outputs)
+
+
+def _read_answer(stream: IO[bytes], deadline: float) -> dict[str, Any] | None:
+    """The child's next answer (a length-prefixed pickle), None if it died or `deadline`
+    passed first."""
     head = _read_exactly(stream, 8, deadline)
     body = _read_exactly(stream, int.from_bytes(head), deadline) if head else None
     return pickle.loads(body) if body is not None else None
@@ -145,9 +258,14 @@ def _died(code: int | None, err: IO[bytes], timeout_s: float) -> dict[str, Any]:
 
 
 def _main() -> None:
-    batch, formats_ref = pickle.loads(sys.stdin.buffer.read())
-    out = sys.stdout.buffer
-    for version, directory in batch:
+    """Answer each request named on stdin, in order, until stdin closes (the parent is done
+    or gone)."""
+    formats_ref = sys.argv[1]
+    # answers go to the parent's pipe alone: whatever a loader prints goes to stderr
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    for line in sys.stdin.buffer:
+        version, directory = pickle.loads(Path(line.decode().rstrip("\n")).read_bytes())
         answer = pickle.dumps(run_in_child(version, directory, formats_ref))
         out.write(len(answer).to_bytes(8) + answer)
         out.flush()
