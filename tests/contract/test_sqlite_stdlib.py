@@ -10,6 +10,7 @@ import multiprocessing
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -239,3 +240,41 @@ def test_concurrent_registrations_from_many_processes_get_consecutive_numbers(
     lite.dispose()
     assert report.ok, report
     assert report.checked == workers_n
+
+
+def test_a_writer_waits_for_the_lock_and_a_stuck_one_is_told_the_registry_is_busy(
+        pair: tuple[SqlRegistry, LiteRegistry]) -> None:
+    import threading
+
+    from lastgood.adapters.sqlite.connection import begin_immediate, translate
+
+    _, lite = pair
+    holder, waiter = lite.take(), lite.take()
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        released = threading.Event()
+
+        def release() -> None:
+            time.sleep(0.05)
+            released.set()
+            holder.execute("COMMIT")
+
+        threading.Thread(target=release).start()
+        begin_immediate(waiter)  # waits for the holder instead of failing at once
+        assert released.is_set()
+        assert waiter.in_transaction
+        waiter.execute("ROLLBACK")
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            begin_immediate(waiter, timeout_s=0.05)
+        assert not waiter.in_transaction
+        assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000  # restored
+        busy = translate(sqlite3.OperationalError("database is locked"), lite.url)
+        assert isinstance(busy, TransientError)
+        assert "busy" in str(busy)
+    finally:
+        for conn in (holder, waiter):
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        lite.give_back(holder)
+        lite.give_back(waiter)
