@@ -7,9 +7,9 @@ turns with the others (hyperfine-style: the machine's background load hits every
 p50 and p95. `status` and `rollback --dry-run` run against a real SQLite registry holding one
 model with two verified versions (no replica: the smoke check of the dry run is turned off so
 the row measures the command, not a model load). The floors on the same machine, in the same
-run: `python -c pass`, and `python -c "import sqlalchemy"`: what a command reading a PostgreSQL
-registry imports (a SQLite file is read through the standard library's sqlite3, and SQLite
-commands must come in under this row). The import breakdown of a command comes from
+run: `python -c pass`, and `python -c "import sqlalchemy"`: what a command reading the registry
+imported before the registry went through the database's own driver (sqlite3 here), so the
+commands must now come in under this row. The import breakdown of a command comes from
 `python -X importtime -m lastgood ...`; the three biggest top-level imports are listed.
 Each row also gives the CPU time (user + system) of the process, which the other tenants of a
 shared machine disturb much less than the wall time. The processes cache their bytecode, as an
@@ -68,8 +68,7 @@ def fill(home: Path) -> None:
 
 COMMANDS: dict[str, list[str]] = {
     "python -c pass (floor)": [PY, "-c", "pass"],
-    "python -c 'import sqlalchemy' (a PostgreSQL registry's floor)": [PY, "-c",
-                                                                     "import sqlalchemy"],
+    "python -c 'import sqlalchemy' (the old registry floor)": [PY, "-c", "import sqlalchemy"],
     "lastgood --version": [PY, "-m", "lastgood", "--version"],
     "lastgood --help": [PY, "-m", "lastgood", "--help"],
     "lastgood status iris --env bench": [PY, "-m", "lastgood", "status", "iris", "--env",

@@ -1,5 +1,5 @@
-"""The registry under contract: the same tests on memory, SQLite (a temp file, through SQLAlchemy
-and through the standard library's sqlite3) and PostgreSQL."""
+"""The registry under contract: the same tests on memory, SQLite (a temp file) and PostgreSQL,
+each SQL database through SQLAlchemy and through the DB-API adapter (sqlite3, psycopg)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from lastgood.adapters.dbapi import DbRegistry
 from lastgood.adapters.sql import SqlRegistry, open_registry
-from lastgood.adapters.sqlite import LiteRegistry
 from lastgood.bootstrap.services import open_registry as open_any_registry
 from lastgood.ports import UnitOfWorkFactory
 from lastgood.testing.memory import MemoryRegistry
@@ -17,8 +17,9 @@ from lastgood.testing.memory import MemoryRegistry
 BACKENDS = [
     pytest.param("memory"),
     pytest.param("sqlite"),
-    pytest.param("lite"),
+    pytest.param("sqlite-dbapi"),
     pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("postgres-dbapi", marks=pytest.mark.postgres),
 ]
 
 
@@ -34,13 +35,14 @@ def registry(request: pytest.FixtureRequest) -> Iterator[UnitOfWorkFactory]:
     if request.param == "memory":
         yield MemoryRegistry()
         return
-    if request.param == "lite":
-        lite = open_any_registry(request.getfixturevalue("sqlite_url"))
-        assert isinstance(lite, LiteRegistry)  # the composition root's choice for a SQLite file
+    if request.param.endswith("-dbapi"):
+        fixture = "sqlite_url" if request.param.startswith("sqlite") else "pg_url"
+        plain = open_any_registry(request.getfixturevalue(fixture))
+        assert isinstance(plain, DbRegistry)  # the composition root's choice for either
         try:
-            yield lite
+            yield plain
         finally:
-            lite.dispose()
+            plain.dispose()
         return
     url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
     sql = open_registry(url)

@@ -20,6 +20,12 @@ from lastgood.domain.errors import (
     TransientError,
 )
 
+NOTIFY_CHANNEL = "lastgood_desired"
+"""PostgreSQL channel notified with an env's name whenever its desired state changes.
+
+Serving replicas LISTEN on it to reconcile at once instead of waiting for the next poll.
+"""
+
 SCHEMA_REVISION = "0003"
 """The registry schema both SQL adapters speak: the newest migration (a test keeps them equal)."""
 
@@ -148,6 +154,12 @@ def refused_change(text: str, state: str = "") -> LastGoodError:
         return NotFound(f"refers to something that does not exist: {text}",
                         fix="register the model version first")
     return Conflict(f"the registry refused the change: {text}", fix="reload and retry")
+
+
+def transient_abort(text: str) -> TransientError:
+    """A serialization failure or deadlock the database resolved by aborting us."""
+    return TransientError(f"the registry database aborted a conflicting transaction: {text}",
+                          fix="retry")
 
 
 def busy_database() -> TransientError:

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from lastgood.config import Settings, load_settings
 
 if TYPE_CHECKING:
+    from lastgood.adapters.dbapi import DbRegistry
     from lastgood.adapters.sql.registry import SqlRegistry
-    from lastgood.adapters.sqlite import LiteRegistry
     from lastgood.domain.flavors import Inspection
     from lastgood.domain.versions import Version
     from lastgood.ports import ModelFormats, Predictor, UnitOfWorkFactory, Verifier
@@ -22,27 +22,27 @@ __all__ = ["LazyFormats", "local_services", "open_committing_registry", "open_co
            "open_registry", "open_services", "open_verifier"]
 
 
-def open_registry(url: str) -> LiteRegistry | SqlRegistry:
+def open_registry(url: str) -> DbRegistry | SqlRegistry:
     """The registry at `url`, its schema at head.
 
-    A SQLite file goes through the standard library's sqlite3, so the CLI's short commands never
-    import SQLAlchemy; its schema is the SQLAlchemy adapter's, which creates or upgrades the file
-    first when it is new or behind. Every other URL (PostgreSQL, SQLite in memory or with
-    options) goes through SQLAlchemy.
+    A SQLite file (the standard library's sqlite3) and PostgreSQL (psycopg) go through the
+    DB-API adapter, so the CLI's short commands never import SQLAlchemy; the schema is the
+    SQLAlchemy adapter's, whose migrations create or upgrade the database first when it is new
+    or behind. A memory database or SQLite with options goes through SQLAlchemy.
     """
+    from lastgood.adapters.dbapi import open_dbapi_registry
     from lastgood.adapters.registry_rules import SCHEMA_REVISION
-    from lastgood.adapters.sqlite import open_lite_registry
 
-    lite = open_lite_registry(url)
-    if lite is not None and lite.revision() == SCHEMA_REVISION:
-        return lite
+    plain = open_dbapi_registry(url)
+    if plain is not None and plain.revision() == SCHEMA_REVISION:
+        return plain
     from lastgood.adapters.sql.registry import open_registry as open_sql_registry
 
     sql = open_sql_registry(url)  # migrates
-    if lite is None:
+    if plain is None:
         return sql
     sql.dispose()
-    return lite
+    return plain
 
 
 def open_services(settings: Settings | None = None) -> Services:

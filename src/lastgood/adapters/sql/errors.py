@@ -62,8 +62,7 @@ def _dbapi(error: sa_exc.DBAPIError, url: str) -> LastGoodError:
     if "database is locked" in text or "database is busy" in text or state == "55P03":
         return rules.busy_database()
     if state.startswith(("40001", "40P01")):
-        return TransientError(f"the registry database aborted a conflicting transaction: {text}",
-                              fix="retry")
+        return rules.transient_abort(text)
     if _is_unreachable(error, state, text, sqlite=url.startswith("sqlite")):
         return unreachable(url)
     return rules.database_error(text)

@@ -17,16 +17,15 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from lastgood.adapters.registry_rules import NOTIFY_CHANNEL
 from lastgood.adapters.sql.errors import safe_url, translated
 from lastgood.domain.errors import InvalidInput
 
+__all__ = ["BUSY_TIMEOUT_S", "CONNECT_TIMEOUT_S", "NOTIFY_CHANNEL", "Tx", "make_engine",
+           "parse_url"]
+
 BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5
-NOTIFY_CHANNEL = "lastgood_desired"
-"""PostgreSQL channel notified with an env's name whenever its desired state changes.
-
-Serving replicas LISTEN on it to reconcile at once instead of waiting for the next poll.
-"""
 
 if TYPE_CHECKING:  # the PostgreSQL dialect is imported by PostgreSQL registries only
     from sqlalchemy.dialects import postgresql

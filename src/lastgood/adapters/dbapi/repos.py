@@ -1,9 +1,10 @@
-"""Models, versions, environments, deployments and the audit log on stdlib SQLite.
+"""Models, versions, environments, deployments and the audit log over DB-API.
 
 Each repository says what its SQLAlchemy twin (`adapters/sql/repo_*.py`) says, in plain SQL over
-the same tables; rows are built and read by `adapters/registry_rows.py`, as there. SQLite
-serialises writers with BEGIN IMMEDIATE, so a read followed by a write in one unit of work is
-never raced.
+the same tables (SQLite's spelling; `connection.Dialect` rewrites it for PostgreSQL); rows are
+built and read by `adapters/registry_rows.py`, as there. SQLite serialises writers with BEGIN
+IMMEDIATE and PostgreSQL locks the rows a use case updates, so a read followed by a write in one
+unit of work is never raced.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from typing import Any
 
 from lastgood.adapters import registry_rows as rows
 from lastgood.adapters import registry_rules as rc
-from lastgood.adapters.sqlite.connection import LiteTx, stored_time
+from lastgood.adapters import registry_rules as rules
+from lastgood.adapters.dbapi.connection import DbTx
 from lastgood.domain import codec
 from lastgood.domain.audit import Event, EventDraft, seal
 from lastgood.domain.deployments import Deployment, DeploymentEnd, Environment, VerifiedRecord
@@ -23,14 +25,13 @@ from lastgood.domain.errors import AlreadyExists
 from lastgood.domain.versions import Model, NewVersion, Version, VersionStatus
 
 HEAD_ID = 1
-_NO_LIMIT = -1  # SQLite's LIMIT for "all rows"
 
 
-def known_models(tx: LiteTx) -> list[str]:
+def known_models(tx: DbTx) -> list[str]:
     return [r[0] for r in tx.execute("SELECT name FROM models ORDER BY name").fetchall()]
 
 
-def require_model(tx: LiteTx, model: str) -> int:
+def require_model(tx: DbTx, model: str) -> int:
     """The model's last number; raises NotFound naming the known models."""
     number = tx.value("SELECT last_number FROM models WHERE name = ?", (model,))
     if number is None:
@@ -38,7 +39,7 @@ def require_model(tx: LiteTx, model: str) -> int:
     return int(number)
 
 
-def _models(tx: LiteTx, name: str | None) -> list[Model]:
+def _models(tx: DbTx, name: str | None) -> list[Model]:
     """Models with their last number and version count, by name (one model when `name`)."""
     where = "" if name is None else "WHERE m.name = :name"
     found = tx.rows("models", f"""
@@ -49,8 +50,8 @@ def _models(tx: LiteTx, name: str | None) -> list[Model]:
                   version_count=r["version_count"]) for r in found]
 
 
-class LiteModels:
-    def __init__(self, tx: LiteTx) -> None:
+class DbModels:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def list(self) -> list[Model]:
@@ -63,8 +64,8 @@ class LiteModels:
         return found[0]
 
 
-class LiteVersions:
-    def __init__(self, tx: LiteTx) -> None:
+class DbVersions:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def add(self, new: NewVersion, *, at: datetime, actor: str) -> Version:
@@ -87,7 +88,7 @@ class LiteVersions:
         number = self._tx.value(bump, (model,))
         if number is None:
             self._tx.execute("INSERT INTO models (name, created_at, last_number) VALUES (?, ?, 0) "
-                             "ON CONFLICT (name) DO NOTHING", (model, stored_time(at)))
+                             "ON CONFLICT (name) DO NOTHING", (model, self._tx.time(at)))
             number = self._tx.value(bump, (model,))
         return int(number)
 
@@ -101,9 +102,10 @@ class LiteVersions:
 
     def list(self, model: str, *, limit: int | None = None, offset: int = 0) -> list[Version]:
         require_model(self._tx, model)
+        every = self._tx.dialect.no_limit
         found = self._tx.rows("versions", "SELECT * FROM versions WHERE model = ? "
                               "ORDER BY number DESC LIMIT ? OFFSET ?",
-                              (model, _NO_LIMIT if limit is None else limit, offset))
+                              (model, every if limit is None else limit, offset))
         return [rows.to_version(r) for r in found]
 
     def set_status(self, model: str, number: int, status: VersionStatus) -> Version:
@@ -130,8 +132,8 @@ class LiteVersions:
         return {f["sha256"] for (text,) in manifests for f in json.loads(text)}
 
 
-class LiteEnvironments:
-    def __init__(self, tx: LiteTx) -> None:
+class DbEnvironments:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def get(self, name: str) -> Environment:
@@ -151,8 +153,8 @@ class LiteEnvironments:
         return [rows.to_environment(r["name"], r["settings"]) for r in found]
 
 
-class LiteDeployments:
-    def __init__(self, tx: LiteTx) -> None:
+class DbDeployments:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def live(self, model: str, env: str) -> Deployment | None:
@@ -167,20 +169,20 @@ class LiteDeployments:
 
     def start(self, *, model: str, env: str, version: int, at: datetime, actor: str,
               reason: str, operation_id: str | None) -> Deployment:
-        LiteVersions(self._tx).get(model, version)  # NotFound with the fix, before the FK says so
+        DbVersions(self._tx).get(model, version)  # NotFound with the fix, before the FK says so
         new_id = self._tx.insert("deployments", {
             "model": model, "env": env, "version": version, "started_at": rc.utc(at),
             "deployed_by": actor, "reason": reason, "operation_id": operation_id,
-            "end_reason": ""}).lastrowid
+            "end_reason": ""}, returning="id")
         self._desired_changed(env)
-        return self.get(int(new_id or 0))
+        return self.get(int(new_id))
 
     def end(self, deployment_id: int, *, at: datetime, end: DeploymentEnd, reason: str) -> None:
         dep = self.get(deployment_id)
         if not dep.is_live:
             raise rc.deployment_ended(deployment_id)
         self._tx.execute('UPDATE deployments SET ended_at = ?, "end" = ?, end_reason = ? '
-                         "WHERE id = ?", (stored_time(at), end.value, reason, deployment_id))
+                         "WHERE id = ?", (self._tx.time(at), end.value, reason, deployment_id))
         self._desired_changed(dep.env)
 
     def set_verified(self, deployment_id: int, record: VerifiedRecord) -> Deployment:
@@ -201,17 +203,21 @@ class LiteDeployments:
         return 0 if found is None else int(found)
 
     def _desired_changed(self, env: str) -> None:
-        """Bump the env's generation (the replicas' poll sees the commit)."""
+        """Bump the env's generation; on PostgreSQL also wake the replicas (sent at commit)."""
         self._tx.execute("INSERT INTO generations (env, value) VALUES (?, 1) ON CONFLICT (env) "
                          "DO UPDATE SET value = generations.value + 1", (env,))
+        if self._tx.is_postgres:  # delivered at commit, with the pointer
+            self._tx.execute("SELECT pg_notify(?, ?)", (rules.NOTIFY_CHANNEL, env))
 
 
-class LiteEvents:
-    def __init__(self, tx: LiteTx) -> None:
+class DbEvents:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def append(self, draft: EventDraft, *, at: datetime) -> Event:
-        seq, tip = self.head()  # BEGIN IMMEDIATE already holds the write lock
+        # The head row is locked until commit (FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE
+        # already holds the write lock), so two writers never seal onto the same predecessor.
+        seq, tip = self._head(self._tx.dialect.lock_row)
         event = seal((seq, tip), rc.utc(at), codec.stored_draft(draft))
         self._tx.insert("events", rows.event_row(event))
         self._tx.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = ?",
@@ -225,7 +231,7 @@ class LiteEvents:
             if value is not None:
                 sql += f" AND {column} = ?"
                 params.append(value)
-        params.append(_NO_LIMIT if limit is None else limit)
+        params.append(self._tx.dialect.no_limit if limit is None else limit)
         return [codec.event_from_json(r)
                 for r in self._tx.rows("events", sql + " ORDER BY seq LIMIT ?", params)]
 
@@ -248,6 +254,9 @@ class LiteEvents:
             after = page[-1].seq
 
     def head(self) -> tuple[int, str]:
-        found = self._tx.execute("SELECT seq, hash FROM audit_head WHERE id = ?",
+        return self._head("")
+
+    def _head(self, lock: str) -> tuple[int, str]:
+        found = self._tx.execute("SELECT seq, hash FROM audit_head WHERE id = ?" + lock,
                                  (HEAD_ID,)).fetchone()
         return int(found[0]), str(found[1])

@@ -1,4 +1,4 @@
-"""Operations, leases, archives, replica reports, API tokens and signing keys on stdlib SQLite
+"""Operations, leases, archives, replica reports, API tokens and signing keys over DB-API
 (the twins of `adapters/sql/repo_operations.py`, `repo_records.py` and `repo_access.py`)."""
 
 from __future__ import annotations
@@ -8,14 +8,12 @@ from typing import Any
 
 from lastgood.adapters import registry_rows as rows
 from lastgood.adapters import registry_rules as rc
-from lastgood.adapters.sqlite.connection import LiteTx, stored_time
+from lastgood.adapters.dbapi.connection import DbTx
 from lastgood.domain import codec
 from lastgood.domain.access import ApiToken, SigningKey
 from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.operations import TERMINAL, Operation
-
-_NO_LIMIT = -1
 
 
 def _where(model: str | None, env: str | None) -> tuple[str, list[Any]]:
@@ -28,8 +26,8 @@ def _where(model: str | None, env: str | None) -> tuple[str, list[Any]]:
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-class LiteOperations:
-    def __init__(self, tx: LiteTx) -> None:
+class DbOperations:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def save(self, op: Operation) -> None:
@@ -58,8 +56,8 @@ class LiteOperations:
         return [codec.operation_from_json(r) for r in found]
 
 
-class LiteLeases:
-    def __init__(self, tx: LiteTx) -> None:
+class DbLeases:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def acquire(self, key: str, *, holder: str, now: datetime, ttl_s: float) -> None:
@@ -69,8 +67,8 @@ class LiteLeases:
             'ON CONFLICT ("key") DO UPDATE SET holder = excluded.holder, '
             "expires_at = excluded.expires_at "
             "WHERE leases.holder = :holder OR leases.expires_at <= :now RETURNING \"key\"",
-            {"key": key, "holder": holder, "expires": stored_time(rc.expiry(now, ttl_s)),
-             "now": stored_time(now)})
+            {"key": key, "holder": holder, "expires": self._tx.time(rc.expiry(now, ttl_s)),
+             "now": self._tx.time(now)})
         if taken is None:
             held = self._tx.row("leases", 'SELECT holder, expires_at FROM leases WHERE "key" = ?',
                                 (key,))
@@ -81,8 +79,8 @@ class LiteLeases:
         self._tx.execute('DELETE FROM leases WHERE "key" = ? AND holder = ?', (key, holder))
 
 
-class LiteArchives:
-    def __init__(self, tx: LiteTx) -> None:
+class DbArchives:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def add(self, record: ArchiveRecord) -> None:
@@ -103,8 +101,8 @@ class LiteArchives:
         return [codec.archive_from_json(r) for r in found]
 
 
-class LiteReplicas:
-    def __init__(self, tx: LiteTx) -> None:
+class DbReplicas:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def report(self, report: ReplicaReport) -> None:
@@ -117,8 +115,8 @@ class LiteReplicas:
         return [rows.to_replica(r) for r in found]
 
 
-class LiteTokens:
-    def __init__(self, tx: LiteTx) -> None:
+class DbTokens:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def add(self, token: ApiToken) -> None:
@@ -145,13 +143,13 @@ class LiteTokens:
         token = self.get(token_id)
         if token.revoked_at is None:
             self._tx.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ?",
-                             (stored_time(at), token_id))
+                             (self._tx.time(at), token_id))
             token = self.get(token_id)
         return token
 
 
-class LiteKeys:
-    def __init__(self, tx: LiteTx) -> None:
+class DbKeys:
+    def __init__(self, tx: DbTx) -> None:
         self._tx = tx
 
     def add(self, key: SigningKey) -> None:

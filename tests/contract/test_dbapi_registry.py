@@ -1,7 +1,8 @@
-"""The stdlib SQLite registry and the SQLAlchemy one share a file: each reads what the other wrote.
+"""The DB-API registry and the SQLAlchemy one share a database: each reads what the other wrote.
 
 The general contract runs on both (`conftest.BACKENDS`); these tests hold what is particular to
-two adapters over one schema: stored forms, column kinds, errors, concurrency across processes.
+two adapters over one schema, on SQLite and PostgreSQL: stored forms, column kinds, errors,
+locks, concurrency across processes.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Boolean
 
+from lastgood.adapters.dbapi import DbRegistry, open_dbapi_registry
+from lastgood.adapters.dbapi.connection import BOOLS, JSONS, TIMES, DbTx
 from lastgood.adapters.sql import SqlRegistry, open_registry
 from lastgood.adapters.sql.tables import metadata
 from lastgood.adapters.sql.types import Json, UtcDateTime
-from lastgood.adapters.sqlite import LiteRegistry, open_lite_registry
-from lastgood.adapters.sqlite.connection import BOOLS, JSONS, TIMES, LiteTx
 from lastgood.bootstrap.services import open_registry as open_any_registry
 from lastgood.domain.access import ApiToken, Role, SigningKey
 from lastgood.domain.archives import ArchiveRecord
@@ -44,11 +45,21 @@ from tests.contract.registry_workers import register_once_lite
 LATER = EPOCH + timedelta(seconds=90, microseconds=123456)
 
 
+DATABASES = [pytest.param("sqlite_url", id="sqlite"),
+             pytest.param("pg_url", id="postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def url(request: pytest.FixtureRequest) -> str:
+    """A fresh database of each kind."""
+    return str(request.getfixturevalue(request.param))
+
+
 @pytest.fixture
-def pair(sqlite_url: str) -> Iterator[tuple[SqlRegistry, LiteRegistry]]:
-    """The same SQLite file opened by both adapters."""
-    sql = open_registry(sqlite_url)
-    lite = open_lite_registry(sqlite_url)
+def pair(url: str) -> Iterator[tuple[SqlRegistry, DbRegistry]]:
+    """The same database opened by both adapters."""
+    sql = open_registry(url)
+    lite = open_dbapi_registry(url)
     assert lite is not None
     try:
         yield sql, lite
@@ -102,9 +113,9 @@ def everything(uow: UnitOfWork) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("writer", ["sql", "lite"])
+@pytest.mark.parametrize("writer", ["sql", "dbapi"])
 def test_each_adapter_reads_exactly_what_the_other_wrote(
-        pair: tuple[SqlRegistry, LiteRegistry], writer: str) -> None:
+        pair: tuple[SqlRegistry, DbRegistry], writer: str) -> None:
     sql, lite = pair
     first, second = (sql, lite) if writer == "sql" else (lite, sql)
     with first() as uow:
@@ -121,7 +132,7 @@ def test_each_adapter_reads_exactly_what_the_other_wrote(
 
 
 def test_the_lease_taken_through_one_adapter_holds_against_the_other(
-        pair: tuple[SqlRegistry, LiteRegistry]) -> None:
+        pair: tuple[SqlRegistry, DbRegistry]) -> None:
     from lastgood.domain.errors import OperationInProgress
 
     sql, lite = pair
@@ -148,16 +159,17 @@ def test_the_column_kinds_match_the_tables() -> None:
     assert kinds(lambda t: isinstance(t, Boolean)) == BOOLS
 
 
-def test_the_composition_root_takes_sqlite_files_through_the_standard_library(
-        tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'new' / 'registry.db'}"
-    registry = open_any_registry(url)  # a new file: created and migrated first
-    assert isinstance(registry, LiteRegistry)
+def test_the_composition_root_takes_files_and_postgresql_through_dbapi(url: str) -> None:
+    registry = open_any_registry(url)  # a new database: created and migrated first
+    assert isinstance(registry, DbRegistry)
     with registry() as uow:
         assert uow.models.list() == []
     registry.dispose()
+
+
+def test_memory_and_optioned_sqlite_stay_with_sqlalchemy(tmp_path: Path) -> None:
     for other in ("sqlite://", "sqlite:///:memory:", f"sqlite:///{tmp_path}/r.db?mode=ro"):
-        assert open_lite_registry(other) is None
+        assert open_dbapi_registry(other) is None
     memory = open_any_registry("sqlite://")
     assert isinstance(memory, SqlRegistry)
     memory.dispose()
@@ -174,7 +186,7 @@ def test_a_file_behind_the_schema_is_migrated_before_use(tmp_path: Path) -> None
         conn.execute("ALTER TABLE replicas DROP COLUMN url")
     registry = open_any_registry(url)
     try:
-        assert isinstance(registry, LiteRegistry)
+        assert isinstance(registry, DbRegistry)
         assert registry.revision() == "0003"
         with registry() as uow:
             uow.replicas.report(ReplicaReport(replica_id="r", model="m", env="e", version=1,
@@ -185,7 +197,7 @@ def test_a_file_behind_the_schema_is_migrated_before_use(tmp_path: Path) -> None
         registry.dispose()
 
 
-def test_driver_errors_never_leave_the_adapter(pair: tuple[SqlRegistry, LiteRegistry]) -> None:
+def test_driver_errors_never_leave_the_adapter(pair: tuple[SqlRegistry, DbRegistry]) -> None:
     _, lite = pair
     with lite() as uow:
         uow.versions.add(make_new_version("fraud"), at=EPOCH, actor="ana")
@@ -193,23 +205,26 @@ def test_driver_errors_never_leave_the_adapter(pair: tuple[SqlRegistry, LiteRegi
     conn = lite.take()
     try:
         with pytest.raises(AlreadyExists, match="already registered") as caught:
-            LiteTx(conn, lite.url).execute("INSERT INTO models SELECT * FROM models")
-        assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
+            DbTx(conn, lite.url, lite.dialect).execute("INSERT INTO models SELECT * FROM models")
+        driver = "psycopg" if lite.dialect.is_postgres else "sqlite3"
+        assert type(caught.value.__cause__).__module__.startswith(driver)
     finally:
         lite.give_back(conn)
 
 
-def test_an_unopenable_file_is_a_one_line_transient_error(tmp_path: Path) -> None:
+def test_an_unopenable_file_or_server_is_a_one_line_transient_error(tmp_path: Path) -> None:
     folder = tmp_path / "a-folder.db"
     folder.mkdir()
-    with pytest.raises(TransientError, match="cannot reach the registry database") as caught:
-        open_any_registry(f"sqlite:///{folder}")
-    assert "\n" not in str(caught.value)
+    for url in (f"sqlite:///{folder}", "postgresql://lastgood:secret@127.0.0.1:1/none"):
+        with pytest.raises(TransientError, match="cannot reach the registry database") as caught:
+            open_any_registry(url)
+        assert "\n" not in str(caught.value)
+        assert "secret" not in str(caught.value)
 
 
-def test_connections_get_wal_foreign_keys_and_a_busy_timeout(
-        pair: tuple[SqlRegistry, LiteRegistry]) -> None:
-    _, lite = pair
+def test_connections_get_wal_foreign_keys_and_a_busy_timeout(sqlite_url: str) -> None:
+    lite = open_dbapi_registry(sqlite_url)
+    assert lite is not None
     conn = lite.take()
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -217,15 +232,15 @@ def test_connections_get_wal_foreign_keys_and_a_busy_timeout(
         assert conn.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
     finally:
         lite.give_back(conn)
+        lite.dispose()
 
 
 @pytest.mark.slow
-def test_concurrent_registrations_from_many_processes_get_consecutive_numbers(
-        sqlite_url: str) -> None:
+def test_concurrent_registrations_from_many_processes_get_consecutive_numbers(url: str) -> None:
     workers_n = 12
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(workers_n), ctx.Queue()
-    workers = [ctx.Process(target=register_once_lite, args=(sqlite_url, start, results))
+    workers = [ctx.Process(target=register_once_lite, args=(url, start, results))
                for _ in range(workers_n)]
     for worker in workers:
         worker.start()
@@ -233,7 +248,7 @@ def test_concurrent_registrations_from_many_processes_get_consecutive_numbers(
     for worker in workers:
         worker.join(timeout=60)
     assert sorted(numbers) == list(range(1, workers_n + 1)), numbers
-    lite = open_lite_registry(sqlite_url)
+    lite = open_dbapi_registry(url)
     assert lite is not None
     with lite() as uow:
         report = verify_chain(list(uow.events.scan()), head=uow.events.head())
@@ -242,13 +257,14 @@ def test_concurrent_registrations_from_many_processes_get_consecutive_numbers(
     assert report.checked == workers_n
 
 
-def test_a_writer_waits_for_the_lock_and_a_stuck_one_is_told_the_registry_is_busy(
-        pair: tuple[SqlRegistry, LiteRegistry]) -> None:
+def test_a_sqlite_writer_waits_for_the_lock_and_a_stuck_one_is_told_the_registry_is_busy(
+        sqlite_url: str) -> None:
     import threading
 
-    from lastgood.adapters.sqlite.connection import begin_immediate, translate
+    from lastgood.adapters.dbapi.connection import begin_immediate, translate_sqlite
 
-    _, lite = pair
+    lite = open_dbapi_registry(sqlite_url)
+    assert lite is not None
     holder, waiter = lite.take(), lite.take()
     try:
         holder.execute("BEGIN IMMEDIATE")
@@ -269,7 +285,7 @@ def test_a_writer_waits_for_the_lock_and_a_stuck_one_is_told_the_registry_is_bus
             begin_immediate(waiter, timeout_s=0.05)
         assert not waiter.in_transaction
         assert waiter.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000  # restored
-        busy = translate(sqlite3.OperationalError("database is locked"), lite.url)
+        busy = translate_sqlite(sqlite3.OperationalError("database is locked"), lite.url)
         assert isinstance(busy, TransientError)
         assert "busy" in str(busy)
     finally:
@@ -278,3 +294,4 @@ def test_a_writer_waits_for_the_lock_and_a_stuck_one_is_told_the_registry_is_bus
                 conn.execute("ROLLBACK")
         lite.give_back(holder)
         lite.give_back(waiter)
+        lite.dispose()
