@@ -21,7 +21,8 @@ from collections.abc import Callable, Hashable
 from functools import partial
 
 from lastgood.adapters.sql.session import NOTIFY_CHANNEL
-from lastgood.adapters.wakeups import AnySignal, DatagramSignal, sqlite_file, wakeup_folder
+from lastgood.adapters.wakeups import DatagramSignal, sqlite_file, wakeup_folder
+from lastgood.adapters.wakeups.combined import AnySignal
 from lastgood.ports import ChangeSignal, UnitOfWorkFactory
 
 __all__ = ["PollingSignal", "PostgresListenSignal", "SignalBuilder", "file_fingerprint",

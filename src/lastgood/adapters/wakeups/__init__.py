@@ -7,7 +7,6 @@ signal made of several (the datagram socket, and the poll that covers a lost dat
 """
 
 from lastgood.adapters.wakeups.announcing import AnnouncingRegistry, AnnouncingUnitOfWork
-from lastgood.adapters.wakeups.combined import AnySignal
 from lastgood.adapters.wakeups.datagram import (
     MAX_SOCKET_PATH,
     DatagramAnnouncer,
@@ -21,3 +20,13 @@ from lastgood.adapters.wakeups.datagram import (
 __all__ = ["MAX_SOCKET_PATH", "AnnouncingRegistry", "AnnouncingUnitOfWork", "AnySignal",
            "DatagramAnnouncer", "DatagramSignal", "announcer_for_url", "env_folder",
            "sqlite_file", "wakeup_folder"]
+
+
+def __getattr__(name: str) -> object:
+    """`AnySignal` on first use: it needs asyncio, which a command that only announces (status,
+    rollback) never imports."""
+    if name == "AnySignal":
+        from lastgood.adapters.wakeups.combined import AnySignal
+
+        return AnySignal
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

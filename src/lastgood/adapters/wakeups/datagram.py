@@ -25,7 +25,6 @@ not write) costs latency, never a switch.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import hashlib
@@ -37,8 +36,12 @@ import socket
 from collections.abc import Callable, Collection, Iterator
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lastgood.ports import ChangeAnnouncer
+
+if TYPE_CHECKING:  # the replica's side only; a command that announces never imports asyncio
+    import asyncio
 
 __all__ = ["MAX_SOCKET_PATH", "DatagramAnnouncer", "DatagramSignal", "announcer_for_url",
            "env_folder", "sqlite_file", "wakeup_folder"]
@@ -153,6 +156,8 @@ class DatagramSignal:
 
     def _start(self) -> asyncio.Event:
         if self._event is None:
+            import asyncio
+
             self._event, self._loop = asyncio.Event(), asyncio.get_running_loop()
             try:
                 self._bind(self._loop)
@@ -193,6 +198,8 @@ class DatagramSignal:
     async def wait(self, *, timeout_s: float, generation: int | None) -> bool:
         event = self._start()
         try:
+            import asyncio
+
             await asyncio.wait_for(event.wait(), max(timeout_s, 0.0))
         except TimeoutError:
             return False
