@@ -9,9 +9,15 @@ from lastgood.domain.audit import EventDraft
 from lastgood.testing import EPOCH, make_new_version
 
 
-def register_once(url: str, start: Any, results: Any) -> None:
-    """Open the registry by URL, wait for every sibling, then register one version of `fraud`."""
-    registry = open_registry(url, migrate=False)
+def register_once(url: str, start: Any, results: Any, through: str = "sql") -> None:
+    """Open the registry by URL (through SQLAlchemy, or with "root" as the composition root
+    opens it), wait for every sibling, then register one version of `fraud`."""
+    if through == "root":
+        from lastgood.bootstrap.services import open_registry as open_any_registry
+
+        registry: Any = open_any_registry(url)
+    else:
+        registry = open_registry(url, migrate=False)
     try:
         start.wait()
         with registry() as uow:
@@ -26,22 +32,3 @@ def register_once(url: str, start: Any, results: Any) -> None:
     finally:
         registry.dispose()
 
-
-def register_once_lite(url: str, start: Any, results: Any) -> None:
-    """`register_once`, through the registry the composition root opens for a SQLite file."""
-    from lastgood.bootstrap.services import open_registry as open_any_registry
-
-    registry = open_any_registry(url)
-    try:
-        start.wait()
-        with registry() as uow:
-            version = uow.versions.add(make_new_version("fraud"), at=EPOCH, actor="worker")
-            uow.events.append(EventDraft(action="register", actor="worker", model="fraud",
-                                         subject=str(version.number)), at=EPOCH)
-            uow.commit()
-        results.put(version.number)
-    except BaseException as exc:
-        results.put(f"{type(exc).__name__}: {exc}")
-        raise
-    finally:
-        registry.dispose()

@@ -40,7 +40,7 @@ from lastgood.testing import (
     make_operation,
     make_verified_record,
 )
-from tests.contract.registry_workers import register_once_lite
+from tests.contract.registry_workers import register_once
 
 LATER = EPOCH + timedelta(seconds=90, microseconds=123456)
 
@@ -240,7 +240,7 @@ def test_concurrent_registrations_from_many_processes_get_consecutive_numbers(ur
     workers_n = 12
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(workers_n), ctx.Queue()
-    workers = [ctx.Process(target=register_once_lite, args=(url, start, results))
+    workers = [ctx.Process(target=register_once, args=(url, start, results, "root"))
                for _ in range(workers_n)]
     for worker in workers:
         worker.start()

@@ -22,7 +22,7 @@ from functools import partial
 
 from lastgood.adapters.sql.session import NOTIFY_CHANNEL
 from lastgood.adapters.wakeups import DatagramSignal, sqlite_file, wakeup_folder
-from lastgood.adapters.wakeups.combined import AnySignal
+from lastgood.adapters.wakeups.combined import AnySignal, woken
 from lastgood.ports import ChangeSignal, UnitOfWorkFactory
 
 __all__ = ["PollingSignal", "PostgresListenSignal", "SignalBuilder", "file_fingerprint",
@@ -165,13 +165,7 @@ class PostgresListenSignal:
         return self._event
 
     async def wait(self, *, timeout_s: float, generation: int | None) -> bool:
-        event = self._start()
-        try:
-            await asyncio.wait_for(event.wait(), max(timeout_s, 0.0))
-        except TimeoutError:
-            return False
-        event.clear()
-        return True
+        return await woken(self._start(), timeout_s)
 
     async def aclose(self) -> None:
         self._stop.set()

@@ -58,3 +58,13 @@ class AnySignal:
     async def aclose(self) -> None:
         for signal in self.signals:
             await signal.aclose()
+
+
+async def woken(event: asyncio.Event, timeout_s: float) -> bool:
+    """Whether `event` was set within `timeout_s` (cleared again for the next wait)."""
+    try:
+        await asyncio.wait_for(event.wait(), max(timeout_s, 0.0))
+    except TimeoutError:
+        return False
+    event.clear()
+    return True

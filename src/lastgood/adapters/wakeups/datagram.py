@@ -196,15 +196,9 @@ class DatagramSignal:
         self._event.set()
 
     async def wait(self, *, timeout_s: float, generation: int | None) -> bool:
-        event = self._start()
-        try:
-            import asyncio
+        from lastgood.adapters.wakeups.combined import woken
 
-            await asyncio.wait_for(event.wait(), max(timeout_s, 0.0))
-        except TimeoutError:
-            return False
-        event.clear()
-        return True
+        return await woken(self._start(), timeout_s)
 
     def _close(self) -> None:
         sock, self._sock = self._sock, None
