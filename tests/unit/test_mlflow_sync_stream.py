@@ -26,7 +26,7 @@ class Importer:
         return ["fraud"]
 
     def resolve(self, uri: str) -> OutsideVersion:
-        raise NotImplementedError
+        raise AssertionError(f"sync lists versions; it never resolves a URI ({uri})")
 
     def versions(self, model: str) -> list[OutsideVersion]:
         return [OutsideVersion(origin=f"mlflow:{model}/{n}", uri=f"models:/{model}/{n}",
