@@ -50,7 +50,10 @@ def os_user() -> str:
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from LASTGOOD_* variables, with the embedded defaults under ./.lastgood/."""
-    env = os.environ if environ is None else environ
+    # An empty LASTGOOD_ variable (`LASTGOOD_DB_URL=` in a shell or a compose file) means unset,
+    # not an empty URL or path.
+    env = {k: v for k, v in (os.environ if environ is None else environ).items()
+           if v.strip() or not k.startswith("LASTGOOD_")}
     home = Path(env.get("LASTGOOD_HOME", ".lastgood")).expanduser().absolute()
     return Settings(
         home=home,

@@ -22,6 +22,7 @@ from lastgood.domain.deployments import Deployment, Environment
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import GoldenExample, Model, Schema, Version
 from lastgood.services.deployments import RollbackPlan, Status
+from lastgood.services.quarantine import Quarantine
 from lastgood.services.registry import RegisterRequest
 
 __all__ = ["Lastgood"]
@@ -106,9 +107,19 @@ class Lastgood:
         return self.services.deployments.plan_rollback(model, env=env, to=to, force=force)
 
     def rollback(self, model: str, *, env: str, reason: str, to: str | int | None = None,
-                 force: bool = False) -> Operation:
+                 force: bool = False, cause: str = "model") -> Operation:
+        """Roll back; `cause` (model, infra, unknown): only model quarantines the replaced."""
         return self.services.deployments.rollback(model, env=env, reason=reason,
-                                                  actor=self.actor, to=to, force=force)
+                                                  actor=self.actor, to=to, force=force,
+                                                  cause=cause)
+
+    def quarantined(self, *, model: str | None = None) -> list[Quarantine]:
+        """Every quarantined version, with the rollback that quarantined it and its cause."""
+        return self.services.quarantine.list(model=model)
+
+    def lift_quarantine(self, model: str, ref: str | int, *, reason: str) -> Version:
+        """Make a quarantined version active again (audited; a reason is required)."""
+        return self.services.quarantine.lift(model, ref, reason=reason, actor=self.actor)
 
     def resume(self) -> list[Operation]:
         return self.services.deployments.resume()

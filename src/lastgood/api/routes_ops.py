@@ -63,7 +63,7 @@ def rollback(name: str, body: RollbackIn, caller: CallerDep, services: ServicesD
                                                actor=caller.actor)))
     caller.allow(Action.ROLLBACK, model=name, env=body.env)
     op = deps.rollback(name, env=body.env, reason=body.reason, actor=caller.actor, to=to,
-                       force=body.force)
+                       force=body.force, cause=body.cause)
     return ok(operation_view(op))
 
 

@@ -1,4 +1,4 @@
-"""Models, versions (list, show, upload, retire) and environments."""
+"""Models, versions (list, show, upload, retire, quarantine) and environments."""
 
 from __future__ import annotations
 
@@ -14,7 +14,10 @@ from lastgood.api.deps import CallerDep, ServicesDep
 from lastgood.api.schemas import (
     EnvironmentIn,
     EnvironmentOut,
+    LiftIn,
     ModelOut,
+    Name,
+    QuarantineOut,
     RegisteredOut,
     RetireIn,
     VersionOut,
@@ -24,7 +27,12 @@ from lastgood.api.uploads import parse_meta, register_request, spool
 from lastgood.domain.access import Action
 from lastgood.domain.deployments import CustomCheck
 from lastgood.domain.versions import Column, check_column
-from lastgood.services.views import environment_view, model_view, version_view
+from lastgood.services.views import (
+    environment_view,
+    model_view,
+    quarantine_view,
+    version_view,
+)
 
 routes = router("registry")
 
@@ -73,6 +81,23 @@ def retire(name: str, ref: str, body: RetireIn, caller: CallerDep,
     """Withdraw a version for good (operator)."""
     caller.allow(Action.RETIRE, model=name)
     return ok(version_view(services.registry.retire(name, check_ref(ref), reason=body.reason,
+                                                    actor=caller.actor)))
+
+
+@routes.get("/quarantine", response_model=list[QuarantineOut])
+def list_quarantine(caller: CallerDep, services: ServicesDep,
+                    model: Annotated[Name | None, Query()] = None) -> Response:
+    """Every quarantined version, with the rollback that quarantined it and its cause."""
+    caller.allow(Action.READ, model=model)
+    return ok([quarantine_view(q) for q in services.quarantine.list(model=model)])
+
+
+@routes.post("/models/{name}/versions/{ref}/quarantine/lift", response_model=VersionOut)
+def lift_quarantine(name: str, ref: str, body: LiftIn, caller: CallerDep,
+                    services: ServicesDep) -> Response:
+    """Make a quarantined version active again, with a reason (operator, audited)."""
+    caller.allow(Action.LIFT_QUARANTINE, model=name)
+    return ok(version_view(services.quarantine.lift(name, check_ref(ref), reason=body.reason,
                                                     actor=caller.actor)))
 
 

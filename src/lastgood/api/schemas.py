@@ -42,6 +42,8 @@ class RollbackIn(Strict):
     to: Ref | None = None
     force: bool = False
     dry_run: bool = False
+    cause: Literal["model", "infra", "unknown"] = Field(
+        "model", description="why: only `model` quarantines the replaced version")
 
 
 class ResumeIn(Strict):
@@ -51,6 +53,11 @@ class ResumeIn(Strict):
 
 class RetireIn(Strict):
     reason: Text = ""
+
+
+class LiftIn(Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S",
+                                 description="why the version was not at fault (audited)")]
 
 
 Dtype = Literal["float64", "float32", "int64", "int32", "bool", "string", "category", "datetime"]
@@ -141,6 +148,13 @@ class VersionSummaryOut(BaseModel):
     metrics: dict[str, float]
     size: int
     mlflow_url: str | None = None  # its MLflow UI page, when it was imported from MLflow
+
+
+class QuarantineOut(VersionSummaryOut):
+    quarantined_at: str | None  # when the rollback quarantined it (None: not in the trail)
+    operation: str  # the rollback that quarantined it
+    cause: str
+    quarantine_reason: str
 
 
 class FileOut(BaseModel):
@@ -272,6 +286,7 @@ class OperationOut(BaseModel):
     candidates: list[CandidateOut]
     trigger: dict[str, Any]
     resumed: list[str] = []  # operations the command finished first
+    cause: str | None = None  # a rollback's cause: model | infra | unknown
 
 
 class PlanOut(BaseModel):

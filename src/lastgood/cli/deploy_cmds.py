@@ -181,10 +181,13 @@ def verify(ctx: click.Context, name: str, env_name: str, metrics: tuple[str, ...
 @click.option("--force", is_flag=True, help="With --to: accept a version never verified here.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and every check; change nothing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--cause", type=click.Choice(["model", "infra", "unknown"]), default="model",
+              show_default=True,
+              help="Whose fault: only model quarantines the replaced version.")
 @json_option
 @click.pass_context
 def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str | None,
-             force: bool, dry_run: bool, yes: bool, as_json: bool) -> None:
+             force: bool, dry_run: bool, yes: bool, cause: str, as_json: bool) -> None:
     """Put back the most recent verified version of NAME in ENV."""
     cli = get(ctx)
     deps = cli.services.deployments
@@ -197,13 +200,14 @@ def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str 
         if plan.target is None or not _confirm(plan):
             ctx.exit(SUCCESS if plan.target is not None else EXIT_CODES[NoEligibleTarget])
     op = deps.rollback(name, env=env_name, reason=reason, actor=cli.actor, to=to, force=force,
-                       on_phase=_phase_printer(cli, as_json))
+                       on_phase=_phase_printer(cli, as_json), cause=cause)
     if as_json:
         cli.emit_json(operation_view(op))
         return
     cli.out.print(f"[green]rolled back[/] {name} in {env_name}: v{op.from_version} → "
                   f"v{op.target_version} ({op.id})")
-    cli.out.print(f"failed v{op.from_version} quarantined; forensic bundle {op.archive_id}")
+    kept = "quarantined" if op.cause.quarantines else f"kept as a target (cause {op.cause})"
+    cli.out.print(f"replaced v{op.from_version} {kept}; forensic bundle {op.archive_id}")
     if op.resumed:
         cli.out.print(f"finished first (interrupted earlier): {', '.join(op.resumed)}")
 

@@ -17,6 +17,7 @@ COMMANDS = {
     **{name: f"lastgood.cli.evidence_cmds:{name}" for name in ("archive", "audit")},
     **{name: f"lastgood.cli.access_cmds:{name}" for name in ("token", "key", "server")},
     **{name: f"lastgood.cli.watch_cmds:{name}" for name in ("watch", "policy")},
+    "quarantine": "lastgood.cli.quarantine_cmds:quarantine",
     "sync": "lastgood.cli.mlflow_cmds:sync",
     "demo": "lastgood.cli.demo:demo",
     "serve": "lastgood.cli.serve_cmds:serve_command",
@@ -35,6 +36,8 @@ SUMMARIES = {
     "models": "List every model.",
     "ops": "Deploys and rollbacks, newest first, with their phase.",
     "policy": "Health policies: signals, tolerated regression, bake window, mode.",
+    "quarantine": "Quarantined versions: list them, or lift a quarantine that was not the "
+                  "version's fault.",
     "register": "Register PATH (a model file, an MLflow model folder, or an MLflow URI: "
                 "models:/M/3, models:/M@ALIAS, runs:/RUN_ID/PATH) as the next version of NAME.",
     "resume": "Finish deploys and rollbacks that a crash interrupted.",

@@ -22,7 +22,7 @@ class Role(IntEnum):
     """What a token may do; each role includes the ones below it."""
 
     VIEWER = 1  # read everything, plan a rollback (dry run)
-    OPERATOR = 2  # deploy, verify, roll back, resume, register, retire
+    OPERATOR = 2  # deploy, verify, roll back, resume, register, retire, lift a quarantine
     ADMIN = 3  # tokens, environment policies, signing keys
 
     @property
@@ -46,6 +46,7 @@ class Action(StrEnum):
     PLAN = "plan"  # rollback dry run: changes nothing
     REGISTER = "register"
     RETIRE = "retire"
+    LIFT_QUARANTINE = "lift_quarantine"  # make a quarantined version active again
     DEPLOY = "deploy"
     VERIFY = "verify"
     ROLLBACK = "rollback"
@@ -60,6 +61,7 @@ REQUIRED_ROLE: Mapping[Action, Role] = {
     Action.PLAN: Role.VIEWER,
     Action.REGISTER: Role.OPERATOR,
     Action.RETIRE: Role.OPERATOR,
+    Action.LIFT_QUARANTINE: Role.OPERATOR,
     Action.DEPLOY: Role.OPERATOR,
     Action.VERIFY: Role.OPERATOR,
     Action.ROLLBACK: Role.OPERATOR,

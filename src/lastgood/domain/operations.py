@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from lastgood.domain.errors import IllegalTransition
+from lastgood.domain.errors import IllegalTransition, InvalidInput
 
 
 class OperationKind(StrEnum):
@@ -16,6 +16,28 @@ class OperationKind(StrEnum):
 
     DEPLOY = "deploy"  # move forward to a chosen version
     ROLLBACK = "rollback"  # go back to the last verified version
+
+
+class RollbackCause(StrEnum):
+    """Why a rollback replaces the live version; only the version's own fault quarantines it."""
+
+    MODEL = "model"  # the version misbehaved: it is quarantined, never a target until lifted
+    INFRA = "infra"  # the node, network or data was bad: the version stays a rollback target
+    UNKNOWN = "unknown"  # not known yet: recorded, the version stays a target
+
+    @property
+    def quarantines(self) -> bool:
+        return self is RollbackCause.MODEL
+
+    @classmethod
+    def parse(cls, text: str) -> RollbackCause:
+        """The cause named `text`, else InvalidInput naming the choices."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError as exc:
+            choices = ", ".join(c.value for c in cls)
+            raise InvalidInput(f"unknown rollback cause {text!r}",
+                               fix=f"pass --cause with one of: {choices}") from exc
 
 
 class Phase(StrEnum):
@@ -121,6 +143,11 @@ class Operation:
     resumed: tuple[str, ...] = ()
     """Unfinished operations the command finished before this one (told in its result and its
     planned event; not stored with the row)."""
+
+    @property
+    def cause(self) -> RollbackCause:
+        """Why a rollback runs (kept in its trigger record; `model` when none was given)."""
+        return RollbackCause(str(self.trigger.get("cause", RollbackCause.MODEL)))
 
     def advance(self, new: Phase, *, at: datetime, **changes: Any) -> Operation:
         """The same operation in phase `new`; raises IllegalTransition if the table forbids it."""

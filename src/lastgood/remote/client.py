@@ -35,7 +35,7 @@ from lastgood.domain.errors import (
     PreconditionFailed,
     TransientError,
 )
-from lastgood.domain.operations import Operation
+from lastgood.domain.operations import Operation, RollbackCause
 from lastgood.domain.versions import ArtifactFile, Manifest, Model, Version
 from lastgood.ports import KeyRing, Progress
 from lastgood.remote.bodies import environment_body, register_meta
@@ -43,6 +43,7 @@ from lastgood.services.access import IssuedToken
 from lastgood.services.archive import unpack
 from lastgood.services.deployments import PhaseHook, RollbackPlan, Status
 from lastgood.services.http_statuses import class_for_status
+from lastgood.services.quarantine import Quarantine, lift_reason
 from lastgood.services.registry import RegisterRequest, Registration, artifact_files
 from lastgood.services.views_parse import (
     parse_archive,
@@ -54,6 +55,7 @@ from lastgood.services.views_parse import (
     parse_model,
     parse_operation,
     parse_plan,
+    parse_quarantine,
     parse_status,
     parse_token,
     parse_version,
@@ -211,8 +213,10 @@ class RemoteDeployments:
     def rollback(self, model: str, *, env: str, reason: str | None, actor: str,
                  to: str | int | None = None, force: bool = False,
                  trigger: Mapping[str, Any] | None = None,
-                 on_phase: PhaseHook | None = None) -> Operation:
-        body = {"env": env, "reason": reason or "", "to": _ref(to), "force": force}
+                 on_phase: PhaseHook | None = None,
+                 cause: RollbackCause | str = RollbackCause.MODEL) -> Operation:
+        body = {"env": env, "reason": reason or "", "to": _ref(to), "force": force,
+                "cause": str(cause)}
         return parse_operation(self._c.json("POST", f"/models/{q(model)}/rollback", json=body))
 
     def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
@@ -239,6 +243,20 @@ class RemoteDeployments:
                    limit: int = 50) -> list[Operation]:
         return [parse_operation(o) for o in self._c.json(
             "GET", "/operations", params=_params(model=model, env=env, limit=limit))]
+
+
+class RemoteQuarantine:
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def list(self, *, model: str | None = None) -> list[Quarantine]:
+        return [parse_quarantine(d) for d in self._c.json(
+            "GET", "/quarantine", params=_params(model=model))]
+
+    def lift(self, model: str, ref: str | int, *, reason: str | None, actor: str) -> Version:
+        return parse_version(self._c.json(
+            "POST", f"/models/{q(model)}/versions/{q(ref)}/quarantine/lift",
+            json={"reason": lift_reason(reason)}))
 
 
 class RemoteArchives:
@@ -331,6 +349,7 @@ class RemoteControlPlane:
         self.registry = RemoteRegistry(client, keyring)
         self.deployments = RemoteDeployments(client)
         self.archives = RemoteArchives(client)
+        self.quarantine = RemoteQuarantine(client)
         self.audit = RemoteAudit(client)
         self.access = RemoteAccess(client)
         self.signing = RemoteSigning(client, keyring)

@@ -46,6 +46,7 @@ from lastgood.services.preflight import (
     SignatureCheck,
     SmokeCheck,
 )
+from lastgood.services.quarantine import QuarantineService
 from lastgood.services.readiness import RegistryReadiness
 from lastgood.services.registry import RegisterRequest, RegistryService
 from lastgood.services.signing import NoKeyRing, SigningService
@@ -92,6 +93,7 @@ class Services:
     mlflow_mirror: MlflowMirror
     mlflow_follow: MlflowFollow
     mlflow_webhooks: MlflowWebhooks
+    quarantine: QuarantineService
 
 
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
@@ -149,4 +151,5 @@ def wire(ports: Ports) -> Services:
         mlflow_webhooks=MlflowWebhooks(uow=ports.uow, follow=follow, clock=ports.clock,
                                        sign=ports.webhook_signer,
                                        secret=ports.mlflow_webhook_secret),
+        quarantine=QuarantineService(uow=ports.uow, clock=ports.clock),
     )

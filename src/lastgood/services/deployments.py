@@ -26,9 +26,15 @@ from lastgood.domain.errors import (
     NotFound,
     PreconditionFailed,
 )
-from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
+from lastgood.domain.operations import (
+    Candidate,
+    Operation,
+    OperationKind,
+    Phase,
+    RollbackCause,
+)
 from lastgood.domain.readiness import ReadinessVerdict
-from lastgood.domain.versions import Version, check_name, parse_ref
+from lastgood.domain.versions import Version, VersionStatus, check_name, parse_ref
 from lastgood.ports import Clock, UnitOfWorkFactory
 from lastgood.services.operations import OperationEngine, new_operation_id
 from lastgood.services.outcomes import deploy_result, rollback_result
@@ -148,14 +154,20 @@ class DeploymentService:
     def rollback(self, model: str, *, env: str, reason: str | None, actor: str,
                  to: str | int | None = None, force: bool = False,
                  trigger: Mapping[str, Any] | None = None,
-                 on_phase: PhaseHook | None = None) -> Operation:
-        """Put the last verified version back: target, preflight, switch, archive, verify."""
+                 on_phase: PhaseHook | None = None,
+                 cause: RollbackCause | str = RollbackCause.MODEL) -> Operation:
+        """Put the last verified version back: target, preflight, switch, archive, verify.
+
+        `cause` says whose fault the rollback is: only `model` quarantines the replaced version.
+        """
         why = self._refusing(actor, model, env, "rollback",
                              lambda: require_reason(reason, "rollback"))
+        why_cause = self._audited(actor, model, env, "rollback",
+                                  lambda: RollbackCause.parse(str(cause)))
         op = self._audited(actor, model, env, "rollback",
                            lambda: self._rollback_op(model, env, actor, why, to, force))
         resumed = self._finish_first(model, env)
-        op = replace(op, trigger=dict(trigger or {}))
+        op = replace(op, trigger={**(trigger or {}), "cause": str(why_cause)})
         return rollback_result(self._run(op, on_phase, resumed))
 
     def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
@@ -246,6 +258,8 @@ class DeploymentService:
                                fix="pass --metric NAME=VALUE, e.g. --metric p95_ms=41 "
                                    "--metric error_rate=0.002")
         check_stated(baseline)  # a stated baseline judges the next deploy: it must be possible
+        # Its own unit of work: the refusal is audited in another (nesting deadlocks SQLite).
+        self._audited(actor, model, env, "verify", lambda: self._check_verifiable(model, env))
         now = self._clock.now()
         with self._uow() as uow:
             uow.environments.get(env)
@@ -267,6 +281,12 @@ class DeploymentService:
             uow.commit()
         self._after_change(model, env)
         return updated
+
+    def _check_verifiable(self, model: str, env: str) -> None:
+        with self._uow() as uow:
+            live = uow.deployments.live(model, env)
+            if live is not None:
+                _check_not_quarantined(uow.versions.get(model, live.version))
 
     def status(self, model: str, *, env: str) -> Status:
         with self._uow() as uow:
@@ -302,6 +322,16 @@ class DeploymentService:
                    limit: int = 50) -> list[Operation]:
         with self._uow() as uow:
             return uow.operations.list(model=model, env=env, limit=limit)
+
+
+def _check_not_quarantined(version: Version) -> None:
+    """A quarantined version is never a rollback target, so verifying it would promise one."""
+    if version.status is VersionStatus.QUARANTINED:
+        raise PreconditionFailed(
+            f"{version.model} {version.ref} is quarantined: verifying it would not make it a "
+            "rollback target",
+            fix=f"if it was not at fault, lift the quarantine first: lastgood quarantine lift "
+                f"{version.model} {version.number} --reason TEXT, then verify again")
 
 
 def coerce_settings(changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from lastgood.domain.access import ApiToken, Role, SigningKey
 from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment
-from lastgood.domain.operations import Operation
+from lastgood.domain.operations import Operation, RollbackCause
 from lastgood.domain.versions import Model, Version
 from lastgood.ports import Progress
 from lastgood.services.access import IssuedToken
 from lastgood.services.deployments import PhaseHook, RollbackPlan, Status
+from lastgood.services.quarantine import Quarantine
 from lastgood.services.registry import RegisterRequest, Registration
 
 
@@ -84,8 +85,9 @@ class DeploymentsFace(Protocol):
     def rollback(self, model: str, *, env: str, reason: str | None, actor: str,
                  to: str | int | None = None, force: bool = False,
                  trigger: Mapping[str, Any] | None = None,
-                 on_phase: PhaseHook | None = None) -> Operation:
-        """Put the last verified version back."""
+                 on_phase: PhaseHook | None = None,
+                 cause: RollbackCause | str = RollbackCause.MODEL) -> Operation:
+        """Put the last verified version back; only cause `model` quarantines the replaced one."""
         ...
 
     def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
@@ -112,6 +114,16 @@ class DeploymentsFace(Protocol):
     def operations(self, *, model: str | None = None, env: str | None = None,
                    limit: int = 50) -> list[Operation]:
         """Operations, newest first."""
+        ...
+
+
+class QuarantineFace(Protocol):
+    def list(self, *, model: str | None = None) -> list[Quarantine]:
+        """Every quarantined version, with the event that quarantined it."""
+        ...
+
+    def lift(self, model: str, ref: str | int, *, reason: str | None, actor: str) -> Version:
+        """Make a quarantined version active again (audited; a reason is required)."""
         ...
 
 
@@ -175,6 +187,9 @@ class ControlPlane(Protocol):
 
     @property
     def archives(self) -> ArchivesFace: ...
+
+    @property
+    def quarantine(self) -> QuarantineFace: ...
 
     @property
     def audit(self) -> AuditFace: ...

@@ -223,10 +223,21 @@ class PhaseSteps:
         if op.from_version is None:
             return
         failed = uow.versions.get(op.model, op.from_version)
+        if not op.cause.quarantines:
+            # Not the version's fault (or not known to be): it stays a rollback target, and the
+            # trail says why it was not quarantined.
+            uow.events.append(self._ledger.event(
+                op, "version.kept", after={"status": str(failed.status),
+                                           "version": failed.number},
+                evidence={"cause": str(op.cause),
+                          "note": f"rollback cause {op.cause}: v{failed.number} is not "
+                                  "quarantined"}), at=self._ledger.now())
+            return
         if failed.status is VersionStatus.ACTIVE:
             uow.versions.set_status(op.model, failed.number, VersionStatus.QUARANTINED)
             uow.events.append(self._ledger.event(op, "version.quarantined",
                                                  before={"status": str(failed.status)},
                                                  after={"status": "quarantined",
-                                                        "version": failed.number}),
+                                                        "version": failed.number},
+                                                 evidence={"cause": str(op.cause)}),
                               at=self._ledger.now())

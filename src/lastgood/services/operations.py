@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from lastgood.domain.operations import Operation, Phase
+from lastgood.domain.operations import Operation, OperationKind, Phase
 from lastgood.ports import (
     ArtifactStore,
     Clock,
@@ -67,6 +67,8 @@ class OperationEngine:
                                  "target_version": op.target_version, "forced": op.forced}
         if resumed:
             after["resumed"] = list(resumed)
+        if op.kind is OperationKind.ROLLBACK:
+            after["cause"] = str(op.cause)
         planned = self._ledger.event(op, "operation.planned", after=after)
 
         def writes(uow: UnitOfWork) -> None:

@@ -41,9 +41,30 @@ def no_target_error(op: Operation) -> NoEligibleTarget:
     return NoEligibleTarget(
         f"no eligible rollback target for {op.model} in {op.env}" + (f" ({listed})" if listed
                                                                      else " (no history)"),
-        fix="verify a known-good deployment (`lastgood verify`), or force one with "
-            "--to VERSION --force --reason TEXT",
+        fix=_rollback_fix(op),
         refusals=[codec.candidate_to_json(c) for c in op.candidates])
+
+
+def _rollback_fix(op: Operation) -> str:
+    """The way out of a refused rollback: --force overrides "never verified", never a check."""
+    failed = {r.name: c.version for c in op.candidates for r in c.checks if r.blocks}
+    if "integrity" in failed:
+        return (f"the stored artifacts of v{failed['integrity']} no longer match their digest and "
+                "integrity cannot be forced: restore the artifact store from a backup (or "
+                "register the model again and verify it), or roll back to another version "
+                "with --to VERSION")
+    if failed:
+        return (f"fix what the {', '.join(failed)} check(s) name, or roll back to another "
+                "version with --to VERSION; --force does not skip preflight checks")
+    quarantined = [c.version for c in op.candidates
+                   if any("quarantined" in r for r in c.refusals)]
+    lift = (f"; if v{quarantined[0]} was quarantined for a cause that was not its own, lift "
+            f"it: lastgood quarantine lift {op.model} {quarantined[0]} --reason TEXT"
+            if quarantined else "")
+    if op.forced:
+        return "roll back to another version with --to VERSION" + lift
+    return ("verify a known-good deployment (`lastgood verify`), or force one with "
+            "--to VERSION --force --reason TEXT" + lift)
 
 
 def _deploy_fix(op: Operation) -> str:

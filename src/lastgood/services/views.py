@@ -8,10 +8,11 @@ from typing import Any
 
 from lastgood.domain import codec
 from lastgood.domain.deployments import Deployment
-from lastgood.domain.operations import Operation
+from lastgood.domain.operations import Operation, OperationKind
 from lastgood.domain.versions import Version
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.mlflow_links import mlflow_page
+from lastgood.services.quarantine import Quarantine
 
 iso = codec.iso
 model_view = codec.model_to_json
@@ -28,7 +29,14 @@ key_view = codec.key_to_json
 
 def operation_view(o: Operation) -> dict[str, Any]:
     """The stored operation, plus what the command finished first (`resumed`, never stored)."""
-    return {**codec.operation_to_json(o), "resumed": list(o.resumed)}
+    return {**codec.operation_to_json(o), "resumed": list(o.resumed),
+            "cause": str(o.cause) if o.kind is OperationKind.ROLLBACK else None}
+
+
+def quarantine_view(q: Quarantine) -> dict[str, Any]:
+    """A quarantined version (its summary) and why: `quarantine list --json` and the API."""
+    return {**codec.version_to_json(q.version, full=False), "quarantined_at": iso(q.since),
+            "operation": q.operation, "cause": q.cause, "quarantine_reason": q.reason}
 
 
 def version_view(v: Version, *, full: bool = True) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from lastgood.domain import codec
 from lastgood.domain.operations import Operation
 from lastgood.domain.readiness import verdict_from_json
 from lastgood.services.deployments import RollbackPlan, Status
+from lastgood.services.quarantine import Quarantine
 
 View = Mapping[str, Any]
 
@@ -28,6 +29,11 @@ parse_archive = codec.archive_from_json
 parse_chain = codec.chain_from_json
 parse_token = codec.token_from_json
 parse_key = codec.key_from_json
+
+
+def parse_quarantine(d: View) -> Quarantine:
+    return Quarantine(codec.version_from_json(d), since=codec.when_or_none(d["quarantined_at"]),
+                      operation=d["operation"], cause=d["cause"], reason=d["quarantine_reason"])
 
 
 def parse_operation(d: View) -> Operation:
