@@ -329,6 +329,7 @@ class ReplicaOut(BaseModel):
     detail: str
     url: str = ""
     evidence: dict[str, Any] | None = None
+    liveness: str = "live"  # live | stale (silent past the stale window) | gone (stopped)
 
 
 class ReadinessOut(BaseModel):
@@ -340,6 +341,7 @@ class ReadinessOut(BaseModel):
     ready: bool
     headline: str  # "rollback ready: v2, proven 12 s ago on 3/3 replicas", or what broke
     foreign_digests: list[list[str]]
+    check: str = ""  # the preflight check that would refuse the target now, e.g. integrity
 
 
 class StatusOut(BaseModel):
@@ -352,6 +354,8 @@ class StatusOut(BaseModel):
     unfinished: list[OperationOut]
     last_operation: OperationOut | None
     readiness: ReadinessOut | None = None  # of the first rollback target
+    checked_at: str | None = None  # when this status was read (liveness is judged then)
+    stale_after_s: float = 15.0  # a replica silent longer than this is stale
 
 
 class TimelineOut(BaseModel):

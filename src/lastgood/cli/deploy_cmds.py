@@ -14,7 +14,14 @@ from lastgood.cli.errors import EXIT_CODES, SUCCESS
 from lastgood.cli.files import read_document
 from lastgood.cli.mirror_status import mirror_line, mirror_view, status_mirror
 from lastgood.cli.render import candidates_table, checks_table, history_table, table, when
-from lastgood.domain.deployments import CustomCheck, MlflowMode, RuntimeDrift, SwitchMode
+from lastgood.domain.deployments import (
+    CustomCheck,
+    Liveness,
+    MlflowMode,
+    ReplicaReport,
+    RuntimeDrift,
+    SwitchMode,
+)
 from lastgood.domain.errors import NoEligibleTarget
 from lastgood.domain.operations import Operation
 from lastgood.services.deployments import RollbackPlan, Status
@@ -208,6 +215,9 @@ def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str 
                   f"v{op.target_version} ({op.id})")
     kept = "quarantined" if op.cause.quarantines else f"kept as a target (cause {op.cause})"
     cli.out.print(f"replaced v{op.from_version} {kept}; forensic bundle {op.archive_id}")
+    if op.lost_replicas:
+        cli.out.print(f"[yellow]lost during the switch[/]: {', '.join(op.lost_replicas)} "
+                      "stopped reporting (see `lastgood status`)")
     if op.resumed:
         cli.out.print(f"finished first (interrupted earlier): {', '.join(op.resumed)}")
 
@@ -293,13 +303,22 @@ def _print_status(out: Console, st: Status) -> None:
         out.print(f"[{style}]{escape(st.readiness.headline())}[/]")
     if st.replicas:
         out.print(table("Replicas (actual)", ["replica", "serves", "state", "since", "seen"],
-                        [(r.replica_id, r.version, r.state, when(r.since), when(r.seen_at))
-                         for r in st.replicas]))
+                        [(r.replica_id, r.version, _replica_state(st, r), when(r.since),
+                          when(r.seen_at)) for r in st.replicas]))
     else:
         out.print("replicas: none reporting")
     for op in st.unfinished:
         out.print(f"[yellow]unfinished[/] {op.id} {op.kind} in phase {op.phase} — "
                   "run `lastgood resume`")
+
+
+def _replica_state(st: Status, report: ReplicaReport) -> str:
+    """Its reported state while live; else stale or gone, and since when it said nothing."""
+    seen = st.liveness(report)
+    if seen is Liveness.LIVE:
+        return report.state
+    silent = (st.at - report.seen_at).total_seconds() if st.at else 0.0
+    return f"{seen} since {when(report.seen_at)} ({silent:.0f} s)"
 
 
 @click.command()

@@ -130,6 +130,35 @@ def verified_by(history: Sequence[Deployment], at: datetime) -> Deployment | Non
     return max(known, key=lambda d: (d.started_at, d.id), default=None)
 
 
+STALE_AFTER_S = 15.0
+"""A replica reports every 5 s: three missed reports and it is taken for gone, by the rollback,
+the status, the dashboard, the watch's metric source and the readiness verdict alike."""
+
+
+class Liveness(StrEnum):
+    """Whether a replica still counts, judged from its last report and the time now."""
+
+    LIVE = "live"  # reported within the stale window and did not say it stopped
+    STALE = "stale"  # silent for longer than the stale window: killed, hung or cut off
+    GONE = "gone"  # said it stopped (a clean shutdown)
+
+
+def liveness(report: ReplicaReport, *, now: datetime,
+             stale_s: float = STALE_AFTER_S) -> Liveness:
+    """The one definition of a live replica (see `Liveness`)."""
+    if report.state == "stopped":
+        return Liveness.GONE
+    if (now - report.seen_at).total_seconds() > stale_s:
+        return Liveness.STALE
+    return Liveness.LIVE
+
+
+def live_replicas(reports: Sequence[ReplicaReport], *, now: datetime,
+                  stale_s: float = STALE_AFTER_S) -> list[ReplicaReport]:
+    """The reports of the replicas that are live at `now`."""
+    return [r for r in reports if liveness(r, now=now, stale_s=stale_s) is Liveness.LIVE]
+
+
 @dataclass(frozen=True, slots=True)
 class ReplicaReport:
     """What one serving replica says it actually serves for a model in an environment."""

@@ -149,6 +149,11 @@ class Operation:
         """Why a rollback runs (kept in its trigger record; `model` when none was given)."""
         return RollbackCause(str(self.trigger.get("cause", RollbackCause.MODEL)))
 
+    @property
+    def lost_replicas(self) -> tuple[str, ...]:
+        """Replicas that went silent while the switch was confirmed (named in the result)."""
+        return tuple(str(r.get("replica")) for r in self.trigger.get("lost_replicas", ()))
+
     def advance(self, new: Phase, *, at: datetime, **changes: Any) -> Operation:
         """The same operation in phase `new`; raises IllegalTransition if the table forbids it."""
         check_transition(self.phase, new)

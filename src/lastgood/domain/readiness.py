@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -127,14 +127,21 @@ class ReadinessVerdict:
     age_s: float | None = None  # age of the oldest counted proof
     foreign_digests: tuple[tuple[str, str], ...] = ()  # (replica, digest) ignored
     version: int | None = None  # the target judged
+    check: str = ""  # the preflight check that would fail now (e.g. integrity), if any
 
     @property
     def ready(self) -> bool:
-        return self.verdict is Verdict.PROVEN
+        return self.verdict is Verdict.PROVEN and not self.check
+
+    def failing(self, check: str, problem: str) -> ReadinessVerdict:
+        """This verdict, with the preflight check `check` that would refuse the target now."""
+        return replace(self, verdict=Verdict.BROKEN, check=check, summary=problem)
 
     def headline(self) -> str:
         """`rollback ready: v2, proven 12 s ago on 3/3 replicas`, or what broke."""
         target = f"v{self.version}" if self.version is not None else "no target"
+        if self.check:
+            return f"rollback NOT ready: {target}: {self.check}: {self.summary}"
         if self.ready and self.age_s is not None:
             return (f"rollback ready: {target}, proven {self.age_s:.0f} s ago on "
                     f"{self.replicas}/{self.replicas} replicas")
@@ -144,7 +151,8 @@ class ReadinessVerdict:
         return {"verdict": str(self.verdict), "summary": self.summary,
                 "replicas": self.replicas, "age_s": self.age_s, "version": self.version,
                 "ready": self.ready, "headline": self.headline(),
-                "foreign_digests": [list(f) for f in self.foreign_digests]}
+                "foreign_digests": [list(f) for f in self.foreign_digests],
+                "check": self.check}
 
 
 def verdict_from_json(data: Mapping[str, Any]) -> ReadinessVerdict:
@@ -152,7 +160,7 @@ def verdict_from_json(data: Mapping[str, Any]) -> ReadinessVerdict:
     return ReadinessVerdict(
         Verdict(data["verdict"]), str(data["summary"]), int(data.get("replicas", 0)),
         data.get("age_s"), tuple((str(a), str(b)) for a, b in data.get("foreign_digests", ())),
-        data.get("version"))
+        data.get("version"), str(data.get("check", "")))
 
 
 def judge_readiness(*, version: int, digest: str, replicas: Sequence[ReplicaEvidence],

@@ -170,6 +170,12 @@ class ArtifactStore(Protocol):
         """Where the bytes live, for deploy commands run by the team."""
         ...
 
+    def stamp(self, sha256: str) -> str:
+        """A cheap token that changes whenever the stored bytes may have changed (size and
+        modification time, or the object's ETag), without reading them; NotFound when absent.
+        Lets a caller re-hash only what changed."""
+        ...
+
 
 class ModelFormats(Protocol):
     def inspect(self, path: Path, *, flavor: str | None, allow_pickle: bool) -> Inspection:

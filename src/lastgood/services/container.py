@@ -31,6 +31,7 @@ from lastgood.services.access import AccessService
 from lastgood.services.archive import ArchiveService
 from lastgood.services.audit import AuditService
 from lastgood.services.deployments import DeploymentService
+from lastgood.services.integrity import StoredIntegrity
 from lastgood.services.mlflow_follow import MlflowFollow
 from lastgood.services.mlflow_mirror import MlflowMirror, NoOutsideRegistry
 from lastgood.services.mlflow_sync import MlflowSync
@@ -130,8 +131,11 @@ def wire(ports: Ports) -> Services:
                                host=ports.host, clock=ports.clock, smoke=ports.smoke,
                                record_outputs=ports.smoke_enabled, seal=seal)
     mirror = MlflowMirror(uow=ports.uow, mirror=ports.mirror, clock=ports.clock)
+    integrity = StoredIntegrity(store=ports.store, clock=ports.clock)
     deployments = DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock,
-                                    after_change=mirror.after_change)
+                                    after_change=mirror.after_change,
+                                    integrity=integrity.problem,
+                                    stale_s=ports.engine_settings.replica_stale_s)
     mlflow_sync = MlflowSync(registry=registry, importer=ports.importer, uow=ports.uow,
                              tracking_uri=ports.tracking_uri)
     follow = MlflowFollow(uow=ports.uow, port=ports.mirror, mirror=mirror, sync=mlflow_sync,

@@ -12,13 +12,16 @@ from lastgood.domain import codec
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.baselines import check_stated, stated_record
 from lastgood.domain.deployments import (
+    STALE_AFTER_S,
     Deployment,
     Environment,
+    Liveness,
     MlflowMode,
     ReplicaReport,
     RuntimeDrift,
     SwitchMode,
     VerifiedRecord,
+    liveness,
 )
 from lastgood.domain.errors import (
     InvalidInput,
@@ -47,6 +50,15 @@ ChangeHook = Callable[[str, str], None]
 
 def no_hook(model: str, env: str) -> None:
     """The change hook of a registry that mirrors nothing."""
+
+
+IntegrityProbe = Callable[[Version], str]
+"""What the integrity check would say fails for a version's stored artifacts now ("": passes)."""
+
+
+def integrity_unknown(version: Version) -> str:
+    """The probe of a face that does not look at the artifact store (nothing known to fail)."""
+    return ""
 T = TypeVar("T")
 
 
@@ -74,6 +86,12 @@ class Status:
     unfinished: tuple[Operation, ...]
     last_operation: Operation | None
     readiness: ReadinessVerdict | None = None  # of the first rollback target; None: no target
+    at: datetime | None = None  # when it was read: each replica's liveness is judged at this time
+    stale_s: float = STALE_AFTER_S
+
+    def liveness(self, report: ReplicaReport) -> Liveness:
+        """Whether `report`'s replica is live, stale or gone when this status was read."""
+        return liveness(report, now=self.at or report.seen_at, stale_s=self.stale_s)
 
 
 def require_reason(reason: str | None, action: str) -> str:
@@ -87,9 +105,10 @@ class DeploymentService:
     """Use cases that move or judge what an environment serves."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, engine: OperationEngine, clock: Clock,
-                 after_change: ChangeHook = no_hook):
+                 after_change: ChangeHook = no_hook, integrity: IntegrityProbe = integrity_unknown,
+                 stale_s: float = STALE_AFTER_S):
         self._uow, self._engine, self._clock = uow, engine, clock
-        self._after_change = after_change
+        self._after_change, self._integrity, self._stale_s = after_change, integrity, stale_s
 
     # -- environments ----------------------------------------------------------------------------
 
@@ -301,12 +320,22 @@ class DeploymentService:
                 and uow.versions.get(model, d.version).status.value == "active"))
             ops = uow.operations.list(model=model, env=env, limit=1)
             replicas = tuple(uow.replicas.list(model=model, env=env))
-            readiness = rollback_readiness(
-                replicas, uow.versions.get(model, standby[0]),
-                now=self._clock.now()) if standby else None
-            return Status(model, env, live, version, standby, replicas,
-                          tuple(uow.operations.unfinished(model=model, env=env)),
-                          ops[0] if ops else None, readiness)
+            target = uow.versions.get(model, standby[0]) if standby else None
+            unfinished = tuple(uow.operations.unfinished(model=model, env=env))
+        now = self._clock.now()
+        return Status(model, env, live, version, standby, replicas, unfinished,
+                      ops[0] if ops else None, self._readiness(replicas, target, now),
+                      at=now, stale_s=self._stale_s)
+
+    def _readiness(self, replicas: tuple[ReplicaReport, ...], target: Version | None,
+                   now: datetime) -> ReadinessVerdict | None:
+        """The first target's readiness: the replicas' proof, and the checks that would fail now
+        without loading anything (integrity of its stored artifacts)."""
+        if target is None:
+            return None
+        verdict = rollback_readiness(replicas, target, now=now, stale_s=self._stale_s)
+        problem = self._integrity(target)
+        return verdict.failing("integrity", problem) if problem else verdict
 
     def history(self, model: str, *, env: str) -> list[Deployment]:
         with self._uow() as uow:

@@ -16,6 +16,7 @@ from typing import Any
 
 from lastgood.domain import codec
 from lastgood.domain.audit import EventDraft
+from lastgood.domain.deployments import STALE_AFTER_S
 from lastgood.domain.errors import OperationInProgress
 from lastgood.domain.operations import Operation, Phase
 from lastgood.ports import Clock, Processes, UnitOfWork, UnitOfWorkFactory
@@ -35,7 +36,7 @@ class EngineSettings:
     """Timing knobs of the engine, and the small ports it reads time and processes through."""
 
     lease_ttl_s: float = 30.0
-    replica_stale_s: float = 15.0
+    replica_stale_s: float = STALE_AFTER_S
     poll_s: float = 0.2
     first_poll_s: float = 0.01  # replicas switch in milliseconds: look soon, then back off
     after_phase: PhaseHook | None = None

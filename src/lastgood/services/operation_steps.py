@@ -16,13 +16,21 @@ the two simply runs the missing one on resume.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
-from datetime import timedelta
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any
 
 from lastgood.domain.archives import ArchiveRecord
-from lastgood.domain.deployments import DeploymentEnd, Environment, SwitchMode, VerifiedRecord
+from lastgood.domain.deployments import (
+    DeploymentEnd,
+    Environment,
+    ReplicaReport,
+    SwitchMode,
+    VerifiedRecord,
+    live_replicas,
+    liveness,
+)
 from lastgood.domain.operations import Operation, OperationKind, Phase
 from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
@@ -108,7 +116,14 @@ class PhaseSteps:
                                        error="replicas did not report the target in time",
                                        evidence=confirmation)
         nxt = Phase.ARCHIVING if op.kind is OperationKind.ROLLBACK else Phase.VERIFYING
-        return self._ledger.commit(op, nxt, "switch.confirmed", evidence=confirmation)
+        lost = list(confirmation.get("lost", ()))
+        if not lost:
+            return self._ledger.commit(op, nxt, "switch.confirmed", evidence=confirmation)
+        # A replica that went silent while the switch was confirmed is named in the result
+        # and the trail: the switch holds on the others, but someone must look at that one.
+        return self._ledger.commit(op, nxt, "switch.confirmed", evidence=confirmation,
+                                   also=partial(self._lost, op, lost),
+                                   trigger={**op.trigger, "lost_replicas": lost})
 
     def archive(self, op: Operation) -> Operation:
         """Write the forensic bundle of the failed state; record it and quarantine in one commit."""
@@ -202,22 +217,34 @@ class PhaseSteps:
             return {"mode": str(env.switch_mode)}
         monotonic = self._settings.monotonic
         deadline = monotonic() + env.switch_timeout_s
-        stale = timedelta(seconds=self._settings.replica_stale_s)
         pause = self._settings.first_poll_s
+        seen: set[str] = set()  # replicas live at some look during this wait
         while True:
             with self._uow() as uow:
                 self._ledger.take_lease(uow, op.model, op.env)
                 uow.commit()
                 reports = uow.replicas.list(model=op.model, env=op.env)
-            fresh = [r for r in reports if self._ledger.now() - r.seen_at <= stale]
-            behind = [r.replica_id for r in fresh if r.version != op.target_version]
+            now = self._ledger.now()
+            live = live_replicas(reports, now=now, stale_s=self._settings.replica_stale_s)
+            seen |= {r.replica_id for r in live}
+            lost = _lost_since(reports, seen, live, now=now,
+                               stale_s=self._settings.replica_stale_s)
+            behind = [r.replica_id for r in live if r.version != op.target_version]
             if not behind:
-                return {"mode": "serving", "replicas": sorted(r.replica_id for r in fresh),
-                        "note": "" if fresh else "no live replica; each follows at start"}
+                return {"mode": "serving", "replicas": sorted(r.replica_id for r in live),
+                        "note": "" if live else "no live replica; each follows at start",
+                        **({"lost": lost} if lost else {})}
             if monotonic() >= deadline:
-                return {"mode": "serving", "timed_out": True, "behind": behind}
+                return {"mode": "serving", "timed_out": True, "behind": behind,
+                        **({"lost": lost} if lost else {})}
             self._sleep(min(pause, self._settings.poll_s))
             pause *= 2
+
+    def _lost(self, op: Operation, lost: list[dict[str, Any]], uow: UnitOfWork) -> None:
+        for replica in lost:
+            uow.events.append(self._ledger.event(
+                op, "replica.lost", outcome="failed", evidence=replica),
+                at=self._ledger.now())
 
     def _quarantine(self, uow: UnitOfWork, op: Operation) -> None:
         if op.from_version is None:
@@ -241,3 +268,13 @@ class PhaseSteps:
                                                         "version": failed.number},
                                                  evidence={"cause": str(op.cause)}),
                               at=self._ledger.now())
+
+
+def _lost_since(reports: Sequence[ReplicaReport], seen: set[str],
+                live: Sequence[ReplicaReport], *, now: datetime,
+                stale_s: float) -> list[dict[str, Any]]:
+    """The replicas live earlier in the wait that are no longer: who, how, silent since when."""
+    alive = {r.replica_id for r in live}
+    return [{"replica": r.replica_id, "liveness": str(liveness(r, now=now, stale_s=stale_s)),
+             "last_seen": r.seen_at.isoformat(), "version": r.version}
+            for r in reports if r.replica_id in seen and r.replica_id not in alive]

@@ -1,10 +1,10 @@
 """Rollback readiness as the preflight and the faces see it: the evidence of live replicas.
 
 `RegistryReadiness` reads every replica's latest report from the registry, keeps the live ones
-(reported within `stale_s`, still serving the model), and judges a target with the domain's
-`judge_readiness`. A proof that names a digest other than the version's is ignored and written
-to the audit log, since a replica that loaded other bytes than the registry holds is a fact an
-operator must see.
+(`domain.deployments.liveness`: reported within `stale_s`, not stopped), and judges a target
+with the domain's `judge_readiness`. A proof that names a digest other than the version's is
+ignored and written to the audit log, since a replica that loaded other bytes than the registry
+holds is a fact an operator must see.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from datetime import datetime
 
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.decisions import Notice
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.deployments import STALE_AFTER_S, ReplicaReport, live_replicas
 from lastgood.domain.readiness import (
     ReadinessVerdict,
     ReplicaEvidence,
@@ -29,21 +29,19 @@ from lastgood.ports import Clock, Notifier, UnitOfWorkFactory
 __all__ = ["NoReadiness", "ReadinessWatch", "RegistryReadiness", "live_evidence",
            "rollback_readiness"]
 
-GONE_STATES = frozenset({"stopped"})
-
-
-def live_evidence(reports: Sequence[ReplicaReport]) -> list[ReplicaEvidence]:
-    """The evidence of the replicas in `reports` that still serve (any version)."""
-    return [ReplicaEvidence(r.replica_id, evidence_from_json(r.evidence)) for r in reports
-            if r.state not in GONE_STATES and r.detail != "undeployed"]
+def live_evidence(reports: Sequence[ReplicaReport], *, now: datetime,
+                  stale_s: float = STALE_AFTER_S) -> list[ReplicaEvidence]:
+    """The evidence of the live replicas in `reports` that still serve the model."""
+    return [ReplicaEvidence(r.replica_id, evidence_from_json(r.evidence))
+            for r in live_replicas(reports, now=now, stale_s=stale_s)
+            if r.detail != "undeployed"]
 
 
 def rollback_readiness(reports: Sequence[ReplicaReport], target: Version, *, now: datetime,
-                       stale_s: float = 15.0) -> ReadinessVerdict:
-    """Judge `target` by the evidence of the replicas in `reports` seen within `stale_s`."""
-    fresh = [r for r in reports if (now - r.seen_at).total_seconds() <= stale_s]
+                       stale_s: float = STALE_AFTER_S) -> ReadinessVerdict:
+    """Judge `target` by the evidence of the live replicas in `reports`."""
     return judge_readiness(version=target.number, digest=target.digest,
-                           replicas=live_evidence(fresh), now=now)
+                           replicas=live_evidence(reports, now=now, stale_s=stale_s), now=now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +58,8 @@ class NoReadiness:
 class RegistryReadiness:
     """Readiness evidence from the replica reports in the registry."""
 
-    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock, stale_s: float = 15.0) -> None:
+    def __init__(self, *, uow: UnitOfWorkFactory, clock: Clock,
+                 stale_s: float = STALE_AFTER_S) -> None:
         self._uow, self._clock, self._stale_s = uow, clock, stale_s
 
     def judge(self, target: Version, env: str) -> ReadinessVerdict:

@@ -49,7 +49,10 @@ def status_view(st: Status) -> dict[str, Any]:
     return {"model": st.model, "env": st.env,
             "desired": deployment_view(st.live) if st.live else None,
             "version": version_view(st.live_version, full=False) if st.live_version else None,
-            "standby": list(st.standby), "replicas": [replica_view(r) for r in st.replicas],
+            "standby": list(st.standby),
+            "replicas": [replica_view(r) | {"liveness": str(st.liveness(r))}
+                         for r in st.replicas],
+            "checked_at": iso(st.at), "stale_after_s": st.stale_s,
             "unfinished": [operation_view(o) for o in st.unfinished],
             "last_operation": operation_view(st.last_operation) if st.last_operation else None,
             "readiness": st.readiness.as_json() if st.readiness else None}

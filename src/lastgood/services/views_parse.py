@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from lastgood.domain import codec
+from lastgood.domain.deployments import STALE_AFTER_S
 from lastgood.domain.operations import Operation
 from lastgood.domain.readiness import verdict_from_json
 from lastgood.services.deployments import RollbackPlan, Status
@@ -50,7 +51,9 @@ def parse_status(d: View) -> Status:
         replicas=tuple(parse_replica(r, model=model, env=env) for r in d["replicas"]),
         unfinished=tuple(parse_operation(o) for o in d["unfinished"]),
         last_operation=parse_operation(d["last_operation"]) if d["last_operation"] else None,
-        readiness=verdict_from_json(d["readiness"]) if d.get("readiness") else None)
+        readiness=verdict_from_json(d["readiness"]) if d.get("readiness") else None,
+        at=codec.when_or_none(d.get("checked_at")),
+        stale_s=float(d.get("stale_after_s", STALE_AFTER_S)))
 
 
 def parse_plan(d: View) -> RollbackPlan:

@@ -49,6 +49,13 @@ class MemoryArtifactStore:
     def url(self, sha256: str) -> str:
         return f"memory://{sha256}"
 
+    def stamp(self, sha256: str) -> str:
+        if sha256 not in self.blobs:
+            raise NotFound(f"artifact {sha256[:12]} is not in the store",
+                           fix="re-register the version or restore the store")
+        data = self.blobs[sha256]
+        return f"{len(data)}-{hash(data)}"
+
     def corrupt(self, sha256: str) -> None:
         data = bytearray(self.blobs[sha256])
         data[0] ^= 0xFF

@@ -109,6 +109,13 @@ class LocalArtifactStore:
         """A file:// URL of the stored bytes."""
         return self._path(check_digest(sha256)).as_uri()
 
+    def stamp(self, sha256: str) -> str:
+        """Size, modification time (ns) and inode of the stored file: any rewrite changes it."""
+        path = self._existing(sha256)
+        with _translated("look at an artifact in", self._root):
+            st = path.stat()
+        return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
+
     def _path(self, sha256: str) -> Path:
         return self._root / sha256[:2] / sha256
 

@@ -126,6 +126,15 @@ class FsspecArtifactStore:
         """The object's full URL, e.g. s3://bucket/prefix/ab/abcdef…"""
         return str(self._fs.unstrip_protocol(self._key(check_digest(sha256))))
 
+    def stamp(self, sha256: str) -> str:
+        """The object's size and ETag (or modification time): a rewrite changes it."""
+        key = self._key(check_digest(sha256))
+        with self._translated("look at an artifact", sha256):
+            info = self._fs.info(key)
+        version = next((info[k] for k in ("ETag", "etag", "mtime", "LastModified", "created")
+                        if info.get(k) is not None), "")
+        return f"{info.get('size')}-{version}"
+
     def _key(self, sha256: str) -> str:
         return f"{self._root}/{sha256[:2]}/{sha256}"
 

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 
 import httpx
 
 from lastgood.adapters.metrics.gateway import GatewaySource, HttpStats, StatsReader
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.deployments import STALE_AFTER_S, ReplicaReport, live_replicas
 from lastgood.domain.errors import LastGoodError
 from lastgood.ports import Clock, UnitOfWorkFactory
 
 log = logging.getLogger("lastgood.metrics")
 
-DEFAULT_STALE_AFTER_S = 15.0
+DEFAULT_STALE_AFTER_S = STALE_AFTER_S
 """Three missed heartbeats of a replica (it reports every 5 s): then it is taken for gone."""
 
 
@@ -32,7 +31,7 @@ class RegistryReplicas:
                  stale_after_s: float = DEFAULT_STALE_AFTER_S, timeout_s: float = 3.0,
                  own: tuple[str, StatsReader] | None = None,
                  client_factory: Callable[[], httpx.Client] | None = None) -> None:
-        self._uow, self._clock, self._stale = uow, clock, timedelta(seconds=stale_after_s)
+        self._uow, self._clock, self._stale_s = uow, clock, stale_after_s
         self._timeout, self._own, self._client_factory = timeout_s, own, client_factory
         self._http: dict[str, HttpStats] = {}
 
@@ -45,16 +44,14 @@ class RegistryReplicas:
         urls = self.urls(reports)
         if not urls:
             return [], (f"no replica of {model} in {env} has reported a URL in the last "
-                        f"{self._stale.total_seconds():g} s: start `lastgood serve --env {env}`, "
+                        f"{self._stale_s:g} s: start `lastgood serve --env {env}`, "
                         "or pass --gateway URL")
         return [self._reader(url) for url in urls], ""
 
     def urls(self, reports: Sequence[ReplicaReport]) -> list[str]:
         """The URLs of the fresh, serving replicas among `reports`, each once, in order."""
-        now = self._clock.now()
-        fresh = [r for r in reports if r.url and r.state != "stopped"
-                 and now - r.seen_at <= self._stale]
-        return sorted({r.url for r in fresh})
+        live = live_replicas(reports, now=self._clock.now(), stale_s=self._stale_s)
+        return sorted({r.url for r in live if r.url})
 
     def _reader(self, url: str) -> StatsReader:
         if self._own is not None and url == self._own[0]:
