@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,7 @@ class Backend:
     store: ArtifactStore
     corrupt: Callable[[str], None]
     count: Callable[[], int]
+    overwrite: Callable[[str, bytes], None]  # replace the stored bytes of a digest
 
 
 def flip_first_byte(path: Path) -> None:
@@ -99,14 +101,20 @@ def local_backend(tmp_path: Path) -> Backend:
     root = tmp_path / "store"
     store = open_artifact_store(str(root))
     return Backend(store, lambda sha: flip_first_byte(root / sha[:2] / sha),
-                   lambda: files_under(root))
+                   lambda: files_under(root), partial(overwrite_file, root))
+
+
+def overwrite_file(root: Path, sha: str, data: bytes) -> None:
+    path = root / sha[:2] / sha
+    path.chmod(0o644)
+    path.write_bytes(data)
 
 
 def fsspec_file_backend(tmp_path: Path) -> Backend:
     root = tmp_path / "fsspec-store"
     store = FsspecArtifactStore(f"file://{root}", auto_mkdir=True)
     return Backend(store, lambda sha: flip_first_byte(root / sha[:2] / sha),
-                   lambda: files_under(root))
+                   lambda: files_under(root), partial(overwrite_file, root))
 
 
 def s3_backend(endpoint: str) -> Backend:
@@ -125,7 +133,10 @@ def s3_backend(endpoint: str) -> Backend:
         listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{prefix}/")
         return int(listed.get("KeyCount", 0))
 
-    return Backend(store, corrupt, count)
+    def overwrite(sha: str, data: bytes) -> None:
+        client.put_object(Bucket=BUCKET, Key=f"{prefix}/{sha[:2]}/{sha}", Body=data)
+
+    return Backend(store, corrupt, count, overwrite)
 
 
 @pytest.fixture(params=["local", "fsspec-file", pytest.param("s3", marks=pytest.mark.slow)])
@@ -181,6 +192,20 @@ def test_a_flipped_byte_is_detected_on_read_and_fetch(backend: Backend, tmp_path
         backend.store.fetch(blob.sha256, dest)
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == []
+
+
+def test_the_stamp_changes_when_the_stored_bytes_are_replaced(backend: Backend) -> None:
+    data = b"model bytes " * 50
+    blob = backend.store.put(io.BytesIO(data))
+    first = backend.store.stamp(blob.sha256)
+    assert backend.store.stamp(blob.sha256) == first  # nothing changed: the same stamp
+    backend.overwrite(blob.sha256, data[:-1])  # a truncated copy, as a failing disk leaves it
+    assert backend.store.stamp(blob.sha256) != first
+    with pytest.raises(IntegrityError):
+        backend.store.read(blob.sha256)
+    backend.store.delete(blob.sha256)
+    with pytest.raises(NotFound):
+        backend.store.stamp(blob.sha256)
 
 
 def test_a_missing_digest_is_not_found(backend: Backend, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ is judged by the events it wrote."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -63,11 +64,15 @@ class Stepper:
         return status.live.version if status.live else None
 
 
-def stepper(*, told: list[Operation] | None = None) -> Stepper:
+def stepper(*, told: list[Operation] | None = None,
+            on_sleep: Callable[[Stepper], object] | None = None) -> Stepper:
     clock, processes = FixedClock(), FakeProcesses()
+    box: list[Stepper] = []
 
     def sleep(seconds: float) -> None:
         clock.advance(max(seconds, 1.0))
+        if on_sleep is not None and box:
+            on_sleep(box[0])  # the world moves while the engine waits (a replica reports)
 
     after_phase = told.append if told is not None else None
     world = World(clock=clock, engine_settings=EngineSettings(
@@ -79,6 +84,7 @@ def stepper(*, told: list[Operation] | None = None) -> Stepper:
     world.deploy(2)
     world.deploy(3, verify=False)
     s = Stepper(world, processes)
+    box.append(s)
     s.new_events()
     return s
 
