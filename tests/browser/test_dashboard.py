@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import tarfile
+from datetime import timedelta
 
 import pytest
 
@@ -144,5 +145,65 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
     assert status.live.deployed_by == "oncall"
     assert page.evaluate("window.sameDocument === true")  # updated live, never reloaded
     assert visit.failed == []
+    assert visit.foreign == []
+    assert visit.errors == []
+
+
+def quarantine_v3(world: World) -> None:
+    """v3 quarantined, as the operator's rollback from the page leaves it (when run alone)."""
+    if world.services.registry.show(MODEL, 3).status != "quarantined":
+        world.services.deployments.rollback(MODEL, env=ENV, reason="accuracy fell",
+                                            actor="oncall")
+
+
+def test_a_quarantine_is_lifted_from_the_page_by_an_operator_only(visit: Visit,
+                                                                   world: World) -> None:
+    from lastgood.domain.deployments import ReplicaReport
+
+    quarantine_v3(world)
+    page = visit.page
+    # a replica killed a minute ago left its last report behind: shown stale, not serving
+    gone = world.services.ports.clock.now() - timedelta(seconds=60)
+    with world.services.ports.uow() as uow:
+        uow.replicas.report(ReplicaReport("replica-killed", MODEL, ENV, 2, gone, gone))
+        uow.commit()
+    sign_in(visit, world.viewer)
+    killed = page.locator("[data-testid=replica-row]", has_text="replica-killed")
+    killed.wait_for()
+    assert killed.get_attribute("data-liveness") == "stale"
+    assert "silent since" in killed.inner_text()
+    row = page.locator("[data-testid=quarantine-row][data-version='3']")
+    row.wait_for()
+    assert "cause: model" in row.inner_text()
+    assert row.get_by_test_id("lift-button").is_disabled()  # a viewer reads only
+    # even with the button forced on, the control plane refuses the viewer and the page says so
+    page.evaluate("document.querySelector('[data-testid=lift-button]').disabled = false")
+    row.get_by_test_id("lift-button").click()
+    page.get_by_test_id("lift-reason").fill("trying without the role")
+    page.get_by_test_id("lift-confirm").click()
+    page.get_by_test_id("lift-error").wait_for()
+    assert "Forbidden" in text(visit, "lift-error")
+    page.get_by_test_id("lift-cancel").click()
+    assert world.services.registry.show(MODEL, 3).status == "quarantined"
+
+    page.get_by_test_id("sign-out").click()
+    sign_in(visit, world.operator)
+    row.get_by_test_id("lift-button").click()
+    confirm = page.get_by_test_id("lift-confirm")
+    assert confirm.is_disabled()  # no reason typed yet
+    page.get_by_test_id("lift-reason").fill("the accuracy drop came from a broken feature feed")
+    visit.shot("operator-lift")
+    confirm.click()
+    page.get_by_test_id("quarantine-list").filter(has_text="No quarantined version").wait_for()
+    assert "lifted" in text(visit, "notice")
+    page.locator("[data-testid=timeline-row][data-version='3'][data-status='active']").wait_for()
+    page.locator("[data-testid=event-row][data-action='quarantine.lifted']").first.wait_for()
+    assert world.services.registry.show(MODEL, 3).status == "active"
+    [lifted] = [e for e in world.services.registry.events(model=MODEL)
+                if e.action == "quarantine.lifted"]
+    assert (lifted.actor, lifted.draft.reason) == (
+        "oncall", "the accuracy drop came from a broken feature feed")
+    assert [f for f in visit.failed if "/lift" in f] == [
+        f"403 POST /api/v1/models/{MODEL}/versions/3/quarantine/lift"]
     assert visit.foreign == []
     assert visit.errors == []

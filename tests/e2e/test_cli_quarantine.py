@@ -61,6 +61,11 @@ def test_infra_cause_keeps_the_replaced_version_a_target(cli: Cli, models: list[
     assert "kept as a target (cause unknown)" in text.out
     assert status_of(cli, "2") == "active"
     assert cli("quarantine", "list", "--json").json() == []
+    if cli.db_url is None:  # empty settings are unset: the same embedded registry
+        same = cli("quarantine", "list", "--json", env={"LASTGOOD_DB_URL": "",
+                                                        "LASTGOOD_STORE_URL": ""})
+        assert same.code == 0, same.err
+        assert cli("ops", "--json", env={"LASTGOOD_DB_URL": ""}).json()[0]["cause"] == "unknown"
 
 
 def test_lift_then_verify_and_every_refusal(cli: Cli, models: list[Path]) -> None:

@@ -7,6 +7,7 @@ import { EVENTS_SHOWN, eventRow, prependRows, refreshChain } from "./audit.js";
 import { metricsNote, renderCharts } from "./charts.js";
 import { $, bytes, fill, h, vlabel, when } from "./dom.js";
 import { Feed } from "./feed.js";
+import { loadQuarantine, renderQuarantine, wireLift } from "./quarantine.js";
 import { openRollback, wireRollback } from "./rollback.js";
 import { renderServing } from "./serving.js";
 import { renderTimeline } from "./timeline.js";
@@ -100,10 +101,10 @@ async function refresh() {
   const epoch = state.epoch;
   const env = q({ env: state.env });
   try {
-    const [status, hist, versions, timeline, archives] = await Promise.all([
+    const [status, hist, versions, timeline, archives, quarantined] = await Promise.all([
       api(`${modelPath("status")}?${env}`), api(`${modelPath("history")}?${env}`),
       api(modelPath("versions")), api(`${modelPath("timeline")}?${env}`),
-      api(`archives?${q({ model: state.model, env: state.env })}`),
+      api(`archives?${q({ model: state.model, env: state.env })}`), loadQuarantine(state.model),
     ]);
     if (epoch !== state.epoch) return;
     Object.assign(state, { status, history: hist, versions, timeline });
@@ -112,6 +113,10 @@ async function refresh() {
     renderTimeline($("timeline"), { history: hist, versions, env: state.env,
       liveVersion: status.desired ? status.desired.version : null });
     renderArchives(archives);
+    renderQuarantine($("quarantine"), quarantined, {
+      model: state.model, allowed: canRollBack(),
+      onDone: (v) => { showNotice(`Quarantine of ${vlabel(v.version)} lifted: it is ${v.status} again`); scheduleRefresh(); },
+    });
     drawCharts();
   } catch (err) {
     if (err.status !== 401) showBanner(`Could not load ${state.model} in ${state.env}: ${err.message}`);
@@ -294,6 +299,7 @@ function wire() {
   $("env").addEventListener("change", () => select($("model").value, $("env").value));
   $("rollback").addEventListener("click", rollbackClicked);
   wireRollback();
+  wireLift();
   let resizing = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizing);

@@ -52,12 +52,21 @@ function replicaTable(st) {
       "No serving replica has reported yet: desired ", h("b", {}, vlabel(desired)),
       ", actual unknown. Start one with ", h("code", {}, `lastgood serve --env ${st.env}`), ".");
   }
-  const rows = st.replicas.map((r) => h("tr", {
-    class: r.version === desired && r.state === "serving" ? "" : "mismatch", "data-testid": "replica-row",
-  }, h("td", { class: "mono" }, r.replica_id), h("td", {}, vlabel(desired)),
-  h("td", { "data-testid": "replica-actual" }, vlabel(r.version)),
-  h("td", {}, badge(r.state, r.state === "serving" ? (r.version === desired ? "ok" : "warn") : "bad")),
-  h("td", { class: "small muted" }, r.detail || `seen ${when(r.seen_at)}`)));
+  const rows = st.replicas.map((r) => {
+    // One definition of live (the rollback's): a replica silent past the stale window is not
+    // serving, whatever its last report said.
+    const live = !r.liveness || r.liveness === "live";
+    return h("tr", {
+      class: live && r.version === desired && r.state === "serving" ? "" : "mismatch",
+      "data-testid": "replica-row", "data-liveness": r.liveness || "live",
+    }, h("td", { class: "mono" }, r.replica_id), h("td", {}, vlabel(desired)),
+    h("td", { "data-testid": "replica-actual" }, vlabel(r.version)),
+    h("td", { "data-testid": "replica-state" }, live
+      ? badge(r.state, r.state === "serving" ? (r.version === desired ? "ok" : "warn") : "bad")
+      : badge(r.liveness, "bad")),
+    h("td", { class: "small muted" }, live ? (r.detail || `seen ${when(r.seen_at)}`)
+      : `silent since ${when(r.seen_at)} (last said: ${r.state})`));
+  });
   return h("table", { "data-testid": "replicas" },
     h("thead", {}, h("tr", {}, ["replica", "desired", "actual", "state", ""].map((t) => h("th", {}, t)))),
     h("tbody", {}, rows));
