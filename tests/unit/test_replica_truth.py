@@ -144,3 +144,24 @@ def test_a_forced_rollback_to_a_damaged_target_never_suggests_force() -> None:
     assert "integrity" in caught.value.message
     assert "--force" not in caught.value.fix
     assert "integrity cannot be forced" in caught.value.fix
+
+
+def test_status_names_any_check_that_would_refuse_the_target_now() -> None:
+    world = World()
+    for n in (1, 2, 3):
+        world.add_version(tag=f"v{n}.0")
+    world.deploy(1)
+    world.deploy(2)
+    world.deploy(3, verify=False)
+    before = world.services.deployments.status(MODEL, env=ENV).readiness
+    assert before is not None
+    assert before.check == ""
+    world.host.packages.pop("scikit-learn")  # the host lost the package the target needs
+    readiness = world.services.deployments.status(MODEL, env=ENV).readiness
+    assert readiness is not None
+    assert readiness.check == "runtime"
+    assert readiness.headline().startswith("rollback NOT ready: v2: runtime: ")
+    assert "scikit-learn" in readiness.summary
+    plan = world.services.deployments.plan_rollback(MODEL, env=ENV)
+    refused = {c.version: c.refusals for c in plan.candidates}
+    assert any(r.startswith("runtime:") for r in refused[2])  # the preflight agrees

@@ -31,7 +31,7 @@ from lastgood.services.access import AccessService
 from lastgood.services.archive import ArchiveService
 from lastgood.services.audit import AuditService
 from lastgood.services.deployments import DeploymentService
-from lastgood.services.integrity import StoredIntegrity
+from lastgood.services.integrity import StandingChecks, StoredIntegrity
 from lastgood.services.mlflow_follow import MlflowFollow
 from lastgood.services.mlflow_mirror import MlflowMirror, NoOutsideRegistry
 from lastgood.services.mlflow_sync import MlflowSync
@@ -114,6 +114,15 @@ def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
     return checks_for
 
 
+def standing_checks(ports: Ports) -> StandingChecks:
+    """The checks `status` runs on the first rollback target at every look (no smoke test, no
+    team commands: the replicas' evidence and a real preflight stand for those)."""
+    return StandingChecks(uow=ports.uow, host=ports.host,
+                          integrity=StoredIntegrity(store=ports.store, clock=ports.clock),
+                          checks=[RuntimeCheck(), ResourceCheck(), DataContractCheck(),
+                                  SignatureCheck(ports.signatures)])
+
+
 def wire(ports: Ports) -> Services:
     """Build every service over the given ports."""
     engine = OperationEngine(uow=ports.uow, store=ports.store, clock=ports.clock, host=ports.host,
@@ -131,10 +140,9 @@ def wire(ports: Ports) -> Services:
                                host=ports.host, clock=ports.clock, smoke=ports.smoke,
                                record_outputs=ports.smoke_enabled, seal=seal)
     mirror = MlflowMirror(uow=ports.uow, mirror=ports.mirror, clock=ports.clock)
-    integrity = StoredIntegrity(store=ports.store, clock=ports.clock)
     deployments = DeploymentService(uow=ports.uow, engine=engine, clock=ports.clock,
                                     after_change=mirror.after_change,
-                                    integrity=integrity.problem,
+                                    checks_now=standing_checks(ports).failing,
                                     stale_s=ports.engine_settings.replica_stale_s)
     mlflow_sync = MlflowSync(registry=registry, importer=ports.importer, uow=ports.uow,
                              tracking_uri=ports.tracking_uri)

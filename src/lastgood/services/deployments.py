@@ -52,13 +52,13 @@ def no_hook(model: str, env: str) -> None:
     """The change hook of a registry that mirrors nothing."""
 
 
-IntegrityProbe = Callable[[Version], str]
-"""What the integrity check would say fails for a version's stored artifacts now ("": passes)."""
+TargetProbe = Callable[[Version, str], tuple[str, str] | None]
+"""(check, why) of the first preflight check that would refuse a target in an env now."""
 
 
-def integrity_unknown(version: Version) -> str:
-    """The probe of a face that does not look at the artifact store (nothing known to fail)."""
-    return ""
+def nothing_known(version: Version, env: str) -> tuple[str, str] | None:
+    """The probe of a service wired without checks (nothing known to fail)."""
+    return None
 T = TypeVar("T")
 
 
@@ -105,10 +105,10 @@ class DeploymentService:
     """Use cases that move or judge what an environment serves."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, engine: OperationEngine, clock: Clock,
-                 after_change: ChangeHook = no_hook, integrity: IntegrityProbe = integrity_unknown,
+                 after_change: ChangeHook = no_hook, checks_now: TargetProbe = nothing_known,
                  stale_s: float = STALE_AFTER_S):
         self._uow, self._engine, self._clock = uow, engine, clock
-        self._after_change, self._integrity, self._stale_s = after_change, integrity, stale_s
+        self._after_change, self._checks_now, self._stale_s = after_change, checks_now, stale_s
 
     # -- environments ----------------------------------------------------------------------------
 
@@ -324,18 +324,18 @@ class DeploymentService:
             unfinished = tuple(uow.operations.unfinished(model=model, env=env))
         now = self._clock.now()
         return Status(model, env, live, version, standby, replicas, unfinished,
-                      ops[0] if ops else None, self._readiness(replicas, target, now),
+                      ops[0] if ops else None, self._readiness(replicas, target, env, now),
                       at=now, stale_s=self._stale_s)
 
     def _readiness(self, replicas: tuple[ReplicaReport, ...], target: Version | None,
-                   now: datetime) -> ReadinessVerdict | None:
-        """The first target's readiness: the replicas' proof, and the checks that would fail now
-        without loading anything (integrity of its stored artifacts)."""
+                   env: str, now: datetime) -> ReadinessVerdict | None:
+        """The first target's readiness: the replicas' proof, and the preflight checks that
+        would refuse it now without loading anything (integrity, runtime, resources, ...)."""
         if target is None:
             return None
         verdict = rollback_readiness(replicas, target, now=now, stale_s=self._stale_s)
-        problem = self._integrity(target)
-        return verdict.failing("integrity", problem) if problem else verdict
+        failing = self._checks_now(target, env)
+        return verdict.failing(*failing) if failing else verdict
 
     def history(self, model: str, *, env: str) -> list[Deployment]:
         with self._uow() as uow:

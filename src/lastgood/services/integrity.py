@@ -1,4 +1,5 @@
-"""The integrity of a rollback target's stored artifacts, known now and cheaply.
+"""What the preflight would say of a rollback target now, known cheaply: first the integrity
+of its stored artifacts.
 
 `status` (and the watch, which reads it every tick) asks whether the way back would pass the
 preflight's integrity check now. Re-hashing every artifact on every look would cost a full read
@@ -10,14 +11,16 @@ and time, e.g. bit rot, is still found on that schedule). The preflight itself a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from lastgood.domain.errors import LastGoodError
 from lastgood.domain.versions import Version
-from lastgood.ports import ArtifactStore, Clock
+from lastgood.ports import ArtifactStore, Clock, Host, UnitOfWorkFactory
+from lastgood.services.preflight import Check, CheckContext, run_checks
 
-__all__ = ["RECHECK_S", "StoredIntegrity"]
+__all__ = ["RECHECK_S", "StandingChecks", "StoredIntegrity"]
 
 RECHECK_S = 3600.0  # an unchanged blob is re-hashed once an hour
 
@@ -65,3 +68,31 @@ class StoredIntegrity:
         except LastGoodError as exc:
             return exc.message
         return f"size {len(data)} != {size}" if len(data) != size else ""
+
+
+class StandingChecks:
+    """What the preflight would refuse a target for now, as cheaply as a status look allows.
+
+    Integrity comes from `StoredIntegrity` (re-hashed only on change or on schedule); runtime,
+    resources, data contract and signature are pure comparisons against the host's cached facts
+    and run as the preflight runs them. The smoke check is the replicas' readiness evidence, and
+    a team's custom commands run only inside a real preflight (they may be slow or act).
+    """
+
+    def __init__(self, *, uow: UnitOfWorkFactory, host: Host, integrity: StoredIntegrity,
+                 checks: Sequence[Check]) -> None:
+        self._uow, self._host, self._integrity, self._checks = uow, host, integrity, checks
+
+    def failing(self, target: Version, env: str) -> tuple[str, str] | None:
+        """(check, why) of the first check that would refuse `target` in `env` now, or None."""
+        problem = self._integrity.problem(target)
+        if problem:
+            return "integrity", problem
+        with self._uow() as uow:
+            environment = uow.environments.get(env)
+            live = uow.deployments.live(target.model, env)
+            live_version = uow.versions.get(target.model, live.version) if live else None
+        ctx = CheckContext(target=target, env=environment, live=live_version,
+                           host=self._host.facts())
+        failed = next((r for r in run_checks(self._checks, ctx) if r.blocks), None)
+        return (failed.name, failed.summary) if failed else None
