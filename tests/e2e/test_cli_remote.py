@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 ENV = ("--env", "production")
 VOLATILE = {"created_at", "updated_at", "started_at", "ended_at", "at", "window_start",
             "window_end", "since", "seen_at", "id", "operation_id", "archive_id", "actor",
+            "checked_at",  # when a status was read
             "created_by", "deployed_by", "approver", "duration_ms", "deployment_id",
             "by",  # who stated a baseline, in a verified record's distribution
             "host"}  # the host's free memory, in the resources check's evidence
