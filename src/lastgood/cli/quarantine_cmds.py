@@ -47,5 +47,5 @@ def lift(ctx: click.Context, name: str, ref: str, reason: str, as_json: bool) ->
     if as_json:
         cli.emit_json(version_view(version, full=False))
     else:
-        cli.out.print(f"[green]quarantine lifted[/]: {name} {version.ref} is {version.status} "
+        cli.out.print(f"[green]quarantine lifted[/]: {version.ref} is {version.status} "
                       "again (a rollback target where it was verified)")

@@ -357,7 +357,7 @@ def _check_not_quarantined(version: Version) -> None:
     """A quarantined version is never a rollback target, so verifying it would promise one."""
     if version.status is VersionStatus.QUARANTINED:
         raise PreconditionFailed(
-            f"{version.model} {version.ref} is quarantined: verifying it would not make it a "
+            f"{version.ref} is quarantined: verifying it would not make it a "
             "rollback target",
             fix=f"if it was not at fault, lift the quarantine first: lastgood quarantine lift "
                 f"{version.model} {version.number} --reason TEXT, then verify again")

@@ -100,12 +100,12 @@ def lift_reason(reason: str | None) -> str:
 def _check_quarantined(version: Version) -> None:
     if version.status is VersionStatus.RETIRED:
         raise PreconditionFailed(
-            f"{version.model} {version.ref} is retired, not quarantined: a retired version "
+            f"{version.ref} is retired, not quarantined: a retired version "
             "never serves again",
             fix="register the model again if it must serve (a new version)")
     if version.status is not VersionStatus.QUARANTINED:
         raise PreconditionFailed(
-            f"{version.model} {version.ref} is not quarantined (it is {version.status})",
+            f"{version.ref} is not quarantined (it is {version.status})",
             fix="nothing to lift; see the quarantined versions: lastgood quarantine list")
 
 
