@@ -183,7 +183,8 @@ class Predictions:
         except InvalidInput as exc:
             self.state.recorder.rejected(model, error_name(exc))
             raise as_mismatch(exc) from None
-        except (ValueError, TypeError, RecursionError) as exc:  # a decoder's own slip: bad input
+        except (ValueError, TypeError, RecursionError, ArithmeticError) as exc:
+            # a decoder's own slip (a number too large to convert, say): bad input
             self.state.recorder.rejected(model, "MalformedBody")
             raise MalformedBody(f"the body is not usable: {str(exc)[:160]}",
                                 fix="send the payload this route documents") from None
