@@ -205,15 +205,32 @@ def version_summary(entry: Mapping[str, Any]) -> tuple[Summary, datetime | None]
         raise InvalidInput("feedback is not an object", fix="check the replica")
     since = entry.get("counting_since")
     started = datetime.fromisoformat(since) if isinstance(since, str) else None
+    errors, requests = _count(entry.get("errors"), "errors"), _count(entry.get("requests"),
+                                                                      "requests")
+    reproduced = _reproduced(entry)
+    # The input's errors (reproduced on the way back) and those still waiting for their replay
+    # are not the version's: they leave the error rate, as a rejected request never enters it.
+    # Both counts only move a failure from one to the other, so the rate stays cumulative.
+    apart = min(_count(entry.get("errors_pending", 0), "errors_pending")
+                + (reproduced.events if reproduced else 0), errors)
     summary = Summary(
-        errors=RateCounts(_count(entry.get("errors"), "errors"),
-                          _count(entry.get("requests"), "requests")),
+        errors=RateCounts(errors - apart, max(requests - apart, 0)),
+        reproduced=reproduced,
         latency=_histogram(entry.get("latency_histogram"), "latency_histogram"),
         accuracy=RateCounts(_count(feedback.get("correct", 0), "feedback.correct"),
                             _count(feedback.get("total", 0), "feedback.total")),
         predictions=_predictions(entry),
         custom=_custom(entry.get("custom")))
     return summary, started
+
+
+def _reproduced(entry: Mapping[str, Any]) -> RateCounts | None:
+    """Errors replayed on the way back and reproduced there; None from a replica that does not
+    replay (an older lastgood)."""
+    if "errors_replayed" not in entry:
+        return None
+    return RateCounts(_count(entry.get("errors_input", 0), "errors_input"),
+                      _count(entry["errors_replayed"], "errors_replayed"))
 
 
 def parse_stats(doc: Mapping[str, Any], *, env: str) -> dict[int, tuple[Summary, datetime | None]]:

@@ -1,0 +1,110 @@
+"""Replaying recorded requests on a slot: the one way to ask another version the same question.
+
+    outcomes = await replay_on_slot(standby, [("req-1", records), ...], executor=pool,
+                                    budget=ReplayBudget(share=0.2))
+
+Each request's records run on the slot's predictor in `executor` (never on the event loop),
+one request at a time, resting between requests so replaying takes at most `budget.share` of
+the wall time of one thread: a replay cannot take the CPU live traffic needs. The slot is
+entered for the whole run, so a switch or a trim of the standbys cannot close it underneath
+(it closes once the run leaves). Records that do not fit the slot's input schema are not run
+(`Outcome.UNFIT`): a version cannot be asked what its schema does not take. Requests left once
+`budget.max_seconds` is spent are `Outcome.SKIPPED`. Nothing is counted here; the caller
+decides what an outcome means (`serving.blame` judges model errors with it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from lastgood.domain.errors import InvalidInput
+from lastgood.serving.inputs import check_records
+from lastgood.serving.slots import Slot, SlotState
+
+__all__ = ["Outcome", "ReplayBudget", "Replayed", "replay_on_slot"]
+
+Records = Sequence[Mapping[str, Any]]
+
+
+class Outcome(StrEnum):
+    """What became of one replayed request."""
+
+    ANSWERED = "answered"  # the slot's model answered
+    RAISED = "raised"  # the slot's model raised (its own input check included)
+    UNFIT = "unfit"  # the records do not fit the slot's input schema: not run
+    SKIPPED = "skipped"  # not run: the slot is not warm, or the budget was spent
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """One request's outcome on the replayed slot."""
+
+    request_id: str
+    outcome: Outcome
+    predictions: Any = None  # the model's raw outputs when it answered
+    error: str = ""  # `Type: message` when it raised or did not fit
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayBudget:
+    """How much a replay may take: a share of one thread's wall time, and a ceiling per run."""
+
+    share: float = 0.2
+    max_seconds: float = 10.0
+
+    def rest_after(self, spent_s: float) -> float:
+        """Seconds to rest after `spent_s` of work so work stays at `share` of the time."""
+        return spent_s * (1 / self.share - 1) if 0 < self.share < 1 else 0.0
+
+
+def _run(slot: Slot, records: Records) -> Any:
+    predictor = slot.predictor
+    if predictor is None:
+        raise RuntimeError(f"{slot.version.ref} holds no predictor")
+    return predictor.predict(records)
+
+
+async def _one(slot: Slot, request_id: str, records: Records, executor: Executor) -> Replayed:
+    try:
+        check_records(records, slot.version.schema.inputs)
+    except InvalidInput as exc:
+        return Replayed(request_id, Outcome.UNFIT, error=exc.message)
+    loop = asyncio.get_running_loop()
+    start = time.perf_counter()
+    try:
+        outputs = await loop.run_in_executor(executor, _run, slot, records)
+    except Exception as exc:  # whatever the model raises is its answer to this input
+        return Replayed(request_id, Outcome.RAISED, error=f"{type(exc).__name__}: {exc}"[:300],
+                        seconds=time.perf_counter() - start)
+    return Replayed(request_id, Outcome.ANSWERED, outputs, seconds=time.perf_counter() - start)
+
+
+async def replay_on_slot(slot: Slot, requests: Sequence[tuple[str, Records]], *,
+                         executor: Executor, budget: ReplayBudget = ReplayBudget()
+                         ) -> list[Replayed]:
+    """Run each `(request_id, records)` on `slot` off the event loop, under `budget`; one
+    `Replayed` per request, in order (see the module doc). Call it on the event loop."""
+    if slot.state is not SlotState.WARM:
+        return [Replayed(rid, Outcome.SKIPPED, error=f"{slot.version.ref} is {slot.state}")
+                for rid, _ in requests]
+    slot.enter()
+    started = time.monotonic()
+    out: list[Replayed] = []
+    try:
+        for request_id, records in requests:
+            if time.monotonic() - started > budget.max_seconds or slot.predictor is None:
+                out.append(Replayed(request_id, Outcome.SKIPPED, error="the budget is spent"))
+                continue
+            done = await _one(slot, request_id, records, executor)
+            out.append(done)
+            await asyncio.sleep(budget.rest_after(done.seconds))
+    finally:
+        slot.leave()
+    return out
