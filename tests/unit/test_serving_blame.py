@@ -35,10 +35,11 @@ def test_replay_on_slot_runs_off_the_loop_and_says_what_became_of_each_request()
     unfit = [{"x": "not a number", "n": 1, "tag": "a"}]
     with ThreadPoolExecutor(1) as pool:
         done = asyncio.run(replay_on_slot(slot, [("a", [RECORD]), ("b", [BAD]), ("c", unfit)],
-                                          executor=pool, budget=ReplayBudget(share=0.5)))
+                                          executor=pool, budget=ReplayBudget()))
         closed = warm(2)
         closed.retire()
-        skipped = asyncio.run(replay_on_slot(closed, [("d", [RECORD])], executor=pool))
+        skipped = asyncio.run(replay_on_slot(closed, [("d", [RECORD])], executor=pool,
+                                             budget=ReplayBudget()))
     assert [(r.request_id, r.outcome) for r in done] == [
         ("a", Outcome.ANSWERED), ("b", Outcome.RAISED), ("c", Outcome.UNFIT)]
     assert done[0].predictions == [1]
@@ -48,9 +49,14 @@ def test_replay_on_slot_runs_off_the_loop_and_says_what_became_of_each_request()
     assert [r.outcome for r in skipped] == [Outcome.SKIPPED]
 
 
-def test_the_budget_rests_so_replay_takes_its_share_of_the_time() -> None:
-    assert ReplayBudget(share=0.2).rest_after(0.01) == pytest.approx(0.04)
-    assert ReplayBudget(share=1.0).rest_after(0.01) == 0.0
+def test_the_budget_allows_a_burst_then_rests_so_replay_takes_its_share() -> None:
+    now = [0.0]
+    budget = ReplayBudget(share=0.2, burst_s=0.05, clock=lambda: now[0])
+    assert budget.rest_after(0.04) == 0.0  # within the burst
+    assert budget.rest_after(0.03) == pytest.approx(0.1)  # 0.02 s over: 0.1 s at 20 %
+    now[0] += 0.1
+    assert budget.rest_after(0.01) == pytest.approx(0.05)
+    assert ReplayBudget(share=1.0).rest_after(5.0) == 0.0
 
 
 class OnlyLiveFails:

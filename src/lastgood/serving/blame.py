@@ -18,7 +18,7 @@ import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from lastgood.serving.replay import ReplayBudget, replay_on_slot
@@ -34,9 +34,10 @@ log = logging.getLogger(__name__)
 class BlameOptions:
     """How many failing requests a replica keeps for replay, and what replaying may cost."""
 
-    max_pending: int = 64  # failing requests kept per model, the most recent
+    max_pending: int = 64  # failing requests kept per model, the most recent (0: no replay)
     max_records: int = 4096  # records kept in all, per model
-    budget: ReplayBudget = field(default_factory=ReplayBudget)
+    share: float = 0.2  # of one thread's time replaying may take (serving.replay.ReplayBudget)
+    burst_s: float = 0.5  # of replaying at once before the share applies
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class Blame:
         self._pending: dict[str, deque[_Failure]] = {}
         self._executor: ThreadPoolExecutor | None = None  # one thread, made on first use
         self._task: asyncio.Task[None] | None = None
+        self._budget = ReplayBudget(share=self.options.share, burst_s=self.options.burst_s)
 
     def failed(self, model: str, slot: Slot, request_id: str,
                records: Sequence[Mapping[str, Any]]) -> None:
@@ -61,7 +63,7 @@ class Blame:
         the slot is live and a warm standby is held. Called on the event loop, never awaits."""
         table = self.state.tables.get(model)
         if table is None or table.live is not slot or not table.standby \
-                or len(records) > self.options.max_records:
+                or self.options.max_pending <= 0 or len(records) > self.options.max_records:
             return
         queue = self._pending.setdefault(model, deque())
         while queue and (len(queue) >= self.options.max_pending or sum(
@@ -94,7 +96,7 @@ class Blame:
         try:
             outcomes = await replay_on_slot(target, [(f.request_id, f.records) for f in batch],
                                             executor=self._executor,
-                                            budget=self.options.budget)
+                                            budget=self._budget)
         except Exception:  # never let judging errors break serving
             log.exception("replaying %d failing requests of %s failed", len(batch), model)
             outcomes = []

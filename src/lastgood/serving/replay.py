@@ -1,12 +1,13 @@
 """Replaying recorded requests on a slot: the one way to ask another version the same question.
 
+    budget = ReplayBudget(share=0.2)  # kept by the caller across calls
     outcomes = await replay_on_slot(standby, [("req-1", records), ...], executor=pool,
-                                    budget=ReplayBudget(share=0.2))
+                                    budget=budget)
 
 Each request's records run on the slot's predictor in `executor` (never on the event loop),
-one request at a time, resting between requests so replaying takes at most `budget.share` of
-the wall time of one thread: a replay cannot take the CPU live traffic needs. The slot is
-entered for the whole run, so a switch or a trim of the standbys cannot close it underneath
+one request at a time, resting whenever the budget is spent, so replaying takes at most
+`budget.share` of one thread's time: a replay cannot take the CPU live traffic needs. The slot
+is entered for the whole run, so a switch or a trim of the standbys cannot close it underneath
 (it closes once the run leaves). Records that do not fit the slot's input schema are not run
 (`Outcome.UNFIT`): a version cannot be asked what its schema does not take. Requests left once
 `budget.max_seconds` is spent are `Outcome.SKIPPED`. Nothing is counted here; the caller
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,16 +53,27 @@ class Replayed:
     seconds: float = 0.0
 
 
-@dataclass(frozen=True, slots=True)
 class ReplayBudget:
-    """How much a replay may take: a share of one thread's wall time, and a ceiling per run."""
+    """How much replaying may take: `share` of one thread's time, as a token bucket (up to
+    `burst_s` of work at once, refilled at `share` seconds per second), and at most
+    `max_seconds` per call. Keep one per replayer and pass it to every call: it remembers
+    what earlier calls spent."""
 
-    share: float = 0.2
-    max_seconds: float = 10.0
+    def __init__(self, *, share: float = 0.2, burst_s: float = 0.5, max_seconds: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.share, self.burst_s, self.max_seconds = share, burst_s, max_seconds
+        self._clock = clock
+        self._tokens, self._at = burst_s, clock()
 
     def rest_after(self, spent_s: float) -> float:
-        """Seconds to rest after `spent_s` of work so work stays at `share` of the time."""
-        return spent_s * (1 / self.share - 1) if 0 < self.share < 1 else 0.0
+        """Seconds to rest after `spent_s` of work, so work stays within the budget."""
+        if self.share >= 1:
+            return 0.0
+        now = self._clock()
+        self._tokens = min(self.burst_s, self._tokens + (now - self._at) * self.share)
+        self._tokens -= spent_s
+        self._at = now
+        return max(-self._tokens / self.share, 0.0) if self.share > 0 else spent_s
 
 
 def _run(slot: Slot, records: Records) -> Any:
@@ -87,8 +99,7 @@ async def _one(slot: Slot, request_id: str, records: Records, executor: Executor
 
 
 async def replay_on_slot(slot: Slot, requests: Sequence[tuple[str, Records]], *,
-                         executor: Executor, budget: ReplayBudget = ReplayBudget()
-                         ) -> list[Replayed]:
+                         executor: Executor, budget: ReplayBudget) -> list[Replayed]:
     """Run each `(request_id, records)` on `slot` off the event loop, under `budget`; one
     `Replayed` per request, in order (see the module doc). Call it on the event loop."""
     if slot.state is not SlotState.WARM:
