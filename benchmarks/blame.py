@@ -12,8 +12,10 @@ judged, and the watch's time to detect a genuine regression.
    to its replay being settled (it stays `errors_pending` meanwhile, out of the error rate).
 2. Detection: the error-rate regression of benchmarks/detection.py (1 % -> 5 %, 10 req/s)
    through the real WatchService on a simulated clock (`watch_replay.replay`), as the counters
-   stand, and with every error held pending for a delay before it counts: the measured p99
-   of (1), and pessimistic 0.1 s and 1 s. Same seeds for every column.
+   stand, and with errors held pending for a delay before they count: the measured p99 of (1),
+   and pessimistic 0.1 s and 1 s. As the gateway source does, errors wait only until the way
+   back has answered one (the first error's replay); after that they count at once. Same seeds
+   for every column.
 
 Targets: replaying a failure costs about one more prediction, on a thread of its own, capped at
 the budget's share (20 % of one thread): the live p50 and p99 of good requests with replay are
@@ -175,14 +177,19 @@ def serving_rounds(rate: float, seconds: float, rounds: int) -> tuple[dict[str, 
 
 class Delayed:
     """The counters with every error held pending `delay_s` before it counts (out of both the
-    errors and the requests meanwhile, as the metric source leaves pending errors out)."""
+    errors and the requests meanwhile, as the metric source leaves pending errors out) until
+    the first error's replay is settled: the way back answered it, so from then on the
+    source counts waiting errors at once (a genuine regression)."""
 
     def __init__(self, counters: Counters, delay_s: float) -> None:
         self.counters, self.delay_s = counters, delay_s
+        first = np.flatnonzero(counters.error)
+        self.answered_at = (float(counters.sec[first[0]] + counters.offset[first[0]]) + delay_s
+                            if first.size else float("inf"))
 
     def summary_at(self, t: float) -> Summary:
         now = self.counters.summary_at(t)
-        if self.delay_s <= 0 or now.errors is None:
+        if self.delay_s <= 0 or now.errors is None or t >= self.answered_at:
             return now
         then = self.counters.summary_at(max(round(t - self.delay_s, 6), 0.0))
         counted = then.errors.events if then.errors is not None else 0

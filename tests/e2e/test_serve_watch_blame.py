@@ -139,8 +139,31 @@ def live_stats(url: str) -> dict[int, dict[str, Any]]:
     return {v["version"]: v for v in body["versions"]}
 
 
+def send_nan(url: str, count: int) -> list[int]:
+    """`count` requests, every fifth with a size of NaN (a literal Python's json accepts)."""
+    codes = []
+    with httpx.Client(timeout=10) as http:
+        for i in range(count):
+            size = "NaN" if i % 5 == 0 else "0.5"
+            r = http.post(f"{url}/v1/models/{MODEL}/predict",
+                          content=f'{{"records": [{{"colour": "red", "size": {size}}}]}}')
+            codes.append(r.status_code)
+    return codes
+
+
+def rejected(url: str) -> float:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(f'lastgood_rejected_requests_total{{model="{MODEL}"'))
+
+
 def test_input_errors_hold_the_rollback_back_and_a_genuine_regression_is_still_rolled_back(
         world: World) -> None:
+    # 20 % NaN: refused before the model, never an error the watch could count
+    nan_codes = send_nan(world.url, 100)
+    assert (nan_codes.count(422), nan_codes.count(200)) == (20, 80)
+    assert rejected(world.url) == 20
+    assert live_stats(world.url)[2]["errors"] == 0
     codes: list[int] = []
 
     def held() -> bool:

@@ -24,7 +24,7 @@ from lastgood.serving.slots import Slot
 from lastgood.serving.state import ServingState
 from lastgood.testing import EPOCH
 from tests.unit.test_serving_gateway import CLOCK, serving, warm
-from tests.unit.test_serving_support import MODEL, POISON, RECORD, SyncClient
+from tests.unit.test_serving_support import MODEL, POISON, RECORD, FakePredictor, SyncClient
 from tests.unit.test_watch_sources import entry
 
 BAD = {**RECORD, "n": POISON}  # every fake version raises on it: the input's error
@@ -47,6 +47,22 @@ def test_replay_on_slot_runs_off_the_loop_and_says_what_became_of_each_request()
     assert "records[0].x" in done[2].error
     assert slot.in_flight == 0
     assert [r.outcome for r in skipped] == [Outcome.SKIPPED]
+
+
+def test_requests_the_slot_answers_are_replayed_together_in_one_call() -> None:
+    slot = warm(1)
+    predictor = slot.predictor
+    assert isinstance(predictor, FakePredictor)
+    with ThreadPoolExecutor(1) as pool:
+        done = asyncio.run(replay_on_slot(slot, [("a", [RECORD]), ("b", [RECORD, RECORD])],
+                                          executor=pool, budget=ReplayBudget()))
+        assert predictor.calls == 1
+        assert [(r.outcome, r.predictions) for r in done] == [
+            (Outcome.ANSWERED, [1]), (Outcome.ANSWERED, [1, 1])]
+        mixed = asyncio.run(replay_on_slot(slot, [("c", [RECORD]), ("d", [BAD])],
+                                           executor=pool, budget=ReplayBudget()))
+    assert [r.outcome for r in mixed] == [Outcome.ANSWERED, Outcome.RAISED]
+    assert predictor.calls == 4  # together (raised), then one by one
 
 
 def test_the_budget_allows_a_burst_then_rests_so_replay_takes_its_share() -> None:
@@ -151,10 +167,16 @@ def test_without_a_standby_or_past_the_bound_an_error_stays_the_versions() -> No
     assert stats["errors_input"] + (stats["errors"] - stats["errors_replayed"]) == 3
 
 
-def test_a_pending_error_is_neither_the_inputs_nor_the_versions_yet() -> None:
-    doc = {**entry(2, 10, 3), "errors_pending": 2, "errors_replayed": 1, "errors_input": 0}
-    summary, _ = parse_stats({"env": "production", "versions": [doc]}, env="production")[2]
-    assert summary.errors == RateCounts(1, 8)
+def test_a_pending_error_waits_while_the_way_back_reproduced_every_failure() -> None:
+    def judged(pending: int, replayed: int, reproduced: int) -> RateCounts | None:
+        doc = {**entry(2, 10, 4), "errors_pending": pending, "errors_replayed": replayed,
+               "errors_input": reproduced}
+        return parse_stats({"env": "production", "versions": [doc]},
+                           env="production")[2][0].errors
+
+    assert judged(4, 0, 0) == RateCounts(0, 6)  # nothing replayed yet: all wait
+    assert judged(2, 2, 2) == RateCounts(0, 6)  # all input so far: the waiting ones too
+    assert judged(2, 2, 1) == RateCounts(3, 9)  # the way back answered one: they count
     old = parse_stats({"env": "production", "versions": [entry(2, 10, 3)]}, env="production")
     assert old[2][0].errors == RateCounts(3, 10)  # a replica that does not replay
     assert old[2][0].reproduced is None

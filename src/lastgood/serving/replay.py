@@ -17,6 +17,7 @@ decides what an outcome means (`serving.blame` judges model errors with it).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -26,6 +27,7 @@ from typing import Any
 
 from lastgood.domain.errors import InvalidInput
 from lastgood.serving.inputs import check_records
+from lastgood.serving.loading import plain
 from lastgood.serving.slots import Slot, SlotState
 
 __all__ = ["Outcome", "ReplayBudget", "Replayed", "replay_on_slot"]
@@ -98,10 +100,48 @@ async def _one(slot: Slot, request_id: str, records: Records, executor: Executor
     return Replayed(request_id, Outcome.ANSWERED, outputs, seconds=time.perf_counter() - start)
 
 
+def _split(outputs: Any, sizes: Sequence[int]) -> list[list[Any]] | None:
+    """The outputs of records sent together, cut back into each request's; None when they do
+    not come one per record."""
+    found = plain(outputs)
+    if not isinstance(found, list) or len(found) != sum(sizes):
+        return None
+    cuts = [0, *itertools.accumulate(sizes)]
+    return [found[a:b] for a, b in itertools.pairwise(cuts)]
+
+
+async def _together(slot: Slot, requests: Sequence[tuple[str, Records]],
+                    executor: Executor, budget: ReplayBudget) -> list[Replayed] | None:
+    """Every request in one call, when all fit and the model answers them all (a pipeline
+    costs about the same for thirty rows as for one); None when it raised or cannot tell."""
+    if len(requests) < 2:
+        return None
+    try:
+        for _, records in requests:
+            check_records(records, slot.version.schema.inputs)
+    except InvalidInput:
+        return None
+    rows = [record for _, records in requests for record in records]
+    start = time.perf_counter()
+    try:
+        outputs = await asyncio.get_running_loop().run_in_executor(executor, _run, slot, rows)
+    except Exception:  # some request fails there too: find which, one by one
+        outputs = None
+    spent = time.perf_counter() - start
+    await asyncio.sleep(budget.rest_after(spent))
+    each = _split(outputs, [len(r) for _, r in requests]) if outputs is not None else None
+    if each is None:
+        return None
+    return [Replayed(rid, Outcome.ANSWERED, predictions, seconds=spent / len(requests))
+            for (rid, _), predictions in zip(requests, each, strict=True)]
+
+
 async def replay_on_slot(slot: Slot, requests: Sequence[tuple[str, Records]], *,
                          executor: Executor, budget: ReplayBudget) -> list[Replayed]:
     """Run each `(request_id, records)` on `slot` off the event loop, under `budget`; one
-    `Replayed` per request, in order (see the module doc). Call it on the event loop."""
+    `Replayed` per request, in order (see the module doc). Call it on the event loop.
+
+    The requests are first tried together in one call; when that raises, one by one."""
     if slot.state is not SlotState.WARM:
         return [Replayed(rid, Outcome.SKIPPED, error=f"{slot.version.ref} is {slot.state}")
                 for rid, _ in requests]
@@ -109,6 +149,9 @@ async def replay_on_slot(slot: Slot, requests: Sequence[tuple[str, Records]], *,
     started = time.monotonic()
     out: list[Replayed] = []
     try:
+        together = await _together(slot, requests, executor, budget)
+        if together is not None:
+            return together
         for request_id, records in requests:
             if time.monotonic() - started > budget.max_seconds or slot.predictor is None:
                 out.append(Replayed(request_id, Outcome.SKIPPED, error="the budget is spent"))

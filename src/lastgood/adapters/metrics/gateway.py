@@ -208,11 +208,16 @@ def version_summary(entry: Mapping[str, Any]) -> tuple[Summary, datetime | None]
     errors, requests = _count(entry.get("errors"), "errors"), _count(entry.get("requests"),
                                                                       "requests")
     reproduced = _reproduced(entry)
-    # The input's errors (reproduced on the way back) and those still waiting for their replay
-    # are not the version's: they leave the error rate, as a rejected request never enters it.
-    # Both counts only move a failure from one to the other, so the rate stays cumulative.
-    apart = min(_count(entry.get("errors_pending", 0), "errors_pending")
-                + (reproduced.events if reproduced else 0), errors)
+    # The input's errors (reproduced on the way back) are not the version's: they leave the
+    # error rate, as a rejected request never enters it. So do those still waiting for their
+    # replay, while the way back has reproduced every failure replayed so far; once it answered
+    # one, the version is failing on its own and waiting ones count at once (a genuine
+    # regression is not detected later). Each count only moves a failure from one side to the
+    # other, and the switch happens once, so the rate stays cumulative.
+    pending = _count(entry.get("errors_pending", 0), "errors_pending")
+    input_only = reproduced is None or reproduced.events == reproduced.trials
+    apart = min((pending if input_only else 0) + (reproduced.events if reproduced else 0),
+                errors)
     summary = Summary(
         errors=RateCounts(errors - apart, max(requests - apart, 0)),
         reproduced=reproduced,
