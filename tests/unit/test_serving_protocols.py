@@ -82,7 +82,7 @@ def test_a_gzip_body_is_read_and_an_unknown_encoding_refused(client: SyncClient)
 
 @pytest.mark.parametrize(("body", "words"), [
     ({"id": "has spaces", "inputs": tensors()}, "id: expected 1 to 64"),
-    ({"inputs": tensors(x=float("nan"))}, "NaN or infinity"),
+    ({"inputs": tensors(x=float("nan"))}, "(x).data[0]: NaN is not a number"),
     ({"inputs": tensors()[:2]}, "inputs.tag: missing"),
     ({"inputs": [{**tensors()[0], "shape": [2]}, *tensors()[1:]]}, "holds 2 values"),
     ({"inputs": [{**tensors()[1], "datatype": "INT8", "data": [300]}, tensors()[0],

@@ -133,6 +133,10 @@ class SyncClient:
     def post(self, url: str, **kw: Any) -> httpx.Response:
         return self._runner.run(self._http.post(url, **kw))
 
+    def idle(self, seconds: float) -> None:
+        """Let the app's background tasks run for a while on the client's loop."""
+        self._runner.run(asyncio.sleep(seconds))
+
     def close(self) -> None:
         self._runner.run(self._http.aclose())
         self._runner.close()

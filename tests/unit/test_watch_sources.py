@@ -189,6 +189,22 @@ def test_prometheus_counts_are_per_series_increases() -> None:
     assert window.observed_at == EPOCH + timedelta(seconds=299)
 
 
+def test_prometheus_leaves_the_errors_the_way_back_reproduced_out() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params["query"].startswith("max(timestamp"):
+            return vector(({}, str(EPOCH.timestamp() + 299)))
+        if float(request.url.params["time"]) <= EPOCH.timestamp() + 1:
+            return vector()
+        return vector(({"__name__": "lastgood_requests_total"}, "100"),
+                      ({"__name__": "lastgood_errors_total"}, "30"),
+                      ({"__name__": "lastgood_errors_replayed_total"}, "28"),
+                      ({"__name__": "lastgood_errors_input_total"}, "20"))
+
+    window = prometheus(handler).window("m", "production", 1, since=EPOCH)
+    assert window.summary.errors == RateCounts(10, 80)
+    assert window.summary.reproduced == RateCounts(20, 28)
+
+
 @pytest.mark.parametrize("response", [
     httpx.Response(200, content=b"not json"),
     httpx.Response(400, json={"status": "error", "error": "parse error"}),

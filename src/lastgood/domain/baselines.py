@@ -96,7 +96,8 @@ def summary_minus(current: Summary, earlier: Summary) -> Summary:
                    accuracy=rate(current.accuracy, earlier.accuracy),
                    predictions=hist(current.predictions, earlier.predictions),
                    custom={key: now.minus(earlier.custom[key]) if key in earlier.custom else now
-                           for key, now in current.custom.items()})
+                           for key, now in current.custom.items()},
+                   reproduced=rate(current.reproduced, earlier.reproduced))
 
 
 def summary_plus(a: Summary, b: Summary) -> Summary:
@@ -116,7 +117,8 @@ def summary_plus(a: Summary, b: Summary) -> Summary:
         custom[key] = custom[key].plus(moments) if key in custom else moments
     return Summary(errors=rate(a.errors, b.errors), latency=hist(a.latency, b.latency),
                    accuracy=rate(a.accuracy, b.accuracy),
-                   predictions=hist(a.predictions, b.predictions), custom=custom)
+                   predictions=hist(a.predictions, b.predictions), custom=custom,
+                   reproduced=rate(a.reproduced, b.reproduced))
 
 
 def regressed(current: Summary, earlier: Summary) -> str:

@@ -208,6 +208,9 @@ class Summary:
     accuracy: RateCounts | None = None  # correct answers among labelled feedback
     predictions: Histogram | None = None  # prediction values (or class ids), binned
     custom: Mapping[str, Moments] = field(default_factory=dict)  # by name, without "custom."
+    # Model errors replayed on the way back (trials) and reproduced there (events): the input's,
+    # already taken out of `errors` (safety rule 12). None when the source does not replay.
+    reproduced: RateCounts | None = None
 
 
 @dataclass(frozen=True, slots=True)

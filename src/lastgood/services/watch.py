@@ -54,6 +54,7 @@ from lastgood.services.deployments import DeploymentService
 from lastgood.services.policies import PolicyBook
 from lastgood.services.readiness import ReadinessWatch
 from lastgood.services.watch_basis import Basis, Track, baseline_ready, basis_for
+from lastgood.services.watch_blame import HeldBack, held_back, say_held_back
 from lastgood.services.watch_lease import AlwaysActing, WatchLease
 from lastgood.services.watch_output import WatchOutput, window_view
 
@@ -213,10 +214,35 @@ class WatchService:
         elif dep.verified is not None and recorded_baseline(dep) is None \
                 and baseline_ready(policy, window, now):
             action = self._attach_baseline(dep, window, now)
-        decision = decide(assessment, policy, self._history(track, history), now)
+        actions = self._history(track, history)
+        decision = decide(assessment, policy, actions, now)
+        held = held_back(policy, basis.summary, window, decision, actions, now=now,
+                         stated=basis.stated, history=history, live_version=dep.version)
+        if held is not None:
+            assessment, decision = say_held_back(assessment, decision, held)
         obs = Observation(dep.model, dep.env, dep.version, dep.id, assessment, decision,
                           basis.source, action)
+        self._note_held_back(dep, track, obs, window, held)
         return self._act(dep, track, obs, window)
+
+    def _note_held_back(self, dep: Deployment, track: Track, obs: Observation,
+                        window: LiveWindow, held: HeldBack | None) -> None:
+        """Write (and tell) once when the input's errors start holding a rollback back."""
+        was, track.held_back = track.held_back, held is not None
+        if held is None or was:
+            return
+        line = one_liner(dep.model, dep.env, dep.version, obs.decision)
+        evidence = {**self._evidence(dep, track, obs, window),
+                    "held_back": str(held.would_have.kind), "cause": "input",
+                    "reproduced": {"events": held.reproduced.events,
+                                   "trials": held.reproduced.trials},
+                    "note": held.note}
+        try:
+            self._out.write(dep, "watch.held_back", line, evidence,
+                            after=decision_view(obs.decision))
+        except LastGoodError as exc:  # the registry is down: still tell people
+            log.warning("could not write the held-back decision: %s", exc.one_line())
+        self._out.notify(dep, "held_back", obs.decision.verdict, line, "warning", evidence)
 
     def _track(self, dep: Deployment) -> Track:
         track = self._tracks.get(dep.id)

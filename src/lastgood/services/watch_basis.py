@@ -32,6 +32,7 @@ class Track:
     first_evidence: tuple[datetime, str] | None = None
     own_baseline: tuple[datetime, Summary] | None = None
     paused_at: datetime | None = None
+    held_back: bool = False  # the input's errors hold a rollback back (written once)
 
 
 @dataclass(frozen=True, slots=True)

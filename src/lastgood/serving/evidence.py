@@ -24,6 +24,7 @@ from lastgood.domain.errors import SchemaMismatch
 from lastgood.domain.measurements import LATENCY_BOUNDS, Moments
 from lastgood.serving.feedback import MAX_METRICS_PER_VERSION, Feedback
 from lastgood.serving.loading import outputs_match
+from lastgood.serving.replay import Outcome
 
 __all__ = ["EvidenceOptions", "Recorder", "VersionStats"]
 
@@ -64,6 +65,15 @@ class _Metrics:
                                    (*labels, "value"), registry=registry)
         self.values = PromHistogram("lastgood_prediction_value", "Predicted numeric values",
                                     labels, buckets=VALUE_BUCKETS, registry=registry)
+        self.errors_input = PromCounter(
+            "lastgood_errors_input", "Model errors the way back reproduced on replay: the "
+            "input's, not the version's", labels, registry=registry)
+        self.errors_replayed = PromCounter(
+            "lastgood_errors_replayed", "Model errors replayed on the way back (its warm "
+            "standby)", labels, registry=registry)
+        self.errors_pending = PromGauge("lastgood_errors_pending",
+                                        "Model errors waiting for their replay", labels,
+                                        registry=registry)
         custom = (*labels, "metric")
         self.custom_count = PromCounter("lastgood_custom_metric_count",
                                         "Custom metric values received in feedback", custom,
@@ -84,6 +94,10 @@ class VersionStats:
                  rng: random.Random) -> None:
         self.model, self.version, self._options, self._rng = model, version, options, rng
         self.requests = self.errors = self.records = 0
+        # Errors judged against the way back (serving.blame): waiting for their replay,
+        # replayed, and reproduced there (the input's); the versions replayed on.
+        self.errors_pending = self.errors_replayed = self.errors_input = 0
+        self.replayed_on: set[int] = set()
         self.feedback_total = self.feedback_correct = 0
         self.latencies: list[float] = []
         self._seen = 0
@@ -130,6 +144,20 @@ class VersionStats:
         self._errors.inc()
         self.observe_latency(seconds)
 
+    def replay_settled(self, outcome: Outcome | None, on: int | None) -> None:
+        """A pending failure's replay ended: reproduced (RAISED), answered, or not judged."""
+        self.errors_pending -= 1
+        self._metrics.errors_pending.labels(self.model, str(self.version)).dec()
+        if outcome not in (Outcome.ANSWERED, Outcome.RAISED):
+            return
+        self.errors_replayed += 1
+        self._metrics.errors_replayed.labels(self.model, str(self.version)).inc()
+        if on is not None:
+            self.replayed_on.add(on)
+        if outcome is Outcome.RAISED:
+            self.errors_input += 1
+            self._metrics.errors_input.labels(self.model, str(self.version)).inc()
+
     def custom_room(self, names: Sequence[str]) -> str:
         """Why these metric names cannot be counted here ("" when they can)."""
         new = sorted(set(names) - set(self.custom))
@@ -174,6 +202,8 @@ class VersionStats:
         return {
             "version": self.version, "requests": self.requests, "errors": self.errors,
             "error_rate": self.errors / self.requests if self.requests else None,
+            "errors_pending": self.errors_pending, "errors_replayed": self.errors_replayed,
+            "errors_input": self.errors_input, "replayed_on": sorted(self.replayed_on),
             "records": self.records,
             "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
                            "samples": len(ordered)},
@@ -243,6 +273,17 @@ class Recorder:
         stats.samples.append({"at": at.isoformat(), "request_id": request_id,
                               "records": list(records), "error": error,
                               "latency_ms": round(seconds * 1000, 3)})
+
+    def replay_pending(self, model: str, version: int) -> None:
+        """A failure of `version` waits for its replay on the way back (serving.blame)."""
+        self.stats(model, version).errors_pending += 1
+        self._metrics.errors_pending.labels(model, str(version)).inc()
+
+    def replay_settled(self, model: str, version: int, outcome: Outcome | None, *,
+                       on: int | None) -> None:
+        """The replay of a failure of `version` on version `on` ended with `outcome` (None:
+        it was not replayed; the failure stays the version's)."""
+        self.stats(model, version).replay_settled(outcome, on)
 
     def rejected(self, model: str, reason: str) -> None:
         """Bad input: counted apart, never as a model error."""

@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -43,6 +43,7 @@ from starlette.routing import Route
 from lastgood.domain.errors import LastGoodError, MethodNotAllowed, NotFound
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock
+from lastgood.serving.blame import BlameOptions
 from lastgood.serving.errors import (
     ModelFailed,
     RouteNotFound,
@@ -70,6 +71,8 @@ class GatewayOptions:
     prediction_threads: int = 4
     # The model `/invocations` (no name in the route) serves when the env has several.
     default_model: str | None = None
+    # Model errors kept and replayed on the way back to tell the input's from the version's.
+    blame: BlameOptions = field(default_factory=BlameOptions)
 
 
 class _SlotCollector(Collector):
@@ -104,7 +107,7 @@ class Gateway:
         self.core = Predictions(state, clock=clock, threads=options.prediction_threads,
                                 inline_below_ms=options.inline_below_ms,
                                 max_body_bytes=options.max_body_bytes,
-                                default_model=options.default_model)
+                                default_model=options.default_model, blame=options.blame)
         self.pool = self.core.pool
 
     async def predict(self, request: Request) -> Response:

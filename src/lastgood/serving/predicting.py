@@ -26,6 +26,7 @@ from lastgood.domain.versions import Version
 from lastgood.ports import Clock, Predictor
 from lastgood.services.http_statuses import error_name
 from lastgood.serving.batching import Batcher
+from lastgood.serving.blame import Blame, BlameOptions
 from lastgood.serving.errors import ModelFailed, compact_json
 from lastgood.serving.inputs import MalformedBody, NoDefaultModel, as_mismatch, check_records
 from lastgood.serving.loading import plain
@@ -132,8 +133,10 @@ class Predictions:
 
     def __init__(self, state: ServingState, *, clock: Clock, threads: int,
                  inline_below_ms: float, max_body_bytes: int,
-                 default_model: str | None = None) -> None:
+                 default_model: str | None = None,
+                 blame: BlameOptions | None = None) -> None:
         self.state, self.clock = state, clock
+        self.blame = Blame(state, blame)  # model errors replayed on the way back
         self.inline_below_ms, self.max_body_bytes = inline_below_ms, max_body_bytes
         self.default_model = default_model
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="lastgood-predict")
@@ -183,7 +186,8 @@ class Predictions:
         except InvalidInput as exc:
             self.state.recorder.rejected(model, error_name(exc))
             raise as_mismatch(exc) from None
-        except (ValueError, TypeError, RecursionError) as exc:  # a decoder's own slip: bad input
+        except (ValueError, TypeError, RecursionError, ArithmeticError) as exc:
+            # a decoder's own slip (a number too large to convert, say): bad input
             self.state.recorder.rejected(model, "MalformedBody")
             raise MalformedBody(f"the body is not usable: {str(exc)[:160]}",
                                 fix="send the payload this route documents") from None
@@ -204,6 +208,7 @@ class Predictions:
             self.state.recorder.failure(model, slot.number, request_id=request_id,
                                         records=records, error=f"{type(exc).__name__}: {exc}",
                                         seconds=time.perf_counter() - start, at=self.clock.now())
+            self.blame.failed(model, slot, request_id, records)
             raise ModelFailed(f"{slot.version.ref} failed: {type(exc).__name__}",
                               fix=f"see /v1/models/{model}/stats; roll back if it persists"
                               ) from None

@@ -81,6 +81,7 @@ def create_serving_app(*, env: str, uow_factory: UnitOfWorkFactory, loader: Load
             await reconciler.stop()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await app.state.gateway.core.blame.stop()
             app.state.gateway.pool.shutdown(wait=False)
 
     app = create_gateway(state, options=options.gateway, clock=clock, lifespan=lifespan)

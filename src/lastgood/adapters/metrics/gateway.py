@@ -205,15 +205,37 @@ def version_summary(entry: Mapping[str, Any]) -> tuple[Summary, datetime | None]
         raise InvalidInput("feedback is not an object", fix="check the replica")
     since = entry.get("counting_since")
     started = datetime.fromisoformat(since) if isinstance(since, str) else None
+    errors, requests = _count(entry.get("errors"), "errors"), _count(entry.get("requests"),
+                                                                      "requests")
+    reproduced = _reproduced(entry)
+    # The input's errors (reproduced on the way back) are not the version's: they leave the
+    # error rate, as a rejected request never enters it. So do those still waiting for their
+    # replay, while the way back has reproduced every failure replayed so far; once it answered
+    # one, the version is failing on its own and waiting ones count at once (a genuine
+    # regression is not detected later). Each count only moves a failure from one side to the
+    # other, and the switch happens once, so the rate stays cumulative.
+    pending = _count(entry.get("errors_pending", 0), "errors_pending")
+    input_only = reproduced is None or reproduced.events == reproduced.trials
+    apart = min((pending if input_only else 0) + (reproduced.events if reproduced else 0),
+                errors)
     summary = Summary(
-        errors=RateCounts(_count(entry.get("errors"), "errors"),
-                          _count(entry.get("requests"), "requests")),
+        errors=RateCounts(errors - apart, max(requests - apart, 0)),
+        reproduced=reproduced,
         latency=_histogram(entry.get("latency_histogram"), "latency_histogram"),
         accuracy=RateCounts(_count(feedback.get("correct", 0), "feedback.correct"),
                             _count(feedback.get("total", 0), "feedback.total")),
         predictions=_predictions(entry),
         custom=_custom(entry.get("custom")))
     return summary, started
+
+
+def _reproduced(entry: Mapping[str, Any]) -> RateCounts | None:
+    """Errors replayed on the way back and reproduced there; None from a replica that does not
+    replay (an older lastgood)."""
+    if "errors_replayed" not in entry:
+        return None
+    return RateCounts(_count(entry.get("errors_input", 0), "errors_input"),
+                      _count(entry["errors_replayed"], "errors_replayed"))
 
 
 def parse_stats(doc: Mapping[str, Any], *, env: str) -> dict[int, tuple[Summary, datetime | None]]:

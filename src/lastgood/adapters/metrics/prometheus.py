@@ -43,6 +43,9 @@ class PromNames:
 
     requests: str = "lastgood_requests_total"
     errors: str = "lastgood_errors_total"
+    # errors replayed on the way back, and those it reproduced (the input's: left out)
+    errors_replayed: str = "lastgood_errors_replayed_total"
+    errors_input: str = "lastgood_errors_input_total"
     latency: str = "lastgood_request_latency_seconds_bucket"
     classes: str = "lastgood_predictions_total"
     values: str = "lastgood_prediction_value_bucket"
@@ -52,7 +55,8 @@ class PromNames:
     selector: str = ""  # extra matchers, e.g. 'job="lastgood-{env}"'
 
     def metrics(self) -> tuple[str, ...]:
-        return (self.requests, self.errors, self.latency, self.classes, self.values)
+        return (self.requests, self.errors, self.errors_replayed, self.errors_input,
+                self.latency, self.classes, self.values)
 
 
 def _quote(value: str) -> str:
@@ -144,8 +148,12 @@ class PrometheusSource:
         values = _buckets(counts, n.values)
         predictions = values if values is not None and values.total > 0 else \
             self._classes(counts)
-        return Summary(errors=RateCounts(total(n.errors), total(n.requests)), latency=latency,
-                       predictions=predictions)
+        errors, requests = total(n.errors), total(n.requests)
+        apart = min(total(n.errors_input), errors)  # the way back failed too: the input's
+        replayed = total(n.errors_replayed)
+        return Summary(errors=RateCounts(errors - apart, max(requests - apart, 0)),
+                       latency=latency, predictions=predictions,
+                       reproduced=RateCounts(apart, max(replayed, apart)) if replayed else None)
 
     def _classes(self, counts: Series) -> Histogram | None:
         n = self._names

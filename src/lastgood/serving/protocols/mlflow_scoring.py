@@ -149,13 +149,21 @@ def _number(convert: Callable[[str], Any]) -> Callable[[str], Any]:
     return parse
 
 
-def _guess(text: str) -> Any:
-    for convert in (int, float):
-        try:
-            return _number(convert)(text)
-        except ValueError:
-            continue
-    return text
+def _guess(text: str, where: str) -> Any:
+    """A cell of a version without a schema: an int, a finite float, or the text itself.
+    `nan` or `inf` is refused: pandas would read it as a number, and no model can use it."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(value):
+        raise field_error(where, f"{text[:30]!r} is not a finite number",
+                          "send finite numbers (leave a missing value empty)")
+    return value
 
 
 CONVERT: Mapping[str, Callable[[str], Any]] = {
@@ -167,11 +175,12 @@ def _cell(text: str, column: Column | None, where: str) -> Any:
     if text == "":
         return None  # an empty cell is a missing value: the schema check names it
     if column is None:
-        return _guess(text)
+        return _guess(text, where)
     try:
         return CONVERT.get(column.dtype, str)(text)
     except ValueError:
-        raise field_error(where, f"{text[:30]!r} is not {column.dtype}",
+        finite = "a finite " if column.dtype.startswith("float") else ""
+        raise field_error(where, f"{text[:30]!r} is not {finite}{column.dtype}",
                           f"send {column.name} as {column.dtype}") from None
 
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lastgood.domain.versions import Column
-from lastgood.serving.inputs import MalformedBody, field_error
+from lastgood.serving.inputs import FLOAT_LIMITS, MalformedBody, field_error, float_misfit
 from lastgood.serving.protocols.common import json_body
 
 __all__ = ["DATATYPES", "InferRequest", "RequestedOutput", "Tensor", "datatype_of",
@@ -242,17 +242,29 @@ def _from_json(data: Any, datatype: str, count: int, where: str) -> list[Any]:
     if kind == "int":
         low, high = INT_BOUNDS[datatype]
         if flat and (min(flat) < low or max(flat) > high):
-            raise field_error(f"{where}.data", f"a value does not fit {datatype}",
-                              f"send values from {low} to {high}")
+            bad = next(i for i, v in enumerate(flat) if not low <= v <= high)
+            raise field_error(f"{where}.data[{bad}]", f"{str(flat[bad])[:24]} does not fit "
+                              f"{datatype}", f"send values from {low} to {high}")
     if kind == "float":
-        flat = list(map(float, flat))
-    return _finite(flat, kind, where)
+        return _finite(flat, datatype, where, convert=True)
+    return flat
 
 
-def _finite(values: list[Any], kind: str, where: str) -> list[Any]:
-    if kind == "float" and not all(map(math.isfinite, values)):
-        raise field_error(f"{where}.data", "holds NaN or infinity", "send finite numbers")
-    return values
+FLOAT_TYPES = {"FP16": "float16", "FP32": "float32", "FP64": "float64"}
+
+
+def _finite(values: list[Any], datatype: str, where: str, *, convert: bool = False
+            ) -> list[Any]:
+    """Float values, refused naming the first NaN, infinity or number that overflows
+    `datatype` (a JSON FP32 value of 1e39, a 400-digit integer declared FP64)."""
+    limit = FLOAT_LIMITS[FLOAT_TYPES[datatype]]
+    if values and not (-limit < min(values) and max(values) < limit
+                       and all(map(math.isfinite, values))):
+        bad = next(i for i, v in enumerate(values) if float_misfit(v, FLOAT_TYPES[datatype]))
+        raise field_error(f"{where}.data[{bad}]",
+                          float_misfit(values[bad], FLOAT_TYPES[datatype], called=datatype),
+                          f"send finite numbers that fit {datatype}")
+    return list(map(float, values)) if convert else values
 
 
 STRUCT_CODES = {"BOOL": "B", "INT8": "b", "INT16": "h", "INT32": "i", "INT64": "q",
@@ -276,7 +288,7 @@ def _from_binary(blob: bytes, datatype: str, count: int, where: str) -> list[Any
             raise field_error(f"{where}.data", "a BOOL byte is neither 0 nor 1",
                               "send one byte per value, 0 or 1")
         return [v == 1 for v in values]
-    return _finite(values, kind, where)
+    return _finite(values, datatype, where) if kind == "float" else values
 
 
 def _bytes_elements(blob: bytes, count: int, where: str) -> list[Any]:
