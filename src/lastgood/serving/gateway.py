@@ -181,7 +181,8 @@ class Gateway:
                         media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(self, request: Request) -> Response:
-        return _json(document(self.state))
+        guarded = getattr(request.app.state, "guarded_prefixes", ())
+        return _json(document(self.state, guarded=guarded))
 
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]

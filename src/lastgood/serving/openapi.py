@@ -200,13 +200,28 @@ def fixed_paths(served: Sequence[str]) -> dict[str, Schema]:
     }
 
 
-def document(state: ServingState) -> dict[str, Any]:
-    """The replica's OpenAPI document, as of now."""
+def _require_token(paths: dict[str, Schema], guarded: Sequence[str]) -> None:
+    for path, item in paths.items():
+        if path.startswith(tuple(guarded)):
+            for operation in item.values():
+                operation["security"] = [{"prediction_token": []}]
+                operation["responses"]["401"] = {
+                    "description": "no or a wrong prediction token",
+                    "content": {JSON: {"schema": {"type": "object"}}}}
+
+
+def document(state: ServingState, *, guarded: Sequence[str] = ()) -> dict[str, Any]:
+    """The replica's OpenAPI document, as of now; paths starting with one of `guarded` need the
+    prediction token (LASTGOOD_SERVE_TOKEN)."""
     paths = fixed_paths(sorted(state.tables))
     for model, table in sorted(state.tables.items()):
         if table.live is not None:
             paths[f"/v1/models/{model}/predict"] = predict_path(model, table.live.version)
-    return {"openapi": "3.1.0",
+    _require_token(paths, guarded)
+    security = {"securitySchemes": {"prediction_token": {
+        "type": "http", "scheme": "bearer",
+        "description": "LASTGOOD_SERVE_TOKEN of the replica"}}} if guarded else {}
+    return {"openapi": "3.1.0", "components": security,
             "info": {"title": f"lastgood serving ({state.env})", "version": __version__,
                      "description": "A replica's native prediction API. Open Inference "
                                     "Protocol v2 (/v2), MLflow (/invocations) and KServe v1 "
