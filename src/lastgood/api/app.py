@@ -10,6 +10,7 @@ CDN.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -22,6 +23,7 @@ from lastgood.api.routes_evidence import routes as evidence_routes
 from lastgood.api.routes_mlflow import routes as mlflow_routes
 from lastgood.api.routes_ops import routes as ops_routes
 from lastgood.api.routes_registry import routes as registry_routes
+from lastgood.api.uploads import document_upload
 from lastgood.services.access import AccessService
 from lastgood.services.container import Services
 
@@ -51,4 +53,18 @@ def create_app(services: Services, *, auth: AccessService | None = None,
                                                       upload=options.max_upload_bytes))
     for routes in (access_routes, registry_routes, ops_routes, evidence_routes, mlflow_routes):
         app.include_router(routes)
+    publish_upload_parts(app)
     return app
+
+
+def publish_upload_parts(app: FastAPI) -> None:
+    """/openapi.json as FastAPI builds it, with the upload's parts described
+    (`uploads.document_upload`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document_upload(build())
+        return app.openapi_schema or build()
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from lastgood.api.errors import ERROR_RESPONSES, SafeJSON
-from lastgood.domain.errors import InvalidInput
+from lastgood.api.schemas import ARCHIVE_ID, NAME, REF
 
 PREFIX = "/api/v1"
-ARCHIVE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-MAX_NUMBER = 2**31 - 1
+
+# Path parameters, with the rules the server enforces (and /openapi.json publishes).
+ModelPath = Annotated[str, Path(min_length=1, max_length=128, pattern=NAME,
+                                description="a model name, e.g. fraud-detector")]
+EnvPath = Annotated[str, Path(min_length=1, max_length=128, pattern=NAME,
+                              description="an environment name, e.g. production")]
+RefPath = Annotated[str, Path(min_length=1, max_length=64, pattern=REF,
+                              description="a version number or tag")]
+ArchivePath = Annotated[str, Path(pattern=ARCHIVE_ID,
+                                  description="an id from GET /api/v1/archives")]
 
 
 def router(tag: str) -> APIRouter:
@@ -26,17 +33,5 @@ def ok(view: Any, status: int = 200) -> SafeJSON:
 
 
 def check_ref(ref: str | int) -> str:
-    """A version reference as text, refusing numbers no registry can hold."""
-    text = str(ref).strip()
-    if text.isdigit() and int(text) > MAX_NUMBER:
-        raise InvalidInput(f"version {text} is out of range",
-                           fix="use a version number from `versions` or a tag")
-    return text
-
-
-def check_archive_id(archive_id: str) -> str:
-    """An archive id is a plain name: nothing that could point outside the archive table."""
-    if not ARCHIVE_ID.match(archive_id):
-        raise InvalidInput(f"invalid archive id {archive_id!r}",
-                           fix="use an id from GET /api/v1/archives (e.g. arc-op-...)")
-    return archive_id
+    """A version reference as the services take it (the schema has checked its form)."""
+    return str(ref)

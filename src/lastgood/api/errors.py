@@ -72,8 +72,9 @@ READS = frozenset({"GET", "HEAD", "OPTIONS"})
 def audit_refusal(request: Request, error: LastGoodError, status: int) -> None:
     """Write a refused change (a non-read request answered 4xx) to the audit trail."""
     action = getattr(request.state, "action", None)
+    refused_by_schema = getattr(request.state, "refused_by_schema", False)
     if request.method in READS or status in (401, 403) or status >= 500 \
-            or action in SERVICE_AUDITED:
+            or (action in SERVICE_AUDITED and not refused_by_schema):
         return
     caller = getattr(request.state, "caller", None)
     access = request.app.state.access
@@ -107,7 +108,23 @@ def validation_error(request: Request, exc: Exception) -> SafeJSON:
                 for e in exc.errors()[:5]]
     error = SchemaMismatch("invalid request: " + "; ".join(problems),
                            fix="fix the named fields; /openapi.json documents every request")
+    name_refused_request(request)
     return lastgood_error(request, error)
+
+
+ACTIONS = frozenset(a.value for a in Action)
+
+
+def name_refused_request(request: Request) -> None:
+    """A request its schema refused never reached its route (nor the service that audits a
+    deploy or rollback): name what it asked for (`retire`, `deploy`, ...: the route's name)
+    and the model or environment in its path, for the audit trail."""
+    route = getattr(request.scope.get("endpoint"), "__name__", "")
+    path = request.scope.get("path_params", {})
+    request.state.refused_by_schema = True
+    request.state.action = Action(route) if route in ACTIONS else None
+    request.state.model = path.get("name")
+    request.state.env = path.get("env")
 
 
 def http_error(request: Request, exc: Exception) -> SafeJSON:

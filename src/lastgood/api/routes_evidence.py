@@ -8,7 +8,7 @@ from fastapi import Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 
-from lastgood.api.common import check_archive_id, ok, router
+from lastgood.api.common import ArchivePath, ok, router
 from lastgood.api.deps import CallerDep, ServicesDep
 from lastgood.api.schemas import ArchiveDetailOut, ArchiveOut, ChainOut, EventOut, Name
 from lastgood.api.stream import event_stream
@@ -62,10 +62,10 @@ def archives(caller: CallerDep, services: ServicesDep,
 
 
 @routes.get("/archives/{archive_id}", response_model=ArchiveDetailOut)
-def archive(archive_id: str, caller: CallerDep, services: ServicesDep) -> Response:
+def archive(archive_id: ArchivePath, caller: CallerDep, services: ServicesDep) -> Response:
     """A bundle's record and the names of its members (each verified)."""
     caller.allow(Action.READ)
-    record, members = services.archives.show(check_archive_id(archive_id))
+    record, members = services.archives.show(archive_id)
     return ok(archive_view(record) | {"members": sorted(members)})
 
 
@@ -75,10 +75,10 @@ TAR: dict[int | str, dict[str, Any]] = {
 
 
 @routes.get("/archives/{archive_id}/download", response_class=Response, responses=TAR)
-def archive_download(archive_id: str, caller: CallerDep, services: ServicesDep) -> Response:
+def archive_download(archive_id: ArchivePath, caller: CallerDep, services: ServicesDep) -> Response:
     """The bundle's tar, after every member was checked against its sha256."""
     caller.allow(Action.READ)
-    record, data = services.archives.bundle(check_archive_id(archive_id))
+    record, data = services.archives.bundle(archive_id)
     return Response(data, media_type="application/x-tar", headers={
         "Content-Disposition": f'attachment; filename="{record.id}.tar"',
         "X-Content-SHA256": record.sha256})

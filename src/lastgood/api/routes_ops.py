@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Query
 from fastapi.responses import Response
 
-from lastgood.api.common import check_ref, ok, router
+from lastgood.api.common import ModelPath, check_ref, ok, router
 from lastgood.api.deps import CallerDep, ServicesDep
 from lastgood.api.schemas import (
     DeployIn,
@@ -35,7 +35,7 @@ EnvQuery = Annotated[Name, Query(description="environment, e.g. production")]
 
 
 @routes.post("/models/{name}/deploy", response_model=OperationOut)
-def deploy(name: str, body: DeployIn, caller: CallerDep, services: ServicesDep) -> Response:
+def deploy(name: ModelPath, body: DeployIn, caller: CallerDep, services: ServicesDep) -> Response:
     """Make `env` serve a version after the preflight checks pass (operator)."""
     caller.allow(Action.DEPLOY, model=name, env=body.env)
     op = services.deployments.deploy(name, check_ref(body.version), env=body.env,
@@ -44,7 +44,7 @@ def deploy(name: str, body: DeployIn, caller: CallerDep, services: ServicesDep) 
 
 
 @routes.post("/models/{name}/verify", response_model=DeploymentOut)
-def verify(name: str, body: VerifyIn, caller: CallerDep, services: ServicesDep) -> Response:
+def verify(name: ModelPath, body: VerifyIn, caller: CallerDep, services: ServicesDep) -> Response:
     """Mark the live deployment verified with its measured baseline (operator)."""
     caller.allow(Action.VERIFY, model=name, env=body.env)
     dep = services.deployments.verify(name, env=body.env, baseline=body.baseline,
@@ -53,7 +53,8 @@ def verify(name: str, body: VerifyIn, caller: CallerDep, services: ServicesDep) 
 
 
 @routes.post("/models/{name}/rollback", response_model=OperationOut | PlanOut)
-def rollback(name: str, body: RollbackIn, caller: CallerDep, services: ServicesDep) -> Response:
+def rollback(name: ModelPath, body: RollbackIn, caller: CallerDep,
+             services: ServicesDep) -> Response:
     """Put the last verified version back (operator); with dry_run, only the plan (viewer)."""
     to = check_ref(body.to) if body.to is not None else None
     deps = services.deployments
@@ -94,21 +95,21 @@ def show_operation(op_id: str, caller: CallerDep, services: ServicesDep) -> Resp
 
 
 @routes.get("/models/{name}/status", response_model=StatusOut)
-def status(name: str, env: EnvQuery, caller: CallerDep, services: ServicesDep) -> Response:
+def status(name: ModelPath, env: EnvQuery, caller: CallerDep, services: ServicesDep) -> Response:
     """Desired against actual: the live deployment and what each replica serves."""
     caller.allow(Action.READ, model=name, env=env)
     return ok(status_view(services.deployments.status(name, env=env)))
 
 
 @routes.get("/models/{name}/history", response_model=list[DeploymentOut])
-def history(name: str, env: EnvQuery, caller: CallerDep, services: ServicesDep) -> Response:
+def history(name: ModelPath, env: EnvQuery, caller: CallerDep, services: ServicesDep) -> Response:
     """Which version was live when, who deployed it, why, and how it ended."""
     caller.allow(Action.READ, model=name, env=env)
     return ok([deployment_view(d) for d in services.deployments.history(name, env=env)])
 
 
 @routes.get("/models/{name}/timeline", response_model=TimelineOut)
-def timeline(name: str, env: EnvQuery, caller: CallerDep, services: ServicesDep) -> Response:
+def timeline(name: ModelPath, env: EnvQuery, caller: CallerDep, services: ServicesDep) -> Response:
     """Deployments and operations of (model, env): the charts' deploy and rollback markers."""
     caller.allow(Action.READ, model=name, env=env)
     deps = services.deployments

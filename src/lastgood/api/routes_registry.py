@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import File, Form, Query, UploadFile
 from fastapi.responses import Response
 
-from lastgood.api.common import check_ref, ok, router
+from lastgood.api.common import EnvPath, ModelPath, RefPath, check_ref, ok, router
 from lastgood.api.deps import CallerDep, ServicesDep
 from lastgood.api.schemas import (
     EnvironmentIn,
@@ -23,7 +23,7 @@ from lastgood.api.schemas import (
     VersionOut,
     VersionSummaryOut,
 )
-from lastgood.api.uploads import parse_meta, register_request, spool
+from lastgood.api.uploads import UPLOAD_FILES, parse_meta, register_request, spool
 from lastgood.domain.access import Action
 from lastgood.domain.deployments import CustomCheck
 from lastgood.domain.versions import Column, check_column
@@ -45,7 +45,7 @@ def list_models(caller: CallerDep, services: ServicesDep) -> Response:
 
 
 @routes.get("/models/{name}/versions", response_model=list[VersionSummaryOut])
-def list_versions(name: str, caller: CallerDep, services: ServicesDep,
+def list_versions(name: ModelPath, caller: CallerDep, services: ServicesDep,
                   limit: Annotated[int | None, Query(ge=1, le=10_000)] = None) -> Response:
     """Versions of a model, newest first (summaries)."""
     caller.allow(Action.READ, model=name)
@@ -54,16 +54,16 @@ def list_versions(name: str, caller: CallerDep, services: ServicesDep,
 
 
 @routes.get("/models/{name}/versions/{ref}", response_model=VersionOut)
-def show_version(name: str, ref: str, caller: CallerDep, services: ServicesDep) -> Response:
+def show_version(name: ModelPath, ref: RefPath, caller: CallerDep,
+                 services: ServicesDep) -> Response:
     """One version by number or tag, with files, runtime, schema and golden examples."""
     caller.allow(Action.READ, model=name)
     return ok(version_view(services.registry.show(name, check_ref(ref))))
 
 
 @routes.post("/models/{name}/versions", response_model=RegisteredOut, status_code=201)
-def register(name: str, caller: CallerDep, services: ServicesDep,
-             file: Annotated[list[UploadFile], File(description="artifact file(s); each "
-                                                    "file name is its path in the version")],
+def register(name: ModelPath, caller: CallerDep, services: ServicesDep,
+             file: Annotated[list[UploadFile], File(min_length=1, description=UPLOAD_FILES)],
              meta: Annotated[str, Form(description="JSON: RegisterMeta")] = "{}") -> Response:
     """Register the uploaded artifact(s) as the next version of `name` (operator)."""
     caller.allow(Action.REGISTER, model=name)
@@ -76,7 +76,7 @@ def register(name: str, caller: CallerDep, services: ServicesDep,
 
 
 @routes.post("/models/{name}/versions/{ref}/retire", response_model=VersionOut)
-def retire(name: str, ref: str, body: RetireIn, caller: CallerDep,
+def retire(name: ModelPath, ref: RefPath, body: RetireIn, caller: CallerDep,
            services: ServicesDep) -> Response:
     """Withdraw a version for good (operator)."""
     caller.allow(Action.RETIRE, model=name)
@@ -109,14 +109,14 @@ def list_environments(caller: CallerDep, services: ServicesDep) -> Response:
 
 
 @routes.get("/environments/{env}", response_model=EnvironmentOut)
-def show_environment(env: str, caller: CallerDep, services: ServicesDep) -> Response:
+def show_environment(env: EnvPath, caller: CallerDep, services: ServicesDep) -> Response:
     """One environment's settings."""
     caller.allow(Action.READ, env=env)
     return ok(environment_view(services.deployments.environment(env)))
 
 
 @routes.put("/environments/{env}", response_model=EnvironmentOut)
-def configure_environment(env: str, body: EnvironmentIn, caller: CallerDep,
+def configure_environment(env: EnvPath, body: EnvironmentIn, caller: CallerDep,
                           services: ServicesDep) -> Response:
     """Create an environment or change the settings sent (admin)."""
     caller.allow(Action.CONFIGURE, env=env)
@@ -131,7 +131,7 @@ def configure_environment(env: str, body: EnvironmentIn, caller: CallerDep,
     if changes.get("trusted_keys") is not None:
         changes["trusted_keys"] = tuple(changes["trusted_keys"])
     for key in ("checks", "trusted_keys", "require_signature", "runtime_drift", "switch_mode",
-                "deploy_command", "switch_timeout_s"):
+                "deploy_command", "switch_timeout_s", "mlflow_alias", "mlflow_mode"):
         if key in changes and changes[key] is None:
             del changes[key]  # null leaves these as they are; only schemas can be cleared
     return ok(environment_view(services.deployments.configure(env, changes=changes,

@@ -7,14 +7,102 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
-Name = Annotated[str, Field(min_length=1, max_length=128)]
-Ref = Annotated[Annotated[int, Field(ge=0, le=2**31 - 1)]
-                | Annotated[str, Field(min_length=1, max_length=64)],
+from lastgood.domain.access import KEY_NAME_PATTERN, OWNER_PATTERN
+from lastgood.domain.baselines import COUNT_NAMES, LATENCY_NAME, RATE_NAMES, stated_problem
+from lastgood.domain.versions import NAME_PATTERN
+from lastgood.services.access import MAX_LIFETIME_S
+from lastgood.services.documents import PIN_PATTERN
+
+# The constraints below are the server's own rules, enforced by pydantic as it parses a request
+# and published by the same declaration in /openapi.json: the document says what is refused.
+# Patterns are written for every regex dialect involved (pydantic's, JSON Schema's, Python's):
+# no lookarounds, `$` only at the end.
+
+MAX_NUMBER = 2**31 - 1  # the largest version number a registry holds
+
+
+def digits_up_to(maximum: int) -> str:
+    """A regex (no anchors) for the decimal numbers 0..`maximum`, leading zeros allowed."""
+    text = str(maximum)
+    shorter = [f"[0-9]{{1,{len(text) - 1}}}"] if len(text) > 1 else []
+    # numbers as long as `maximum`: its first i digits, a smaller digit, then any digits
+    same = [f"{text[:i]}{'0' if d == '1' else f'[0-{int(d) - 1}]'}"
+            + (f"[0-9]{{{len(text) - i - 1}}}" if i < len(text) - 1 else "")
+            for i, d in enumerate(text) if d != "0"]
+    return "0*(?:" + "|".join([*shorter, *same, text]) + ")"
+
+
+def not_blank() -> str:
+    """A regex (no anchors) matching text with a character `str.strip()` keeps."""
+    # every character Python counts as whitespace is in the Basic Multilingual Plane
+    blanks = "".join(f"\\u{c:04x}" for c in range(0x10000) if chr(c).isspace())
+    return f"[^{blanks}]"
+
+
+NAME = NAME_PATTERN.pattern
+# A tag: a letter or digit first, then letters, digits and . _ + -, and not only digits.
+TAG = r"(?:[A-Za-z]|[0-9]+[A-Za-z._+-])[A-Za-z0-9._+-]*"
+REF = f"^(?:{digits_up_to(MAX_NUMBER)}|{TAG})$"
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=NAME,
+                            description="lowercase letters, digits, '.', '_' or '-'")]
+Label = Annotated[str, Field(min_length=1, max_length=128)]
+KeyName = Annotated[str, Field(pattern=KEY_NAME_PATTERN.pattern,
+                               description="a signing key's name, e.g. ci-release")]
+Tag = Annotated[str, Field(min_length=1, max_length=64, pattern=f"^{TAG}$",
+                           description="letters, digits, '.', '_', '+' or '-', not only digits "
+                                       "(e.g. v1.4.2)")]
+RefText = Annotated[str, Field(min_length=1, max_length=64, pattern=REF,
+                               description=f"a version number (up to {MAX_NUMBER}) or a tag")]
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, str | bool):  # pydantic would read "3" or true as a number
+        raise ValueError("expected a whole number")
+    return value
+
+
+# Numbers as JSON Schema has them: 3 and 3.0 are integers, "3" and true are not numbers.
+Count = Annotated[int, Field(ge=0, le=MAX_NUMBER), BeforeValidator(_whole)]
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+Flag = StrictBool
+Ref = Annotated[Count | RefText,
                 Field(description="a version number or tag")]
 Text = Annotated[str, Field(max_length=4000)]
-Seconds = Annotated[float, Field(gt=0, le=3.2e9, allow_inf_nan=False)]
+Reason = Annotated[str, Field(min_length=1, max_length=4000, pattern=not_blank(),
+                              description="why: it goes into the audit trail (not blank)")]
+Seconds = Annotated[float, Field(strict=True, gt=0, le=3.2e9, allow_inf_nan=False)]
+ARCHIVE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # a plain name: nothing that leaves its table
+
+
+def _possible_baseline(values: dict[str, float]) -> dict[str, float]:
+    for name, value in values.items():
+        problem = stated_problem(name, value)
+        if problem:
+            raise ValueError(problem)
+    return values
+
+
+_LATENCY = LATENCY_NAME.pattern.replace("([1-9]", "(?:[1-9]")
+Baseline = Annotated[
+    dict[Label, Number],
+    Field(min_length=1, description="the measured values, e.g. {\"p95_ms\": 41}",
+          json_schema_extra={"patternProperties": {
+              f"^(?:{'|'.join(RATE_NAMES)})$": {"type": "number", "minimum": 0, "maximum": 1},
+              f"^(?:{'|'.join(COUNT_NAMES)})$|{_LATENCY}": {"type": "number", "minimum": 0}}}),
+    AfterValidator(_possible_baseline)]
 
 
 class Strict(BaseModel):
@@ -26,24 +114,43 @@ class Strict(BaseModel):
 class DeployIn(Strict):
     version: Ref
     env: Name
-    reason: Text = ""
-    force: bool = False
+    reason: Reason
+    force: Flag = False
 
 
 class VerifyIn(Strict):
     env: Name
-    baseline: dict[Annotated[str, Field(min_length=1, max_length=128)], FiniteFloat]
-    reason: Text = ""
+    baseline: Baseline
+    reason: Reason
 
 
 class RollbackIn(Strict):
+    """A rollback needs a reason; its dry run (the plan) does not."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"required": ["reason"]},
+        {"required": ["dry_run"], "properties": {"dry_run": {"const": True}}}]})
+
     env: Name
-    reason: Text = ""
+    reason: Reason | SkipJsonSchema[None] = None  # optional, but never null
     to: Ref | None = None
-    force: bool = False
-    dry_run: bool = False
+    force: Flag = False
+    dry_run: Flag = False
     cause: Literal["model", "infra", "unknown"] = Field(
         "model", description="why: only `model` quarantines the replaced version")
+
+    @field_validator("reason", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:  # only a sent null comes here: the default is not validated
+            raise ValueError("a reason is text; leave it out for a dry run")
+        return value
+
+    @model_validator(mode="after")
+    def _reason_unless_planning(self) -> RollbackIn:
+        if self.reason is None and not self.dry_run:
+            raise ValueError("reason: a rollback needs a reason (it goes into the audit trail)")
+        return self
 
 
 class ResumeIn(Strict):
@@ -52,32 +159,37 @@ class ResumeIn(Strict):
 
 
 class RetireIn(Strict):
-    reason: Text = ""
+    reason: Reason
 
 
 class LiftIn(Strict):
-    reason: Annotated[str, Field(min_length=1, max_length=4000, pattern=r"\S",
-                                 description="why the version was not at fault (audited)")]
+    reason: Reason  # why the version was not at fault (audited)
 
 
 Dtype = Literal["float64", "float32", "int64", "int32", "bool", "string", "category", "datetime"]
 
 
 class ColumnIn(Strict):
-    name: Name
+    name: Label
     dtype: Dtype
-    shape: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] = []
+    shape: list[Count] = []
 
 
 class CheckIn(Strict):
-    name: Name
+    name: Label
     command: Text = ""
     entry_point: Text = ""
     timeout_s: Seconds = 60.0
 
 
 class EnvironmentIn(Strict):
-    """Only the fields sent are changed; the rest keep their value."""
+    """Only the fields sent are changed; the rest keep their value (null too, except for the
+    two schemas, which null clears). Switching by command needs the command, if one is sent."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": [
+        {"properties": {"switch_mode": {"not": {"const": "command"}}}},
+        {"properties": {"deploy_command": {"anyOf": [{"type": "string", "minLength": 1},
+                                                     {"type": "null"}]}}}]})
 
     feature_schema: list[ColumnIn] | None = None
     expected_outputs: list[ColumnIn] | None = None
@@ -85,40 +197,53 @@ class EnvironmentIn(Strict):
     switch_mode: Literal["serving", "command"] | None = None
     deploy_command: Text | None = None
     checks: list[CheckIn] | None = None
-    require_signature: bool | None = None
-    trusted_keys: list[Name] | None = None
+    require_signature: Flag | None = None
+    trusted_keys: list[KeyName] | None = None
     switch_timeout_s: Seconds | None = None
-    mlflow_alias: Name | None = None
+    mlflow_alias: Label | None = None
     mlflow_mode: Literal["off", "mirror", "follow"] | None = None
+
+    @model_validator(mode="after")
+    def _command_to_switch(self) -> EnvironmentIn:
+        if self.switch_mode == "command" and self.deploy_command == "":
+            raise ValueError("deploy_command: switch mode 'command' needs a deploy command")
+        return self
 
 
 class TokenIn(Strict):
-    owner: Name
+    owner: Annotated[str, Field(pattern=OWNER_PATTERN.pattern,
+                                description="a person or service account, e.g. ci-bot")]
     role: Literal["viewer", "operator", "admin"]
-    expires_in_s: Seconds | None = None
+    expires_in_s: Annotated[float, Field(strict=True, gt=0, le=MAX_LIFETIME_S,
+                                         allow_inf_nan=False,
+                                         description="lifetime in seconds (at most 100 "
+                                                     "years); none: no expiry")] | None = None
 
 
 class KeyIn(Strict):
-    name: Name
-    public_key: Annotated[str, Field(min_length=1, max_length=200)]
+    name: KeyName
+    public_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{43}=$",
+                                     description="base64 of the 32 raw ed25519 public key "
+                                                 "bytes")]
 
 
 class RegisterMeta(Strict):
-    """The JSON form field `meta` of an upload; artifacts are the `file` parts."""
+    """The JSON part `meta` of an upload; artifacts are the `file` parts."""
 
-    tag: Name | None = None
-    flavor: Name | None = None
-    metrics: dict[Annotated[str, Field(min_length=1, max_length=128)], FiniteFloat] = {}
-    requires: list[Text] = []
-    python: Name | None = None
+    tag: Tag | None = None
+    flavor: Label | None = None
+    metrics: dict[Label, Number] = {}
+    requires: list[Annotated[str, Field(max_length=4000, pattern=PIN_PATTERN.pattern,
+                                        description="an exact pin: pkg==1.2.3")]] = []
+    python: Label | None = None
     schema_: Any = Field(None, alias="schema")
     golden: Any = None
     provenance: dict[str, Text] = {}
-    labels: list[Name] = []
-    allow_pickle: bool = False
-    directory: bool = False  # keep paths relative to a folder even for a single file
+    labels: list[Label] = []
+    allow_pickle: Flag = False
+    directory: Flag = False  # keep paths relative to a folder even for a single file
     signature: Annotated[str, Field(max_length=200)] | None = None
-    signed_by: Name | None = None
+    signed_by: KeyName | None = None
 
 
 # -- responses (documentation of services.views) -----------------------------------------------

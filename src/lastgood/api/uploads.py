@@ -22,6 +22,26 @@ from lastgood.services.registry import RegisterRequest
 
 MAX_FILES = 1000
 CHUNK = 1024 * 1024
+UPLOAD_FILES = "artifact file(s), none empty; each file name is its path in the version"
+UPLOAD_BODY = "Body_register_api_v1_models__name__versions_post"
+
+
+def document_upload(openapi: dict[str, Any]) -> None:
+    """Say in the OpenAPI document what an upload's parts hold: `meta` is a JSON part of
+    RegisterMeta (FastAPI only knows it as the text it reads) and no file is empty."""
+    schemas = openapi.get("components", {}).get("schemas", {})
+    body = schemas.get(UPLOAD_BODY)
+    if body is None:
+        return
+    meta = RegisterMeta.model_json_schema(by_alias=True,
+                                          ref_template="#/components/schemas/{model}")
+    schemas.update(meta.pop("$defs", {}))
+    schemas["RegisterMeta"] = meta
+    body["properties"]["meta"] = {"$ref": "#/components/schemas/RegisterMeta"}
+    body["properties"]["file"]["items"]["minLength"] = 1
+    path = openapi["paths"]["/api/v1/models/{name}/versions"]["post"]
+    path["requestBody"]["content"]["multipart/form-data"]["encoding"] = {
+        "meta": {"contentType": "application/json"}}
 
 
 def safe_relative(name: str | None) -> PurePosixPath:

@@ -171,6 +171,9 @@ STATED_KEY = "stated"
 
 _RATE_NAMES = ("error_rate", "accuracy")
 _LATENCY_NAME = re.compile(r"^(?:latency_)?p([1-9][0-9]{1,2})_ms$")
+_COUNT_NAMES = ("requests", "labelled")
+# The rules of `stated_problem`, for the faces that publish them (the API's schema).
+RATE_NAMES, LATENCY_NAME, COUNT_NAMES = _RATE_NAMES, _LATENCY_NAME, _COUNT_NAMES
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +211,7 @@ def stated_problem(name: str, value: float) -> str:
         return f"{name}={value} is not a finite number"
     if name in _RATE_NAMES and not 0.0 <= value <= 1.0:
         return f"{name}={value:g} is impossible: a rate lies between 0 and 1"
-    if (_LATENCY_NAME.match(name) or name in ("requests", "labelled")) and value < 0:
+    if (_LATENCY_NAME.match(name) or name in _COUNT_NAMES) and value < 0:
         return f"{name}={value:g} is impossible: it cannot be negative"
     return ""
 

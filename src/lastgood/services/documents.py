@@ -16,6 +16,7 @@ COLSPEC_DTYPES = {"double": "float64", "float": "float32", "long": "int64", "int
 TENSOR_DTYPES = {"float64": "float64", "float32": "float32", "int64": "int64", "int32": "int32",
                  "bool": "bool", "str": "string", "object": "string"}
 _PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*([A-Za-z0-9][A-Za-z0-9.+!_-]*)\s*$")
+PIN_PATTERN = _PIN  # an exact requirement pin, `pkg==1.2.3` (the API publishes it)
 
 
 def parse_pairs(items: Iterable[str], *, flag: str, example: str) -> dict[str, str]:

@@ -14,7 +14,8 @@ Other routes: GET /v1/models, GET /v1/models/{name} (live, standby, loading and 
 GET /v1/models/{name}/stats (per-version live counters), GET
 /v1/models/{name}/versions/{n}/evidence (sampled requests, responses and errors, for the
 archive), POST /v1/models/{name}/feedback {"request_id", "label"?, "metrics"?: {name: number}}
-(see `lastgood.serving.feedback`), /healthz, /readyz, /metrics.
+(see `lastgood.serving.feedback`), /healthz, /readyz, /metrics, and /openapi.json (these native
+routes, with each served model's predict body from its live version's input schema).
 
 This module is the router: the predict call every protocol shares is `serving.predicting`, the
 error statuses are the one table of every HTTP face (`services.http_statuses`), and the other
@@ -53,6 +54,7 @@ from lastgood.serving.errors import (
 )
 from lastgood.serving.feedback import parse_feedback
 from lastgood.serving.inputs import MalformedBody, parse_records
+from lastgood.serving.openapi import document
 from lastgood.serving.predicting import Decoded, Predictions, read_body, request_id_of
 from lastgood.serving.protocols import kserve_v1, mlflow_scoring, oip
 from lastgood.serving.protocols.common import Handler
@@ -181,6 +183,10 @@ class Gateway:
         return Response(generate_latest(self.state.recorder.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
+    async def openapi(self, request: Request) -> Response:
+        guarded = getattr(request.app.state, "guarded_prefixes", ())
+        return _json(document(self.state, guarded=guarded))
+
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
@@ -195,6 +201,7 @@ def native_routes(gw: Gateway) -> list[tuple[str, Handler, str]]:
         ("/healthz", gw.healthz, "GET"),
         ("/readyz", gw.readyz, "GET"),
         ("/metrics", gw.metrics, "GET"),
+        ("/openapi.json", gw.openapi, "GET"),
     ]
 
 

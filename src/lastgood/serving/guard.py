@@ -57,6 +57,7 @@ class PredictionToken:
 def require_token(app: Starlette, *, token: str) -> Starlette:
     """`app` with the prediction token required (an AppWrapper; picklable via partial)."""
     app.add_middleware(PredictionToken, token=token)
+    app.state.guarded_prefixes = GUARDED_PREFIXES  # its /openapi.json says so
     return app
 
 

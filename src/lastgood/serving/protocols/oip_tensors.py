@@ -101,7 +101,7 @@ def decode_request(body: bytes, header_length: str | None) -> InferRequest:
     if not isinstance(payload, dict):
         raise field_error("body", "expected a JSON object", SHAPE_FIX)
     rid = payload.get("id")
-    if rid is not None and not isinstance(rid, str):
+    if "id" in payload and not isinstance(rid, str):  # the protocol's id is a string, not null
         raise field_error("id", "expected a string", "send a string id, or none")
     blobs = _Blobs(body[length:] if length is not None else None)
     raw = payload.get("inputs")
@@ -110,13 +110,13 @@ def decode_request(body: bytes, header_length: str | None) -> InferRequest:
     inputs = tuple(_tensor(item, i, blobs) for i, item in enumerate(raw))
     blobs.finish()
     parameters = _parameters(payload, "")
-    return InferRequest(id=rid or None, inputs=inputs, outputs=_outputs(payload.get("outputs")),
+    return InferRequest(id=rid, inputs=inputs, outputs=_outputs(payload.get("outputs", [])),
                         binary_output=parameters.get("binary_data_output") is True)
 
 
 def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     """`item`'s parameters object; `where` names the item (`inputs[0] (x)`, `outputs[1]`)."""
-    found = item.get("parameters") or {}
+    found = item.get("parameters", {})  # an object when sent: null is not one
     if not isinstance(found, dict):
         raise field_error(f"{where}.parameters".lstrip("."), "expected an object",
                           "send parameters as a JSON object")
@@ -124,8 +124,6 @@ def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
 
 
 def _outputs(raw: Any) -> tuple[RequestedOutput, ...]:
-    if raw is None:
-        return ()
     if not isinstance(raw, list):
         raise field_error("outputs", "expected a list", 'send "outputs": [{"name": ...}]')
     found = []
