@@ -21,8 +21,8 @@ from typing import Any
 
 __all__ = ["MAX_RESERVOIR", "MAX_WINDOW_S", "MIN_WINDOW_S", "OutputAgreement", "ReplayJudgement",
            "ReplayLimits", "ReplayOutcome", "ReplayProof", "ReplayState", "judge_replay",
-           "proof_from_json", "proof_to_json", "proofs_from_json", "reservoir_size_problem",
-           "window_problem"]
+           "judgement_from_json", "proof_from_json", "proof_to_json", "proofs_from_json",
+           "reservoir_size_problem", "window_problem"]
 
 MAX_RESERVOIR = 100_000  # requests per model; beyond this the memory is no longer small
 MIN_WINDOW_S = 60.0  # a shorter window is not "today's traffic"
@@ -184,6 +184,18 @@ class ReplayJudgement:
                 "replayed": self.replayed, "failed": self.failed, "agreement": self.agreement,
                 "replicas": list(self.replicas),
                 "proofs": [proof_to_json(p) for p in self.proofs]}
+
+
+def judgement_from_json(data: Mapping[str, Any]) -> ReplayJudgement:
+    """A judgement from `as_json()` (a remote control plane's status)."""
+    proofs = (proof_from_json(p) for p in data.get("proofs", ()))
+    agreement = data.get("agreement")
+    return ReplayJudgement(ReplayOutcome(data["outcome"]), str(data["summary"]),
+                           int(data["version"]), int(data.get("replayed", 0)),
+                           int(data.get("failed", 0)),
+                           None if agreement is None else float(agreement),
+                           tuple(str(r) for r in data.get("replicas", ())),
+                           tuple(p for p in proofs if p is not None))
 
 
 def _window(seconds: float) -> str:

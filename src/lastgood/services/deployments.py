@@ -28,11 +28,13 @@ from lastgood.domain.errors import (
 )
 from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
 from lastgood.domain.readiness import ReadinessVerdict
+from lastgood.domain.replay import ReplayJudgement, ReplayLimits
 from lastgood.domain.versions import Version, check_name, parse_ref
 from lastgood.ports import Clock, UnitOfWorkFactory
 from lastgood.services.operations import OperationEngine, new_operation_id
 from lastgood.services.outcomes import deploy_result, rollback_result
 from lastgood.services.readiness import rollback_readiness
+from lastgood.services.replay import replay_judgement
 
 PhaseHook = Callable[[Operation], None]
 ChangeHook = Callable[[str, str], None]
@@ -68,6 +70,7 @@ class Status:
     unfinished: tuple[Operation, ...]
     last_operation: Operation | None
     readiness: ReadinessVerdict | None = None  # of the first rollback target; None: no target
+    replay: ReplayJudgement | None = None  # the same target on today's traffic (default limits)
 
 
 def require_reason(reason: str | None, action: str) -> str:
@@ -281,12 +284,14 @@ class DeploymentService:
                 and uow.versions.get(model, d.version).status.value == "active"))
             ops = uow.operations.list(model=model, env=env, limit=1)
             replicas = tuple(uow.replicas.list(model=model, env=env))
-            readiness = rollback_readiness(
-                replicas, uow.versions.get(model, standby[0]),
-                now=self._clock.now()) if standby else None
+            first = uow.versions.get(model, standby[0]) if standby else None
+            now = self._clock.now()
+            readiness = rollback_readiness(replicas, first, now=now) if first else None
+            replay = replay_judgement(replicas, first, now=now, stale_s=15.0,
+                                      limits=ReplayLimits()) if first else None
             return Status(model, env, live, version, standby, replicas,
                           tuple(uow.operations.unfinished(model=model, env=env)),
-                          ops[0] if ops else None, readiness)
+                          ops[0] if ops else None, readiness, replay)
 
     def history(self, model: str, *, env: str) -> list[Deployment]:
         with self._uow() as uow:

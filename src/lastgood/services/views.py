@@ -44,7 +44,8 @@ def status_view(st: Status) -> dict[str, Any]:
             "standby": list(st.standby), "replicas": [replica_view(r) for r in st.replicas],
             "unfinished": [operation_view(o) for o in st.unfinished],
             "last_operation": operation_view(st.last_operation) if st.last_operation else None,
-            "readiness": st.readiness.as_json() if st.readiness else None}
+            "readiness": st.readiness.as_json() if st.readiness else None,
+            "replay": st.replay.as_json() if st.replay else None}
 
 
 def plan_view(plan: RollbackPlan) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from lastgood.domain import codec
 from lastgood.domain.operations import Operation
 from lastgood.domain.readiness import verdict_from_json
+from lastgood.domain.replay import judgement_from_json
 from lastgood.services.deployments import RollbackPlan, Status
 
 View = Mapping[str, Any]
@@ -44,7 +45,8 @@ def parse_status(d: View) -> Status:
         replicas=tuple(parse_replica(r, model=model, env=env) for r in d["replicas"]),
         unfinished=tuple(parse_operation(o) for o in d["unfinished"]),
         last_operation=parse_operation(d["last_operation"]) if d["last_operation"] else None,
-        readiness=verdict_from_json(d["readiness"]) if d.get("readiness") else None)
+        readiness=verdict_from_json(d["readiness"]) if d.get("readiness") else None,
+        replay=judgement_from_json(d["replay"]) if d.get("replay") else None)
 
 
 def parse_plan(d: View) -> RollbackPlan:
