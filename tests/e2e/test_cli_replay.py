@@ -170,8 +170,10 @@ def test_replay_reservoir_zero_turns_every_part_off_and_says_so(
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
         assert 'lastgood_replay_reservoir_requests{env="production",model="city"} 0.0' in metrics
         plan = cli("rollback", MODEL, *ENV, "--dry-run", "--json").json()
-        [check] = [c for c in plan["candidates"][0]["checks"] if c["name"] == "replay"]
+        [target] = [c for c in plan["candidates"] if c["version"] == plan["target"]]
+        [check] = [c for c in target["checks"] if c["name"] == "replay"]
         assert check["status"] == "skip"
+        assert "turned off" in check["summary"]
     finally:
         err = stop(server)
     assert "replay is off (--replay-reservoir 0)" in err
