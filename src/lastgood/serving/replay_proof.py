@@ -3,8 +3,10 @@
 On the readiness schedule (the reconciler calls `replay` right after each readiness proof), each
 warm standby answers the requests its model's reservoir holds, in a thread of its own (never on
 the event loop), under a CPU budget: after every chunk of requests the thread sleeps long enough
-that its CPU time stays under `budget` of one core (default 0.25), so live requests always find
-the interpreter and the cores free most of the time. A request the standby cannot answer (its
+that its CPU time stays under `budget` of one core (default 0.05). The replay shares the
+replica's interpreter (the GIL) with the event loop, so while it runs live requests lose at
+most about that share; at the default schedule (one replay a minute) far less on average
+(benchmarks/replay.py measures both). A request the standby cannot answer (its
 input check refuses it, or predict raises) is a failure, the first one kept as the example; the
 others are compared with the live version's answers (`domain.replay`). The proofs go out in
 the replica's reports beside the readiness evidence.
@@ -41,7 +43,7 @@ SCORE_EQUAL = 1e-6  # two scores closer than this count as agreeing
 class ReplayOptions:
     """The CPU a replay may take, how many requests go to the model per call, and how long."""
 
-    budget: float = 0.25  # share of one core the replay thread may use, averaged per chunk
+    budget: float = 0.05  # share of one core the replay thread may use, averaged per chunk
     chunk: int = 64  # requests per predict call (one at a time again when a chunk fails)
     timeout_s: float = 300.0
 
