@@ -232,7 +232,8 @@ class ReplayProver:
 
 class ReplayCollector(Collector):
     """`lastgood_replay_failures`, `lastgood_replay_agreement`, `lastgood_replay_requests`
-    per standby and `lastgood_replay_reservoir_requests` per model, read at scrape time."""
+    per standby; `lastgood_replay_reservoir_requests` and `lastgood_replay_skipped_requests`
+    per model; read at scrape time."""
 
     def __init__(self, *, env: str, tables: Mapping[str, SlotTable], prover: ReplayProver) -> None:
         self._env, self._tables, self._prover = env, tables, prover
@@ -247,9 +248,13 @@ class ReplayCollector(Collector):
                                      "standby at its last replay", labels=labels)
         kept = GaugeMetricFamily("lastgood_replay_reservoir_requests", "Recent live requests "
                                  "held for replay", labels=("model", "env"))
+        skipped = GaugeMetricFamily("lastgood_replay_skipped_requests", "Live requests too "
+                                    "large to keep for replay, since start",
+                                    labels=("model", "env"))
         for model, table in list(self._tables.items()):
             reservoir = self._prover.reservoirs.of(model)
             kept.add_metric((model, self._env), float(reservoir.kept if reservoir else 0))
+            skipped.add_metric((model, self._env), float(reservoir.skipped if reservoir else 0))
             for proof in self._prover.proofs(table):
                 key = (model, self._env, str(proof.version))
                 replayed.add_metric(key, float(proof.replayed))
@@ -257,4 +262,4 @@ class ReplayCollector(Collector):
                     failures.add_metric(key, float(proof.failed))
                 if proof.agreement is not None:
                     agreement.add_metric(key, proof.agreement)
-        yield from (failures, agreement, replayed, kept)
+        yield from (failures, agreement, replayed, kept, skipped)
