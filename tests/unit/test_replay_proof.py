@@ -14,6 +14,7 @@ from lastgood.domain.replay import (
     ReplayProof,
     ReplayState,
     judge_replay,
+    judgement_from_json,
     proof_from_json,
     proof_to_json,
     proofs_from_json,
@@ -158,3 +159,10 @@ def test_reservoir_size_range(size: int, ok: bool) -> None:
                                              (8 * 86400, False)])
 def test_window_range(seconds: float, ok: bool) -> None:
     assert (window_problem(seconds) is None) is ok
+
+
+def test_the_judgement_round_trips_through_json() -> None:
+    judged = judge_replay(version=1, replicas=[
+        ("r1", [_proof(failed=3, example="city='marseille'", error="ValueError: x",
+                       outputs=compare_answers([(1, 1), (0.5, 0.25)]), oldest_s=4.0)])])
+    assert judgement_from_json(judged.as_json()) == judged
