@@ -166,3 +166,20 @@ def test_the_judgement_round_trips_through_json() -> None:
         ("r1", [_proof(failed=3, example="city='marseille'", error="ValueError: x",
                        outputs=compare_answers([(1, 1), (0.5, 0.25)]), oldest_s=4.0)])])
     assert judgement_from_json(judged.as_json()) == judged
+
+
+def test_the_limits_come_from_settings_and_bad_ones_are_refused() -> None:
+    from lastgood.config import load_settings
+    from lastgood.domain.errors import InvalidInput
+
+    base = {"LASTGOOD_HOME": "/nonexistent"}
+    default = load_settings(base)
+    assert (default.max_replay_failures, default.min_replay_agreement) == (0, None)
+    set_ = load_settings(base | {"LASTGOOD_MAX_REPLAY_FAILURES": "3",
+                                 "LASTGOOD_MIN_REPLAY_AGREEMENT": "0.9"})
+    assert (set_.max_replay_failures, set_.min_replay_agreement) == (3, 0.9)
+    for key, value in (("LASTGOOD_MAX_REPLAY_FAILURES", "-1"),
+                       ("LASTGOOD_MIN_REPLAY_AGREEMENT", "1.5"),
+                       ("LASTGOOD_MIN_REPLAY_AGREEMENT", "most")):
+        with pytest.raises(InvalidInput, match=key):
+            load_settings(base | {key: value})
