@@ -32,6 +32,11 @@ class Settings:
     serve_token: str = ""  # when set, the prediction API requires it (Authorization: Bearer)
     readiness_interval_s: float = 60.0  # LASTGOOD_READINESS_INTERVAL_S: standby re-proofs
     readiness_evidence: bool = True  # LASTGOOD_READINESS_EVIDENCE=off: always run the smoke test
+    # Replay limits of the rollback preflight: more failing recent requests than this refuse a
+    # target (LASTGOOD_MAX_REPLAY_FAILURES, default 0), and, when set, agreement with the live
+    # version below LASTGOOD_MIN_REPLAY_AGREEMENT (0..1; default unset: never refuses).
+    max_replay_failures: int = 0
+    min_replay_agreement: float | None = None
     mlflow_tracking_uri: str = ""  # MLFLOW_TRACKING_URI: the MLflow server to import from/mirror
     mlflow_webhook_secret: str = ""  # LASTGOOD_MLFLOW_WEBHOOK_SECRET: MLflow webhooks' HMAC key
 
@@ -76,6 +81,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         serve_token=env.get("LASTGOOD_SERVE_TOKEN", ""),
         readiness_interval_s=_positive(env, "LASTGOOD_READINESS_INTERVAL_S", 60.0),
         readiness_evidence=_switch(env, "LASTGOOD_READINESS_EVIDENCE", default=True),
+        max_replay_failures=_count(env, "LASTGOOD_MAX_REPLAY_FAILURES"),
+        min_replay_agreement=_share(env, "LASTGOOD_MIN_REPLAY_AGREEMENT"),
         mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", ""),
         mlflow_webhook_secret=env.get("LASTGOOD_MLFLOW_WEBHOOK_SECRET", ""),
     )
@@ -94,6 +101,34 @@ def _positive(env: Mapping[str, str], key: str, default: float) -> float:
 
         raise InvalidInput(f"{key}={text!r} is not a positive number",
                            fix=f"set {key} to seconds, e.g. 30, or unset it")
+    return value
+
+
+def _count(env: Mapping[str, str], key: str) -> int:
+    text = env.get(key, "").strip()
+    if not text:
+        return 0
+    if not text.isdigit():
+        from lastgood.domain.errors import InvalidInput
+
+        raise InvalidInput(f"{key}={text!r} is not a whole number of requests",
+                           fix=f"set {key} to 0 or more, or unset it")
+    return int(text)
+
+
+def _share(env: Mapping[str, str], key: str) -> float | None:
+    text = env.get(key, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        from lastgood.domain.errors import InvalidInput
+
+        raise InvalidInput(f"{key}={text!r} is not a share between 0 and 1",
+                           fix=f"set {key} to e.g. 0.9 (90 %), or unset it")
     return value
 
 

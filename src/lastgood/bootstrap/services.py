@@ -58,6 +58,7 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.adapters.system.keys import Ed25519Signatures, FileKeyRing
     from lastgood.adapters.system.processes import LocalProcesses
     from lastgood.adapters.system.smoke import SubprocessSmoke
+    from lastgood.domain.replay import ReplayLimits
     from lastgood.services.container import Ports, wire
     from lastgood.services.operations import EngineSettings
     from lastgood.services.readiness import NoReadiness
@@ -77,6 +78,8 @@ def open_services(settings: Settings | None = None) -> Services:
             after_phase=crash_drill(settings.halt_after)),
         smoke_enabled=settings.smoke_test,
         readiness=None if settings.readiness_evidence else NoReadiness(),
+        replay_limits=ReplayLimits(max_failures=settings.max_replay_failures,
+                                   min_agreement=settings.min_replay_agreement),
         importer=outside, mirror=outside,
         tracking_uri=settings.mlflow_tracking_uri, webhook_signer=mlflow_signature,
         mlflow_webhook_secret=settings.mlflow_webhook_secret))

@@ -24,6 +24,7 @@ from lastgood.domain.deployments import (
 )
 from lastgood.domain.errors import NoEligibleTarget
 from lastgood.domain.operations import Operation
+from lastgood.domain.replay import ReplayOutcome
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.documents import parse_env_columns, parse_metrics, parse_pairs
 from lastgood.services.views import (
@@ -239,6 +240,14 @@ def _print_plan(cli: CliContext, plan: RollbackPlan, as_json: bool) -> None:
     out.print(candidates_table(plan.candidates, target))
     if plan.target is not None:
         out.print(checks_table(plan.target))
+    _print_replay(out, plan)
+
+
+def _print_replay(out: Console, plan: RollbackPlan) -> None:
+    """Each judged candidate's replay on today's traffic, one unwrapped line each."""
+    for cand in plan.candidates:
+        for result in (r for r in cand.checks if r.name == "replay"):
+            out.print(f"replay v{cand.version}: {escape(result.summary)}", soft_wrap=True)
 
 
 @click.command()
@@ -288,6 +297,10 @@ def status(ctx: click.Context, name: str, env_name: str, at: str | None, as_json
         cli.out.print(mirror_line(mirror))
 
 
+REPLAY_STYLE = {ReplayOutcome.PASSED: "green", ReplayOutcome.FAILED: "red",
+                ReplayOutcome.NO_DATA: "yellow", ReplayOutcome.OFF: "dim"}
+
+
 def _print_status(out: Console, st: Status) -> None:
     if st.live is None or st.live_version is None:
         out.print(f"{st.model} is not deployed in {st.env}")
@@ -301,6 +314,8 @@ def _print_status(out: Console, st: Status) -> None:
     if st.readiness is not None:
         style = "green" if st.readiness.ready else "red"
         out.print(f"[{style}]{escape(st.readiness.headline())}[/]")
+    if st.replay is not None:
+        out.print(f"[{REPLAY_STYLE[st.replay.outcome]}]replay: {escape(st.replay.summary)}[/]")
     if st.replicas:
         out.print(table("Replicas (actual)", ["replica", "serves", "state", "since", "seen"],
                         [(r.replica_id, r.version, _replica_state(st, r), when(r.since),

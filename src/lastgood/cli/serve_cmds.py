@@ -12,9 +12,11 @@ from lastgood.cli.hooks import ServeRequest
 from lastgood.cli.watch_cmds import local_services, serve_watch_options
 from lastgood.domain.errors import InvalidInput, NotFound
 from lastgood.domain.readiness import readiness_interval_problem
+from lastgood.domain.replay import reservoir_size_problem, window_problem
 from lastgood.serving.evidence import EvidenceOptions
 from lastgood.serving.gateway import GatewayOptions
 from lastgood.serving.readiness import ReadinessOptions
+from lastgood.serving.reservoir import ReservoirOptions
 from lastgood.serving.server import ServingOptions
 from lastgood.serving.slots import StandbyLimits
 
@@ -32,6 +34,11 @@ from lastgood.serving.slots import StandbyLimits
 @click.option("--readiness-interval", type=float, default=None,
               help="Seconds between re-proofs of each warm standby (default 60, or "
                    "LASTGOOD_READINESS_INTERVAL_S).")
+@click.option("--replay-reservoir", type=int, default=1000, show_default=True,
+              help="Recent live requests kept per model (in memory) and replayed on every warm "
+                   "standby; 0 turns the reservoir and the replay off.")
+@click.option("--replay-window", type=float, default=3600.0, show_default=True,
+              help="Seconds of recent traffic the reservoir samples uniformly.")
 @click.option("--max-body-kb", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Larger prediction requests are refused with 413.")
 @click.option("--sample-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
@@ -49,11 +56,13 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
                   standby: int, standby_memory_mb: int | None, max_body_kb: int,
                   sample_rate: float, default_model: str | None, with_watch: bool,
                   policy_file: Path | None, webhook: str | None,
-                  readiness_interval: float | None) -> None:
+                  readiness_interval: float | None, replay_reservoir: int,
+                  replay_window: float) -> None:
     """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
     cli = get(ctx)
     settings = cli.settings
     interval = _readiness_interval(readiness_interval, settings.readiness_interval_s)
+    reservoir = _reservoir(replay_reservoir, replay_window, max_body_kb * 1024)
     if settings.remote_url:
         raise InvalidInput("lastgood serve follows the registry database itself, not the API",
                            fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL on the serving host")
@@ -75,10 +84,14 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
             else None), readiness=ReadinessOptions(interval_s=interval)),
         gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024,
                         default_model=default_model),
-        evidence=replace(EvidenceOptions(), sample_rate=sample_rate))
+        evidence=replace(EvidenceOptions(), sample_rate=sample_rate), reservoir=reservoir)
     watch = serve_watch_options(cli, env_name, workers=workers, policy_file=policy_file,
                                 webhook=webhook) if with_watch else None
     cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
+    if reservoir.off:
+        cli.err.print("replay is off (--replay-reservoir 0): no recent requests are kept, the "
+                      "standbys are not replayed, and rollbacks and deploys to this env are not "
+                      "checked against today's traffic")
     # the world adds the registry, store, change signal, clock and LASTGOOD_SERVE_TOKEN's guard
     cli.world.serve(settings, local_services(cli), ServeRequest(
         env=env_name, host=host, port=port, workers=workers, options=options, watch=watch))
@@ -93,3 +106,19 @@ def _readiness_interval(given: float | None, configured: float) -> float:
                            fix="pass --readiness-interval SECONDS (e.g. 60) or set "
                                "LASTGOOD_READINESS_INTERVAL_S, between 1 and 86400")
     return interval
+
+
+def _reservoir(size: int, window_s: float, body_limit: int) -> ReservoirOptions:
+    """The reservoir from --replay-reservoir and --replay-window; refused when unusable."""
+    problem = reservoir_size_problem(size)
+    if problem is not None:
+        raise InvalidInput(f"--replay-reservoir {problem}",
+                           fix="pass a number of requests such as 1000, or 0 to turn replay off")
+    problem = window_problem(window_s)
+    if problem is not None:
+        raise InvalidInput(f"--replay-window {problem}",
+                           fix="pass the seconds of recent traffic to sample, e.g. 3600")
+    # One request may be kept up to the body limit, but never more than 64 KiB: a reservoir
+    # of 1,000 large bodies would be a memory leak in disguise.
+    return ReservoirOptions(size=size, window_s=window_s,
+                            max_request_bytes=min(body_limit, 65_536))

@@ -22,6 +22,7 @@ from lastgood.domain.measurements import LiveWindow
 from lastgood.domain.operations import CommandResult, SmokeOutcome
 from lastgood.domain.outside import OutsideVersion
 from lastgood.domain.readiness import ReadinessVerdict
+from lastgood.domain.replay import ReplayJudgement
 from lastgood.domain.versions import Blob, Version
 from lastgood.ports.registry import (
     ArchiveRepository,
@@ -65,6 +66,7 @@ __all__ = [
     "Progress",
     "ReadinessSource",
     "RegistryMirror",
+    "ReplaySource",
     "ReplicaRepository",
     "Signatures",
     "SmokeRunner",
@@ -248,6 +250,13 @@ class ReadinessSource(Protocol):
     def judge(self, target: Version, env: str) -> ReadinessVerdict:
         """What the readiness evidence of every live replica of `env` says about `target`
         (proofs naming another digest are ignored and audited)."""
+        ...
+
+
+class ReplaySource(Protocol):
+    def judge(self, target: Version, env: str) -> ReplayJudgement:
+        """What the replay of recent live requests on the standbys of every live replica of
+        `env` says about `target` (failures, agreement with the live version, or no data)."""
         ...
 
 

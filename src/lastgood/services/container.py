@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lastgood.domain.deployments import Environment
+from lastgood.domain.replay import ReplayLimits
 from lastgood.domain.versions import NewVersion
 from lastgood.ports import (
     ArtifactStore,
@@ -42,6 +43,7 @@ from lastgood.services.preflight import (
     CustomCommandCheck,
     DataContractCheck,
     IntegrityCheck,
+    ReplayCheck,
     ResourceCheck,
     RuntimeCheck,
     SignatureCheck,
@@ -50,6 +52,7 @@ from lastgood.services.preflight import (
 from lastgood.services.quarantine import QuarantineService
 from lastgood.services.readiness import RegistryReadiness
 from lastgood.services.registry import RegisterRequest, RegistryService
+from lastgood.services.replay import RegistryReplay
 from lastgood.services.signing import NoKeyRing, SigningService
 
 
@@ -71,6 +74,7 @@ class Ports:
     smoke_enabled: bool = True
     keyring: KeyRing = field(default_factory=NoKeyRing)
     readiness: ReadinessSource | None = None  # None: replica evidence from the registry
+    replay_limits: ReplayLimits = field(default_factory=ReplayLimits)
     importer: ModelImporter = field(default_factory=NoOutsideRegistry)
     mirror: RegistryMirror = field(default_factory=NoOutsideRegistry)
     tracking_uri: str = ""  # the MLflow tracking server importer and mirror talk to
@@ -103,11 +107,14 @@ def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
     readiness = ports.readiness or RegistryReadiness(
         uow=ports.uow, clock=ports.clock, stale_s=ports.engine_settings.replica_stale_s)
 
+    replay = RegistryReplay(uow=ports.uow, clock=ports.clock, limits=ports.replay_limits,
+                            stale_s=ports.engine_settings.replica_stale_s)
+
     def checks_for(env: Environment) -> Sequence[Check]:
         built_in: list[Check] = [IntegrityCheck(ports.store), RuntimeCheck(), ResourceCheck(),
                                  DataContractCheck(), SignatureCheck(ports.signatures),
                                  SmokeCheck(ports.smoke, enabled=ports.smoke_enabled,
-                                            readiness=readiness)]
+                                            readiness=readiness), ReplayCheck(replay)]
         custom = [CustomCommandCheck(spec, ports.commands, ports.store.url) for spec in env.checks]
         return [*built_in, *custom]
 

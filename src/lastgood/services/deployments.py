@@ -37,11 +37,13 @@ from lastgood.domain.operations import (
     RollbackCause,
 )
 from lastgood.domain.readiness import ReadinessVerdict
+from lastgood.domain.replay import ReplayJudgement, ReplayLimits
 from lastgood.domain.versions import Version, VersionStatus, check_name, parse_ref
 from lastgood.ports import Clock, UnitOfWorkFactory
 from lastgood.services.operations import OperationEngine, new_operation_id
 from lastgood.services.outcomes import deploy_result, rollback_result
 from lastgood.services.readiness import rollback_readiness
+from lastgood.services.replay import replay_judgement
 
 PhaseHook = Callable[[Operation], None]
 ChangeHook = Callable[[str, str], None]
@@ -86,6 +88,7 @@ class Status:
     unfinished: tuple[Operation, ...]
     last_operation: Operation | None
     readiness: ReadinessVerdict | None = None  # of the first rollback target; None: no target
+    replay: ReplayJudgement | None = None  # the same target on today's traffic (default limits)
     at: datetime | None = None  # when it was read: each replica's liveness is judged at this time
     stale_s: float = STALE_AFTER_S
 
@@ -323,9 +326,11 @@ class DeploymentService:
             target = uow.versions.get(model, standby[0]) if standby else None
             unfinished = tuple(uow.operations.unfinished(model=model, env=env))
         now = self._clock.now()
+        replay = replay_judgement(replicas, target, now=now, stale_s=self._stale_s,
+                                  limits=ReplayLimits()) if target else None
         return Status(model, env, live, version, standby, replicas, unfinished,
                       ops[0] if ops else None, self._readiness(replicas, target, env, now),
-                      at=now, stale_s=self._stale_s)
+                      replay=replay, at=now, stale_s=self._stale_s)
 
     def _readiness(self, replicas: tuple[ReplicaReport, ...], target: Version | None,
                    env: str, now: datetime) -> ReadinessVerdict | None:

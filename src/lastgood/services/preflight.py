@@ -25,8 +25,16 @@ from lastgood.domain.errors import LastGoodError
 from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
 from lastgood.domain.readiness import ReadinessVerdict, Verdict
+from lastgood.domain.replay import ReplayOutcome
 from lastgood.domain.versions import Column, Version, golden_summary
-from lastgood.ports import ArtifactStore, CommandRunner, ReadinessSource, Signatures, SmokeRunner
+from lastgood.ports import (
+    ArtifactStore,
+    CommandRunner,
+    ReadinessSource,
+    ReplaySource,
+    Signatures,
+    SmokeRunner,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +246,33 @@ def readiness_result(name: str, verdict: ReadinessVerdict) -> CheckResult:
     if verdict.verdict is Verdict.PROVEN:
         return CheckResult(name, CheckStatus.PASS, verdict.summary, evidence)
     return CheckResult(name, CheckStatus.FAIL, verdict.summary, evidence)
+
+
+class ReplayCheck:
+    """The target answers today's traffic: the recent live requests every replica keeps,
+    replayed on its warm standby and compared with the live version's answers.
+
+    A target that cannot answer some of them (more than the limit, default none) is refused
+    with the first example; agreement is shown, and refuses only under a set limit. No replay
+    data (a restarted replica, no traffic, not a standby) is a warning, never a pass.
+    """
+
+    name = "replay"
+
+    def __init__(self, source: ReplaySource):
+        self._source = source
+
+    def run(self, ctx: CheckContext) -> CheckResult:
+        if ctx.env.switch_mode is not SwitchMode.SERVING:
+            return CheckResult(self.name, CheckStatus.SKIP, "replay needs lastgood's own "
+                               f"replicas; {ctx.env.name} switches by command", {})
+        judged = self._source.judge(ctx.target, ctx.env.name)
+        status = _REPLAY_STATUS[judged.outcome]
+        return CheckResult(self.name, status, judged.summary, judged.as_json())
+
+
+_REPLAY_STATUS = {ReplayOutcome.PASSED: CheckStatus.PASS, ReplayOutcome.FAILED: CheckStatus.FAIL,
+                  ReplayOutcome.NO_DATA: CheckStatus.WARN, ReplayOutcome.OFF: CheckStatus.SKIP}
 
 
 class SignatureCheck:

@@ -55,7 +55,8 @@ def status_view(st: Status) -> dict[str, Any]:
             "checked_at": iso(st.at), "stale_after_s": st.stale_s,
             "unfinished": [operation_view(o) for o in st.unfinished],
             "last_operation": operation_view(st.last_operation) if st.last_operation else None,
-            "readiness": st.readiness.as_json() if st.readiness else None}
+            "readiness": st.readiness.as_json() if st.readiness else None,
+            "replay": st.replay.as_json() if st.replay else None}
 
 
 def plan_view(plan: RollbackPlan) -> dict[str, Any]:

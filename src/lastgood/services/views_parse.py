@@ -14,6 +14,7 @@ from lastgood.domain import codec
 from lastgood.domain.deployments import STALE_AFTER_S
 from lastgood.domain.operations import Operation
 from lastgood.domain.readiness import verdict_from_json
+from lastgood.domain.replay import judgement_from_json
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.quarantine import Quarantine
 
@@ -52,6 +53,7 @@ def parse_status(d: View) -> Status:
         unfinished=tuple(parse_operation(o) for o in d["unfinished"]),
         last_operation=parse_operation(d["last_operation"]) if d["last_operation"] else None,
         readiness=verdict_from_json(d["readiness"]) if d.get("readiness") else None,
+        replay=judgement_from_json(d["replay"]) if d.get("replay") else None,
         at=codec.when_or_none(d.get("checked_at")),
         stale_s=float(d.get("stale_after_s", STALE_AFTER_S)))
 

@@ -30,6 +30,7 @@ from lastgood.serving.blame import Blame, BlameOptions
 from lastgood.serving.errors import ModelFailed, compact_json
 from lastgood.serving.inputs import MalformedBody, NoDefaultModel, as_mismatch, check_records
 from lastgood.serving.loading import plain
+from lastgood.serving.reservoir import Kept
 from lastgood.serving.slots import Slot, SlotTable
 from lastgood.serving.state import NotServing, ServingState
 
@@ -172,11 +173,17 @@ class Predictions:
             self.state.recorder.rejected(model, error_name(exc))
             raise
         slot = find_slot(table, version)
+        live = slot is table.live
         slot.enter()  # no await since it was found: a switch cannot slip in between
         try:
-            return await self._on_slot(slot, model, body, decode, request_id)
+            answer = await self._on_slot(slot, model, body, decode, request_id)
         finally:
             slot.leave()
+        if live:  # only the live version's answers are what standbys are compared with
+            self.state.reservoirs.offer(model, Kept(answer.decoded.records, answer.predictions,
+                                                    slot.number, time.monotonic()),
+                                        size_bytes=len(body))
+        return answer
 
     async def _on_slot(self, slot: Slot, model: str, body: bytes, decode: Decode,
                        request_id: str) -> Answer:

@@ -6,8 +6,9 @@ exists, load what is missing in the background (off the loop, under a timeout), 
 standby versions warm and retire the others. It reports what it actually serves after every
 switch and every `heartbeat_s`, with the readiness evidence of its standbys (re-proven every
 `readiness.interval_s` and whenever the standby set changes, by a task of its own so a proof
-never delays a switch). An unreachable registry never touches the slots: the replica
-keeps serving and retries with backoff.
+never delays a switch) and, beside it, the replay of its recent live requests on each standby
+(`serving.replay_proof`, on the same schedule). An unreachable registry never touches the
+slots: the replica keeps serving and retries with backoff.
 """
 
 from __future__ import annotations
@@ -18,14 +19,17 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from lastgood.domain.deployments import ReplicaReport
 from lastgood.domain.readiness import evidence_to_json
+from lastgood.domain.replay import proof_to_json
 from lastgood.domain.versions import Version
 from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
 from lastgood.services.desired import DesiredModel, DesiredState, load_desired, load_live
 from lastgood.serving.loading import Loader, LoadOptions, prepare_slot
 from lastgood.serving.readiness import ReadinessOptions, StandbyProver
+from lastgood.serving.replay_proof import ReplayOptions, ReplayProver
 from lastgood.serving.slots import Slot, SlotState, SlotTable, StandbyLimits
 from lastgood.serving.state import ServingState
 
@@ -41,6 +45,7 @@ class ReconcilerOptions:
     standby: StandbyLimits = field(default_factory=StandbyLimits)
     load: LoadOptions = field(default_factory=LoadOptions)
     readiness: ReadinessOptions = field(default_factory=ReadinessOptions)
+    replay: ReplayOptions = field(default_factory=ReplayOptions)
     resync_s: float = 30.0  # full re-read even without any signal
     heartbeat_s: float = 5.0  # report actual state at least this often
     backoff_initial_s: float = 0.5  # first retry after an unreachable registry
@@ -68,6 +73,8 @@ class Reconciler:
         # report that was already on its way when stop() was called.
         self._reporting = asyncio.Lock()
         self.prover = StandbyProver(clock=clock, options=options.readiness)
+        self.replayer = ReplayProver(clock=clock, reservoirs=state.reservoirs,
+                                     options=options.replay)
         self._prove_now = asyncio.Event()
 
     # -- one pass ------------------------------------------------------------------------
@@ -194,7 +201,13 @@ class Reconciler:
                              version=live.number if live else None,
                              since=table.live_since or now, seen_at=now, state=status,
                              detail=detail[:2000], url=self.url,
-                             evidence=evidence_to_json(self.prover.evidence(table)))
+                             evidence=self._evidence(table))
+
+    def _evidence(self, table: SlotTable) -> dict[str, Any]:
+        """The readiness evidence of `table`'s standbys, with their replay proofs beside it."""
+        evidence = evidence_to_json(self.prover.evidence(table))
+        evidence["replay"] = [proof_to_json(p) for p in self.replayer.proofs(table)]
+        return evidence
 
     def _write_reports(self, reports: list[ReplicaReport]) -> None:
         with self._uow_factory() as uow:
@@ -243,9 +256,19 @@ class Reconciler:
             log.exception("proving the standbys of %s failed", self.replica_id)
             return 0
 
+    async def replay(self) -> int:
+        """Replay the recent live requests on every standby now; proofs taken (logged, never
+        raised)."""
+        try:
+            return await self.replayer.replay(self.state.tables)
+        except Exception:  # replay must never stop serving
+            log.exception("replaying recent requests on %s failed", self.replica_id)
+            return 0
+
     async def _readiness(self) -> None:
         while not self._stopping:
-            if await self.prove_readiness():
+            proven = await self.prove_readiness()
+            if await self.replay() + proven:
                 # At once, not at the next heartbeat: a proof must reach the registry well
                 # within the two intervals it counts for.
                 await self.report()

@@ -32,6 +32,8 @@ from lastgood.serving.gateway import GatewayOptions, create_gateway
 from lastgood.serving.loading import Loader
 from lastgood.serving.readiness import ReadinessCollector
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
+from lastgood.serving.replay_proof import ReplayCollector
+from lastgood.serving.reservoir import ReservoirOptions, Reservoirs
 from lastgood.serving.state import ServingState
 
 __all__ = ["ServingOptions", "SignalBuilder", "advertised_url", "bind_socket", "create_serving_app",
@@ -51,6 +53,7 @@ class ServingOptions:
     reconciler: ReconcilerOptions = field(default_factory=ReconcilerOptions)
     gateway: GatewayOptions = field(default_factory=GatewayOptions)
     evidence: EvidenceOptions = field(default_factory=EvidenceOptions)
+    reservoir: ReservoirOptions = field(default_factory=ReservoirOptions)
     # The SQLite poll: a stat of the database file per tick, a registry read only when it
     # changed, so a short tick is cheap and bounds how late a replica sees a rollback.
     poll_interval_s: float = 0.01
@@ -67,7 +70,8 @@ def create_serving_app(*, env: str, uow_factory: UnitOfWorkFactory, loader: Load
     """One replica as an ASGI app: the gateway, with the reconciler running in its lifespan.
 
     `url` is where it answers; its reports carry it, so watches find every replica."""
-    state = ServingState(env=env, recorder=Recorder(options=options.evidence))
+    state = ServingState(env=env, recorder=Recorder(options=options.evidence),
+                         reservoirs=Reservoirs(options.reservoir))
     reconciler = Reconciler(env=env, uow_factory=uow_factory, loader=loader, clock=clock,
                             replica_id=replica_id, state=state, signal=signal,
                             options=options.reconciler, url=url)
@@ -87,6 +91,8 @@ def create_serving_app(*, env: str, uow_factory: UnitOfWorkFactory, loader: Load
     app = create_gateway(state, options=options.gateway, clock=clock, lifespan=lifespan)
     state.recorder.registry.register(ReadinessCollector(
         env=env, replica_id=replica_id, tables=state.tables, prover=reconciler.prover))
+    state.recorder.registry.register(ReplayCollector(env=env, tables=state.tables,
+                                                     prover=reconciler.replayer))
     app.state.reconciler = reconciler
     app.state.serving = state
     return app

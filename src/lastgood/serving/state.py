@@ -11,6 +11,7 @@ from typing import Any
 
 from lastgood.domain.errors import NotFound, TransientError
 from lastgood.serving.evidence import Recorder
+from lastgood.serving.reservoir import Reservoirs
 from lastgood.serving.slots import SlotState, SlotTable
 
 __all__ = ["NotServing", "ServingState"]
@@ -23,9 +24,12 @@ class NotServing(TransientError):
 class ServingState:
     """The slot tables of every model a replica serves for one environment."""
 
-    def __init__(self, *, env: str, recorder: Recorder | None = None) -> None:
+    def __init__(self, *, env: str, recorder: Recorder | None = None,
+                 reservoirs: Reservoirs | None = None) -> None:
         self.env = env
         self.recorder = recorder if recorder is not None else Recorder()
+        # Recent live requests per model, for replay on the standbys (in memory only).
+        self.reservoirs = reservoirs if reservoirs is not None else Reservoirs()
         self.tables: dict[str, SlotTable] = {}
         self.deployed: frozenset[str] | None = None  # None until the registry was read once
         self.synced_at: datetime | None = None

@@ -27,7 +27,7 @@ function liveBox(st, history) {
       h("span", { class: "chips", "data-testid": "standby" },
         st.standby.length ? st.standby.map((n) => h("span", { class: "chip verified" }, vlabel(n)))
           : h("span", { class: "muted" }, "none verified"))),
-    readinessLine(st.readiness));
+    readinessLine(st.readiness), replayLine(st.replay));
 }
 
 // Whether the escape hatch works before it is needed: the replicas' proof on their standby.
@@ -36,6 +36,19 @@ function readinessLine(ready) {
   return h("p", { class: "small", "data-testid": "readiness" },
     badge(ready.ready ? "rollback ready" : "rollback NOT ready", ready.ready ? "ok" : "bad"),
     " ", ready.headline);
+}
+
+// Whether the way back answers today's traffic: recent live requests replayed on the standby.
+const REPLAY_BADGES = {
+  passed: ["answers today's traffic", "ok"], failed: ["fails on today's traffic", "bad"],
+  no_data: ["no replay data yet", "warn"], off: ["replay off", "unverified"],
+};
+
+function replayLine(replay) {
+  if (!replay) return null;
+  const [label, kind] = REPLAY_BADGES[replay.outcome] || [replay.outcome, "warn"];
+  return h("p", { class: "small", "data-testid": "replay" }, badge(label, kind), " ",
+    replay.summary);
 }
 
 // A restored version starts a new deployment; say when the same version was last verified here.
