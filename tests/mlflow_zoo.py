@@ -187,6 +187,24 @@ def build_sklearn(root: Path, short: str, fmt: str) -> ZooModel:
                     spread(frame))
 
 
+def build_sklearn_proba(root: Path) -> ZooModel:
+    """A classifier saved with pyfunc_predict_fn="predict_proba", the way MLflow users serve
+    scores: MLflow answers each class's probability, never the label."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = iris_frame()
+    versions = Versions(root, "logreg-proba")
+    for v in (1, 2):
+        fitted = LogisticRegression(C=(0.01, 10.0)[v - 1], max_iter=2000).fit(frame, target)
+        versions.save(mlflow.sklearn.save_model, fitted, serialization_format="skops",
+                      skops_trusted_types=skops_types(fitted),
+                      pyfunc_predict_fn="predict_proba",
+                      signature=signature(frame, fitted.predict_proba(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("logreg-proba", "python_function", False, versions.pair(), spread(frame))
+
+
 def build_sklearn_ndarray(root: Path) -> ZooModel:
     """A logistic regression fit on a numpy matrix and saved with a numpy input example: MLflow
     writes one unnamed row tensor as its signature, the model knows only its feature count."""
@@ -398,6 +416,7 @@ BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     **{f"{short}-{fmt}": partial(build_sklearn, short=short, fmt=fmt)
        for short in ("logreg", "forest", "ridge") for fmt in ("skops", "cloudpickle")},
     "logreg-ndarray": build_sklearn_ndarray,
+    "logreg-proba": build_sklearn_proba,
     "pipeline": build_pipeline,
     "onnx": partial(build_onnx, zipmap=False),
     "onnx-zipmap": partial(build_onnx, zipmap=True),
@@ -419,20 +438,37 @@ def build_zoo(root: Path, names: Sequence[str] = ZOO_NAMES) -> list[ZooModel]:
 # -- what MLflow itself predicts ------------------------------------------------------------
 
 def mlflow_predictions(path: Path, sample: Any) -> list[Any]:
-    """`mlflow.pyfunc.load_model(path).predict(sample)`, one plain value per row.
-
-    Several outputs (ONNX answers a dict of label and probabilities) become the first one, the
-    prediction lastgood serves; ZipMap's probabilities are not tensors and are left out.
-    """
+    """`mlflow.pyfunc.load_model(path).predict(sample)`, one plain value per row: every output
+    of the model, as lastgood's native route answers it (several outputs named per row)."""
     import mlflow.pyfunc
 
     with quiet():
         result = mlflow.pyfunc.load_model(str(path)).predict(sample)
+    return per_row(result, len(sample))
+
+
+def per_row(result: Any, count: int) -> list[Any]:
+    """A batch answer (array, list, Series, DataFrame, or {name: batch}) as one plain value per
+    row; a single-column frame gives its values."""
     if isinstance(result, Mapping):
-        result = next(iter(result.values()))
+        split = {str(k): per_row(v, count) for k, v in result.items()}
+        return [{k: v[i] for k, v in split.items()} for i in range(count)]
     if isinstance(result, pd.DataFrame):
-        result = result.iloc[:, 0]
-    return [plain(v) for v in np.asarray(result).reshape(len(sample), -1)[:, 0]]
+        if len(result.columns) == 1:
+            return per_row(result.iloc[:, 0], count)
+        return [to_plain(r) for r in result.to_dict(orient="records")]
+    return [to_plain(v) for v in list(result)]
+
+
+def to_plain(value: Any) -> Any:
+    """numpy values, nested, as JSON-ready Python (mapping keys as JSON writes them)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return to_plain(value.tolist())
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return plain(value)
 
 
 def same_predictions(served: Sequence[Any], expected: Sequence[Any], *,
@@ -444,6 +480,12 @@ def same_predictions(served: Sequence[Any], expected: Sequence[Any], *,
 
 
 def _same(a: Any, b: Any, rel: float, abs_tol: float) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        a, b = to_plain(a), to_plain(b)
+        return a.keys() == b.keys() and all(_same(a[k], b[k], rel, abs_tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y, rel, abs_tol) for x, y in zip(a, b,
+                                                                                   strict=True))
     if isinstance(a, list) and len(a) == 1:  # a [batch, 1] output served as one-element rows
         a = a[0]
     if isinstance(a, bool | str) or isinstance(b, bool | str):

@@ -45,9 +45,11 @@ def golden_outcome(new: NewVersion, outcome: SmokeOutcome
     if len(outcome.outputs) != len(new.golden):
         return new, "golden outputs not recorded: the smoke runner returned none"
     recorded = with_recorded_outputs(new.golden, outcome.outputs)
-    return replace(new, golden=recorded), (
-        f"recorded the outputs of {unchecked} golden example(s) by running the version "
-        "once; preflight, warm-up and readiness must reproduce them")
+    # the reference check may choose the path that serves: it is part of the version's record
+    served = replace(new, flavor=outcome.serve_with or new.flavor, golden=recorded)
+    note = (f"recorded the outputs of {unchecked} golden example(s) by running the version "
+            "once; preflight, warm-up and readiness must reproduce them")
+    return served, "; ".join(filter(None, (outcome.reference, note)))
 
 
 def run_in_turn(items: Iterator[T], probe: Callable[[T], Version | None],

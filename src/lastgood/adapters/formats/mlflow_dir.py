@@ -93,6 +93,28 @@ def model_file(model: MLflowModel, flavor: str) -> Path | None:
     return None if key is None else model.file(model.conf(flavor).get(key[0]), key[1])
 
 
+def predict_fn(model: MLflowModel) -> str:
+    """The method mlflow.pyfunc calls on the model (`pyfunc_predict_fn`: predict_proba, …)."""
+    return str(model.conf("python_function").get("predict_fn") or "predict")
+
+
+# pyfunc loaders that read the same files a native loader reads, without unpickling anything
+SAFE_PYFUNC_LOADERS = {"mlflow.onnx": "", "mlflow.sklearn": "skops",
+                       "mlflow.xgboost": "", "mlflow.lightgbm": ""}
+
+
+def pyfunc_unpickles(model: MLflowModel) -> bool:
+    """Whether mlflow.pyfunc.load_model would unpickle (run code from) this directory."""
+    loader = str(model.conf("python_function").get("loader_module") or "")
+    if loader not in SAFE_PYFUNC_LOADERS:
+        return True
+    flavor = loader.removeprefix("mlflow.")
+    how = serialization(model, flavor)
+    needed = SAFE_PYFUNC_LOADERS[loader]
+    pickled_file = str(model.conf(flavor).get("data") or "").endswith(".pkl")
+    return how in ("cloudpickle", "pickle") or bool(needed and how != needed) or pickled_file
+
+
 def serialization(model: MLflowModel, flavor: str) -> str:
     """How MLflow wrote the flavor's file: skops, cloudpickle, pickle, ubj, … ("" if unsaid)."""
     conf = model.conf(flavor)

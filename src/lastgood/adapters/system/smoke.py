@@ -39,18 +39,34 @@ FORMATS = "lastgood.adapters.formats:LocalModelFormats"
 
 
 def run_in_child(version: Version, directory: str, formats_ref: str) -> dict[str, Any]:
-    """What the child does: load, predict the golden inputs, time both."""
+    """What the child does: load, predict the golden inputs, time both; when it records
+    outputs, the formats hold them to the reference (MLflow's own pyfunc) if they have one."""
     try:
         module, _, name = formats_ref.partition(":")
         formats = getattr(importlib.import_module(module), name)()
+    except Exception as exc:  # a broken formats reference is this run's verdict
+        return {"error": f"loading failed: {type(exc).__name__}: {exc}"}
+    answer, predictor = _native_run(formats, version, Path(directory))
+    check = getattr(formats, "against_reference", None)
+    if not callable(check) or all(g.checked for g in version.golden):
+        return answer
+    try:
+        return dict(check(version, Path(directory), answer, predictor))
+    except Exception as exc:  # the reference fails: nothing can be recorded
+        return {"error": f"mlflow.pyfunc (the reference) failed: {type(exc).__name__}: {exc}"}
+
+
+def _native_run(formats: Any, version: Version, directory: Path) -> tuple[dict[str, Any], Any]:
+    try:
         start = time.perf_counter()
-        predictor = formats.load(version, Path(directory))
+        predictor = formats.load(version, directory)
         loaded = time.perf_counter()
         outputs = predictor.predict([dict(g.inputs) for g in version.golden])
     except Exception as exc:  # any loader failure is the smoke test's verdict, not a crash
-        return {"error": f"loading or predicting failed: {type(exc).__name__}: {exc}"}
+        return {"error": f"loading or predicting failed: {type(exc).__name__}: {exc}"}, None
     return {"load_ms": (loaded - start) * 1000,
-            "predict_ms": (time.perf_counter() - loaded) * 1000, "outputs": list(outputs)}
+            "predict_ms": (time.perf_counter() - loaded) * 1000,
+            "outputs": list(outputs)}, predictor
 
 
 class SubprocessSmoke:
@@ -223,7 +239,8 @@ def compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
                f"predict {result['predict_ms']:.1f} ms")
     return SmokeOutcome(not problems, summary, float(result["load_ms"]),
                         float(result["predict_ms"]), tuple({"problem": p} for p in problems),
-                        outputs)
+                        outputs, serve_with=str(result.get("serve_with", "")),
+                        reference=str(result.get("reference", "")))
 
 
 def _read_answer(stream: IO[bytes], deadline: float) -> dict[str, Any] | None:
