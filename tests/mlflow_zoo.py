@@ -85,8 +85,19 @@ def spread(frame: pd.DataFrame, count: int = SAMPLE_ROWS) -> pd.DataFrame:
     return frame.iloc[:: max(1, len(frame) // count)].head(count).reset_index(drop=True)
 
 
+def row_count(sample: Any) -> int:
+    """Rows in a DataFrame, an array, or a dict of arrays (a graph's named inputs)."""
+    if isinstance(sample, Mapping):
+        return len(next(iter(sample.values())))
+    return len(sample)
+
+
 def records_of(sample: Any, *, tensor_name: str) -> list[dict[str, Any]]:
-    """A DataFrame's rows as records; a 2-D array's rows as one tensor field per record."""
+    """A DataFrame's rows as records; a 2-D array's rows as one tensor field per record; a dict
+    of arrays as one field per named input."""
+    if isinstance(sample, Mapping):
+        return [{k: [plain(v) for v in np.asarray(arr)[i]] for k, arr in sample.items()}
+                for i in range(row_count(sample))]
     if isinstance(sample, pd.DataFrame):
         return [{k: plain(v) for k, v in row.items()} for row in sample.to_dict("records")]
     return [{tensor_name: [plain(v) for v in row]} for row in np.asarray(sample)]
@@ -412,6 +423,139 @@ def build_pyfunc(root: Path) -> ZooModel:
     return ZooModel("pyfunc", "python_function", True, versions.pair(), spread(frame))
 
 
+def build_multioutput(root: Path) -> ZooModel:
+    """A MultiOutputRegressor over Ridge: two outputs per row, MLflow answers a 2-D array."""
+    import mlflow.sklearn
+    from sklearn.linear_model import Ridge
+    from sklearn.multioutput import MultiOutputRegressor
+
+    frame, target = diabetes_frame()
+    targets = np.column_stack([target.to_numpy(), target.to_numpy() * 0.5 + frame["bmi"] * 100])
+    versions = Versions(root, "multioutput")
+    for v in (1, 2):
+        fitted = MultiOutputRegressor(Ridge(alpha=(100.0, 0.01)[v - 1])).fit(frame, targets)
+        versions.save(mlflow.sklearn.save_model, fitted, serialization_format="skops",
+                      skops_trusted_types=skops_types(fitted),
+                      signature=signature(frame, fitted.predict(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("multioutput", "sklearn", False, versions.pair(), spread(frame))
+
+
+def two_input_graph(version: int) -> Any:
+    """An ONNX graph of two named inputs a, b (float32 [N, 2]) answering y = a @ W + b."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32) * version
+    nodes = [helper.make_node("MatMul", ["a", "W"], ["aw"]),
+             helper.make_node("Add", ["aw", "b"], ["y"])]
+    tensor = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 2]) for n in "aby"]
+    graph = helper.make_graph(nodes, "two_inputs", tensor[:2], tensor[2:],
+                              [numpy_helper.from_array(weights, "W")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def build_onnx_two_inputs(root: Path) -> ZooModel:
+    """A graph of two named inputs, saved with a dict input example: MLflow answers {"y": ...}."""
+    import mlflow.onnx
+
+    rng = np.random.default_rng(7)
+    sample = {"a": rng.normal(size=(24, 2)).astype(np.float32),
+              "b": rng.normal(size=(24, 2)).astype(np.float32)}
+    versions = Versions(root, "onnx-two-inputs")
+    for v in (1, 2):
+        graph = two_input_graph(v)
+        outputs = {"y": sample["a"] @ (np.array([[1, 2], [3, 4]], np.float32) * v) + sample["b"]}
+        versions.save(mlflow.onnx.save_model, graph, signature=signature(sample, outputs),
+                      input_example={k: a[:3] for k, a in sample.items()})
+    picked = {k: a[:SAMPLE_ROWS] for k, a in sample.items()}
+    return ZooModel("onnx-two-inputs", "onnx", False, versions.pair(), picked)
+
+
+def _frame_model_class() -> type:
+    import mlflow.pyfunc
+
+    class Banding(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """A hand-written scorer answering a DataFrame: a score and a band (a string)."""
+
+        def __init__(self, cut: float) -> None:
+            self.cut = cut
+
+        def predict(self, context: Any, model_input: pd.DataFrame,
+                    params: Any = None) -> pd.DataFrame:
+            score = model_input["amount"] * 0.1 + model_input["visits"]
+            band = np.where(score > self.cut, "high", "low")
+            return pd.DataFrame({"score": score.astype("float64"),
+                                 "band": pd.Series(band, dtype=object)})
+
+    return Banding
+
+
+def save_python_model(versions: Versions, model: Any, frame: pd.DataFrame, **kwargs: Any
+                      ) -> None:
+    """mlflow.pyfunc.save_model of a PythonModel defined here, pickled by value (as a
+    notebook's class is)."""
+    import cloudpickle
+    import mlflow.pyfunc
+
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        versions.save(lambda m, path, **kw: mlflow.pyfunc.save_model(path, python_model=m,
+                                                                     **kw),
+                      model, input_example=frame.head(3), **kwargs)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+
+
+def build_pyfunc_frame(root: Path) -> ZooModel:
+    """A PythonModel answering a DataFrame of a number and a string column."""
+    frame = pyfunc_frame()
+    versions = Versions(root, "pyfunc-frame")
+    for v in (1, 2):
+        model = _frame_model_class()((3.0, 6.0)[v - 1])
+        save_python_model(versions, model, frame,
+                          signature=signature(frame, model.predict(None, frame)))
+    return ZooModel("pyfunc-frame", "python_function", True, versions.pair(), spread(frame))
+
+
+def build_statsmodels(root: Path) -> ZooModel:
+    """An OLS fit saved by mlflow.statsmodels: MLflow answers a Series, [{"0": value}, ...]."""
+    import mlflow.statsmodels
+    import statsmodels.api as sm
+
+    frame, target = diabetes_frame()
+    features = frame[["bmi", "bp", "s5"]]
+    versions = Versions(root, "statsmodels")
+    for v in (1, 2):
+        rows = slice(0, (150, 442)[v - 1])
+        fitted = sm.OLS(target.iloc[rows], sm.add_constant(features.iloc[rows])).fit()
+        design = sm.add_constant(features)
+        versions.save(mlflow.statsmodels.save_model, fitted,
+                      signature=signature(design, fitted.predict(design)),
+                      input_example=design.head(3))
+    design = sm.add_constant(features)
+    return ZooModel("statsmodels", "python_function", True, versions.pair(), spread(design))
+
+
+def build_catboost(root: Path) -> ZooModel:
+    """A CatBoostClassifier saved by mlflow.catboost (its own .cb format), served through
+    pyfunc with catboost installed."""
+    import catboost
+    import mlflow.catboost
+
+    frame, target = iris_frame()
+    versions = Versions(root, "catboost")
+    for v in (1, 2):
+        model = catboost.CatBoostClassifier(iterations=(3, 30)[v - 1], depth=(2, 4)[v - 1],
+                                            random_seed=v, verbose=False, thread_count=1,
+                                            allow_writing_files=False)
+        model.fit(frame, target)
+        versions.save(mlflow.catboost.save_model, model,
+                      signature=signature(frame, model.predict(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("catboost", "python_function", False, versions.pair(), spread(frame))
+
+
 BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     **{f"{short}-{fmt}": partial(build_sklearn, short=short, fmt=fmt)
        for short in ("logreg", "forest", "ridge") for fmt in ("skops", "cloudpickle")},
@@ -425,6 +569,11 @@ BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     "xgboost-ndarray": partial(build_boosters_ndarray, library="xgboost"),
     "lightgbm-ndarray": partial(build_boosters_ndarray, library="lightgbm"),
     "pyfunc": build_pyfunc,
+    "multioutput": build_multioutput,
+    "onnx-two-inputs": build_onnx_two_inputs,
+    "pyfunc-frame": build_pyfunc_frame,
+    "statsmodels": build_statsmodels,
+    "catboost": build_catboost,
 }
 ZOO_NAMES = tuple(BUILDERS)
 
@@ -444,7 +593,7 @@ def mlflow_predictions(path: Path, sample: Any) -> list[Any]:
 
     with quiet():
         result = mlflow.pyfunc.load_model(str(path)).predict(sample)
-    return per_row(result, len(sample))
+    return per_row(result, row_count(sample))
 
 
 def per_row(result: Any, count: int) -> list[Any]:

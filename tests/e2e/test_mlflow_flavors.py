@@ -40,7 +40,7 @@ from tests.mlflow_zoo import (
 from tests.net import free_port
 
 ENV = "zoo"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the zoo takes minutes
 
 
 @pytest.fixture(scope="session")

@@ -152,3 +152,4 @@ class SmokeOutcome:
     # that must serve the version ("" keeps the registered one) and what the check found.
     serve_with: str = ""
     reference: str = ""
+    output_form: str = ""  # how the reference answers a batch (dict, frame, array, …)

@@ -100,7 +100,7 @@ def predict_fn(model: MLflowModel) -> str:
 
 # pyfunc loaders that read the same files a native loader reads, without unpickling anything
 SAFE_PYFUNC_LOADERS = {"mlflow.onnx": "", "mlflow.sklearn": "skops",
-                       "mlflow.xgboost": "", "mlflow.lightgbm": ""}
+                       "mlflow.xgboost": "", "mlflow.lightgbm": "", "mlflow.catboost": ""}
 
 
 def pyfunc_unpickles(model: MLflowModel) -> bool:

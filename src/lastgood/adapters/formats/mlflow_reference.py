@@ -44,9 +44,11 @@ def reference_answer(model: MLflowModel, version: Version, native: Mapping[str, 
     loaded = mlflow.pyfunc.load_model(str(model.root))
     loaded_at = time.perf_counter()
     records = [dict(g.inputs) for g in version.golden]
-    expected = reference_outputs(loaded, records, version.schema.inputs)
+    raw = loaded.predict(reference_input(records, version.schema.inputs))
+    expected = per_record(raw, len(records))
     own = {"load_ms": (loaded_at - start) * 1000,
-           "predict_ms": (time.perf_counter() - loaded_at) * 1000, "outputs": expected}
+           "predict_ms": (time.perf_counter() - loaded_at) * 1000, "outputs": expected,
+           "output_form": output_form(raw)}
     if version.flavor == PYFUNC:
         return {**own, "reference": "golden outputs recorded by mlflow.pyfunc (the reference)"}
     why = disagreement(native, predictor, loaded, records, version)
@@ -54,10 +56,22 @@ def reference_answer(model: MLflowModel, version: Version, native: Mapping[str, 
         return {**own, "serve_with": PYFUNC,
                 "reference": f"serving through mlflow.pyfunc: the native {version.flavor} "
                              f"path {why}"}
-    return {**native, "outputs": expected,
+    return {**native, "outputs": expected, "output_form": own["output_form"],
             "reference": f"golden outputs recorded by mlflow.pyfunc; the native "
                          f"{version.flavor} path reproduces them and {GENERATED_ROWS} rows "
                          "generated from them"}
+
+
+def output_form(raw: Any) -> str:
+    """How mlflow.pyfunc answered a batch, which decides the JSON `mlflow models serve`
+    answers: `dict` ({name: batch}), `frame` (records), `frame:COLUMN` (one column: lastgood
+    keeps its values), `series:NAME` (records of one column), else `array` (a list per row)."""
+    columns = getattr(raw, "columns", None)
+    if columns is not None and hasattr(raw, "to_dict"):
+        return f"frame:{columns[0]}" if len(columns) == 1 else "frame"
+    if hasattr(raw, "to_frame"):  # a pandas Series: MLflow answers it as one-column records
+        return f"series:{0 if raw.name is None else raw.name}"
+    return "dict" if isinstance(raw, Mapping) else "array"
 
 
 def reference_outputs(loaded: Any, records: Sequence[Mapping[str, Any]],

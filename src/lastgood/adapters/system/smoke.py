@@ -36,6 +36,9 @@ from lastgood.domain.versions import Version, golden_problems, golden_summary
 from lastgood.ports import ArtifactStore
 
 FORMATS = "lastgood.adapters.formats:LocalModelFormats"
+REFERENCE_FAILED = ("re-save the model with MLflow's save_model: mlflow.pyfunc cannot load or "
+                    "predict what its MLmodel describes (a predict_fn the model lacks, a missing "
+                    "package)")
 
 
 def run_in_child(version: Version, directory: str, formats_ref: str) -> dict[str, Any]:
@@ -53,7 +56,8 @@ def run_in_child(version: Version, directory: str, formats_ref: str) -> dict[str
     try:
         return dict(check(version, Path(directory), answer, predictor))
     except Exception as exc:  # the reference fails: nothing can be recorded
-        return {"error": f"mlflow.pyfunc (the reference) failed: {type(exc).__name__}: {exc}"}
+        return {"error": f"mlflow.pyfunc (the reference) failed: {type(exc).__name__}: {exc}",
+                "reference": REFERENCE_FAILED}
 
 
 def _native_run(formats: Any, version: Version, directory: Path) -> tuple[dict[str, Any], Any]:
@@ -138,7 +142,8 @@ class ChildSession:
         answer = self._answer(head)
         self._done(head)
         if "error" in answer:
-            return SmokeOutcome(False, str(answer["error"]))
+            return SmokeOutcome(False, str(answer["error"]),
+                                reference=str(answer.get("reference", "")))
         return compare(head.version, answer)
 
     def _answer(self, head: _Handed) -> dict[str, Any]:
@@ -240,7 +245,8 @@ def compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
     return SmokeOutcome(not problems, summary, float(result["load_ms"]),
                         float(result["predict_ms"]), tuple({"problem": p} for p in problems),
                         outputs, serve_with=str(result.get("serve_with", "")),
-                        reference=str(result.get("reference", "")))
+                        reference=str(result.get("reference", "")),
+                        output_form=str(result.get("output_form", "")))
 
 
 def _read_answer(stream: IO[bytes], deadline: float) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from lastgood import __version__
 from lastgood.domain.errors import LastGoodError, UnsupportedMediaType
 from lastgood.domain.versions import Column, Version
+from lastgood.services.golden_record import OUTPUT_FORM
 from lastgood.serving.errors import error_headers, json_response, status_for
 from lastgood.serving.inputs import MalformedBody, field_error
 from lastgood.serving.predicting import Decoded, Predictions, request_id_of
@@ -197,6 +198,18 @@ def _from_csv(body: bytes, version: Version) -> Decoded:
     return Decoded(records, path="rows")
 
 
+def as_mlflow_answers(predictions: list[Any], version: Version) -> Any:
+    """The `predictions` `mlflow models serve` answers for the same batch (its
+    predictions_to_json): {name: [...]} for several named outputs, one-column records for a
+    Series or a one-column DataFrame, else one value per record."""
+    kind, _, name = version.provenance.get(OUTPUT_FORM, "").partition(":")
+    if kind == "dict" and predictions and all(isinstance(p, dict) for p in predictions):
+        return {k: [p.get(k) for p in predictions] for k in predictions[0]}
+    if kind in ("frame", "series") and name:
+        return [{name: p} for p in predictions]
+    return predictions
+
+
 class Scoring:
     """The MLflow scoring handlers, translating onto the shared `Predictions` call."""
 
@@ -211,7 +224,8 @@ class Scoring:
             answer = await self.core.answer(request, model, decode, request_id=request_id)
         except LastGoodError as exc:
             return error(exc, request_id)
-        return json_response({"predictions": answer.predictions}, headers={
+        body = {"predictions": as_mlflow_answers(answer.predictions, answer.version)}
+        return json_response(body, headers={
             "X-Model-Version": str(answer.version.number), "X-Request-Id": answer.request_id})
 
     async def ping(self, request: Request) -> Response:
