@@ -518,6 +518,56 @@ def build_pyfunc_frame(root: Path) -> ZooModel:
     return ZooModel("pyfunc-frame", "python_function", True, versions.pair(), spread(frame))
 
 
+def _params_model_class() -> type:
+    import mlflow.pyfunc
+
+    class Margin(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """A scorer taking an inference param: how far each score is above `threshold`."""
+
+        def __init__(self, weight: float) -> None:
+            self.weight = weight
+
+        def predict(self, context: Any, model_input: pd.DataFrame,
+                    params: dict[str, Any] | None = None) -> pd.Series:
+            threshold = float((params or {}).get("threshold", 50.0))
+            score = model_input["amount"] * self.weight + model_input["visits"]
+            return (score - threshold).astype("float64")
+
+    return Margin
+
+
+PARAMS_EXAMPLE = {"threshold": 60.0}
+
+
+def build_pyfunc_params(root: Path) -> ZooModel:
+    """A PythonModel with a params schema (infer_signature(params=...)); its input example
+    carries params, so MLflow's serving_input_example.json sends them."""
+    from mlflow.models import infer_signature
+
+    frame = pyfunc_frame()
+    versions = Versions(root, "pyfunc-params")
+    for v in (1, 2):
+        model = _params_model_class()((0.5, 2.0)[v - 1])
+        with quiet():
+            sig = infer_signature(frame, model.predict(None, frame), params={"threshold": 50.0})
+        versions.save(lambda m, path, **kw: _save_with_params(m, path, frame, **kw), model,
+                      signature=sig)
+    return ZooModel("pyfunc-params", "python_function", True, versions.pair(), spread(frame))
+
+
+def _save_with_params(model: Any, path: str, frame: pd.DataFrame, **kwargs: Any) -> None:
+    import cloudpickle
+    import mlflow.pyfunc
+
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        mlflow.pyfunc.save_model(path, python_model=model,
+                                 input_example=(frame.head(3), PARAMS_EXAMPLE), **kwargs)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+
+
 def build_statsmodels(root: Path) -> ZooModel:
     """An OLS fit saved by mlflow.statsmodels: MLflow answers a Series, [{"0": value}, ...]."""
     import mlflow.statsmodels
@@ -572,6 +622,7 @@ BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     "multioutput": build_multioutput,
     "onnx-two-inputs": build_onnx_two_inputs,
     "pyfunc-frame": build_pyfunc_frame,
+    "pyfunc-params": build_pyfunc_params,
     "statsmodels": build_statsmodels,
     "catboost": build_catboost,
 }

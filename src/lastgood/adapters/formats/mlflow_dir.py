@@ -18,7 +18,7 @@ import yaml
 from lastgood.adapters.formats.detect import MLMODEL
 from lastgood.domain.compatibility import normal_name
 from lastgood.domain.errors import InvalidInput
-from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Runtime
+from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Param, Runtime
 from lastgood.services.documents import example_records, spec_columns
 
 Schema2 = tuple[tuple[Column, ...], tuple[Column, ...]]
@@ -140,6 +140,30 @@ def signature(model: MLflowModel) -> tuple[Schema2 | None, list[str]]:
         return None, ["the signature has input types lastgood cannot express; pass "
                       "--input-schema"]
     return (inputs, outputs or ()), []
+
+
+PARAM_TYPES = frozenset({"string", "integer", "long", "float", "double", "boolean", "datetime",
+                         "object"})
+
+
+def params_schema(model: MLflowModel) -> tuple[Param, ...]:
+    """The inference params of the signature (MLflow's ParamSchema), none when it has none."""
+    sig = model.meta.get("signature")
+    raw = sig.get("params") if isinstance(sig, Mapping) else None
+    try:
+        specs = json.loads(raw) if isinstance(raw, str) else raw
+        params = tuple(Param(str(p["name"]), str(p["type"]), p.get("default"),
+                             tuple(p.get("shape") or ())) for p in specs or ())
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(f"the params of the signature in {model.root.name}/{MLMODEL} are "
+                           f"malformed: {exc}",
+                           fix="re-log the model with mlflow's infer_signature(params=...)"
+                           ) from exc
+    unknown = [p.name for p in params if p.dtype not in PARAM_TYPES]
+    if unknown:
+        raise InvalidInput(f"param {unknown[0]!r} has a type lastgood does not check",
+                           fix=f"use one of {', '.join(sorted(PARAM_TYPES))}")
+    return params
 
 
 def named(columns: Sequence[Column], names: Sequence[str]) -> tuple[Column, ...]:

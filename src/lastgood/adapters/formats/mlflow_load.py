@@ -4,7 +4,7 @@ serving, the signature reconciled with what the model itself says."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from lastgood.adapters.formats.mlflow_dir import (
     examples,
     model_file,
     named,
+    params_schema,
     predict_fn,
     pyfunc_unpickles,
     runtime,
@@ -48,6 +49,7 @@ def inspect_mlflow(model: MLflowModel, flavor: str | None, *, allow_pickle: bool
     own_notes = tuple(n for n in inner.notes
                       if declared is None or not n.startswith("input columns unknown"))
     return replace(inner, schema=schema, runtime=pinned, golden=golden,
+                   params=params_schema(model),
                    notes=(*path_notes, *own_notes, *schema_notes, *runtime_notes,
                           *golden_notes))
 
@@ -148,8 +150,9 @@ def pyfunc_predictor(model: MLflowModel, version: Version) -> Predictor:
     # called without mlflow's second enforcement, which costs several times the prediction of a
     # small model.
     inner = getattr(loaded, "_predict_fn", None) if version.schema.inputs else None
+    defaults = {p.name: p.default for p in version.schema.params}
     return PyfuncPredictor(inner if callable(inner) else loaded.predict,
-                           tuple(version.schema.inputs))
+                           tuple(version.schema.inputs), defaults)
 
 
 def load_reference(root: Path, *, what: str) -> Any:
@@ -165,12 +168,22 @@ class PyfuncPredictor:
 
     call: Any  # the model's predict function: batch input -> batch output
     columns: tuple[Column, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # its params schema's defaults
 
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """One plain output per record."""
+        """One plain output per record (the params schema's defaults, if it has one)."""
+        if self.defaults:
+            return self.predict_with_params(records, self.defaults)
         if not records:
             return []
         return per_record(self.call(self._inputs(records)), len(records))
+
+    def predict_with_params(self, records: Sequence[Mapping[str, Any]],
+                            params: Mapping[str, Any]) -> list[Any]:
+        """One plain output per record, the model given its inference params."""
+        if not records:
+            return []
+        return per_record(self.call(self._inputs(records), params=dict(params)), len(records))
 
     def _inputs(self, records: Sequence[Mapping[str, Any]]) -> Any:
         if len(self.columns) == 1 and self.columns[0].shape:

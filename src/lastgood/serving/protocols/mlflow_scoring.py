@@ -1,7 +1,8 @@
 """MLflow's scoring protocol, as `mlflow models serve` speaks it.
 
     POST /invocations   application/json with exactly one of dataframe_split, dataframe_records,
-                        instances, inputs (plus an optional, empty params), or text/csv with a
+                        instances, inputs (plus params, checked against the version's params
+                        schema and filled with its defaults), or text/csv with a
                         header row; answers {"predictions": [...]}; other content types 415
     GET  /ping, /health 200 when every deployed model has a warm live slot, else 503
     GET  /version       lastgood's version, as text
@@ -92,11 +93,9 @@ def _from_json(body: bytes, version: Version) -> Decoded:
     extra = sorted(set(payload) - {given[0], "params"})
     if extra:
         raise field_error(extra[0], "unexpected member", JSON_FIX)
-    if payload.get("params"):
-        raise field_error("params", "this model takes no inference params",
-                          "leave params out (lastgood predictors take records only)")
     key = given[0]
-    return Decoded(_records(key, payload[key], version), path=key)
+    return Decoded(_records(key, payload[key], version), path=key,
+                   params=payload.get("params"))
 
 
 def _records(key: str, value: Any, version: Version) -> Records:

@@ -156,7 +156,8 @@ def _decode(header_length: str | None, body: bytes, version: Version) -> Decoded
     if not named_outputs(version):  # several outputs are checked once the model named them
         check_requested(request, output_name(version))
     return Decoded(tensors_to_records(request.inputs, version), path="inputs",
-                   request_id=request.id, extra=request)
+                   request_id=request.id, extra=request, params=request.params,
+                   params_path="parameters")
 
 
 def _render(answer: Answer) -> Response:
