@@ -21,13 +21,13 @@ import httpx
 import pytest
 
 from tests.e2e.cli import Cli, Result
-from tests.mlflow_zoo import ZooModel, build_zoo, same_predictions
+from tests.mlflow_zoo import ZooModel, build_zoo, mlflow_predictions, same_predictions
 from tests.net import free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the zoo takes minutes
 
 SHAPES = ("logreg-proba", "multioutput", "onnx", "onnx-zipmap", "onnx-two-inputs",
-          "pyfunc-frame", "statsmodels", "catboost")
+          "pyfunc-frame", "pyfunc-params", "statsmodels", "catboost")
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +141,109 @@ def test_registration_names_the_pyfunc_path_and_why(shapes: dict[str, ZooModel],
     assert "note: serving through mlflow.pyfunc: predict_fn predict_proba" in made.out
     assert json.loads(ok(cli("show", entry.name, "1", "--json")).out)["flavor"] == \
         "python_function"
+
+
+# -- every output through tritonclient, params through MLflow's client and tritonclient ------
+
+@pytest.fixture(scope="module")
+def two_models(shapes: dict[str, ZooModel], tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[str, Cli]]:
+    """One `lastgood serve` of an ONNX classifier (label and probabilities) and a pyfunc with a
+    params schema (the /invocations default)."""
+    cli = Cli(home=tmp_path_factory.mktemp("two-models"))
+    ok(cli("env", "set", "prod"))
+    for name in ("onnx", "pyfunc-params"):
+        ok(cli(*shapes[name].register_args(1)))
+        ok(cli("deploy", name, "1", "--env", "prod", "--reason", "first"))
+    port = free_port()
+    command = [sys.executable, "-m", "lastgood", "serve", "--env", "prod", "--port", str(port),
+               "--default-model", "pyfunc-params"]
+    with serving(command, cli.env(), port) as url:
+        yield url, cli
+
+
+def onnx_input(entry: ZooModel, *, binary: bool) -> Any:
+    import numpy as np
+    import tritonclient.http as tc
+
+    features = np.asarray(entry.sample, dtype=np.float32)
+    tensor = tc.InferInput("float_input", list(features.shape), "FP32")
+    tensor.set_data_from_numpy(features, binary_data=binary)
+    return tensor
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_oip_answers_every_output_named_and_only_those_asked(
+        binary: bool, shapes: dict[str, ZooModel], two_models: tuple[str, Cli]) -> None:
+    import numpy as np
+    import tritonclient.http as tc
+    from tritonclient.utils import InferenceServerException
+
+    entry, (url, _) = shapes["onnx"], two_models
+    theirs = mlflow_predictions(entry.dirs[0], np.asarray(entry.sample, dtype=np.float32))
+    client = tc.InferenceServerClient(url.removeprefix("http://"))
+    every = client.infer("onnx", [onnx_input(entry, binary=binary)])
+    names = [o["name"] for o in every.get_response()["outputs"]]
+    assert names == ["label", "probabilities"]
+    assert every.as_numpy("label").tolist() == [t["label"] for t in theirs]
+    assert same_json(every.as_numpy("probabilities").tolist(),
+                     [t["probabilities"] for t in theirs])
+    asked = [tc.InferRequestedOutput("probabilities", binary_data=binary)]
+    one = client.infer("onnx", [onnx_input(entry, binary=binary)], outputs=asked)
+    assert [o["name"] for o in one.get_response()["outputs"]] == ["probabilities"]
+    with pytest.raises(InferenceServerException, match="no output named 'score'"):
+        client.infer("onnx", [onnx_input(entry, binary=binary)],
+                     outputs=[tc.InferRequestedOutput("score", binary_data=binary)])
+
+
+def test_params_reach_the_model_through_mlflows_scoring_client(
+        shapes: dict[str, ZooModel], two_models: tuple[str, Cli]) -> None:
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    entry, (url, _) = shapes["pyfunc-params"], two_models
+    host, port = url.removeprefix("http://").split(":")
+    client = ScoringServerClient(host, int(port))
+    sample = entry.sample.head(3)
+    expected = mlflow_pyfunc(entry.dirs[0], sample, {"threshold": 60.0})
+    got = client.invoke(sample, params={"threshold": 60.0}).get_predictions()
+    assert same_predictions(got.iloc[:, 0].tolist(), expected)
+    defaults = client.invoke(sample).get_predictions()
+    assert same_predictions(defaults.iloc[:, 0].tolist(),
+                            mlflow_pyfunc(entry.dirs[0], sample, None))
+    with pytest.raises(Exception, match="threshold") as refused:
+        client.invoke(sample, params={"threshold": "high"})
+    assert "422" in str(refused.value)
+    with pytest.raises(Exception, match="cutoff"):
+        client.invoke(sample, params={"cutoff": 1.0})
+
+
+def test_params_reach_the_model_through_tritonclient(
+        shapes: dict[str, ZooModel], two_models: tuple[str, Cli]) -> None:
+    import numpy as np
+    import tritonclient.http as tc
+    from tritonclient.utils import InferenceServerException
+
+    entry, (url, _) = shapes["pyfunc-params"], two_models
+    sample = entry.sample.head(3)
+    columns = [("amount", "FP64", np.float64), ("visits", "INT64", np.int64),
+               ("tier", "BYTES", np.object_)]
+    tensors = []
+    for name, datatype, dtype in columns:
+        tensor = tc.InferInput(name, [len(sample)], datatype)
+        tensor.set_data_from_numpy(sample[name].to_numpy(dtype=dtype), binary_data=False)
+        tensors.append(tensor)
+    client = tc.InferenceServerClient(url.removeprefix("http://"))
+    answer = client.infer("pyfunc-params", tensors, parameters={"threshold": 60.0})
+    [output] = answer.get_response()["outputs"]
+    assert same_predictions(answer.as_numpy(output["name"]).tolist(),
+                            mlflow_pyfunc(entry.dirs[0], sample, {"threshold": 60.0}))
+    with pytest.raises(InferenceServerException, match=r"parameters\.threshold"):
+        client.infer("pyfunc-params", tensors, parameters={"threshold": "high"})
+
+
+def mlflow_pyfunc(path: Path, sample: Any, params: dict[str, Any] | None) -> list[Any]:
+    """What mlflow.pyfunc itself answers, with these params."""
+    import mlflow.pyfunc
+
+    answer = mlflow.pyfunc.load_model(str(path)).predict(sample, params=params)
+    return [float(v) for v in answer]
