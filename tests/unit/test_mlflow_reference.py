@@ -3,11 +3,14 @@ reference's batch answer is told apart (it decides the JSON of /invocations)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
 
 from lastgood.adapters.formats.mlflow_reference import disagreement, generated_rows, output_form
-from lastgood.domain.versions import Column
+from lastgood.domain.versions import Column, Schema, Version
+from lastgood.testing import make_manifest
 
 EXAMPLES = [{"amount": 3.5, "visits": 0, "tier": "gold", "x": [0.0, 10.0]},
             {"amount": 9.0, "visits": 6, "tier": "silver", "x": [1.0, 20.0]}]
@@ -46,11 +49,6 @@ class Labels:
 
 
 def test_a_native_path_answering_otherwise_is_named_with_both_answers() -> None:
-    from datetime import UTC, datetime
-
-    from lastgood.domain.versions import Schema, Version
-    from lastgood.testing import make_manifest
-
     manifest = make_manifest(("MLmodel", b"flavors: {}"))
     version = Version(model="m", number=0, manifest=manifest, digest=manifest.digest,
                       flavor="sklearn", created_at=datetime(2026, 1, 1, tzinfo=UTC),
