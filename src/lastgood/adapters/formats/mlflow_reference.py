@@ -34,12 +34,13 @@ NOT_ALLOWED = ("golden outputs recorded by lastgood's own loader, not checked ag
 def reference_answer(model: MLflowModel, version: Version, native: Mapping[str, Any],
                      predictor: Predictor | None) -> dict[str, Any]:
     """The recording child's answer: the reference's outputs, and which path must serve."""
+    failed = "error" in native  # then the native failure is the answer, without a note
     if pyfunc_unpickles(model) and not version.unsafe_format:
-        return {**native, "reference": NOT_ALLOWED}
+        return dict(native) if failed else {**native, "reference": NOT_ALLOWED}
     try:
         import mlflow.pyfunc
     except ImportError:
-        return {**native, "reference": NOT_INSTALLED}
+        return dict(native) if failed else {**native, "reference": NOT_INSTALLED}
     start = time.perf_counter()
     loaded = mlflow.pyfunc.load_model(str(model.root))
     loaded_at = time.perf_counter()
