@@ -56,8 +56,10 @@ def serving(command: list[str], env: dict[str, str], port: int) -> Iterator[str]
                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: answers(url) or server.poll() is not None, timeout_s=120, poll_s=0.3)
+        up = wait_for(lambda: answers(url) or server.poll() is not None, timeout_s=600,
+                      poll_s=0.3)
         assert server.poll() is None, server.communicate()[1][-2000:]
+        assert up, f"{command[0]} never answered /ping on {url}"
         yield url
     finally:
         server.send_signal(signal.SIGTERM)
@@ -122,8 +124,8 @@ def test_invocations_answer_what_mlflow_models_serve_answers(
     port = free_port()
     command = [sys.executable, "-m", "lastgood", "serve", "--env", "prod", "--port", str(port)]
     with serving(command, cli.env(), port) as url:
-        wait_for(lambda: invocations(url, payload).headers.get("x-model-version") == "2",
-                 timeout_s=60, poll_s=0.3)
+        assert wait_for(lambda: invocations(url, payload).headers.get("x-model-version") == "2",
+                        timeout_s=120, poll_s=0.3), "lastgood serve never answered as v2"
         second = invocations(url, payload)
         assert second.status_code == 200, second.text
         assert same_json(second.json(), theirs[1]), (second.json(), theirs[1])
