@@ -162,12 +162,21 @@ def test_golden_outputs_recorded_at_registration_are_mlflow_pyfuncs(
     assert golden, "every zoo entry is saved with an input example"
     assert all(g["source"] == "recorded" for g in golden), golden
     inputs = [g["input"] for g in golden]
-    sample = (pd.DataFrame(inputs) if isinstance(entry.sample, pd.DataFrame)
-              else np.asarray([r[entry.tensor_name] for r in inputs],
-                              dtype=np.asarray(entry.sample).dtype))
+    sample = as_sample(entry, inputs)
     expected = mlflow_predictions(entry.dirs[0], sample)
     assert same_predictions([g["output"] for g in golden], expected), (golden, expected)
     assert made["flavor"] == entry.flavor
+
+
+def as_sample(entry: ZooModel, inputs: list[dict[str, Any]]) -> Any:
+    """Golden inputs shaped like the entry's sample (a frame, one array, or named arrays)."""
+    if isinstance(entry.sample, pd.DataFrame):
+        return pd.DataFrame(inputs)
+    if isinstance(entry.sample, dict):
+        return {k: np.asarray([r[k] for r in inputs], dtype=v.dtype)
+                for k, v in entry.sample.items()}
+    return np.asarray([r[entry.tensor_name] for r in inputs],
+                      dtype=np.asarray(entry.sample).dtype)
 
 
 def test_wrong_dtype_at_predict_is_422_naming_the_column(zoo: dict[str, ZooModel],
