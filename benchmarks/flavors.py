@@ -1,7 +1,9 @@
-"""Serving MLflow models, flavor by flavor: `lastgood serve` against `mlflow models serve`.
+"""Serving MLflow models, flavor by flavor: `lastgood serve` against `mlflow models serve`
+(and MLServer, the OIP v2 reference server, when its binary is given).
 
     .venv/bin/python benchmarks/flavors.py [--seconds 4] [--rate 0] [--concurrency 8]
                                            [--models logreg-skops,pipeline,onnx,...]
+                                           [--mlserver PATH/TO/bin/mlserver]
 
 The alternative MLflow users have is `mlflow models serve -m DIR --env-manager local`. For each
 model of the test zoo (one MLflow directory written by MLflow's own save_model per flavor:
@@ -16,9 +18,14 @@ pyfunc), both servers serve the same directory on loopback, one worker each:
               the slower server's maximum, so both can sustain it).
 One record per request: lastgood's `POST /v1/models/NAME/predict {"records": [...]}`, MLflow's
 `POST /invocations {"dataframe_records": [...]}` (`{"inputs": [...]}` for tensors). Both answers
-are compared once. Targets (per flavor): throughput >= 2x MLflow's, p99 <= MLflow's, start ->
-first answer <= MLflow's. Nothing asserts; it prints the table and PASS/FAIL per target. The
-machine is shared: read the numbers with `uptime` in mind.
+are compared once. Targets (per flavor, pyfunc-served ones included): throughput >= 2x
+MLflow's, p99 <= MLflow's, start -> first answer <= MLflow's. With `--mlserver` (MLServer with
+mlserver-mlflow, installed apart from lastgood, `parallel_workers: 0`), a third server answers
+`POST /v2/models/NAME/infer` (one tensor per column, `content_type` pd, or one tensor) on the
+same directory; targets: lastgood's throughput >= 1.5x MLServer's, p99 <= MLServer's. The
+`path` column says whether lastgood served natively or through mlflow.pyfunc. Nothing asserts;
+it prints the table and PASS/FAIL per target. The machine is shared: read the numbers with
+`uptime` in mind.
 """
 
 from __future__ import annotations
@@ -44,7 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import print_table
 from benchmarks.switch_under_load import HOST, Sample, _one_connection, free_port, lat
 
-DEFAULT_MODELS = ("logreg-skops", "pipeline", "onnx", "xgboost", "lightgbm", "pyfunc")
+DEFAULT_MODELS = ("logreg-skops", "logreg-proba", "pipeline", "onnx", "onnx-zipmap", "xgboost",
+                  "lightgbm", "pyfunc", "statsmodels", "catboost")
 ROUNDS = 3
 
 
@@ -119,7 +127,10 @@ def answer(port: int, path: str, body: bytes) -> tuple[int, Any]:
 
 
 def first_prediction(body: Any) -> Any:
-    """The first prediction of either server's answer (MLflow's ONNX answer: first output)."""
+    """The first prediction of any server's answer (MLflow's ONNX answer: first output; an OIP
+    answer: its first output tensor)."""
+    if isinstance(body, dict) and isinstance(body.get("outputs"), list) and body["outputs"]:
+        body = {"predictions": body["outputs"][0].get("data")}
     found = body.get("predictions") if isinstance(body, dict) else body
     if isinstance(found, dict):
         found = next(iter(found.values()))
@@ -207,8 +218,9 @@ def lastgood_env(home: Path) -> dict[str, str]:
     return env | {"LASTGOOD_HOME": str(home), "LASTGOOD_ACTOR": "bench", "NO_COLOR": "1"}
 
 
-def contestants(entry: Any, home: Path) -> tuple[Server, Server]:
-    """lastgood (the version registered and deployed to its own env) and mlflow, same dir."""
+def contestants(entry: Any, home: Path, mlserver: Path | None) -> list[Server]:
+    """lastgood (the version registered and deployed to its own env), mlflow and MLServer (when
+    its binary is given), on the same directory."""
     env_name = f"bench-{entry.name}"
     pickle = ["--allow-pickle"] if entry.allow_pickle else []
     lastgood_cli(home, "register", entry.name, str(entry.dirs[0]), *pickle)
@@ -230,41 +242,78 @@ def contestants(entry: Any, home: Path) -> tuple[Server, Server]:
                                str(entry.dirs[0]), "--env-manager", "local", "--host", HOST,
                                "--port", str(port)],
                     path_env, "/invocations", json.dumps(theirs_body).encode(), port)
-    return ours, theirs
+    if mlserver is None:
+        return [ours, theirs]
+    return [ours, theirs, mlserver_server(entry, home, mlserver, record)]
+
+
+def mlserver_server(entry: Any, home: Path, binary: Path, record: dict[str, Any]) -> Server:
+    """MLServer's MLflow runtime on the directory, one process (parallel_workers 0)."""
+    root = home / f"mlserver-{entry.name}"
+    (root / entry.name).mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    settings = {"http_port": port, "grpc_port": free_port(), "metrics_port": free_port(),
+                "parallel_workers": 0, "debug": False}
+    (root / "settings.json").write_text(json.dumps(settings))
+    (root / entry.name / "model-settings.json").write_text(json.dumps({
+        "name": entry.name, "implementation": "mlserver_mlflow.MLflowRuntime",
+        "parameters": {"uri": str(entry.dirs[0])}}))
+    env = dict(os.environ, PATH=f"{binary.parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    return Server("mlserver", [str(binary), "start", str(root)], env,
+                  f"/v2/models/{entry.name}/infer", json.dumps(oip_body(entry, record)).encode(),
+                  port)
+
+
+OIP_TYPES = {bool: "BOOL", int: "INT64", float: "FP64", str: "BYTES"}
+
+
+def oip_body(entry: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """One record as MLServer's MLflow runtime reads it: a tensor per column (pd), or the one
+    tensor of a tensor model (np)."""
+    if hasattr(entry.sample, "columns"):
+        inputs = [{"name": k, "shape": [1], "datatype": OIP_TYPES[type(v)], "data": [v]}
+                  for k, v in record.items()]
+        return {"parameters": {"content_type": "pd"}, "inputs": inputs}
+    [(name, row)] = record.items()
+    dtype = "FP32" if str(getattr(entry.sample, "dtype", "")) == "float32" else "FP64"
+    return {"inputs": [{"name": name, "shape": [1, len(row)], "datatype": dtype, "data": row,
+                        "parameters": {"content_type": "np"}}]}
 
 
 @dataclass
 class Outcome:
     name: str
-    flavor: str
+    flavor: str  # the path lastgood serves it by (python_function: through mlflow.pyfunc)
     same_answer: bool
-    start: tuple[float, float]
-    tput: tuple[float, float]
-    latency: tuple[tuple[float, float], tuple[float, float]]
-    failed: tuple[int, int]
+    servers: tuple[str, ...]  # lastgood, mlflow[, mlserver]
+    start: tuple[float, ...]
+    tput: tuple[float, ...]
+    latency: tuple[tuple[float, float], ...]
+    failed: tuple[int, ...]
     rate: float
 
 
-def bench_one(entry: Any, home: Path, *, seconds: float, rate: float,
-              concurrency: int) -> Outcome:
+def bench_one(entry: Any, home: Path, *, seconds: float, rate: float, concurrency: int,
+              mlserver: Path | None) -> Outcome:
     took = time.monotonic()
-    servers = contestants(entry, home)
+    servers = contestants(entry, home, mlserver)
     note(f"  registered and deployed in {time.monotonic() - took:.0f} s")
     try:
         for server in servers:  # one at a time: each starts on an otherwise idle machine
             server.start()
-        note(f"  started: {servers[0].start_s:.1f} s and {servers[1].start_s:.1f} s")
+        note("  started: " + ", ".join(f"{s.label} {s.start_s:.1f} s" for s in servers))
         answers = [first_prediction(answer(s.port, s.path, s.body)[1]) for s in servers]
         in_turns(servers, seconds, rate=None, concurrency=concurrency)
-        tputs = (throughput(servers[0]), throughput(servers[1]))
+        tputs = tuple(throughput(s) for s in servers)
         steady = rate or max(1.0, 0.5 * min(tputs))
         in_turns(servers, seconds, rate=steady, concurrency=concurrency)
-        (lat0, fail0), (lat1, fail1) = paced(servers[0]), paced(servers[1])
+        measured = [paced(s) for s in servers]
     finally:
         for server in servers:
             server.stop()
-    return Outcome(entry.name, entry.flavor, same(*answers), (servers[0].start_s,
-                   servers[1].start_s), tputs, (lat0, lat1), (fail0, fail1), steady)
+    return Outcome(entry.name, entry.flavor, all(same(answers[0], a) for a in answers[1:]),
+                   tuple(s.label for s in servers), tuple(s.start_s for s in servers), tputs,
+                   tuple(m[0] for m in measured), tuple(m[1] for m in measured), steady)
 
 
 def note(text: str) -> None:
@@ -287,12 +336,15 @@ def fmt(value: float, digits: int = 1) -> str:
 def table(outcomes: Sequence[Outcome]) -> None:
     rows = []
     for o in outcomes:
-        for i, who in enumerate(("lastgood", "mlflow")):
-            rows.append((o.name, o.flavor, who, fmt(o.start[i], 2), fmt(o.tput[i], 0),
+        path = "mlflow.pyfunc" if o.flavor == "python_function" else f"native {o.flavor}"
+        for i, who in enumerate(o.servers):
+            rows.append((o.name, path if i == 0 else "", who, fmt(o.start[i], 2),
+                         fmt(o.tput[i], 0),
                          f"{fmt(o.latency[i][0], 2)}/{fmt(o.latency[i][1], 2)}",
                          o.failed[i], fmt(o.rate, 0), "yes" if o.same_answer else "NO"))
-    print_table("serving MLflow models: lastgood vs mlflow models serve (1 worker each)",
-                ("model", "flavor", "server", "start->first 200 s", "max req/s",
+    print_table("serving MLflow models: lastgood vs mlflow models serve (and MLServer), "
+                "1 worker each",
+                ("model", "lastgood path", "server", "start->first 200 s", "max req/s",
                  "p50/p99 ms at rate", "failed", "rate req/s", "same answer"), rows)
 
 
@@ -309,6 +361,11 @@ def verdicts(outcomes: Sequence[Outcome]) -> list[str]:
             ("same answer, no failed request", o.same_answer and not any(o.failed),
              f"failed {o.failed[0]}/{o.failed[1]}"),
         ]
+        if len(o.servers) > 2:
+            vs = o.tput[0] / o.tput[2] if o.tput[2] else float("nan")
+            checks += [("throughput >= 1.5x mlserver", vs >= 1.5, f"{fmt(vs, 2)}x"),
+                       ("p99 <= mlserver", o.latency[0][1] <= o.latency[2][1],
+                        f"{fmt(o.latency[0][1], 2)} vs {fmt(o.latency[2][1], 2)} ms")]
         lines += [f"{'PASS' if ok else 'FAIL'}  {o.name} ({o.flavor}): {label}  ({seen})"
                   for label, ok, seen in checks]
     return lines
@@ -323,7 +380,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8, help="keep-alive connections")
     parser.add_argument("--models", default=",".join(DEFAULT_MODELS),
                         help="zoo entries to measure (tests/mlflow_zoo.py)")
+    parser.add_argument("--mlserver", type=Path, default=None,
+                        help="the mlserver binary of a venv with mlserver and mlserver-mlflow "
+                             "(kept apart from lastgood's): adds MLServer as a third server")
     args = parser.parse_args(argv)
+    if args.mlserver is None or not args.mlserver.is_file():
+        print(f"MLServer column left out: {args.mlserver or 'no --mlserver'} is not an mlserver "
+              "binary (pip install mlserver mlserver-mlflow in a separate venv, then pass "
+              "--mlserver VENV/bin/mlserver)", flush=True)
+        args.mlserver = None
     from tests.mlflow_zoo import build_zoo
 
     began = time.monotonic()
@@ -335,7 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             note(f"measuring {entry.name} ({entry.flavor}) ...")
             try:
                 outcomes.append(bench_one(entry, Path(tmp) / "home", seconds=args.seconds,
-                                          rate=args.rate, concurrency=args.concurrency))
+                                          rate=args.rate, concurrency=args.concurrency,
+                                          mlserver=args.mlserver))
             except RuntimeError as exc:
                 print(f"FAIL  {entry.name} ({entry.flavor}): not measured: {exc}", flush=True)
     print(f"\n{len(outcomes)} models, {args.concurrency} keep-alive connections, one record per "

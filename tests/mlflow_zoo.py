@@ -85,8 +85,19 @@ def spread(frame: pd.DataFrame, count: int = SAMPLE_ROWS) -> pd.DataFrame:
     return frame.iloc[:: max(1, len(frame) // count)].head(count).reset_index(drop=True)
 
 
+def row_count(sample: Any) -> int:
+    """Rows in a DataFrame, an array, or a dict of arrays (a graph's named inputs)."""
+    if isinstance(sample, Mapping):
+        return len(next(iter(sample.values())))
+    return len(sample)
+
+
 def records_of(sample: Any, *, tensor_name: str) -> list[dict[str, Any]]:
-    """A DataFrame's rows as records; a 2-D array's rows as one tensor field per record."""
+    """A DataFrame's rows as records; a 2-D array's rows as one tensor field per record; a dict
+    of arrays as one field per named input."""
+    if isinstance(sample, Mapping):
+        return [{k: [plain(v) for v in np.asarray(arr)[i]] for k, arr in sample.items()}
+                for i in range(row_count(sample))]
     if isinstance(sample, pd.DataFrame):
         return [{k: plain(v) for k, v in row.items()} for row in sample.to_dict("records")]
     return [{tensor_name: [plain(v) for v in row]} for row in np.asarray(sample)]
@@ -185,6 +196,24 @@ def build_sklearn(root: Path, short: str, fmt: str) -> ZooModel:
         save_sklearn(versions, make(v).fit(frame, target), frame, fmt=fmt)
     return ZooModel(f"{short}-{fmt}", "sklearn", fmt == "cloudpickle", versions.pair(),
                     spread(frame))
+
+
+def build_sklearn_proba(root: Path) -> ZooModel:
+    """A classifier saved with pyfunc_predict_fn="predict_proba", the way MLflow users serve
+    scores: MLflow answers each class's probability, never the label."""
+    import mlflow.sklearn
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = iris_frame()
+    versions = Versions(root, "logreg-proba")
+    for v in (1, 2):
+        fitted = LogisticRegression(C=(0.01, 10.0)[v - 1], max_iter=2000).fit(frame, target)
+        versions.save(mlflow.sklearn.save_model, fitted, serialization_format="skops",
+                      skops_trusted_types=skops_types(fitted),
+                      pyfunc_predict_fn="predict_proba",
+                      signature=signature(frame, fitted.predict_proba(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("logreg-proba", "python_function", False, versions.pair(), spread(frame))
 
 
 def build_sklearn_ndarray(root: Path) -> ZooModel:
@@ -394,10 +423,194 @@ def build_pyfunc(root: Path) -> ZooModel:
     return ZooModel("pyfunc", "python_function", True, versions.pair(), spread(frame))
 
 
+def build_multioutput(root: Path) -> ZooModel:
+    """A MultiOutputRegressor over Ridge: two outputs per row, MLflow answers a 2-D array."""
+    import mlflow.sklearn
+    from sklearn.linear_model import Ridge
+    from sklearn.multioutput import MultiOutputRegressor
+
+    frame, target = diabetes_frame()
+    targets = np.column_stack([target.to_numpy(), target.to_numpy() * 0.5 + frame["bmi"] * 100])
+    versions = Versions(root, "multioutput")
+    for v in (1, 2):
+        fitted = MultiOutputRegressor(Ridge(alpha=(100.0, 0.01)[v - 1])).fit(frame, targets)
+        versions.save(mlflow.sklearn.save_model, fitted, serialization_format="skops",
+                      skops_trusted_types=skops_types(fitted),
+                      signature=signature(frame, fitted.predict(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("multioutput", "sklearn", False, versions.pair(), spread(frame))
+
+
+def two_input_graph(version: int) -> Any:
+    """An ONNX graph of two named inputs a, b (float32 [N, 2]) answering y = a @ W + b."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32) * version
+    nodes = [helper.make_node("MatMul", ["a", "W"], ["aw"]),
+             helper.make_node("Add", ["aw", "b"], ["y"])]
+    tensor = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [None, 2]) for n in "aby"]
+    graph = helper.make_graph(nodes, "two_inputs", tensor[:2], tensor[2:],
+                              [numpy_helper.from_array(weights, "W")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def build_onnx_two_inputs(root: Path) -> ZooModel:
+    """A graph of two named inputs, saved with a dict input example: MLflow answers {"y": ...}."""
+    import mlflow.onnx
+
+    rng = np.random.default_rng(7)
+    sample = {"a": rng.normal(size=(24, 2)).astype(np.float32),
+              "b": rng.normal(size=(24, 2)).astype(np.float32)}
+    versions = Versions(root, "onnx-two-inputs")
+    for v in (1, 2):
+        graph = two_input_graph(v)
+        outputs = {"y": sample["a"] @ (np.array([[1, 2], [3, 4]], np.float32) * v) + sample["b"]}
+        versions.save(mlflow.onnx.save_model, graph, signature=signature(sample, outputs),
+                      input_example={k: a[:3] for k, a in sample.items()})
+    picked = {k: a[:SAMPLE_ROWS] for k, a in sample.items()}
+    return ZooModel("onnx-two-inputs", "onnx", False, versions.pair(), picked)
+
+
+def _frame_model_class() -> type:
+    import mlflow.pyfunc
+
+    class Banding(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """A hand-written scorer answering a DataFrame: a score and a band (a string)."""
+
+        def __init__(self, cut: float) -> None:
+            self.cut = cut
+
+        def predict(self, context: Any, model_input: pd.DataFrame,
+                    params: Any = None) -> pd.DataFrame:
+            score = model_input["amount"] * 0.1 + model_input["visits"]
+            band = np.where(score > self.cut, "high", "low")
+            return pd.DataFrame({"score": score.astype("float64"),
+                                 "band": pd.Series(band, dtype=object)})
+
+    return Banding
+
+
+def save_python_model(versions: Versions, model: Any, frame: pd.DataFrame, **kwargs: Any
+                      ) -> None:
+    """mlflow.pyfunc.save_model of a PythonModel defined here, pickled by value (as a
+    notebook's class is)."""
+    import cloudpickle
+    import mlflow.pyfunc
+
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        versions.save(lambda m, path, **kw: mlflow.pyfunc.save_model(path, python_model=m,
+                                                                     **kw),
+                      model, input_example=frame.head(3), **kwargs)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+
+
+def build_pyfunc_frame(root: Path) -> ZooModel:
+    """A PythonModel answering a DataFrame of a number and a string column."""
+    frame = pyfunc_frame()
+    versions = Versions(root, "pyfunc-frame")
+    for v in (1, 2):
+        model = _frame_model_class()((3.0, 6.0)[v - 1])
+        save_python_model(versions, model, frame,
+                          signature=signature(frame, model.predict(None, frame)))
+    return ZooModel("pyfunc-frame", "python_function", True, versions.pair(), spread(frame))
+
+
+def _params_model_class() -> type:
+    import mlflow.pyfunc
+
+    class Margin(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """A scorer taking an inference param: how far each score is above `threshold`."""
+
+        def __init__(self, weight: float) -> None:
+            self.weight = weight
+
+        def predict(self, context: Any, model_input: pd.DataFrame,
+                    params: dict[str, Any] | None = None) -> pd.Series:
+            threshold = float((params or {}).get("threshold", 50.0))
+            score = model_input["amount"] * self.weight + model_input["visits"]
+            return (score - threshold).astype("float64")
+
+    return Margin
+
+
+PARAMS_EXAMPLE = {"threshold": 60.0}
+
+
+def build_pyfunc_params(root: Path) -> ZooModel:
+    """A PythonModel with a params schema (infer_signature(params=...)); its input example
+    carries params, so MLflow's serving_input_example.json sends them."""
+    from mlflow.models import infer_signature
+
+    frame = pyfunc_frame()
+    versions = Versions(root, "pyfunc-params")
+    for v in (1, 2):
+        model = _params_model_class()((0.5, 2.0)[v - 1])
+        with quiet():
+            sig = infer_signature(frame, model.predict(None, frame), params={"threshold": 50.0})
+        versions.save(lambda m, path, **kw: _save_with_params(m, path, frame, **kw), model,
+                      signature=sig)
+    return ZooModel("pyfunc-params", "python_function", True, versions.pair(), spread(frame))
+
+
+def _save_with_params(model: Any, path: str, frame: pd.DataFrame, **kwargs: Any) -> None:
+    import cloudpickle
+    import mlflow.pyfunc
+
+    module = sys.modules[__name__]
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        mlflow.pyfunc.save_model(path, python_model=model,
+                                 input_example=(frame.head(3), PARAMS_EXAMPLE), **kwargs)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+
+
+def build_statsmodels(root: Path) -> ZooModel:
+    """An OLS fit saved by mlflow.statsmodels: MLflow answers a Series, [{"0": value}, ...]."""
+    import mlflow.statsmodels
+    import statsmodels.api as sm
+
+    frame, target = diabetes_frame()
+    features = frame[["bmi", "bp", "s5"]]
+    versions = Versions(root, "statsmodels")
+    for v in (1, 2):
+        rows = slice(0, (150, 442)[v - 1])
+        fitted = sm.OLS(target.iloc[rows], sm.add_constant(features.iloc[rows])).fit()
+        design = sm.add_constant(features)
+        versions.save(mlflow.statsmodels.save_model, fitted,
+                      signature=signature(design, fitted.predict(design)),
+                      input_example=design.head(3))
+    design = sm.add_constant(features)
+    return ZooModel("statsmodels", "python_function", True, versions.pair(), spread(design))
+
+
+def build_catboost(root: Path) -> ZooModel:
+    """A CatBoostClassifier saved by mlflow.catboost (its own .cb format), served through
+    pyfunc with catboost installed."""
+    import catboost
+    import mlflow.catboost
+
+    frame, target = iris_frame()
+    versions = Versions(root, "catboost")
+    for v in (1, 2):
+        model = catboost.CatBoostClassifier(iterations=(3, 30)[v - 1], depth=(2, 4)[v - 1],
+                                            random_seed=v, verbose=False, thread_count=1,
+                                            allow_writing_files=False)
+        model.fit(frame, target)
+        versions.save(mlflow.catboost.save_model, model,
+                      signature=signature(frame, model.predict(frame)),
+                      input_example=frame.head(3))
+    return ZooModel("catboost", "python_function", False, versions.pair(), spread(frame))
+
+
 BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     **{f"{short}-{fmt}": partial(build_sklearn, short=short, fmt=fmt)
        for short in ("logreg", "forest", "ridge") for fmt in ("skops", "cloudpickle")},
     "logreg-ndarray": build_sklearn_ndarray,
+    "logreg-proba": build_sklearn_proba,
     "pipeline": build_pipeline,
     "onnx": partial(build_onnx, zipmap=False),
     "onnx-zipmap": partial(build_onnx, zipmap=True),
@@ -406,6 +619,12 @@ BUILDERS: dict[str, Callable[[Path], ZooModel]] = {
     "xgboost-ndarray": partial(build_boosters_ndarray, library="xgboost"),
     "lightgbm-ndarray": partial(build_boosters_ndarray, library="lightgbm"),
     "pyfunc": build_pyfunc,
+    "multioutput": build_multioutput,
+    "onnx-two-inputs": build_onnx_two_inputs,
+    "pyfunc-frame": build_pyfunc_frame,
+    "pyfunc-params": build_pyfunc_params,
+    "statsmodels": build_statsmodels,
+    "catboost": build_catboost,
 }
 ZOO_NAMES = tuple(BUILDERS)
 
@@ -419,20 +638,37 @@ def build_zoo(root: Path, names: Sequence[str] = ZOO_NAMES) -> list[ZooModel]:
 # -- what MLflow itself predicts ------------------------------------------------------------
 
 def mlflow_predictions(path: Path, sample: Any) -> list[Any]:
-    """`mlflow.pyfunc.load_model(path).predict(sample)`, one plain value per row.
-
-    Several outputs (ONNX answers a dict of label and probabilities) become the first one, the
-    prediction lastgood serves; ZipMap's probabilities are not tensors and are left out.
-    """
+    """`mlflow.pyfunc.load_model(path).predict(sample)`, one plain value per row: every output
+    of the model, as lastgood's native route answers it (several outputs named per row)."""
     import mlflow.pyfunc
 
     with quiet():
         result = mlflow.pyfunc.load_model(str(path)).predict(sample)
+    return per_row(result, row_count(sample))
+
+
+def per_row(result: Any, count: int) -> list[Any]:
+    """A batch answer (array, list, Series, DataFrame, or {name: batch}) as one plain value per
+    row; a single-column frame gives its values."""
     if isinstance(result, Mapping):
-        result = next(iter(result.values()))
+        split = {str(k): per_row(v, count) for k, v in result.items()}
+        return [{k: v[i] for k, v in split.items()} for i in range(count)]
     if isinstance(result, pd.DataFrame):
-        result = result.iloc[:, 0]
-    return [plain(v) for v in np.asarray(result).reshape(len(sample), -1)[:, 0]]
+        if len(result.columns) == 1:
+            return per_row(result.iloc[:, 0], count)
+        return [to_plain(r) for r in result.to_dict(orient="records")]
+    return [to_plain(v) for v in list(result)]
+
+
+def to_plain(value: Any) -> Any:
+    """numpy values, nested, as JSON-ready Python (mapping keys as JSON writes them)."""
+    if isinstance(value, Mapping):
+        return {str(k): to_plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return to_plain(value.tolist())
+    if isinstance(value, list | tuple):
+        return [to_plain(v) for v in value]
+    return plain(value)
 
 
 def same_predictions(served: Sequence[Any], expected: Sequence[Any], *,
@@ -444,6 +680,12 @@ def same_predictions(served: Sequence[Any], expected: Sequence[Any], *,
 
 
 def _same(a: Any, b: Any, rel: float, abs_tol: float) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        a, b = to_plain(a), to_plain(b)
+        return a.keys() == b.keys() and all(_same(a[k], b[k], rel, abs_tol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y, rel, abs_tol) for x, y in zip(a, b,
+                                                                                   strict=True))
     if isinstance(a, list) and len(a) == 1:  # a [batch, 1] output served as one-element rows
         a = a[0]
     if isinstance(a, bool | str) or isinstance(b, bool | str):

@@ -10,6 +10,7 @@ from lastgood.domain.errors import AlreadyExists, NotFound
 from lastgood.domain.versions import (
     Column,
     GoldenExample,
+    Param,
     Resources,
     Runtime,
     Schema,
@@ -43,7 +44,9 @@ def test_a_version_reads_back_exactly_as_registered(registry: UnitOfWorkFactory)
         manifest=make_manifest(("model.onnx", b"weights"), ("meta/cfg.json", b"{}")),
         runtime=Runtime(python="3.11", packages={"onnxruntime": "1.17.0"},
                         resources=Resources(memory_mb=512, cpus=1.5, gpus=1)),
-        schema=Schema(inputs=(Column("x", "float32", (1, 4)),), outputs=(Column("y", "int64"),)),
+        schema=Schema(inputs=(Column("x", "float32", (1, 4)),), outputs=(Column("y", "int64"),),
+                      params=(Param("threshold", "double", 50.0),
+                              Param("ids", "long", [1, 2], (-1,)))),
         golden=(GoldenExample(inputs={"x": [[1.0, 2.0, 3.0, 4.0]]}, expected=[1], tolerance=0.1),),
         metrics={"auc": 0.91}, provenance={"git_sha": "abc"}, labels=("canary", "eu"),
         unsafe_format=True, signature="sig", signed_by="ci-key",

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.e2e.cli import Cli, Result, assert_clean_error
@@ -39,7 +40,7 @@ from tests.mlflow_zoo import (
 from tests.net import free_port
 
 ENV = "zoo"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the zoo takes minutes
 
 
 @pytest.fixture(scope="session")
@@ -147,6 +148,35 @@ def test_flavor_serves_exactly_and_rolls_back(name: str, zoo: dict[str, ZooModel
     assert back.headers.get("x-model-version") == "1", back.text
     got = predictions(back)
     assert same_predictions(got, expected[0]), (got, expected[0])
+
+
+@pytest.mark.parametrize("name", ZOO_NAMES)
+def test_golden_outputs_recorded_at_registration_are_mlflow_pyfuncs(
+        name: str, zoo: dict[str, ZooModel], tmp_path: Path) -> None:
+    """The reference defines a version's outputs: what registration recorded is what
+    mlflow.pyfunc.load_model(dir).predict answers for the same inputs."""
+    entry = zoo[name]
+    cli = Cli(home=tmp_path / "home")
+    made = ok(cli(*entry.register_args(1), "--json")).json()
+    golden = ok(cli("show", name, "1", "--json")).json()["golden"]
+    assert golden, "every zoo entry is saved with an input example"
+    assert all(g["source"] == "recorded" for g in golden), golden
+    inputs = [g["input"] for g in golden]
+    sample = as_sample(entry, inputs)
+    expected = mlflow_predictions(entry.dirs[0], sample)
+    assert same_predictions([g["output"] for g in golden], expected), (golden, expected)
+    assert made["flavor"] == entry.flavor
+
+
+def as_sample(entry: ZooModel, inputs: list[dict[str, Any]]) -> Any:
+    """Golden inputs shaped like the entry's sample (a frame, one array, or named arrays)."""
+    if isinstance(entry.sample, pd.DataFrame):
+        return pd.DataFrame(inputs)
+    if isinstance(entry.sample, dict):
+        return {k: np.asarray([r[k] for r in inputs], dtype=v.dtype)
+                for k, v in entry.sample.items()}
+    return np.asarray([r[entry.tensor_name] for r in inputs],
+                      dtype=np.asarray(entry.sample).dtype)
 
 
 def test_wrong_dtype_at_predict_is_422_naming_the_column(zoo: dict[str, ZooModel],

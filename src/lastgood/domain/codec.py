@@ -43,6 +43,7 @@ from lastgood.domain.versions import (
     Manifest,
     Model,
     NewVersion,
+    Param,
     Resources,
     Runtime,
     Schema,
@@ -101,6 +102,17 @@ def columns_from_json(items: Iterable[JSON] | None) -> tuple[Column, ...]:
                         bool(c.get("optional", False))) for c in items or ())
 
 
+def params_to_json(params: Iterable[Param]) -> list[dict[str, Any]]:
+    """Inference params as MLflow's ParamSchema writes them."""
+    return [{"name": p.name, "type": p.dtype, "default": p.default,
+             "shape": list(p.shape) if p.shape else None} for p in params]
+
+
+def params_from_json(items: Iterable[JSON] | None) -> tuple[Param, ...]:
+    return tuple(Param(p["name"], p["type"], p.get("default"), tuple(p.get("shape") or ()))
+                 for p in items or ())
+
+
 def golden_to_json(g: GoldenExample) -> dict[str, Any]:
     return {"input": dict(g.inputs), "output": g.expected, "tolerance": g.tolerance,
             "source": str(g.source)}
@@ -122,7 +134,8 @@ def contents_to_json(v: Version | NewVersion) -> dict[str, Any]:
                     "resources": {"memory_mb": res.memory_mb, "cpus": res.cpus,
                                   "gpus": res.gpus}},
         "schema": {"inputs": columns_to_json(v.schema.inputs),
-                   "outputs": columns_to_json(v.schema.outputs)},
+                   "outputs": columns_to_json(v.schema.outputs),
+                   **({"params": params_to_json(v.schema.params)} if v.schema.params else {})},
         "golden": [golden_to_json(g) for g in v.golden],
         "provenance": dict(v.provenance), "labels": list(v.labels),
         "signature": v.signature, "signed_by": v.signed_by,
@@ -154,7 +167,8 @@ def _contents(d: JSON) -> dict[str, Any]:
         "runtime": Runtime(python=rt["python"], packages=dict(rt["packages"]),
                            resources=Resources(res["memory_mb"], res["cpus"], res["gpus"])),
         "schema": Schema(columns_from_json(d["schema"]["inputs"]),
-                         columns_from_json(d["schema"]["outputs"])),
+                         columns_from_json(d["schema"]["outputs"]),
+                         params_from_json(d["schema"].get("params"))),
         "golden": tuple(golden_from_json(g) for g in d["golden"]),
         "provenance": dict(d["provenance"]), "labels": tuple(d["labels"]),
         "signature": d["signature"], "signed_by": d["signed_by"],

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from lastgood.domain.versions import Column, GoldenExample, Runtime
+from lastgood.domain.versions import Column, GoldenExample, Param, Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +62,4 @@ class Inspection:
     golden: tuple[GoldenExample, ...] = ()
     unsafe: bool = False
     notes: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()  # inference params the model takes (MLflow's ParamSchema)

@@ -180,3 +180,8 @@ class SmokeOutcome:
     predict_ms: float = 0.0
     mismatches: tuple[Mapping[str, Any], ...] = ()
     outputs: tuple[Any, ...] = ()  # one per golden example, as the version answered them
+    # Checked against the reference (MLflow's own pyfunc for an MLflow directory): the flavor
+    # that must serve the version ("" keeps the registered one) and what the check found.
+    serve_with: str = ""
+    reference: str = ""
+    output_form: str = ""  # how the reference answers a batch (dict, frame, array, …)

@@ -90,11 +90,23 @@ class Column:
 
 
 @dataclass(frozen=True, slots=True)
+class Param:
+    """An inference parameter the model takes beside its records (MLflow's ParamSpec): a
+    request may set it, else its default is passed."""
+
+    name: str
+    dtype: str  # MLflow's names: string, integer, long, float, double, boolean, datetime
+    default: Any = None
+    shape: tuple[int, ...] = ()  # (-1,): a list of values
+
+
+@dataclass(frozen=True, slots=True)
 class Schema:
-    """Input and output columns of a version (empty when unknown)."""
+    """Input and output columns of a version (empty when unknown), and its inference params."""
 
     inputs: tuple[Column, ...] = ()
     outputs: tuple[Column, ...] = ()
+    params: tuple[Param, ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -4,7 +4,7 @@ how the runs of many versions go through one smoke process while the next ones a
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import TypeVar
 
@@ -37,17 +37,30 @@ def golden_outcome(new: NewVersion, outcome: SmokeOutcome
     if not outcome.ok:
         return InvalidInput(f"{new.model}: the golden examples were not reproduced at "
                             f"registration: {outcome.summary}{_first_problem(outcome)}",
-                            fix="check the golden file against this model, or register the "
-                                "model that produced those outputs")
+                            fix=outcome.reference or "check the golden file against this "
+                                "model, or register the model that produced those outputs")
     unchecked = sum(1 for g in new.golden if not g.checked)
     if not unchecked:
         return new, f"golden examples checked: {outcome.summary}"
     if len(outcome.outputs) != len(new.golden):
         return new, "golden outputs not recorded: the smoke runner returned none"
     recorded = with_recorded_outputs(new.golden, outcome.outputs)
-    return replace(new, golden=recorded), (
-        f"recorded the outputs of {unchecked} golden example(s) by running the version "
-        "once; preflight, warm-up and readiness must reproduce them")
+    # the reference check may choose the path that serves: it is part of the version's record
+    served = replace(new, flavor=outcome.serve_with or new.flavor, golden=recorded,
+                     provenance=with_output_form(new.provenance, outcome.output_form))
+    note = (f"recorded the outputs of {unchecked} golden example(s) by running the version "
+            "once; preflight, warm-up and readiness must reproduce them")
+    return served, "; ".join(filter(None, (outcome.reference, note)))
+
+
+OUTPUT_FORM = "output_form"
+"""Provenance key: how the reference answers a batch (see adapters.formats.mlflow_reference);
+the MLflow scoring door answers in that shape."""
+
+
+def with_output_form(provenance: Mapping[str, str], form: str) -> dict[str, str]:
+    """The provenance with the reference's output form, when it has one."""
+    return {**provenance, OUTPUT_FORM: form} if form else dict(provenance)
 
 
 def run_in_turn(items: Iterator[T], probe: Callable[[T], Version | None],

@@ -17,6 +17,7 @@ from lastgood.domain.compatibility import (
     diff_schema,
     normal_name,
     python_drift,
+    release_parts,
     resource_shortfall,
     runtime_drift,
 )
@@ -120,7 +121,8 @@ class RuntimeCheck:
         if problems:
             listed = "; ".join(f"{k}: {v}" for k, v in problems.items())
             status = CheckStatus.WARN if policy is RuntimeDrift.IGNORE else CheckStatus.FAIL
-            return CheckResult(self.name, status, f"runtime drift: {listed}", evidence)
+            out = ways_out(problems, judged, ctx.host.packages, ctx.env.name)
+            return CheckResult(self.name, status, f"runtime drift: {listed}{out}", evidence)
         fit = f"{len(judged)} pin(s) the {spec.name} loader uses fit the host ({policy} policy)"
         if ignored:
             listed = "; ".join(f"{k}: {v}" for k, v in ignored.items())
@@ -128,6 +130,23 @@ class RuntimeCheck:
                                f"{fit}; pins it never imports differ, reported only: {listed}",
                                evidence)
         return CheckResult(self.name, CheckStatus.PASS, fit, evidence)
+
+
+def ways_out(problems: Mapping[str, str], pins: Mapping[str, str],
+             installed: Mapping[str, str], env: str) -> str:
+    """Both ways out of a drift: install what the version pins, or let the env accept it."""
+    pinned = {normal_name(k): v for k, v in pins.items()}
+    wanted = [f"{name}=={pinned[normal_name(name)]}" for name in problems
+              if normal_name(name) in pinned]
+    if not wanted:
+        return ""
+    have = {normal_name(k): v for k, v in installed.items()}
+    majors = [(release_parts(pinned[normal_name(n)]), release_parts(have.get(normal_name(n), "")))
+              for n in problems if normal_name(n) in pinned]
+    same_major = all(w is not None and h is not None and w[0] == h[0] for w, h in majors)
+    accept = RuntimeDrift.MAJOR if same_major else RuntimeDrift.IGNORE
+    return (f" — install them on this host (pip install {' '.join(repr(w) for w in wanted)}), "
+            f"or accept the drift: lastgood env set {env} --runtime-drift {accept}")
 
 
 def missing_requirements(spec: Flavor, installed: Mapping[str, str]) -> dict[str, str]:

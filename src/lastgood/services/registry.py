@@ -304,7 +304,8 @@ class RegistryService:
     def _new_version(self, req: RegisterRequest, found: Inspection,
                      manifest: Manifest) -> NewVersion:
         inputs, outputs = found.schema or ((), ())
-        schema = req.schema or Schema(inputs=inputs, outputs=outputs)
+        schema = replace(req.schema or Schema(inputs=inputs, outputs=outputs),
+                         params=found.params)
         return NewVersion(
             model=req.model, manifest=manifest, flavor=found.flavor,
             runtime=self._runtime(req, found), schema=schema,

@@ -98,7 +98,10 @@ _json = json_response
 
 
 def _native_records(body: bytes, version: Version) -> Decoded:
-    return Decoded(parse_records(body))
+    records = parse_records(body)
+    if b'"params"' not in body:  # the common case reads the body once
+        return Decoded(records)
+    return Decoded(records, params=json.loads(body).get("params"))
 
 
 class Gateway:

@@ -59,7 +59,7 @@ def parse_records(body: bytes) -> list[Mapping[str, Any]]:
     if not isinstance(payload, dict):
         raise field_error("body", "expected a JSON object",
                           'send {"records": [{"column": value, ...}]}')
-    extra = sorted(set(payload) - {"records"})
+    extra = sorted(set(payload) - {"records", "params"})  # params: see serving.params
     if extra:
         raise field_error(extra[0], "unexpected member", 'only "records" is accepted')
     records = payload.get("records")

@@ -10,6 +10,7 @@ refers to. Bad input is counted apart (`rejected`), never as a model error.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 import uuid
@@ -31,6 +32,7 @@ from lastgood.serving.errors import ModelFailed, compact_json
 from lastgood.serving.inputs import MalformedBody, NoDefaultModel, as_mismatch, check_records
 from lastgood.serving.loading import plain
 from lastgood.serving.reservoir import Kept
+from lastgood.serving.params import checked_params
 from lastgood.serving.slots import Slot, SlotTable
 from lastgood.serving.state import NotServing, ServingState
 
@@ -50,6 +52,8 @@ class Decoded:
     path: str = "records"
     request_id: str | None = None  # a protocol's own id (OIP `id`), when the body carries one
     extra: Any = None
+    params: Any = None  # inference params as sent (checked against the version's schema)
+    params_path: str = "params"  # how the protocol names them in errors
 
 
 Decode = Callable[[bytes, Version], Decoded]
@@ -190,6 +194,8 @@ class Predictions:
         try:
             decoded = decode(body, slot.version)
             check_records(decoded.records, slot.version.schema.inputs, path=decoded.path)
+            params = checked_params(slot.version.schema.params, decoded.params,
+                                    where=decoded.params_path)
         except InvalidInput as exc:
             self.state.recorder.rejected(model, error_name(exc))
             raise as_mismatch(exc) from None
@@ -199,14 +205,15 @@ class Predictions:
             raise MalformedBody(f"the body is not usable: {str(exc)[:160]}",
                                 fix="send the payload this route documents") from None
         rid = decoded.request_id or request_id
-        predictions = await self._predict(slot, model, decoded.records, rid)
+        predictions = await self._predict(slot, model, decoded.records, rid, params)
         return Answer(model, slot.version, rid, predictions, decoded)
 
     async def _predict(self, slot: Slot, model: str, records: Records,
-                       request_id: str) -> list[Any]:
+                       request_id: str, params: Mapping[str, Any] | None = None) -> list[Any]:
         start = time.perf_counter()
         try:
-            predictions = await self._run(slot, records)
+            predictions = await (self._run_with(slot, records, params) if params
+                                 else self._run(slot, records))
             compact_json(predictions)  # every protocol must be able to send it (no NaN)
         except InvalidInput as exc:  # the model's own input check: still the caller's mistake
             self.state.recorder.rejected(model, error_name(exc))
@@ -232,6 +239,16 @@ class Predictions:
         if estimate is not None and estimate * len(records) <= self.inline_below_ms:
             return settled(predictor.predict(records), len(records))
         return await self._batcher(predictor).predict(records)
+
+    async def _run_with(self, slot: Slot, records: Sequence[Mapping[str, Any]],
+                        params: Mapping[str, Any]) -> list[Any]:
+        """A request with inference params runs alone (a batch would mix their values)."""
+        call = getattr(slot.predictor, "predict_with_params", None)
+        if call is None:
+            raise RuntimeError(f"{slot.version.ref} has a params schema its loader cannot pass")
+        loop = asyncio.get_running_loop()
+        return settled(await loop.run_in_executor(self.pool, call, records, params),
+                       len(records))
 
     def _batcher(self, predictor: Predictor) -> Batcher:
         """The predictor's queue; those of slots long gone are dropped now and then."""

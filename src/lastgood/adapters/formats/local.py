@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from lastgood.adapters.formats.detect import (
     FORMAT_FLAVORS,
@@ -13,6 +15,7 @@ from lastgood.adapters.formats.detect import (
 )
 from lastgood.adapters.formats.mlflow_dir import read_mlmodel
 from lastgood.adapters.formats.mlflow_load import inspect_mlflow, load_mlflow
+from lastgood.adapters.formats.mlflow_reference import reference_answer
 from lastgood.adapters.formats.single import inspect_file, load_file
 from lastgood.domain.flavors import Inspection
 from lastgood.domain.versions import Version
@@ -41,3 +44,12 @@ class LocalModelFormats:
             return load_mlflow(read_mlmodel(target), version)
         choose_flavor(target, found, FORMAT_FLAVORS[found], version.flavor)
         return load_file(target, found, version)
+
+    def against_reference(self, version: Version, directory: Path, native: Mapping[str, Any],
+                          predictor: Predictor | None) -> dict[str, Any]:
+        """The recording child's answer held to the reference: for an MLflow directory,
+        mlflow.pyfunc's outputs and which path serves (see formats.mlflow_reference)."""
+        found, target = detect_in(Path(directory), [f.path for f in version.manifest.files])
+        if found is not Format.MLFLOW:
+            return dict(native)
+        return reference_answer(read_mlmodel(target), version, native, predictor)

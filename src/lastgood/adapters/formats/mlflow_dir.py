@@ -18,7 +18,7 @@ import yaml
 from lastgood.adapters.formats.detect import MLMODEL
 from lastgood.domain.compatibility import normal_name
 from lastgood.domain.errors import InvalidInput
-from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Runtime
+from lastgood.domain.versions import Column, GoldenExample, GoldenSource, Param, Runtime
 from lastgood.services.documents import example_records, spec_columns
 
 Schema2 = tuple[tuple[Column, ...], tuple[Column, ...]]
@@ -93,6 +93,28 @@ def model_file(model: MLflowModel, flavor: str) -> Path | None:
     return None if key is None else model.file(model.conf(flavor).get(key[0]), key[1])
 
 
+def predict_fn(model: MLflowModel) -> str:
+    """The method mlflow.pyfunc calls on the model (`pyfunc_predict_fn`: predict_proba, …)."""
+    return str(model.conf("python_function").get("predict_fn") or "predict")
+
+
+# pyfunc loaders that read the same files a native loader reads, without unpickling anything
+SAFE_PYFUNC_LOADERS = {"mlflow.onnx": "", "mlflow.sklearn": "skops",
+                       "mlflow.xgboost": "", "mlflow.lightgbm": "", "mlflow.catboost": ""}
+
+
+def pyfunc_unpickles(model: MLflowModel) -> bool:
+    """Whether mlflow.pyfunc.load_model would unpickle (run code from) this directory."""
+    loader = str(model.conf("python_function").get("loader_module") or "")
+    if loader not in SAFE_PYFUNC_LOADERS:
+        return True
+    flavor = loader.removeprefix("mlflow.")
+    how = serialization(model, flavor)
+    needed = SAFE_PYFUNC_LOADERS[loader]
+    pickled_file = str(model.conf(flavor).get("data") or "").endswith(".pkl")
+    return how in ("cloudpickle", "pickle") or bool(needed and how != needed) or pickled_file
+
+
 def serialization(model: MLflowModel, flavor: str) -> str:
     """How MLflow wrote the flavor's file: skops, cloudpickle, pickle, ubj, … ("" if unsaid)."""
     conf = model.conf(flavor)
@@ -118,6 +140,30 @@ def signature(model: MLflowModel) -> tuple[Schema2 | None, list[str]]:
         return None, ["the signature has input types lastgood cannot express; pass "
                       "--input-schema"]
     return (inputs, outputs or ()), []
+
+
+PARAM_TYPES = frozenset({"string", "integer", "long", "float", "double", "boolean", "datetime",
+                         "object"})
+
+
+def params_schema(model: MLflowModel) -> tuple[Param, ...]:
+    """The inference params of the signature (MLflow's ParamSchema), none when it has none."""
+    sig = model.meta.get("signature")
+    raw = sig.get("params") if isinstance(sig, Mapping) else None
+    try:
+        specs = json.loads(raw) if isinstance(raw, str) else raw
+        params = tuple(Param(str(p["name"]), str(p["type"]), p.get("default"),
+                             tuple(p.get("shape") or ())) for p in specs or ())
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InvalidInput(f"the params of the signature in {model.root.name}/{MLMODEL} are "
+                           f"malformed: {exc}",
+                           fix="re-log the model with mlflow's infer_signature(params=...)"
+                           ) from exc
+    unknown = [p.name for p in params if p.dtype not in PARAM_TYPES]
+    if unknown:
+        raise InvalidInput(f"param {unknown[0]!r} has a type lastgood does not check",
+                           fix=f"use one of {', '.join(sorted(PARAM_TYPES))}")
+    return params
 
 
 def named(columns: Sequence[Column], names: Sequence[str]) -> tuple[Column, ...]:

@@ -4,7 +4,7 @@ serving, the signature reconciled with what the model itself says."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,17 @@ from lastgood.adapters.formats.mlflow_dir import (
     examples,
     model_file,
     named,
+    params_schema,
+    predict_fn,
+    pyfunc_unpickles,
     runtime,
     serialization,
     served_flavors,
     signature,
 )
+from lastgood.adapters.formats.onnx_format import OnnxPredictor
 from lastgood.adapters.formats.pickle_format import refuse
-from lastgood.adapters.formats.records import frame, import_for, per_record
+from lastgood.adapters.formats.records import frame, import_for, per_record, scalar_input_names
 from lastgood.adapters.formats.single import inspect_file, load_file
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.flavors import Inspection
@@ -36,6 +40,7 @@ PYFUNC_NOTE = "served through mlflow.pyfunc: serving hosts need pip install 'las
 def inspect_mlflow(model: MLflowModel, flavor: str | None, *, allow_pickle: bool) -> Inspection:
     """Inspect an MLflow directory: its flavor's model file, signature, environment, example."""
     chosen = choose_flavor(model.root, Format.MLFLOW, served_flavors(model), flavor)
+    chosen, path_notes = native_or_pyfunc(model, chosen)
     inner = inspect_flavor(model, chosen, allow_pickle=allow_pickle)
     declared, schema_notes = signature(model)
     schema = reconcile(model, chosen, declared, inner.schema)
@@ -44,17 +49,30 @@ def inspect_mlflow(model: MLflowModel, flavor: str | None, *, allow_pickle: bool
     own_notes = tuple(n for n in inner.notes
                       if declared is None or not n.startswith("input columns unknown"))
     return replace(inner, schema=schema, runtime=pinned, golden=golden,
-                   notes=(*own_notes, *schema_notes, *runtime_notes, *golden_notes))
+                   params=params_schema(model),
+                   notes=(*path_notes, *own_notes, *schema_notes, *runtime_notes,
+                          *golden_notes))
+
+
+def native_or_pyfunc(model: MLflowModel, chosen: str) -> tuple[str, list[str]]:
+    """The flavor that serves: pyfunc where the MLmodel asks for what the native path does
+    not do (a `pyfunc_predict_fn` other than predict)."""
+    wanted = predict_fn(model)
+    if chosen == "python_function" or wanted == "predict" or "python_function" not in \
+            model.flavors:
+        return chosen, []
+    return "python_function", [f"serving through mlflow.pyfunc: predict_fn {wanted}"]
 
 
 def inspect_flavor(model: MLflowModel, chosen: str, *, allow_pickle: bool) -> Inspection:
     """The flavor's own file, checked without running any code from it."""
     target = model_file(model, chosen)
-    if target is None:  # python_function: mlflow imports the loader module and unpickles
-        if not allow_pickle:
+    if target is None:  # python_function: mlflow imports the loader module (and unpickles)
+        unsafe = pyfunc_unpickles(model)
+        if unsafe and not allow_pickle:
             raise refuse(model.root, "an MLflow python_function model (mlflow runs its loader "
                                      "and unpickles its files)")
-        return Inspection(flavor=chosen, unsafe=True, notes=(PYFUNC_NOTE,))
+        return Inspection(flavor=chosen, unsafe=unsafe, notes=(PYFUNC_NOTE,))
     if chosen in ("xgboost", "lightgbm"):
         return inspect_booster(target, chosen, allow_pickle=allow_pickle)
     how = serialization(model, chosen)
@@ -110,43 +128,62 @@ def load_mlflow(model: MLflowModel, version: Version) -> Predictor:
     chosen = choose_flavor(model.root, Format.MLFLOW, served_flavors(model), version.flavor)
     target = model_file(model, chosen)
     if target is None:
-        return pyfunc_predictor(model.root, version)
+        return pyfunc_predictor(model, version)
     if chosen == "xgboost":
         return load_xgboost(target, model.conf(chosen), version.schema.inputs)
     if chosen == "lightgbm":
         return load_lightgbm(target, version.schema.inputs, unsafe=version.unsafe_format)
     found, path = detect(target)
+    if found is Format.ONNX:  # every output, named, as mlflow.pyfunc answers the graph
+        return OnnxPredictor(path, columns=scalar_input_names(version), every_output=True)
     return load_file(path, found, version)
 
 
-def pyfunc_predictor(root: Path, version: Version) -> Predictor:
-    """Any other MLflow model, through mlflow itself (only with consent: it runs model code)."""
-    if not version.unsafe_format:
-        raise refuse(root, f"an MLflow python_function model but {version.ref} is not marked "
-                           "unsafe_format")
-    pyfunc = import_for("python_function", "mlflow.pyfunc",
-                        what=f"{version.ref}, an MLflow python_function model,")
-    loaded = pyfunc.load_model(str(root))
+def pyfunc_predictor(model: MLflowModel, version: Version) -> Predictor:
+    """Any other MLflow model, through mlflow itself (only with consent when it unpickles)."""
+    if not version.unsafe_format and pyfunc_unpickles(model):
+        raise refuse(model.root, f"an MLflow python_function model but {version.ref} is not "
+                                 "marked unsafe_format")
+    loaded = load_reference(model.root, what=version.ref)
     # lastgood enforces the signature itself (every record is checked against it and the frame
-    # is built with its dtypes), so the flavor's own predict is called without mlflow's second
-    # enforcement, which costs several times the prediction of a small model.
-    inner = getattr(loaded, "_model_impl", None) if version.schema.inputs else None
-    return PyfuncPredictor(inner if callable(getattr(inner, "predict", None)) else loaded,
-                           tuple(version.schema.inputs))
+    # is built with its dtypes), so the flavor's own predict function (predict_proba, …) is
+    # called without mlflow's second enforcement, which costs several times the prediction of a
+    # small model.
+    inner = getattr(loaded, "_predict_fn", None) if version.schema.inputs else None
+    defaults = {p.name: p.default for p in version.schema.params}
+    return PyfuncPredictor(inner if callable(inner) else loaded.predict,
+                           tuple(version.schema.inputs), defaults)
+
+
+def load_reference(root: Path, *, what: str) -> Any:
+    """`mlflow.pyfunc.load_model(root)`: the reference for an MLflow directory's outputs."""
+    pyfunc = import_for("python_function", "mlflow.pyfunc",
+                        what=f"{what}, an MLflow python_function model,")
+    return pyfunc.load_model(str(root))
 
 
 @dataclass(frozen=True, slots=True)
 class PyfuncPredictor:
     """An mlflow.pyfunc model, fed a DataFrame with the signature's dtypes (or one tensor)."""
 
-    model: Any
+    call: Any  # the model's predict function: batch input -> batch output
     columns: tuple[Column, ...] = ()
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # its params schema's defaults
 
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """One plain output per record."""
+        """One plain output per record (the params schema's defaults, if it has one)."""
+        if self.defaults:
+            return self.predict_with_params(records, self.defaults)
         if not records:
             return []
-        return per_record(self.model.predict(self._inputs(records)), len(records))
+        return per_record(self.call(self._inputs(records)), len(records))
+
+    def predict_with_params(self, records: Sequence[Mapping[str, Any]],
+                            params: Mapping[str, Any]) -> list[Any]:
+        """One plain output per record, the model given its inference params."""
+        if not records:
+            return []
+        return per_record(self.call(self._inputs(records), params=dict(params)), len(records))
 
     def _inputs(self, records: Sequence[Mapping[str, Any]]) -> Any:
         if len(self.columns) == 1 and self.columns[0].shape:

@@ -92,9 +92,11 @@ def inspect_onnx(path: Path, flavor: str) -> Inspection:
 
 
 class OnnxPredictor:
-    """Runs an ONNX graph; its first output is the prediction of each record."""
+    """Runs an ONNX graph; its first output is the prediction of each record, or with
+    `every_output` (as mlflow.pyfunc answers an MLflow directory's graph) every output, named."""
 
-    def __init__(self, path: Path, *, columns: Sequence[str] = ()) -> None:
+    def __init__(self, path: Path, *, columns: Sequence[str] = (),
+                 every_output: bool = False) -> None:
         import onnxruntime as ort
 
         # No onnx checker here: the bytes were checked at registration and verified by digest
@@ -107,8 +109,10 @@ class OnnxPredictor:
         except Exception as exc:  # onnxruntime's errors are pybind classes of Exception
             raise unreadable(path, "ONNX", exc) from exc
         self._inputs = list(self._session.get_inputs())
-        self._output = self._session.get_outputs()[0].name
+        outputs = [o.name for o in self._session.get_outputs()]
+        self._outputs = outputs if every_output else outputs[:1]
         self._columns = tuple(columns)
+        self._every = every_output
 
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
         """One plain output per record."""
@@ -116,11 +120,13 @@ class OnnxPredictor:
             return []
         feeds = self._feeds(records)
         try:
-            result = self._session.run([self._output], feeds)[0]
+            result = self._session.run(self._outputs, feeds)
         except Exception as exc:  # bad shapes or types surface as onnxruntime errors
             raise InvalidInput(f"the ONNX model refused the inputs: {exc}",
                                fix="send the columns and types of the version's schema") from exc
-        return per_record(result, len(records))
+        if not self._every:
+            return per_record(result[0], len(records))
+        return per_record(dict(zip(self._outputs, result, strict=True)), len(records))
 
     def _feeds(self, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         """Named graph inputs when the records carry them, else one matrix of columns."""

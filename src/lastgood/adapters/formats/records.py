@@ -80,11 +80,19 @@ def per_record(outputs: Any, count: int) -> list[Any]:
     if columns is not None and hasattr(outputs, "to_dict"):  # a DataFrame: a row per record
         outputs = (outputs.iloc[:, 0].tolist() if len(columns) == 1
                    else outputs.to_dict(orient="records"))
+    if isinstance(outputs, Mapping):  # several named outputs (an ONNX graph's): named per record
+        return _named_per_record(outputs, count)
     values = list(outputs)
     if len(values) != count:
         raise InvalidInput(f"the model returned {len(values)} outputs for {count} records",
                            fix="check that the model predicts one output per input row")
     return [to_python(v) for v in values]
+
+
+def _named_per_record(outputs: Mapping[str, Any], count: int) -> list[Any]:
+    """{name: batch} as one {name: value} per record."""
+    split = {str(name): per_record(batch, count) for name, batch in outputs.items()}
+    return [{name: values[i] for name, values in split.items()} for i in range(count)]
 
 
 def output_column(model: Any) -> Column:

@@ -36,21 +36,41 @@ from lastgood.domain.versions import Version, golden_problems, golden_summary
 from lastgood.ports import ArtifactStore
 
 FORMATS = "lastgood.adapters.formats:LocalModelFormats"
+REFERENCE_FAILED = ("re-save the model with MLflow's save_model: mlflow.pyfunc cannot load or "
+                    "predict what its MLmodel describes (a predict_fn the model lacks, a missing "
+                    "package)")
 
 
 def run_in_child(version: Version, directory: str, formats_ref: str) -> dict[str, Any]:
-    """What the child does: load, predict the golden inputs, time both."""
+    """What the child does: load, predict the golden inputs, time both; when it records
+    outputs, the formats hold them to the reference (MLflow's own pyfunc) if they have one."""
     try:
         module, _, name = formats_ref.partition(":")
         formats = getattr(importlib.import_module(module), name)()
+    except Exception as exc:  # a broken formats reference is this run's verdict
+        return {"error": f"loading failed: {type(exc).__name__}: {exc}"}
+    answer, predictor = _native_run(formats, version, Path(directory))
+    check = getattr(formats, "against_reference", None)
+    if not callable(check) or all(g.checked for g in version.golden):
+        return answer
+    try:
+        return dict(check(version, Path(directory), answer, predictor))
+    except Exception as exc:  # the reference fails: nothing can be recorded
+        return {"error": f"mlflow.pyfunc (the reference) failed: {type(exc).__name__}: {exc}",
+                "reference": REFERENCE_FAILED}
+
+
+def _native_run(formats: Any, version: Version, directory: Path) -> tuple[dict[str, Any], Any]:
+    try:
         start = time.perf_counter()
-        predictor = formats.load(version, Path(directory))
+        predictor = formats.load(version, directory)
         loaded = time.perf_counter()
         outputs = predictor.predict([dict(g.inputs) for g in version.golden])
     except Exception as exc:  # any loader failure is the smoke test's verdict, not a crash
-        return {"error": f"loading or predicting failed: {type(exc).__name__}: {exc}"}
+        return {"error": f"loading or predicting failed: {type(exc).__name__}: {exc}"}, None
     return {"load_ms": (loaded - start) * 1000,
-            "predict_ms": (time.perf_counter() - loaded) * 1000, "outputs": list(outputs)}
+            "predict_ms": (time.perf_counter() - loaded) * 1000,
+            "outputs": list(outputs)}, predictor
 
 
 class SubprocessSmoke:
@@ -122,7 +142,8 @@ class ChildSession:
         answer = self._answer(head)
         self._done(head)
         if "error" in answer:
-            return SmokeOutcome(False, str(answer["error"]))
+            return SmokeOutcome(False, str(answer["error"]),
+                                reference=str(answer.get("reference", "")))
         return compare(head.version, answer)
 
     def _answer(self, head: _Handed) -> dict[str, Any]:
@@ -223,7 +244,9 @@ def compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
                f"predict {result['predict_ms']:.1f} ms")
     return SmokeOutcome(not problems, summary, float(result["load_ms"]),
                         float(result["predict_ms"]), tuple({"problem": p} for p in problems),
-                        outputs)
+                        outputs, serve_with=str(result.get("serve_with", "")),
+                        reference=str(result.get("reference", "")),
+                        output_form=str(result.get("output_form", "")))
 
 
 def _read_answer(stream: IO[bytes], deadline: float) -> dict[str, Any] | None:

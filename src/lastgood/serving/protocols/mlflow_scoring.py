@@ -1,7 +1,8 @@
 """MLflow's scoring protocol, as `mlflow models serve` speaks it.
 
     POST /invocations   application/json with exactly one of dataframe_split, dataframe_records,
-                        instances, inputs (plus an optional, empty params), or text/csv with a
+                        instances, inputs (plus params, checked against the version's params
+                        schema and filled with its defaults), or text/csv with a
                         header row; answers {"predictions": [...]}; other content types 415
     GET  /ping, /health 200 when every deployed model has a warm live slot, else 503
     GET  /version       lastgood's version, as text
@@ -25,6 +26,7 @@ from starlette.responses import Response
 from lastgood import __version__
 from lastgood.domain.errors import LastGoodError, UnsupportedMediaType
 from lastgood.domain.versions import Column, Version
+from lastgood.services.golden_record import OUTPUT_FORM
 from lastgood.serving.errors import error_headers, json_response, status_for
 from lastgood.serving.inputs import MalformedBody, field_error
 from lastgood.serving.predicting import Decoded, Predictions, request_id_of
@@ -91,11 +93,9 @@ def _from_json(body: bytes, version: Version) -> Decoded:
     extra = sorted(set(payload) - {given[0], "params"})
     if extra:
         raise field_error(extra[0], "unexpected member", JSON_FIX)
-    if payload.get("params"):
-        raise field_error("params", "this model takes no inference params",
-                          "leave params out (lastgood predictors take records only)")
     key = given[0]
-    return Decoded(_records(key, payload[key], version), path=key)
+    return Decoded(_records(key, payload[key], version), path=key,
+                   params=payload.get("params"))
 
 
 def _records(key: str, value: Any, version: Version) -> Records:
@@ -206,6 +206,18 @@ def _from_csv(body: bytes, version: Version) -> Decoded:
     return Decoded(records, path="rows")
 
 
+def as_mlflow_answers(predictions: list[Any], version: Version) -> Any:
+    """The `predictions` `mlflow models serve` answers for the same batch (its
+    predictions_to_json): {name: [...]} for several named outputs, one-column records for a
+    Series or a one-column DataFrame, else one value per record."""
+    kind, _, name = version.provenance.get(OUTPUT_FORM, "").partition(":")
+    if kind == "dict" and predictions and all(isinstance(p, dict) for p in predictions):
+        return {k: [p.get(k) for p in predictions] for k in predictions[0]}
+    if kind in ("frame", "series") and name:
+        return [{name: p} for p in predictions]
+    return predictions
+
+
 class Scoring:
     """The MLflow scoring handlers, translating onto the shared `Predictions` call."""
 
@@ -220,7 +232,8 @@ class Scoring:
             answer = await self.core.answer(request, model, decode, request_id=request_id)
         except LastGoodError as exc:
             return error(exc, request_id)
-        return json_response({"predictions": answer.predictions}, headers={
+        body = {"predictions": as_mlflow_answers(answer.predictions, answer.version)}
+        return json_response(body, headers={
             "X-Model-Version": str(answer.version.number), "X-Request-Id": answer.request_id})
 
     async def ping(self, request: Request) -> Response:

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from lastgood import __version__
 from lastgood.domain.errors import LastGoodError
 from lastgood.domain.versions import Column, Version
+from lastgood.services.golden_record import OUTPUT_FORM
 from lastgood.serving.errors import compact_json, error_headers, json_response, status_for
 from lastgood.serving.inputs import field_error
 from lastgood.serving.predicting import (
@@ -34,7 +35,11 @@ from lastgood.serving.predicting import (
     request_id_of,
 )
 from lastgood.serving.protocols.common import Route3
-from lastgood.serving.protocols.oip_outputs import check_requested, encode_outputs
+from lastgood.serving.protocols.oip_outputs import (
+    check_requested,
+    encode_named_outputs,
+    encode_outputs,
+)
 from lastgood.serving.protocols.oip_records import tensors_to_records
 from lastgood.serving.protocols.oip_tensors import InferRequest, datatype_of, decode_request
 from lastgood.serving.slots import Slot, SlotState, SlotTable
@@ -133,9 +138,14 @@ class OpenInference:
         try:
             answer = await self.core.answer(request, name, decode, request_id=request_id,
                                             version=request.path_params.get("version"))
+            return _render(answer)
         except LastGoodError as exc:
             return error(exc, request_id)
-        return _render(answer)
+
+
+def named_outputs(version: Version) -> bool:
+    """Whether the model answers several named outputs (a graph's, a DataFrame's columns)."""
+    return version.provenance.get(OUTPUT_FORM, "") in ("dict", "frame")
 
 
 def _decode(header_length: str | None, body: bytes, version: Version) -> Decoded:
@@ -143,16 +153,21 @@ def _decode(header_length: str | None, body: bytes, version: Version) -> Decoded
     if request.id is not None and not REQUEST_ID.match(request.id):
         raise field_error("id", "expected 1 to 64 of A-Z a-z 0-9 . _ : -",
                           "send a shorter id without spaces, or none")
-    check_requested(request, output_name(version))
+    if not named_outputs(version):  # several outputs are checked once the model named them
+        check_requested(request, output_name(version))
     return Decoded(tensors_to_records(request.inputs, version), path="inputs",
-                   request_id=request.id, extra=request)
+                   request_id=request.id, extra=request, params=request.params,
+                   params_path="parameters")
 
 
 def _render(answer: Answer) -> Response:
     request: InferRequest = answer.decoded.extra
     version = answer.version
-    outputs = encode_outputs(output_name(version), answer.predictions, output_column(version),
-                             request)
+    if named_outputs(version) and all(isinstance(p, dict) for p in answer.predictions):
+        outputs = encode_named_outputs(answer.predictions, version.schema.outputs, request)
+    else:
+        outputs = encode_outputs(output_name(version), answer.predictions,
+                                 output_column(version), request)
     head = compact_json({"model_name": answer.model, "model_version": str(version.number),
                          "id": answer.request_id, "outputs": [o.header for o in outputs]}
                         ).encode()

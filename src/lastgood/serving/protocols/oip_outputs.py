@@ -15,7 +15,8 @@ from lastgood.domain.errors import SchemaMismatch
 from lastgood.domain.versions import Column
 from lastgood.serving.protocols.oip_tensors import DATATYPES, InferRequest
 
-__all__ = ["OutputTensor", "check_requested", "encode_output", "encode_outputs"]
+__all__ = ["OutputTensor", "check_requested", "encode_named_outputs", "encode_output",
+           "encode_outputs"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +122,24 @@ def check_requested(request: InferRequest, name: str) -> None:
             raise SchemaMismatch(f"outputs[{i}]: no output named {wanted.name!r}",
                                  fix=f"this model answers one output, {name!r}",
                                  details={"field": f"outputs[{i}]"})
+
+
+def encode_named_outputs(predictions: list[Any], hints: tuple[Column, ...],
+                         request: InferRequest) -> list[OutputTensor]:
+    """A model of several named outputs (one {name: value} per record): one tensor per output,
+    named as the model names it, only those the request asks for (all when it names none)."""
+    names = list(predictions[0]) if predictions else []
+    wanted = {w.name: w.binary for w in request.outputs}
+    for i, asked in enumerate(wanted):
+        if asked not in names:
+            raise SchemaMismatch(f"outputs[{i}]: no output named {asked!r}",
+                                 fix=f"this model answers {', '.join(map(repr, names))}",
+                                 details={"field": f"outputs[{i}]"})
+    columns = {c.name: c for c in hints}
+    return [encode_output(name, [p.get(name) for p in predictions], columns.get(name),
+                          _binary(wanted.get(name), request.binary_output))
+            for name in names if not wanted or name in wanted]
+
+
+def _binary(asked: bool | None, default: bool) -> bool:
+    return default if asked is None else asked

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -80,6 +80,7 @@ class InferRequest:
     inputs: tuple[Tensor, ...]
     outputs: tuple[RequestedOutput, ...]
     binary_output: bool
+    params: Mapping[str, Any] = field(default_factory=dict)  # the model's inference params
 
 
 def _header_length(value: str | None, size: int) -> int | None:
@@ -91,6 +92,10 @@ def _header_length(value: str | None, size: int) -> int | None:
                             f"{size} byte body",
                             fix="send the byte length of the JSON header that starts the body")
     return int(text)
+
+
+# request parameters the protocol itself defines (or MLServer reads); the rest are the model's
+OIP_PARAMETERS = frozenset({"binary_data_output", "content_type", "headers"})
 
 
 def decode_request(body: bytes, header_length: str | None) -> InferRequest:
@@ -111,7 +116,8 @@ def decode_request(body: bytes, header_length: str | None) -> InferRequest:
     blobs.finish()
     parameters = _parameters(payload, "")
     return InferRequest(id=rid, inputs=inputs, outputs=_outputs(payload.get("outputs", [])),
-                        binary_output=parameters.get("binary_data_output") is True)
+                        binary_output=parameters.get("binary_data_output") is True,
+                        params={k: v for k, v in parameters.items() if k not in OIP_PARAMETERS})
 
 
 def _parameters(item: Mapping[str, Any], where: str) -> Mapping[str, Any]:
