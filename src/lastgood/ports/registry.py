@@ -18,6 +18,7 @@ from lastgood.domain.deployments import (
     ReplicaReport,
     VerifiedRecord,
 )
+from lastgood.domain.history import HistoryPoint, Tier
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import Model, NewVersion, Version, VersionStatus
 
@@ -188,6 +189,27 @@ class ReplicaRepository(Protocol):
         ...
 
 
+class HistoryRepository(Protocol):
+    """Metric history: per-version bucket summaries (`lastgood.domain.history`)."""
+
+    def add(self, points: Sequence[HistoryPoint]) -> None:
+        """Store points in this transaction; more than MAX_BATCH at once raises InvalidInput."""
+        ...
+
+    def read(self, model: str, env: str, *, since_s: int, until_s: int,
+             limit: int) -> list[HistoryPoint]:
+        """Points of (model, env) with since_s <= at_s < until_s, every tier, oldest first;
+        at most `limit` of them (the newest are the ones left out)."""
+        ...
+
+    def compact(self, retention: Sequence[Tier], *, now_s: int, batch: int) -> int:
+        """Roll points past their tier's keep into the next tier and drop those past the last;
+        at most `batch` points per tier in one call. Returns how many points it took in.
+
+        Safe beside another compactor: a point is rolled up only by whoever deleted it."""
+        ...
+
+
 class TokenRepository(Protocol):
     def add(self, token: ApiToken) -> None:
         """Store a new token record (its hash, never the secret)."""
@@ -256,6 +278,9 @@ class UnitOfWork(Protocol):
 
     @property
     def tokens(self) -> TokenRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
 
     @property
     def keys(self) -> KeyRepository: ...
