@@ -96,12 +96,13 @@ def test_compaction_rolls_old_points_up_and_drops_the_oldest(
     assert rolled.replica == ROLLED_UP
     assert rolled.summary.errors == RateCounts(12, 120)
     assert rolled.summary.accuracy == RateCounts(36, 48)
-    assert rolled.summary.latency is not None and rolled.summary.latency.total == 120
+    assert rolled.summary.latency is not None
+    assert rolled.summary.latency.total == 120
     assert rolled.summary.custom["revenue"].count == 24
     assert by_tier[(600, NOW - day - 1200)].summary.errors == RateCounts(1, 10)
     assert (10, NOW - 60) in by_tier  # inside its hour: untouched
     assert not any(p.at_s == NOW - month - 600 for p in found)  # past 30 days: dropped
-    assert sum(p.summary.errors.trials for p in found if p.summary.errors) == 140  # all but the expired
+    assert sum(p.summary.errors.trials for p in found if p.summary.errors) == 140
 
 
 def test_compaction_takes_bounded_batches(registry: UnitOfWorkFactory) -> None:

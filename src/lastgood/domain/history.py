@@ -13,6 +13,7 @@ as a gap, never as a zero or a straight line.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,15 +101,15 @@ def compaction_cutoffs(retention: Sequence[Tier], *, now_s: int) -> list[tuple[T
     return found
 
 
-def resolution_for(span: timedelta, retention: Sequence[Tier] = DEFAULT_RETENTION) -> int:
+def resolution_for(span: timedelta, *, buckets: int = MAX_BUCKETS,
+                   retention: Sequence[Tier] = DEFAULT_RETENTION) -> int:
     """The bucket size a reading of the last `span` is drawn at: the finest tier that still
-    holds the span's start, grown so one series has at most MAX_BUCKETS buckets."""
+    holds the span's start, grown (in whole multiples) so one series has at most `buckets`
+    buckets (never more than MAX_BUCKETS)."""
     seconds = span.total_seconds()
     tier = next((t for t in retention if t.keep_s >= seconds), retention[-1])
-    step = tier.resolution_s
-    while seconds / step > MAX_BUCKETS:
-        step *= 2
-    return step
+    most = max(1, min(buckets, MAX_BUCKETS))
+    return tier.resolution_s * max(1, math.ceil(seconds / tier.resolution_s / most))
 
 
 _SPAN = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d|w)\s*$")

@@ -31,6 +31,7 @@ from lastgood.services.access import AccessService
 from lastgood.services.archive import ArchiveService
 from lastgood.services.audit import AuditService
 from lastgood.services.deployments import DeploymentService
+from lastgood.services.history import HistoryService
 from lastgood.services.mlflow_follow import MlflowFollow
 from lastgood.services.mlflow_mirror import MlflowMirror, NoOutsideRegistry
 from lastgood.services.mlflow_sync import MlflowSync
@@ -92,6 +93,7 @@ class Services:
     mlflow_mirror: MlflowMirror
     mlflow_follow: MlflowFollow
     mlflow_webhooks: MlflowWebhooks
+    history: HistoryService
 
 
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
@@ -149,4 +151,5 @@ def wire(ports: Ports) -> Services:
         mlflow_webhooks=MlflowWebhooks(uow=ports.uow, follow=follow, clock=ports.clock,
                                        sign=ports.webhook_signer,
                                        secret=ports.mlflow_webhook_secret),
+        history=HistoryService(uow=ports.uow, clock=ports.clock),
     )

@@ -1,0 +1,276 @@
+"""What a person reads of the metric history: one series per version, the baseline each span was
+judged against, and the deploy / rollback / verify markers; pure, from points and deployments.
+
+The baseline of a span is the one the watch judges that deployment against
+(`watching.reference_deployment`): after a rollback, the restored version's own pre-failure
+record, never the baseline of the version rolled back from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from lastgood.domain.baselines import headline
+from lastgood.domain.deployments import Deployment, DeploymentEnd
+from lastgood.domain.history import HistoryPoint, rollup
+from lastgood.domain.measurements import Summary
+from lastgood.domain.sequential import psi
+from lastgood.domain.signals import DEFAULT_TOLERANCE, SignalKind
+from lastgood.domain.watching import recorded_baseline, reference_deployment, stated_baseline
+
+CHART_SIGNALS: Mapping[str, SignalKind] = {
+    "latency_p95_ms": SignalKind.LATENCY, "error_rate": SignalKind.ERROR_RATE,
+    "accuracy": SignalKind.ACCURACY}
+"""The signals the dashboard draws, with the tolerance (lastgood.domain.health) of each."""
+
+
+class MarkerKind(StrEnum):
+    DEPLOY = "deploy"  # a version went live by a deploy
+    ROLLBACK = "rollback"  # a version went live because the one before was rolled back
+    VERIFY = "verify"  # a deployment got its verified record (its baseline)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One bucket of one version, every replica merged."""
+
+    at: datetime
+    version: int
+    requests: int
+    errors: int
+    error_rate: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_p99_ms: float | None
+    labelled: int
+    accuracy: float | None
+    drift_psi: float | None  # predictions against the span's baseline (None: nothing to compare)
+    custom: Mapping[str, float] = field(default_factory=dict)  # means, by metric name
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineSpan:
+    """A deployment's time on air, and the baseline it was judged against there."""
+
+    start: datetime
+    end: datetime | None  # None: still live
+    version: int
+    deployment_id: int
+    reference_version: int | None  # whose record judged it (None: no baseline yet)
+    reference_deployment: int | None
+    values: Mapping[str, float]  # headline numbers: error_rate, latency_p95_ms, accuracy, ...
+    band: Mapping[str, tuple[float, float]]  # baseline to the edge a default policy tolerates
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    at: datetime
+    kind: MarkerKind
+    version: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """The history of (model, env) over [since, until) at `resolution_s`."""
+
+    model: str
+    env: str
+    since: datetime
+    until: datetime
+    resolution_s: int
+    points: tuple[SeriesPoint, ...]
+    spans: tuple[BaselineSpan, ...]
+    markers: tuple[Marker, ...]
+    truncated: bool  # the reading hit its row limit: the newest points are missing
+
+
+def _ms(summary: Summary, q: float) -> float | None:
+    hist = summary.latency
+    if hist is None or not hist.total or hist.defect():
+        return None
+    value = hist.quantile(q) * 1000
+    return round(value, 3) if math.isfinite(value) else None
+
+
+def _rate(events: int, trials: int) -> float | None:
+    return events / trials if trials > 0 else None
+
+
+def _drift(summary: Summary, reference: Summary | None) -> float | None:
+    live, base = summary.predictions, reference.predictions if reference else None
+    if live is None or base is None or live.bounds != base.bounds or not live.total \
+            or not base.total:
+        return None
+    return round(psi(base.counts, live.counts), 4)
+
+
+def series_point(point: HistoryPoint, reference: Summary | None) -> SeriesPoint:
+    """A merged bucket as the numbers a chart draws."""
+    s = point.summary
+    requests = s.errors.trials if s.errors else 0
+    errors = s.errors.events if s.errors else 0
+    labelled = s.accuracy.trials if s.accuracy else 0
+    correct = s.accuracy.events if s.accuracy else 0
+    return SeriesPoint(
+        at=point.at, version=point.version, requests=requests, errors=errors,
+        error_rate=_rate(errors, requests), latency_p50_ms=_ms(s, 0.5),
+        latency_p95_ms=_ms(s, 0.95), latency_p99_ms=_ms(s, 0.99), labelled=labelled,
+        accuracy=_rate(correct, labelled), drift_psi=_drift(s, reference),
+        custom={k: round(m.mean, 6) for k, m in sorted(s.custom.items()) if m.count})
+
+
+def baseline_values(reference: Deployment | None) -> dict[str, float]:
+    """The numbers a deployment's record states or measured, in the charts' names and units."""
+    if reference is None:
+        return {}
+    recorded = recorded_baseline(reference)
+    values = headline(recorded) if recorded is not None else {}
+    stated = stated_baseline(reference)
+    if stated is not None:
+        for name, value in stated.values.items():
+            if name in ("error_rate", "accuracy") or name.startswith("custom."):
+                values[name] = value
+        for q, seconds in stated.latency.items():
+            values[f"latency_p{round(q * 100)}_ms"] = seconds * 1000
+    for name, value in reference.verified.baseline.items() if reference.verified else ():
+        if name in CHART_SIGNALS and name not in values and math.isfinite(value):
+            values[name] = value
+    return values
+
+
+def tolerated_band(values: Mapping[str, float]) -> dict[str, tuple[float, float]]:
+    """Baseline to the value a default health policy still tolerates, per charted signal.
+
+    Tolerated = baseline +/- max(relative * |baseline|, absolute); the band runs in the
+    direction the signal gets worse.
+    """
+    band: dict[str, tuple[float, float]] = {}
+    for key, kind in CHART_SIGNALS.items():
+        if key not in values:
+            continue
+        value = values[key]
+        relative, absolute = DEFAULT_TOLERANCE[kind]
+        room = max(relative * abs(value), absolute * (1000.0 if kind is SignalKind.LATENCY
+                                                      else 1.0))
+        edge = value - room if kind is SignalKind.ACCURACY else value + room
+        low, high = sorted((value, max(edge, 0.0)))
+        band[key] = (round(low, 6), round(high, 6))
+    return band
+
+
+def span_of(dep: Deployment, history: Sequence[Deployment]) -> BaselineSpan:
+    ref = reference_deployment(history, dep)
+    values = baseline_values(ref)
+    return BaselineSpan(start=dep.started_at, end=dep.ended_at, version=dep.version,
+                        deployment_id=dep.id, reference_version=ref.version if ref else None,
+                        reference_deployment=ref.id if ref else None,
+                        values={k: round(v, 6) for k, v in values.items()},
+                        band=tolerated_band(values))
+
+
+def markers_of(history: Sequence[Deployment]) -> list[Marker]:
+    """Deploys, rollbacks and verifications, oldest first."""
+    ordered = sorted(history, key=lambda d: (d.started_at, d.id))
+    found: list[Marker] = []
+    for before, dep in zip([None, *ordered], ordered, strict=False):
+        rollback = before is not None and before.end is DeploymentEnd.ROLLED_BACK
+        kind = MarkerKind.ROLLBACK if rollback else MarkerKind.DEPLOY
+        text = (f"rollback v{before.version} -> v{dep.version}" if rollback and before
+                else f"deploy v{dep.version}")
+        found.append(Marker(dep.started_at, kind, dep.version,
+                            f"{text}: {dep.reason}" if dep.reason else text))
+        if dep.verified is not None:
+            found.append(Marker(dep.verified.at, MarkerKind.VERIFY, dep.version,
+                                f"verified v{dep.version} by {dep.verified.approver}"))
+    return sorted(found, key=lambda m: m.at)
+
+
+def _overlaps(dep: Deployment, since: datetime, until: datetime) -> bool:
+    return dep.started_at < until and (dep.ended_at is None or dep.ended_at >= since)
+
+
+def _span_at(spans: Sequence[BaselineSpan], point: HistoryPoint,
+             resolution_s: int) -> BaselineSpan | None:
+    """The span of the point's version that overlaps its bucket (the latest that started)."""
+    start, end = point.at, point.at + timedelta(seconds=resolution_s)
+    found = [s for s in spans if s.version == point.version and s.start < end
+             and (s.end is None or s.end >= start)]
+    return found[-1] if found else None
+
+
+def build_view(model: str, env: str, *, points: Sequence[HistoryPoint],
+               history: Sequence[Deployment], since: datetime, until: datetime,
+               resolution_s: int, truncated: bool) -> HistoryView:
+    """The view of the points and the deployments of (model, env) over [since, until)."""
+    spans = [span_of(d, history) for d in sorted(history, key=lambda d: (d.started_at, d.id))
+             if _overlaps(d, since, until)]
+    by_deployment = {d.id: d for d in history}
+    series = []
+    for point in rollup(points, resolution_s):
+        span = _span_at(spans, point, resolution_s)
+        ref = by_deployment.get(span.reference_deployment) \
+            if span and span.reference_deployment is not None else None
+        series.append(series_point(point, recorded_baseline(ref) if ref else None))
+    markers = [m for m in markers_of(history) if since <= m.at < until]
+    return HistoryView(model=model, env=env, since=since, until=until,
+                       resolution_s=resolution_s, points=tuple(series), spans=tuple(spans),
+                       markers=tuple(markers), truncated=truncated)
+
+
+# -- the one JSON form (API, CLI --json, archive, remote client) -------------------------------
+
+def _t(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def view_to_json(view: HistoryView) -> dict[str, Any]:
+    """The view as plain JSON types; times as ISO 8601 with their zone."""
+    return {
+        "model": view.model, "env": view.env, "since": _t(view.since), "until": _t(view.until),
+        "resolution_s": view.resolution_s, "truncated": view.truncated,
+        "points": [{"t": _t(p.at), "version": p.version, "requests": p.requests,
+                    "errors": p.errors, "error_rate": p.error_rate,
+                    "latency_p50_ms": p.latency_p50_ms, "latency_p95_ms": p.latency_p95_ms,
+                    "latency_p99_ms": p.latency_p99_ms, "labelled": p.labelled,
+                    "accuracy": p.accuracy, "drift_psi": p.drift_psi, "custom": dict(p.custom)}
+                   for p in view.points],
+        "spans": [{"start": _t(s.start), "end": _t(s.end), "version": s.version,
+                   "deployment_id": s.deployment_id, "reference_version": s.reference_version,
+                   "reference_deployment": s.reference_deployment, "values": dict(s.values),
+                   "band": {k: list(v) for k, v in s.band.items()}} for s in view.spans],
+        "markers": [{"t": _t(m.at), "kind": m.kind.value, "version": m.version, "text": m.text}
+                    for m in view.markers],
+    }
+
+
+def _time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def view_from_json(data: Mapping[str, Any]) -> HistoryView:
+    """The view `view_to_json` wrote (a remote control plane's answer); KeyError/ValueError
+    for anything else."""
+    points = tuple(SeriesPoint(
+        at=_time(p["t"]), version=int(p["version"]), requests=int(p["requests"]),
+        errors=int(p["errors"]), error_rate=p["error_rate"], latency_p50_ms=p["latency_p50_ms"],
+        latency_p95_ms=p["latency_p95_ms"], latency_p99_ms=p["latency_p99_ms"],
+        labelled=int(p["labelled"]), accuracy=p["accuracy"], drift_psi=p["drift_psi"],
+        custom=dict(p.get("custom") or {})) for p in data["points"])
+    spans = tuple(BaselineSpan(
+        start=_time(s["start"]), end=_time(s["end"]) if s["end"] else None,
+        version=int(s["version"]), deployment_id=int(s["deployment_id"]),
+        reference_version=s["reference_version"], reference_deployment=s["reference_deployment"],
+        values=dict(s["values"]), band={k: (float(v[0]), float(v[1]))
+                                        for k, v in s["band"].items()}) for s in data["spans"])
+    markers = tuple(Marker(_time(m["t"]), MarkerKind(m["kind"]), int(m["version"]),
+                           str(m["text"])) for m in data["markers"])
+    return HistoryView(model=str(data["model"]), env=str(data["env"]),
+                       since=_time(data["since"]), until=_time(data["until"]),
+                       resolution_s=int(data["resolution_s"]), points=points, spans=spans,
+                       markers=markers, truncated=bool(data["truncated"]))
