@@ -191,8 +191,8 @@ class Reconciler:
             detail = "loading " + ", ".join(f"@{n}" for n in sorted(table.loading))
         if live is None and table.failures:
             status = "failed"
-        if table.failures:
-            detail = "; ".join(s.reason for s in table.failures.values())
+        if table.failures:  # each named by its version: never read as the live one's
+            detail = "; ".join(f"v{n} refused: {s.reason}" for n, s in table.failures.items())
         return ReplicaReport(replica_id=self.replica_id, model=table.model, env=self.env,
                              version=live.number if live else None,
                              since=table.live_since or now, seen_at=now, state=status,
