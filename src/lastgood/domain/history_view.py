@@ -164,8 +164,20 @@ def tolerated_band(values: Mapping[str, float]) -> dict[str, tuple[float, float]
     return band
 
 
+def _numbers_only(history: Sequence[Deployment], dep: Deployment) -> Deployment | None:
+    """A record with headline numbers only (no measured summary, nothing stated), picked by
+    the same rules: shown, though the watch cannot judge against it."""
+    if dep.verified is not None:
+        return dep
+    newest_first = sorted((d for d in history if d.id != dep.id and d.verified is not None),
+                          key=lambda d: (d.started_at, d.id), reverse=True)
+    same = next((d for d in newest_first if d.version == dep.version), None)
+    return same or next((d for d in newest_first if d.version != dep.version
+                         and d.end is not DeploymentEnd.ROLLED_BACK), None)
+
+
 def span_of(dep: Deployment, history: Sequence[Deployment]) -> BaselineSpan:
-    ref = reference_deployment(history, dep)
+    ref = reference_deployment(history, dep) or _numbers_only(history, dep)
     values = baseline_values(ref)
     return BaselineSpan(start=dep.started_at, end=dep.ended_at, version=dep.version,
                         deployment_id=dep.id, reference_version=ref.version if ref else None,
