@@ -58,7 +58,7 @@ def test_the_stored_form_is_compact_and_exact() -> None:
                       custom={"revenue": Moments(4, 2.5, 1.0)})
     row = summary_to_row(summary)
     assert summary_from_row(row) == summary
-    assert len(row["l"]["c"]) == 2  # only the non-empty latency buckets are stored
+    assert len(row["l"]["c"]) == 4  # (index, count) of the two non-empty latency buckets
     with pytest.raises(InvalidInput, match="damaged"):
         summary_from_row({"e": ["x"]})
 
@@ -163,3 +163,23 @@ def test_unknown_names_and_bad_spans_are_refused() -> None:
         history.view(MODEL, env="nowhere", span=timedelta(hours=1))
     with pytest.raises(InvalidInput, match="outside"):
         history.view(MODEL, env=ENV, span=timedelta(days=60))
+
+
+def test_merging_in_the_stored_form_matches_merging_summaries() -> None:
+    from lastgood.domain.history import rollup, rollup_stored, sparse_quantiles, stored
+
+    story = Story()
+    points = [story.point(1, 2), story.point(1, 2.1), story.point(2, 2.2)]
+    exact = rollup(points, 600)
+    compact, damaged = rollup_stored([stored(p) for p in points], 600)
+    assert damaged == 0
+    assert [p.point() for p in compact] == exact
+    latency = exact[0].summary.latency
+    assert latency is not None
+    qs = (0.5, 0.95, 0.99)
+    assert sparse_quantiles(compact[0].row["l"], qs) == [latency.quantile(q) for q in qs]
+    broken = stored(points[0])
+    broken = type(broken)(*[getattr(broken, f) for f in broken.__slots__[:-1]], {"e": "x"})
+    kept, damaged = rollup_stored([broken, stored(points[1])], 600)
+    assert damaged == 1
+    assert [p.point() for p in kept] == rollup(points[1:2], 600)  # the sound one is kept

@@ -26,7 +26,9 @@ def serve(rec_state: object, version: int, *, ok: int, failed: int, at: object) 
 
 def history(world: World) -> list:  # type: ignore[type-arg]
     with world.registry() as uow:
-        return uow.history.read(MODEL, ENV, since_s=0, until_s=2**40, limit=10_000)
+        return [p.point() for p in uow.history.read(MODEL, ENV, resolution_s=10, since_s=0,
+                                                    until_s=2**40,
+                                                    limit=10_000)]
 
 
 def test_each_bucket_writes_the_change_of_the_counters() -> None:

@@ -1,21 +1,22 @@
 """Metric history rows for every registry adapter: a point <-> its columns, and the compaction
-both SQL adapters run (take a bounded batch of old points by deleting them, put them back rolled
-up), so the three implementations cannot drift apart."""
+every adapter runs over its table (`TierStore`), so the implementations cannot drift apart."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.history import (
     MAX_BATCH,
     HistoryPoint,
+    StoredPoint,
     Tier,
-    compaction_cutoffs,
     rollup,
+    rollup_window,
     summary_from_row,
     summary_to_row,
 )
@@ -23,6 +24,8 @@ from lastgood.domain.history import (
 log = logging.getLogger("lastgood.history")
 
 COLUMNS = ("model", "env", "version", "replica", "resolution_s", "at_s", "summary")
+ROLLUP_BUCKETS = 10
+"""Coarse buckets one pass rolls up per tier: a pass stays small after a long pause too."""
 
 
 def point_row(point: HistoryPoint) -> dict[str, Any]:
@@ -44,6 +47,19 @@ def to_point(row: Mapping[str, Any]) -> HistoryPoint | None:
                         str(row["replica"]), int(row["resolution_s"]), int(row["at_s"]), summary)
 
 
+def to_stored(row: Mapping[str, Any]) -> StoredPoint | None:
+    """A row as read back, its summary left compact; None (logged) for unreadable JSON."""
+    try:
+        data = json.loads(row["summary"])
+    except ValueError as exc:
+        log.warning("skipping a damaged history point of %s/%s: %s", row["model"], row["env"],
+                    exc)
+        return None
+    return StoredPoint(str(row["model"]), str(row["env"]), int(row["version"]),
+                       str(row["replica"]), int(row["resolution_s"]), int(row["at_s"]),
+                       data if isinstance(data, dict) else {})
+
+
 def checked_batch(points: Sequence[HistoryPoint]) -> list[dict[str, Any]]:
     """The rows of one write; InvalidInput past MAX_BATCH (writes stay small transactions)."""
     if len(points) > MAX_BATCH:
@@ -52,21 +68,52 @@ def checked_batch(points: Sequence[HistoryPoint]) -> list[dict[str, Any]]:
     return [point_row(p) for p in points]
 
 
-Take = Callable[[int, int, int], list[Mapping[str, Any]]]
-"""(resolution_s, cutoff_s, batch) -> the rows it deleted (and so now owns)."""
-Put = Callable[[list[dict[str, Any]]], None]
+class TierStore(Protocol):
+    """What the compaction needs of one adapter's table (each call in the open transaction)."""
+
+    def newest(self, resolution_s: int) -> int | None:
+        """The newest bucket of a tier (None: empty)."""
+        ...
+
+    def oldest_after(self, resolution_s: int, at_s: int) -> int | None:
+        """The oldest bucket of a tier at or after `at_s` (None: none)."""
+        ...
+
+    def rows_between(self, resolution_s: int, start_s: int, end_s: int) -> list[Any]:
+        """Every row of a tier with start_s <= at_s < end_s."""
+        ...
+
+    def put(self, rows: list[dict[str, Any]]) -> None:
+        """Insert rows."""
+        ...
+
+    def drop_before(self, resolution_s: int, cutoff_s: int, batch: int) -> int:
+        """Delete at most `batch` rows of a tier older than the cutoff; how many."""
+        ...
 
 
-def compact(retention: Sequence[Tier], *, now_s: int, batch: int, take: Take,
-            put: Put) -> int:
-    """One bounded compaction pass over every tier; how many points it took in."""
-    taken = 0
-    for tier, cutoff, next_resolution in compaction_cutoffs(retention, now_s=now_s):
-        rows = take(tier.resolution_s, cutoff, batch)
-        taken += len(rows)
-        if next_resolution and rows:
-            points = [p for p in map(to_point, rows) if p is not None]
-            rolled = rollup(points, next_resolution)
-            for start in range(0, len(rolled), MAX_BATCH):
-                put([point_row(p) for p in rolled[start:start + MAX_BATCH]])
-    return taken
+def compact(retention: Sequence[Tier], *, now_s: int, batch: int, store: TierStore) -> int:
+    """One bounded pass: roll settled buckets of each tier up into the next (at most
+    ROLLUP_BUCKETS coarse buckets a tier; a pass runs every minute), then drop what is past
+    each tier's keep (at most `batch` rows a tier). Returns the rows it rolled up or dropped.
+
+    Callers hold the compaction lease (`COMPACT_LEASE`): two passes at once would roll the same
+    buckets up twice."""
+    done = 0
+    for finer, tier in itertools.pairwise(retention):
+        newest = store.newest(tier.resolution_s)
+        after = newest + tier.resolution_s if newest is not None else 0
+        window = rollup_window(tier, first_pending_s=store.oldest_after(finer.resolution_s,
+                                                                          after),
+                               now_s=now_s, max_buckets=ROLLUP_BUCKETS)
+        if window is None:
+            continue
+        points = [p for p in map(to_point, store.rows_between(finer.resolution_s, *window))
+                  if p is not None]
+        rolled = rollup(points, tier.resolution_s)
+        for start in range(0, len(rolled), MAX_BATCH):
+            store.put([point_row(p) for p in rolled[start:start + MAX_BATCH]])
+        done += len(points)
+    for tier in retention:
+        done += store.drop_before(tier.resolution_s, now_s - tier.keep_s, batch)
+    return done

@@ -17,7 +17,7 @@ from typing import Any
 
 from lastgood.domain.baselines import headline
 from lastgood.domain.deployments import Deployment, DeploymentEnd
-from lastgood.domain.history import HistoryPoint, rollup
+from lastgood.domain.history import StoredPoint, dense_histogram, rollup_stored, sparse_quantiles
 from lastgood.domain.measurements import Summary
 from lastgood.domain.sequential import psi
 from lastgood.domain.signals import DEFAULT_TOLERANCE, SignalKind
@@ -90,39 +90,42 @@ class HistoryView:
     truncated: bool  # the reading hit its row limit: the newest points are missing
 
 
-def _ms(summary: Summary, q: float) -> float | None:
-    hist = summary.latency
-    if hist is None or not hist.total or hist.defect():
+def _ms(row: Mapping[str, Any]) -> list[float | None]:
+    """Latency p50, p95, p99 in ms (None without latency)."""
+    if "l" not in row:
+        return [None, None, None]
+    return [round(v * 1000, 3) if math.isfinite(v) else None
+            for v in sparse_quantiles(row["l"], (0.5, 0.95, 0.99))]
+
+
+def _rate(pair: Any) -> tuple[int, int, float | None]:
+    events, trials = (int(pair[0]), int(pair[1])) if pair else (0, 0)
+    return events, trials, events / trials if trials > 0 else None
+
+
+def _drift(row: Mapping[str, Any], reference: Summary | None) -> float | None:
+    base = reference.predictions if reference else None
+    if "p" not in row or base is None or not base.total:
         return None
-    value = hist.quantile(q) * 1000
-    return round(value, 3) if math.isfinite(value) else None
-
-
-def _rate(events: int, trials: int) -> float | None:
-    return events / trials if trials > 0 else None
-
-
-def _drift(summary: Summary, reference: Summary | None) -> float | None:
-    live, base = summary.predictions, reference.predictions if reference else None
-    if live is None or base is None or live.bounds != base.bounds or not live.total \
-            or not base.total:
+    live = dense_histogram(row["p"])
+    if live.bounds != base.bounds or not live.total:
         return None
     return round(psi(base.counts, live.counts), 4)
 
 
-def series_point(point: HistoryPoint, reference: Summary | None) -> SeriesPoint:
+def series_point(point: StoredPoint, reference: Summary | None) -> SeriesPoint:
     """A merged bucket as the numbers a chart draws."""
-    s = point.summary
-    requests = s.errors.trials if s.errors else 0
-    errors = s.errors.events if s.errors else 0
-    labelled = s.accuracy.trials if s.accuracy else 0
-    correct = s.accuracy.events if s.accuracy else 0
+    row = point.row
+    errors, requests, error_rate = _rate(row.get("e"))
+    _, labelled, accuracy = _rate(row.get("a"))
+    custom = {str(k): round(float(v[1]), 6) for k, v in sorted((row.get("x") or {}).items())
+              if int(v[0])}
+    p50, p95, p99 = _ms(row)
     return SeriesPoint(
         at=point.at, version=point.version, requests=requests, errors=errors,
-        error_rate=_rate(errors, requests), latency_p50_ms=_ms(s, 0.5),
-        latency_p95_ms=_ms(s, 0.95), latency_p99_ms=_ms(s, 0.99), labelled=labelled,
-        accuracy=_rate(correct, labelled), drift_psi=_drift(s, reference),
-        custom={k: round(m.mean, 6) for k, m in sorted(s.custom.items()) if m.count})
+        error_rate=error_rate, latency_p50_ms=p50, latency_p95_ms=p95,
+        latency_p99_ms=p99, labelled=labelled, accuracy=accuracy,
+        drift_psi=_drift(row, reference), custom=custom)
 
 
 def baseline_values(reference: Deployment | None) -> dict[str, float]:
@@ -207,7 +210,7 @@ def _overlaps(dep: Deployment, since: datetime, until: datetime) -> bool:
     return dep.started_at < until and (dep.ended_at is None or dep.ended_at >= since)
 
 
-def _span_at(spans: Sequence[BaselineSpan], point: HistoryPoint,
+def _span_at(spans: Sequence[BaselineSpan], point: StoredPoint,
              resolution_s: int) -> BaselineSpan | None:
     """The span of the point's version that overlaps its bucket (the latest that started)."""
     start, end = point.at, point.at + timedelta(seconds=resolution_s)
@@ -216,19 +219,20 @@ def _span_at(spans: Sequence[BaselineSpan], point: HistoryPoint,
     return found[-1] if found else None
 
 
-def build_view(model: str, env: str, *, points: Sequence[HistoryPoint],
+def build_view(model: str, env: str, *, points: Sequence[StoredPoint],
                history: Sequence[Deployment], since: datetime, until: datetime,
                resolution_s: int, truncated: bool) -> HistoryView:
     """The view of the points and the deployments of (model, env) over [since, until)."""
     spans = [span_of(d, history) for d in sorted(history, key=lambda d: (d.started_at, d.id))
              if _overlaps(d, since, until)]
-    by_deployment = {d.id: d for d in history}
+    references = {s.reference_deployment: recorded_baseline(d) for s in spans  # parsed once
+                  for d in history if d.id == s.reference_deployment}
     series = []
-    for point in rollup(points, resolution_s):
+    merged, _ = rollup_stored(points, resolution_s)
+    for point in merged:
         span = _span_at(spans, point, resolution_s)
-        ref = by_deployment.get(span.reference_deployment) \
-            if span and span.reference_deployment is not None else None
-        series.append(series_point(point, recorded_baseline(ref) if ref else None))
+        reference = span.reference_deployment if span else None
+        series.append(series_point(point, references.get(reference) if reference else None))
     markers = [m for m in markers_of(history) if since <= m.at < until]
     return HistoryView(model=model, env=env, since=since, until=until,
                        resolution_s=resolution_s, points=tuple(series), spans=tuple(spans),

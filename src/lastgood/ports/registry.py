@@ -18,7 +18,7 @@ from lastgood.domain.deployments import (
     ReplicaReport,
     VerifiedRecord,
 )
-from lastgood.domain.history import HistoryPoint, Tier
+from lastgood.domain.history import HistoryPoint, StoredPoint, Tier
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import Model, NewVersion, Version, VersionStatus
 
@@ -196,17 +196,17 @@ class HistoryRepository(Protocol):
         """Store points in this transaction; more than MAX_BATCH at once raises InvalidInput."""
         ...
 
-    def read(self, model: str, env: str, *, since_s: int, until_s: int,
-             limit: int) -> list[HistoryPoint]:
-        """Points of (model, env) with since_s <= at_s < until_s, every tier, oldest first;
-        at most `limit` of them (the newest are the ones left out)."""
+    def read(self, model: str, env: str, *, resolution_s: int, since_s: int, until_s: int,
+             limit: int) -> list[StoredPoint]:
+        """Points of (model, env) of one tier with since_s <= at_s < until_s, oldest first,
+        their summaries in the compact stored form (a reading merges thousands of them); at
+        most `limit` of them (the newest are the ones left out)."""
         ...
 
     def compact(self, retention: Sequence[Tier], *, now_s: int, batch: int) -> int:
-        """Roll points past their tier's keep into the next tier and drop those past the last;
-        at most `batch` points per tier in one call. Returns how many points it took in.
-
-        Safe beside another compactor: a point is rolled up only by whoever deleted it."""
+        """Roll each tier's settled buckets up into the next tier (the finer points stay for
+        their own keep) and drop points past their tier's keep, `batch` at most per tier.
+        Returns how many points it rolled up or dropped. The caller holds COMPACT_LEASE."""
         ...
 
 

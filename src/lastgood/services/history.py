@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from lastgood.domain.errors import InvalidInput
 from lastgood.domain.history import (
+    DEFAULT_RETENTION,
     MAX_BUCKETS,
     MAX_ROWS,
     MAX_SPAN,
     MIN_SPAN,
+    StoredPoint,
+    Tier,
     bucket_of,
     epoch_s,
     resolution_for,
+    tier_for,
 )
 from lastgood.domain.history_view import HistoryView, build_view
 from lastgood.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -38,11 +43,29 @@ def read_unchecked(uow: UnitOfWork, model: str, env: str, *, since: datetime,
         raise InvalidInput(f"a history of {span} is outside 1m..30d",
                            fix="history is kept for 30 days: ask for 1m to 30d")
     resolution = resolution_for(span, buckets=buckets)
-    points = uow.history.read(model, env, since_s=bucket_of(epoch_s(since), resolution),
-                              until_s=epoch_s(until) + 1, limit=MAX_ROWS + 1)
+    points = read_tiers(uow, model, env, tier=tier_for(span),
+                        since_s=bucket_of(epoch_s(since), resolution), until_s=epoch_s(until) + 1)
     history = uow.deployments.history(model, env)
     return build_view(model, env, points=points[:MAX_ROWS], history=history, since=since,
                       until=until, resolution_s=resolution, truncated=len(points) > MAX_ROWS)
+
+
+def read_tiers(uow: UnitOfWork, model: str, env: str, *, tier: int, since_s: int,
+               until_s: int, retention: Sequence[Tier] = DEFAULT_RETENTION) -> list[StoredPoint]:
+    """The points of [since_s, until_s) from `tier`, then from each finer tier only after the
+    coarser one's newest bucket (what is not rolled up yet); MAX_ROWS + 1 at most."""
+    found: list[StoredPoint] = []
+    start = since_s
+    for index in range(tier, -1, -1):
+        resolution = retention[index].resolution_s
+        rows = uow.history.read(model, env, resolution_s=resolution, since_s=start,
+                                until_s=until_s, limit=MAX_ROWS + 1 - len(found))
+        found += rows
+        if rows:
+            start = max(start, rows[-1].at_s + resolution)
+        if len(found) > MAX_ROWS:
+            break
+    return found
 
 
 class HistoryService:

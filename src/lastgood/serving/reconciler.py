@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.errors import Conflict
+from lastgood.domain.history import COMPACT_LEASE
 from lastgood.domain.readiness import evidence_to_json
 from lastgood.domain.versions import Version
 from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
@@ -239,13 +241,25 @@ class Reconciler:
         return True
 
     def _write_history(self, pending: Pending, compact: bool, now: datetime) -> None:
-        options = self.options.history
         with self._uow_factory() as uow:
             if pending.points:
                 uow.history.add(pending.points)
-            if compact:
-                uow.history.compact(options.retention, now_s=int(now.timestamp()),
-                                    batch=options.compact_batch)
+                uow.commit()
+        if compact:
+            self._compact_history(now)
+
+    def _compact_history(self, now: datetime) -> None:
+        """One bounded compaction pass, by whichever replica holds the lease this minute."""
+        options = self.options.history
+        with self._uow_factory() as uow:
+            try:
+                uow.leases.acquire(COMPACT_LEASE, holder=self.replica_id, now=now,
+                                   ttl_s=2 * options.compact_every_s)
+                uow.commit()
+            except Conflict:
+                return  # another replica compacts
+            uow.history.compact(options.retention, now_s=int(now.timestamp()),
+                                batch=options.compact_batch)
             uow.commit()
 
     # -- the loop ------------------------------------------------------------------------

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 
-from lastgood.adapters.history_rows import COLUMNS, checked_batch, compact, to_point
+from lastgood.adapters.history_rows import COLUMNS, checked_batch, compact, to_stored
 from lastgood.adapters.sql.session import Tx
 from lastgood.adapters.sql.tables import metric_history as h
-from lastgood.domain.history import HistoryPoint, Tier
+from lastgood.domain.history import HistoryPoint, StoredPoint, Tier
 
 _COLUMNS = [h.c[name] for name in COLUMNS]
 
@@ -20,27 +20,42 @@ class SqlHistory:
         self._tx = tx
 
     def add(self, points: Sequence[HistoryPoint]) -> None:
-        self._insert(checked_batch(points))
+        self.put(checked_batch(points))
 
-    def read(self, model: str, env: str, *, since_s: int, until_s: int,
-             limit: int) -> list[HistoryPoint]:
+    def read(self, model: str, env: str, *, resolution_s: int, since_s: int, until_s: int,
+             limit: int) -> list[StoredPoint]:
         query = (select(*_COLUMNS)
-                 .where(h.c.model == model, h.c.env == env, h.c.at_s >= since_s,
-                        h.c.at_s < until_s)
+                 .where(h.c.model == model, h.c.env == env, h.c.resolution_s == resolution_s,
+                        h.c.at_s >= since_s, h.c.at_s < until_s)
                  .order_by(h.c.at_s, h.c.id).limit(limit))
         rows = [dict(r._mapping) for r in self._tx.execute(query)]
-        return [p for p in map(to_point, rows) if p is not None]
+        return [p for p in map(to_stored, rows) if p is not None]
 
     def compact(self, retention: Sequence[Tier], *, now_s: int, batch: int) -> int:
-        return compact(retention, now_s=now_s, batch=batch, take=self._take, put=self._insert)
+        return compact(retention, now_s=now_s, batch=batch, store=self)
 
-    def _take(self, resolution_s: int, cutoff_s: int, batch: int) -> list[Mapping[str, Any]]:
-        # Delete-and-return: only the compactor that deleted a point rolls it up.
+    # -- the compaction's TierStore --------------------------------------------------------
+
+    def newest(self, resolution_s: int) -> int | None:
+        found = self._tx.execute(select(func.max(h.c.at_s))
+                                 .where(h.c.resolution_s == resolution_s)).scalar()
+        return None if found is None else int(found)
+
+    def oldest_after(self, resolution_s: int, at_s: int) -> int | None:
+        found = self._tx.execute(select(func.min(h.c.at_s)).where(
+            h.c.resolution_s == resolution_s, h.c.at_s >= at_s)).scalar()
+        return None if found is None else int(found)
+
+    def rows_between(self, resolution_s: int, start_s: int, end_s: int) -> list[Any]:
+        query = select(*_COLUMNS).where(h.c.resolution_s == resolution_s, h.c.at_s >= start_s,
+                                        h.c.at_s < end_s)
+        return [dict(r._mapping) for r in self._tx.execute(query)]
+
+    def drop_before(self, resolution_s: int, cutoff_s: int, batch: int) -> int:
         ids = (select(h.c.id).where(h.c.resolution_s == resolution_s, h.c.at_s < cutoff_s)
                .order_by(h.c.at_s).limit(batch).scalar_subquery())
-        statement = delete(h).where(h.c.id.in_(ids)).returning(*_COLUMNS)
-        return [dict(r._mapping) for r in self._tx.execute(statement)]
+        return int(self._tx.execute(delete(h).where(h.c.id.in_(ids))).rowcount)
 
-    def _insert(self, rows: list[dict[str, Any]]) -> None:
+    def put(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             self._tx.execute(insert(h), rows)  # type: ignore[arg-type]
