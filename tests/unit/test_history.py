@@ -183,3 +183,22 @@ def test_merging_in_the_stored_form_matches_merging_summaries() -> None:
     kept, damaged = rollup_stored([broken, stored(points[1])], 600)
     assert damaged == 1
     assert [p.point() for p in kept] == rollup(points[1:2], 600)  # the sound one is kept
+
+
+def test_a_day_reads_its_own_tier_then_only_what_is_not_rolled_up_yet() -> None:
+    from lastgood.domain.history import ROLLED_UP
+
+    story = Story()
+    with story.registry() as uow:
+        # minutes 0..9 rolled up into the 1 min tier; the 10 s points stay there for their hour
+        uow.history.add([HistoryPoint(MODEL, ENV, 1, ROLLED_UP, 60,
+                                      epoch_s(story.at(m)), Summary(
+                                          errors=RateCounts(0, 600))) for m in range(10)])
+        uow.commit()
+    view = HistoryService(uow=story.registry, clock=story.clock).view(
+        MODEL, env=ENV, span=timedelta(days=1))
+    assert view.resolution_s == 60
+    by_minute = {(p.at - story.start).total_seconds() / 60: p.requests for p in view.points}
+    assert by_minute[2] == 600  # the minute tier's, not also the 10 s point under it
+    assert by_minute[12] == 100  # after the minute tier's newest bucket: the 10 s points
+    assert by_minute[25] == 100

@@ -99,3 +99,39 @@ def test_a_counter_that_went_down_starts_a_new_count() -> None:
     serve(second.state, 1, ok=3, failed=1, at=clock.now())  # a restarted process: fewer
     again = recorder.collect([(MODEL, second.state.recorder.stats(MODEL, 1))], now=clock.now())
     assert [p.summary.errors for p in again.points] == [RateCounts(1, 4)]
+
+
+def test_one_replica_at_a_time_compacts() -> None:
+    world, loader = World(), FakeLoader()
+    world.deploy(1)
+    first, second = make(world, loader), make(world, loader)
+    second.replica_id = "r2"
+    start = world.clock.now()
+    with world.registry() as uow:  # fifteen minutes of 10 s points of two replicas
+        uow.history.add([point for i in range(90) for point in (
+            _point(start, i, "r1"), _point(start, i, "r2"))])
+        uow.commit()
+    world.clock.advance(1800)
+
+    def minutes() -> list[int]:
+        with world.registry() as uow:
+            found = uow.history.read(MODEL, ENV, resolution_s=60, since_s=0, until_s=2**40,
+                                     limit=1000)
+        trials = sum(p.point().summary.errors.trials for p in found)  # type: ignore[union-attr]
+        return [trials, len(found)]
+
+    first._compact_history(world.clock.now())
+    assert minutes() == [10 * 60, 10]  # ten minute buckets a pass
+    second._compact_history(world.clock.now())
+    assert minutes() == [10 * 60, 10]  # r1 holds the compaction lease: r2 leaves it
+    first._compact_history(world.clock.now())
+    assert minutes() == [15 * 60, 15]
+
+
+def _point(start: object, i: int, replica: str) -> object:
+    from lastgood.domain.history import HistoryPoint, bucket_of, epoch_s
+    from lastgood.domain.measurements import Summary
+
+    at_s = bucket_of(epoch_s(start) - epoch_s(start) % 600 + 10 * i, 10)  # type: ignore[arg-type]
+    return HistoryPoint(MODEL, ENV, 1, replica, 10, at_s,
+                        Summary(errors=RateCounts(0, 5)))
