@@ -97,8 +97,10 @@ function chart(spec, view, [t0, t1], { W, H }) {
   const points = view.points || [];
   const spans = (view.spans || []).filter((sp) => Date.parse(sp.start) < t1 && (!sp.end || Date.parse(sp.end) > t0));
   const vals = points.filter((p) => p[spec.key] !== null && p[spec.key] !== undefined);
-  const last = vals.length ? vals[vals.length - 1][spec.key] : null;
   const liveSpan = spans.filter((sp) => !sp.end).pop();
+  // "now" is the live version's latest value (a switch's bucket holds both versions' points)
+  const liveVals = liveSpan ? vals.filter((p) => p.version === liveSpan.version) : vals;
+  const last = liveVals.length ? liveVals[liveVals.length - 1][spec.key] : null;
   const base = liveSpan ? liveSpan.values[spec.key] : undefined;
   const head = h("h3", {}, spec.title,
     base !== undefined ? h("span", { class: "muted", "data-testid": `baseline-${spec.key}` },
