@@ -20,7 +20,7 @@ from lastgood.dashboard.metrics import LiveStats, MetricsSeries, baseline_of, to
 from lastgood.domain.access import Action
 from lastgood.domain.errors import LastGoodError, TransientError
 from lastgood.domain.history import MAX_BUCKETS, parse_span
-from lastgood.domain.history_view import view_to_json
+from lastgood.domain.history_view import judging_deployment, view_to_json
 from lastgood.services.access import AccessService
 from lastgood.services.container import Services
 from lastgood.services.http_statuses import error_name, status_for
@@ -122,8 +122,10 @@ class Dashboard:
     def metrics(self, request: Request, services: Services, model: str,
                 env: str) -> LiveMetrics:
         status = services.deployments.status(model, env=env)
-        reference = status.live if status.live and status.live.verified else next(
-            (d for d in services.deployments.history(model, env=env) if d.verified), None)
+        # The record the live deployment is judged against: after a rollback, the restored
+        # version's own, never the quarantined one's it was rolled back from.
+        reference = judging_deployment(services.deployments.history(model, env=env),
+                                       status.live) if status.live else None
         baseline = baseline_of(reference)
         source = cast(LiveStats | None, getattr(request.app.state, "live_stats", None))
         stats = source(model, env) if source is not None else None

@@ -179,8 +179,14 @@ def _numbers_only(history: Sequence[Deployment], dep: Deployment) -> Deployment 
                          and d.end is not DeploymentEnd.ROLLED_BACK), None)
 
 
+def judging_deployment(history: Sequence[Deployment], dep: Deployment) -> Deployment | None:
+    """The deployment whose record `dep` is judged against (the watch's rules; a record with
+    numbers only is shown too): after a rollback, the restored version's own."""
+    return reference_deployment(history, dep) or _numbers_only(history, dep)
+
+
 def span_of(dep: Deployment, history: Sequence[Deployment]) -> BaselineSpan:
-    ref = reference_deployment(history, dep) or _numbers_only(history, dep)
+    ref = judging_deployment(history, dep)
     values = baseline_values(ref)
     return BaselineSpan(start=dep.started_at, end=dep.ended_at, version=dep.version,
                         deployment_id=dep.id, reference_version=ref.version if ref else None,
