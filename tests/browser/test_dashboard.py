@@ -93,8 +93,8 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
     assert text(visit, "live-version").startswith("v3")
     assert text(visit, "live-verified") == "not verified"
     page.locator("[data-testid=replica-actual]", has_text="v3").wait_for()
-    page.get_by_test_id("metrics-note").filter(has_text="baseline v2").wait_for()
-    page.locator("[data-testid=chart-accuracy] polyline").wait_for()
+    page.get_by_test_id("metrics-note").filter(has_text="v2's record").wait_for()
+    page.locator("[data-testid=chart-accuracy] [data-testid=run-accuracy]").first.wait_for()
     assert page.locator("[data-testid=timeline-deployment][data-version='3']"
                         "[data-verified='no'][data-end='live']").count() == 1
     # the version imported from an MLflow server links to its page there; the others do not

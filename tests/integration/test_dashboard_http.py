@@ -136,3 +136,21 @@ def test_the_metrics_endpoint_is_in_the_openapi_document(plane: Plane) -> None:
     op = doc["paths"]["/api/v1/models/{name}/metrics"]["get"]
     assert {"200", "401", "403", "404"} <= set(op["responses"])
     assert "/dashboard/" not in doc["paths"]
+
+
+def test_after_a_rollback_the_baseline_is_the_restored_versions_own(plane: Plane) -> None:
+    """v2 verified with its own (worse) numbers, then rolled back to v1: the charts compare
+    with v1's record, not with the quarantined v2's."""
+    later = EPOCH + timedelta(hours=2)
+    with plane.services.ports.uow() as uow:
+        live = uow.deployments.live("iris", "production")
+        assert live is not None
+        uow.deployments.set_verified(live.id, make_verified_record(
+            at=later, baseline={"error_rate": 0.2, "p95_ms": 400.0}))
+        uow.deployments.end(live.id, at=later, end=DeploymentEnd.ROLLED_BACK, reason="bad")
+        uow.deployments.start(model="iris", env="production", version=1, at=later, actor="t",
+                              reason="rollback", operation_id=None)
+        uow.commit()
+    body = plane.http.get(METRICS, params={"env": "production"}, headers=plane.viewer).json()
+    assert body["baseline_version"] == 1
+    assert body["baseline"]["error_rate"] == 0.01

@@ -18,6 +18,7 @@ COMMANDS = {
     **{name: f"lastgood.cli.access_cmds:{name}" for name in ("token", "key", "server")},
     **{name: f"lastgood.cli.watch_cmds:{name}" for name in ("watch", "policy")},
     "quarantine": "lastgood.cli.quarantine_cmds:quarantine",
+    "metrics": "lastgood.cli.metrics_cmds:metrics",
     "sync": "lastgood.cli.mlflow_cmds:sync",
     "demo": "lastgood.cli.demo:demo",
     "serve": "lastgood.cli.serve_cmds:serve_command",
@@ -32,6 +33,8 @@ SUMMARIES = {
     "env": "Environments and their settings (feature schema, checks, switch mode).",
     "events": "The audit trail: every mutation and refusal, oldest first.",
     "history": "Which version was live when, who deployed it, why, and how it ended.",
+    "metrics": "The metric history of NAME in ENV: requests, errors, latency, accuracy per "
+               "version.",
     "key": "ed25519 signing keys: the private half stays here, the registry records the public.",
     "models": "List every model.",
     "ops": "Deploys and rollbacks, newest first, with their phase.",

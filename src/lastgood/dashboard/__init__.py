@@ -14,7 +14,11 @@
   baseline they are judged against. It authenticates the bearer token through
   `app.state.access`, else `services.access` (role viewer or above; denials audited). Points
   come only from a real stats source (`live_stats`, else `app.state.live_stats`); with none,
-  `points` is [] and `source` is null.
+  `points` is [] and `source` is null;
+- `GET /api/v1/models/{name}/metrics/history?env=&since=1h[&buckets=]` the metric history the
+  replicas wrote to the registry (what the page's charts draw): per-version points, the
+  baseline each deployment was judged against, deploy/rollback/verify markers; `since` is
+  1m..30d (else 400), the same authentication.
 
 Errors raised by the metrics route are rendered by the app's handler for `LastGoodError` when it
 has one (the control plane's status table), else as `{"error", "message", "fix"}`.

@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from lastgood.dashboard.metrics import LiveStats, MetricsSeries, baseline_of, tolerated_band
 from lastgood.domain.access import Action
 from lastgood.domain.errors import LastGoodError, TransientError
+from lastgood.domain.history import MAX_BUCKETS, parse_span
+from lastgood.domain.history_view import judging_deployment, view_to_json
 from lastgood.services.access import AccessService
 from lastgood.services.container import Services
 from lastgood.services.http_statuses import error_name, status_for
@@ -120,8 +122,10 @@ class Dashboard:
     def metrics(self, request: Request, services: Services, model: str,
                 env: str) -> LiveMetrics:
         status = services.deployments.status(model, env=env)
-        reference = status.live if status.live and status.live.verified else next(
-            (d for d in services.deployments.history(model, env=env) if d.verified), None)
+        # The record the live deployment is judged against: after a rollback, the restored
+        # version's own, never the quarantined one's it was rolled back from.
+        reference = judging_deployment(services.deployments.history(model, env=env),
+                                       status.live) if status.live else None
         baseline = baseline_of(reference)
         source = cast(LiveStats | None, getattr(request.app.state, "live_stats", None))
         stats = source(model, env) if source is not None else None
@@ -150,6 +154,27 @@ def _router(board: Dashboard) -> APIRouter:
             if LastGoodError in request.app.exception_handlers:
                 raise  # the control plane's own error table renders it
             return error_response(exc)
+
+    @router.get("/api/v1/models/{name}/metrics/history", tags=["dashboard"],
+                summary="Metric history: points per version, baselines, markers",
+                responses=ERRORS)
+    def metric_history(request: Request, name: str, env: Annotated[str, Query(min_length=1)],
+                       credentials: Annotated[HTTPAuthorizationCredentials | None,
+                                              Depends(bearer)],
+                       since: Annotated[str, Query(max_length=16,
+                                                   description="30m, 1h, 1d, 1w (<= 30d)")]
+                       = "1h",
+                       buckets: Annotated[int, Query(ge=10, le=MAX_BUCKETS)] = MAX_BUCKETS
+                       ) -> JSONResponse:
+        try:
+            services = board.require_read(request, credentials, model=name, env=env)
+            span = parse_span(since)  # bounded: 1m..30d, so a URL cannot ask for a long scan
+            view = services.history.view(name, env=env, span=span, buckets=buckets)
+        except LastGoodError as exc:
+            if LastGoodError in request.app.exception_handlers:
+                raise
+            return error_response(exc)
+        return JSONResponse(view_to_json(view), headers={"Cache-Control": "no-store"})
 
     @router.get("/dashboard", include_in_schema=False)
     def dashboard_slash() -> RedirectResponse:

@@ -9,6 +9,7 @@ INCONCLUSIVE instead of a crash.
 from __future__ import annotations
 
 import math
+import zlib
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,20 @@ def geometric_bounds(low: float, high: float, *, per_doubling: int = 8) -> tuple
 
 LATENCY_BOUNDS = geometric_bounds(0.001, 120.0)
 """Default latency buckets in seconds: 1 ms to 2 min, 9 % apart."""
+
+CATEGORIES = 64
+CATEGORY_BOUNDS = tuple(i + 0.5 for i in range(CATEGORIES))
+"""Predicted classes as bins: label k in 0..63 -> bin k; other labels -> crc32 % 64; the
+overflow bin holds "<other>" (classes past the gateway's limit)."""
+
+
+def category_bin(label: str) -> int:
+    """The bin of a predicted class label (see CATEGORY_BOUNDS)."""
+    if label == "<other>":
+        return CATEGORIES
+    if label.isdigit() and int(label) < CATEGORIES:
+        return int(label)
+    return zlib.crc32(label.encode()) % CATEGORIES
 
 
 @dataclass(frozen=True, slots=True)

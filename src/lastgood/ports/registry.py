@@ -18,6 +18,7 @@ from lastgood.domain.deployments import (
     ReplicaReport,
     VerifiedRecord,
 )
+from lastgood.domain.history import HistoryPoint, StoredPoint, Tier
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import Model, NewVersion, Version, VersionStatus
 
@@ -188,6 +189,27 @@ class ReplicaRepository(Protocol):
         ...
 
 
+class HistoryRepository(Protocol):
+    """Metric history: per-version bucket summaries (`lastgood.domain.history`)."""
+
+    def add(self, points: Sequence[HistoryPoint]) -> None:
+        """Store points in this transaction; more than MAX_BATCH at once raises InvalidInput."""
+        ...
+
+    def read(self, model: str, env: str, *, resolution_s: int, since_s: int, until_s: int,
+             limit: int) -> list[StoredPoint]:
+        """Points of (model, env) of one tier with since_s <= at_s < until_s, oldest first,
+        their summaries in the compact stored form (a reading merges thousands of them); at
+        most `limit` of them (the newest are the ones left out)."""
+        ...
+
+    def compact(self, retention: Sequence[Tier], *, now_s: int, batch: int) -> int:
+        """Roll each tier's settled buckets up into the next tier (the finer points stay for
+        their own keep) and drop points past their tier's keep, `batch` at most per tier.
+        Returns how many points it rolled up or dropped. The caller holds COMPACT_LEASE."""
+        ...
+
+
 class TokenRepository(Protocol):
     def add(self, token: ApiToken) -> None:
         """Store a new token record (its hash, never the secret)."""
@@ -256,6 +278,9 @@ class UnitOfWork(Protocol):
 
     @property
     def tokens(self) -> TokenRepository: ...
+
+    @property
+    def history(self) -> HistoryRepository: ...
 
     @property
     def keys(self) -> KeyRepository: ...

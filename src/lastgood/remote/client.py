@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -35,6 +35,7 @@ from lastgood.domain.errors import (
     PreconditionFailed,
     TransientError,
 )
+from lastgood.domain.history_view import HistoryView, view_from_json
 from lastgood.domain.operations import Operation, RollbackCause
 from lastgood.domain.versions import ArtifactFile, Manifest, Model, Version
 from lastgood.ports import KeyRing, Progress
@@ -340,6 +341,21 @@ class RemoteSigning:
         return [parse_key(k) for k in self._c.json("GET", "/keys")]
 
 
+class RemoteHistory:
+    def __init__(self, client: RemoteClient) -> None:
+        self._c = client
+
+    def view(self, model: str, *, env: str, span: timedelta, buckets: int = 1500) -> HistoryView:
+        found = self._c.json("GET", f"/models/{q(model)}/metrics/history",
+                             params={"env": env, "since": f"{int(span.total_seconds())}s",
+                                     "buckets": buckets})
+        try:
+            return view_from_json(found)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TransientError(f"the control plane's history answer is garbage ({exc})",
+                                 fix="run the same lastgood version on both ends") from exc
+
+
 class RemoteControlPlane:
     """Everything the CLI calls, against the control plane at `url`."""
 
@@ -353,6 +369,7 @@ class RemoteControlPlane:
         self.audit = RemoteAudit(client)
         self.access = RemoteAccess(client)
         self.signing = RemoteSigning(client, keyring)
+        self.history = RemoteHistory(client)
 
 
 def _hash(path: Path) -> tuple[int, str]:

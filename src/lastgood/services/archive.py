@@ -8,18 +8,22 @@ import json
 import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from lastgood.domain import codec
 from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.compatibility import HostFacts
-from lastgood.domain.errors import IntegrityError, InvalidInput
+from lastgood.domain.errors import IntegrityError, InvalidInput, LastGoodError
+from lastgood.domain.history import MAX_SPAN
+from lastgood.domain.history_view import view_to_json
 from lastgood.domain.operations import Operation
 from lastgood.ports import ArtifactStore, EvidenceSource, UnitOfWork, UnitOfWorkFactory
+from lastgood.services.history import read_unchecked
 
 BUNDLE_FORMAT = "lastgood-archive/1"
+HISTORY_BEFORE = timedelta(hours=1)  # history kept in the bundle before the failed deploy
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +96,23 @@ def build_bundle(uow: UnitOfWork, op: Operation, *, at: datetime, host: HostFact
         "events.jsonl": b"\n".join(json.dumps(codec.event_to_json(e), default=str).encode()
                                    for e in incident),
         "samples.json": _json(dict(evidence.samples(op.model, op.env, op.from_version))),
+        "history.json": _json(incident_history(uow, op, failed_since=since, at=at)),
     }
     header = {"model": op.model, "env": op.env, "failed_version": op.from_version,
               "operation_id": op.id,
               "pinned_artifacts": [f.sha256 for f in failed.manifest.files]}
     return pack(members, at=at, header=header)
+
+
+def incident_history(uow: UnitOfWork, op: Operation, *, failed_since: datetime,
+                     at: datetime) -> dict[str, Any]:
+    """The metric history around the incident: from an hour before the failed version went
+    live (at most 30 days back) to the archive's time, with the baselines and markers."""
+    since = max(min(failed_since, at) - HISTORY_BEFORE, at - MAX_SPAN)
+    try:
+        return view_to_json(read_unchecked(uow, op.model, op.env, since=since, until=at))
+    except LastGoodError as exc:  # the bundle keeps the rest; a review sees why this is absent
+        return {"unavailable": exc.message}
 
 
 def archive_id_for(op: Operation) -> str:

@@ -32,6 +32,7 @@ from lastgood.services.access import AccessService
 from lastgood.services.archive import ArchiveService
 from lastgood.services.audit import AuditService
 from lastgood.services.deployments import DeploymentService
+from lastgood.services.history import HistoryService
 from lastgood.services.integrity import StandingChecks, StoredIntegrity
 from lastgood.services.mlflow_follow import MlflowFollow
 from lastgood.services.mlflow_mirror import MlflowMirror, NoOutsideRegistry
@@ -99,6 +100,7 @@ class Services:
     mlflow_follow: MlflowFollow
     mlflow_webhooks: MlflowWebhooks
     quarantine: QuarantineService
+    history: HistoryService
 
 
 def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
@@ -171,4 +173,5 @@ def wire(ports: Ports) -> Services:
                                        sign=ports.webhook_signer,
                                        secret=ports.mlflow_webhook_secret),
         quarantine=QuarantineService(uow=ports.uow, clock=ports.clock),
+        history=HistoryService(uow=ports.uow, clock=ports.clock),
     )

@@ -8,7 +8,7 @@ embedded registry or a control plane at LASTGOOD_URL.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ from lastgood.domain.access import ApiToken, Role, SigningKey
 from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment
+from lastgood.domain.history_view import HistoryView
 from lastgood.domain.operations import Operation, RollbackCause
 from lastgood.domain.versions import Model, Version
 from lastgood.ports import Progress
@@ -176,6 +177,14 @@ class SigningFace(Protocol):
         ...
 
 
+class HistoryFace(Protocol):
+    def view(self, model: str, *, env: str, span: timedelta, buckets: int = 1500) -> HistoryView:
+        """The metric history of the last `span` (1 minute to 30 days) in at most `buckets`
+        buckets: points per version, the baseline each deployment was judged against,
+        deploy/rollback/verify markers."""
+        ...
+
+
 class ControlPlane(Protocol):
     """Everything the CLI calls: the local `Services` or a remote control plane."""
 
@@ -199,3 +208,6 @@ class ControlPlane(Protocol):
 
     @property
     def signing(self) -> SigningFace: ...
+
+    @property
+    def history(self) -> HistoryFace: ...

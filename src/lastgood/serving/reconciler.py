@@ -22,11 +22,14 @@ from datetime import datetime
 from typing import Any
 
 from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.errors import Conflict
+from lastgood.domain.history import COMPACT_LEASE
 from lastgood.domain.readiness import evidence_to_json
 from lastgood.domain.replay import proof_to_json
 from lastgood.domain.versions import Version
 from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
 from lastgood.services.desired import DesiredModel, DesiredState, load_desired, load_live
+from lastgood.serving.history import HistoryOptions, HistoryRecorder, Pending
 from lastgood.serving.loading import Loader, LoadOptions, prepare_slot
 from lastgood.serving.readiness import ReadinessOptions, StandbyProver
 from lastgood.serving.replay_proof import ReplayOptions, ReplayProver
@@ -51,6 +54,7 @@ class ReconcilerOptions:
     backoff_initial_s: float = 0.5  # first retry after an unreachable registry
     backoff_max_s: float = 30.0
     retry_failed_s: float = 60.0  # a refused version is not loaded again before this
+    history: HistoryOptions = field(default_factory=HistoryOptions)  # metric history writes
 
 
 class Reconciler:
@@ -76,6 +80,7 @@ class Reconciler:
         self.replayer = ReplayProver(clock=clock, reservoirs=state.reservoirs,
                                      options=options.replay)
         self._prove_now = asyncio.Event()
+        self.history = HistoryRecorder(env=env, replica_id=replica_id, options=options.history)
 
     # -- one pass ------------------------------------------------------------------------
 
@@ -195,8 +200,8 @@ class Reconciler:
             detail = "loading " + ", ".join(f"@{n}" for n in sorted(table.loading))
         if live is None and table.failures:
             status = "failed"
-        if table.failures:
-            detail = "; ".join(s.reason for s in table.failures.values())
+        if table.failures:  # each named by its version: never read as the live one's
+            detail = "; ".join(f"v{n} refused: {s.reason}" for n, s in table.failures.items())
         return ReplicaReport(replica_id=self.replica_id, model=table.model, env=self.env,
                              version=live.number if live else None,
                              since=table.live_since or now, seen_at=now, state=status,
@@ -226,8 +231,49 @@ class Reconciler:
             except Exception as exc:
                 log.warning("reporting to the registry failed; still serving: %s", exc)
                 return False
+            await self.write_history()
         self._gone.clear()
         return True
+
+    async def write_history(self, *, force: bool = False) -> bool:
+        """Write the metric history points due (each bucket's counters per version), and now
+        and then one bounded compaction pass; False (logged) when that failed."""
+        now = self._clock.now()
+        if not (force or self.history.due(now)):
+            return True
+        served = [(model, stats) for model in sorted(self.state.tables)
+                  for stats in self.state.recorder.versions(model)]
+        pending = self.history.collect(served, now=now)  # read on the loop that counts
+        compact = self.history.compaction_due()
+        try:
+            await asyncio.to_thread(self._write_history, pending, compact, now)
+        except Exception as exc:  # the history must never get in the way of serving (rule 8)
+            log.warning("writing the metric history failed; still serving: %s", exc)
+            return False
+        self.history.committed(pending, now=now)
+        return True
+
+    def _write_history(self, pending: Pending, compact: bool, now: datetime) -> None:
+        with self._uow_factory() as uow:
+            if pending.points:
+                uow.history.add(pending.points)
+                uow.commit()
+        if compact:
+            self._compact_history(now)
+
+    def _compact_history(self, now: datetime) -> None:
+        """One bounded compaction pass, by whichever replica holds the lease this minute."""
+        options = self.options.history
+        with self._uow_factory() as uow:
+            try:
+                uow.leases.acquire(COMPACT_LEASE, holder=self.replica_id, now=now,
+                                   ttl_s=2 * options.compact_every_s)
+                uow.commit()
+            except Conflict:
+                return  # another replica compacts
+            uow.history.compact(options.retention, now_s=int(now.timestamp()),
+                                batch=options.compact_batch)
+            uow.commit()
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -327,6 +373,10 @@ class Reconciler:
         self._stopping = True
         self._wake.set()
         await self._signal.aclose()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(timeout_s):
+                async with self._reporting:
+                    await self.write_history(force=True)  # the last counts before they go
         now = self._clock.now()
         final = [ReplicaReport(replica_id=self.replica_id, model=model, env=self.env,
                                version=None, since=now, seen_at=now, state="stopped")

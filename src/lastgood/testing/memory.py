@@ -28,9 +28,11 @@ from lastgood.domain.deployments import (
     ReplicaReport,
     VerifiedRecord,
 )
+from lastgood.domain.history import HistoryPoint
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import Model, NewVersion, Version, VersionStatus
 from lastgood.testing.memory_access import MemoryKeys, MemoryTokens
+from lastgood.testing.memory_history import MemoryHistory
 
 __all__ = ["MemoryRegistry", "MemoryUnitOfWork", "memory_uow_factory"]
 
@@ -54,6 +56,7 @@ class _Tables:
     replicas: dict[tuple[str, str, str], ReplicaReport] = field(default_factory=dict)
     tokens: dict[str, ApiToken] = field(default_factory=dict)
     keys: dict[str, SigningKey] = field(default_factory=dict)
+    history: list[HistoryPoint] = field(default_factory=list)
 
     def copy(self) -> _Tables:
         return _Tables(
@@ -63,7 +66,7 @@ class _Tables:
             deployments=dict(self.deployments), generations=dict(self.generations),
             operations=dict(self.operations), leases=dict(self.leases),
             archives=dict(self.archives), replicas=dict(self.replicas),
-            tokens=dict(self.tokens), keys=dict(self.keys),
+            tokens=dict(self.tokens), keys=dict(self.keys), history=list(self.history),
         )
 
     def require_model(self, name: str) -> None:
@@ -356,6 +359,7 @@ class MemoryUnitOfWork:
     replicas: MemoryReplicas
     tokens: MemoryTokens
     keys: MemoryKeys
+    history: MemoryHistory
 
     def __init__(self, registry: MemoryRegistry) -> None:
         self._registry = registry
@@ -393,6 +397,7 @@ class MemoryUnitOfWork:
         self.replicas = MemoryReplicas(work)
         self.tokens = MemoryTokens(work.tokens)
         self.keys = MemoryKeys(work.keys)
+        self.history = MemoryHistory(work.history)
 
 
 def memory_uow_factory(state: MemoryRegistry | None = None) -> MemoryRegistry:

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from lastgood.adapters.dbapi.connection import POSTGRES, SQLITE, DbTx, Dialect, masked, translated
+from lastgood.adapters.dbapi.history import DbHistory
 from lastgood.adapters.dbapi.records import (
     DbArchives,
     DbKeys,
@@ -134,6 +135,7 @@ class DbUnitOfWork:
     replicas: DbReplicas
     tokens: DbTokens
     keys: DbKeys
+    history: DbHistory
 
     def __init__(self, registry: DbRegistry) -> None:
         self._registry = registry
@@ -149,6 +151,7 @@ class DbUnitOfWork:
         self.deployments, self.operations = DbDeployments(tx), DbOperations(tx)
         self.leases, self.archives = DbLeases(tx), DbArchives(tx)
         self.replicas, self.tokens, self.keys = DbReplicas(tx), DbTokens(tx), DbKeys(tx)
+        self.history = DbHistory(tx)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import zlib
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import reduce
@@ -30,15 +29,19 @@ import httpx
 from lastgood.domain.baselines import regressed, samples_of, summary_minus, summary_plus
 from lastgood.domain.errors import InvalidInput, LastGoodError, NotFound, TransientError
 from lastgood.domain.health import REPLICA_PREFIX
-from lastgood.domain.measurements import Histogram, LiveWindow, Moments, RateCounts, Summary
+from lastgood.domain.measurements import (
+    CATEGORIES,
+    CATEGORY_BOUNDS,
+    Histogram,
+    LiveWindow,
+    Moments,
+    RateCounts,
+    Summary,
+    category_bin,
+)
 from lastgood.ports import Clock
 
 log = logging.getLogger("lastgood.metrics")
-
-CATEGORIES = 64
-CATEGORY_BOUNDS = tuple(i + 0.5 for i in range(CATEGORIES))
-"""Predicted classes as bins: label k in 0..63 -> bin k; other labels -> crc32 % 64; the
-overflow bin holds "<other>" (classes past the gateway's limit)."""
 
 GATEWAY_SIGNALS = frozenset({"error_rate", "latency", "accuracy", "drift", "custom"})
 """"latency" stands for every latency quantile, "custom" for every custom.<metric> (feedback)."""
@@ -132,15 +135,6 @@ class InProcessStats:
 def zero_summary() -> Summary:
     """Counters of a version that served nothing yet."""
     return Summary(errors=RateCounts(0, 0), accuracy=RateCounts(0, 0))
-
-
-def category_bin(label: str) -> int:
-    """The bin of a predicted class label (see CATEGORY_BOUNDS)."""
-    if label == "<other>":
-        return CATEGORIES
-    if label.isdigit() and int(label) < CATEGORIES:
-        return int(label)
-    return zlib.crc32(label.encode()) % CATEGORIES
 
 
 def _count(value: Any, what: str) -> int:

@@ -27,9 +27,16 @@ from typing import Any
 
 import httpx
 
-from lastgood.adapters.metrics.gateway import CATEGORIES, CATEGORY_BOUNDS, category_bin
 from lastgood.domain.errors import InvalidInput, LastGoodError, TransientError
-from lastgood.domain.measurements import Histogram, LiveWindow, RateCounts, Summary
+from lastgood.domain.measurements import (
+    CATEGORIES,
+    CATEGORY_BOUNDS,
+    Histogram,
+    LiveWindow,
+    RateCounts,
+    Summary,
+    category_bin,
+)
 from lastgood.ports import Clock
 
 PROMETHEUS_SIGNALS = frozenset({"error_rate", "latency", "drift"})

@@ -198,3 +198,23 @@ signing_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("created_by", String(255), nullable=False),
 )
+
+# -- metric history (revision 0004_i23hist) -----------------------------------------------------
+# One row per (model, env, version, replica, bucket): what the version did in the bucket, as the
+# compact JSON of `lastgood.domain.history.summary_to_row`. Times are whole epoch seconds, so a
+# range is an integer comparison on both databases.
+
+metric_history = Table(
+    "metric_history", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("model", String(NAME), nullable=False),
+    Column("env", String(NAME), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("replica", String(255), nullable=False),
+    Column("resolution_s", Integer, nullable=False),
+    Column("at_s", BigInteger, nullable=False),
+    Column("summary", Text, nullable=False),
+    Index("ix_metric_history_series", "model", "env", "at_s"),
+    Index("ix_metric_history_tier", "resolution_s", "at_s"),
+)

@@ -11,6 +11,7 @@ from lastgood.adapters.sql.errors import translate, translated
 from lastgood.adapters.sql.repo_access import SqlKeys, SqlTokens
 from lastgood.adapters.sql.repo_deployments import SqlDeployments, SqlEnvironments
 from lastgood.adapters.sql.repo_events import SqlEvents
+from lastgood.adapters.sql.repo_history import SqlHistory
 from lastgood.adapters.sql.repo_operations import SqlLeases, SqlOperations
 from lastgood.adapters.sql.repo_records import SqlArchives, SqlReplicas
 from lastgood.adapters.sql.repo_versions import SqlModels, SqlVersions
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
     replicas: SqlReplicas
     tokens: SqlTokens
     keys: SqlKeys
+    history: SqlHistory
 
     def __init__(self, registry: SqlRegistry) -> None:
         self._registry = registry
@@ -83,3 +85,4 @@ class SqlUnitOfWork:
         self.replicas = SqlReplicas(tx)
         self.tokens = SqlTokens(tx)
         self.keys = SqlKeys(tx)
+        self.history = SqlHistory(tx)

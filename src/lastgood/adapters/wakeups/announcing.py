@@ -22,6 +22,7 @@ from lastgood.ports.registry import (
     DeploymentRepository,
     EnvironmentRepository,
     EventLog,
+    HistoryRepository,
     KeyRepository,
     LeaseRepository,
     ModelRepository,
@@ -128,6 +129,10 @@ class AnnouncingUnitOfWork:
     @property
     def keys(self) -> KeyRepository:
         return self._uow.keys
+
+    @property
+    def history(self) -> HistoryRepository:
+        return self._uow.history
 
 
 class _NotingDeployments:

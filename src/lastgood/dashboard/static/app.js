@@ -4,7 +4,7 @@
 // reports are re-read every few seconds.
 import { api, q, session } from "./api.js";
 import { EVENTS_SHOWN, eventRow, prependRows, refreshChain } from "./audit.js";
-import { metricsNote, renderCharts } from "./charts.js";
+import { RANGES, metricsNote, renderCharts } from "./charts.js";
 import { $, bytes, fill, h, vlabel, when } from "./dom.js";
 import { Feed } from "./feed.js";
 import { loadQuarantine, renderQuarantine, wireLift } from "./quarantine.js";
@@ -14,10 +14,12 @@ import { renderTimeline } from "./timeline.js";
 
 const TOKEN_KEY = "lastgood.token";
 const METRICS_MS = 3000;
+const HISTORY_MS = { "1h": 5000, "1d": 30000, "1w": 60000 }; // re-read the history this often
 
 const state = {
   who: null, model: "", env: "", status: null, history: [], versions: [],
-  timeline: { deployments: [], operations: [] }, metrics: null, lastSeq: 0, epoch: 0,
+  timeline: { deployments: [], operations: [] }, metrics: null, range: "1h", historyAt: 0,
+  lastSeq: 0, epoch: 0,
   feed: null, metricsTimer: null, refreshTimer: null, chainTimer: null, noticeTimer: null,
 };
 
@@ -86,7 +88,7 @@ async function select(model, env) {
   Object.assign(state, { model, env, lastSeq: 0, metrics: null, epoch: state.epoch + 1 });
   history.replaceState(null, "", `#${q({ model, env })}`);
   fill($("events"));
-  await Promise.all([refresh(), loadEvents(), refreshChain(), refreshMetrics()]);
+  await Promise.all([refresh(), loadEvents(), refreshChain(), refreshMetrics({ force: true })]);
   startLive();
 }
 
@@ -117,7 +119,7 @@ async function refresh() {
       model: state.model, allowed: canRollBack(),
       onDone: (v) => { showNotice(`Quarantine of ${vlabel(v.version)} lifted: it is ${v.status} again`); scheduleRefresh(); },
     });
-    drawCharts();
+    refreshMetrics({ force: true }); // a deploy or rollback: its marker and baseline at once
   } catch (err) {
     if (err.status !== 401) showBanner(`Could not load ${state.model} in ${state.env}: ${err.message}`);
   }
@@ -147,23 +149,34 @@ async function refreshStatus() {
   }
 }
 
-async function refreshMetrics() {
-  const epoch = state.epoch;
-  let metrics;
+// The metric history the replicas wrote to the registry: there even if no page was open.
+async function refreshMetrics({ force = false } = {}) {
+  const epoch = state.epoch, range = state.range;
+  if (!force && Date.now() - state.historyAt < HISTORY_MS[range]) return;
+  state.historyAt = Date.now();
+  let view;
   try {
-    metrics = await api(`${modelPath("metrics")}?${q({ env: state.env })}`);
+    view = await api(`${modelPath("metrics/history")}?${q({ env: state.env, since: range })}`);
   } catch (err) {
-    metrics = { points: [], baseline: null, error: err.message };
+    const now = new Date();
+    view = { points: [], spans: [], markers: [], resolution_s: 10, error: err.message,
+      since: new Date(now - RANGES[range]).toISOString(), until: now.toISOString() };
   }
-  if (epoch !== state.epoch) return;
-  state.metrics = metrics;
+  if (epoch !== state.epoch || range !== state.range) return;
+  state.metrics = view;
   drawCharts();
 }
 
 function drawCharts() {
   if (!state.metrics) return;
   $("metrics-note").textContent = metricsNote(state.metrics);
-  renderCharts($("charts"), state.metrics, state.timeline);
+  renderCharts($("charts"), state.metrics);
+}
+
+function pickRange(range) {
+  state.range = range;
+  for (const b of document.querySelectorAll("button.range")) b.setAttribute("aria-pressed", String(b.dataset.range === range));
+  refreshMetrics({ force: true });
 }
 
 // ---------------------------------------------------------------- serving and the button
@@ -174,8 +187,23 @@ function drawServing() {
   const note = $("rollback-note");
   note.hidden = allowed;
   note.textContent = `${state.who ? state.who.role : ""} token: read only — rolling back needs the operator role`;
-  $("rollback").disabled = !state.status.desired || !allowed;
-  $("rollback").title = allowed ? "dry run first, then confirm with a reason" : note.textContent;
+  const targets = eligibleTargets();
+  if (allowed && state.status.desired && !targets.length) {
+    note.hidden = false;
+    note.textContent = "no verified version to roll back to";
+  }
+  $("rollback").disabled = !state.status.desired || !allowed || !targets.length;
+  $("rollback").title = !allowed || !targets.length ? note.textContent
+    : `dry run first, then confirm with a reason (candidates: ${targets.map(vlabel).join(", ")})`;
+}
+
+// Versions a rollback could pick (safety rule 5): verified here, not the live one, neither
+// quarantined nor retired. The dry run still checks each; with none, the button stays off.
+function eligibleTargets() {
+  const live = state.status && state.status.desired ? state.status.desired.version : null;
+  const status = new Map(state.versions.map((v) => [v.version, v.status]));
+  const verified = new Set(state.history.filter((d) => d.verified).map((d) => d.version));
+  return [...verified].filter((n) => n !== live && status.get(n) === "active").sort((a, b) => b - a);
 }
 
 function canRollBack() {
@@ -298,6 +326,7 @@ function wire() {
   $("model").addEventListener("change", () => select($("model").value, $("env").value));
   $("env").addEventListener("change", () => select($("model").value, $("env").value));
   $("rollback").addEventListener("click", rollbackClicked);
+  for (const b of document.querySelectorAll("button.range")) b.addEventListener("click", () => pickRange(b.dataset.range));
   wireRollback();
   wireLift();
   let resizing = null;

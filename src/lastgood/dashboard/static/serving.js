@@ -13,14 +13,20 @@ export function renderServing(box, status, history) {
 function liveBox(st, history) {
   const live = st.desired;
   const verified = !!live.verified;
+  const quarantined = !!st.version && st.version.status === "quarantined";
   const tag = st.version && st.version.tag ? st.version.tag : "";
   return h("div", { class: `live-box ${verified ? "verified" : ""}`, "data-testid": "live" },
     h("div", { class: "muted small" }, `live in ${st.env}`),
     h("div", { class: "big", "data-testid": "live-version" }, vlabel(live.version),
       tag ? h("small", {}, tag) : null),
-    h("p", {}, verified
+    h("p", {}, quarantined
+      ? badge("quarantined", "bad", "live-quarantined") : null, quarantined ? " " : null,
+    verified
       ? badge(`verified by ${live.verified.approver}`, "ok", "live-verified")
       : badge("not verified", "unverified", "live-verified"), earlierVerified(live, history)),
+    quarantined ? h("p", { class: "small error", "data-testid": "live-quarantine-note" },
+      `${vlabel(live.version)} is quarantined but still live: no rollback will pick it; `
+      + "roll back to a verified version or lift the quarantine") : null,
     h("p", { class: "small muted" }, `since ${when(live.started_at)} by ${live.deployed_by}`),
     h("p", { class: "small muted" }, live.reason ? `“${live.reason}”` : ""),
     h("div", { class: "small" }, "standby ",
@@ -92,10 +98,14 @@ function operationsNote(st) {
   const last = st.last_operation;
   if (last) {
     const kind = last.phase === "succeeded" ? "ok" : ["failed", "escalated"].includes(last.phase) ? "bad" : "warn";
+    // The error belongs to that operation: under another live version it is history, said so.
+    const live = st.desired ? st.desired.version : null;
+    const about = last.target_version !== live ? `${last.kind} to ${vlabel(last.target_version)} ${last.phase}: ` : "";
     lines.push(h("p", { class: "small", "data-testid": "last-operation" }, "last operation: ",
       `${last.kind} ${vlabel(last.from_version)} → ${vlabel(last.target_version)} `,
       badge(last.phase, kind), ` by ${last.actor} at ${when(last.updated_at)}`,
-      last.error ? h("span", { class: "error" }, ` — ${last.error}`) : null));
+      last.error ? h("span", { class: about ? "muted" : "error", "data-testid": "last-operation-error" },
+        ` — ${about}${last.error}`) : null));
   }
   return h("div", { class: "ops" }, lines);
 }

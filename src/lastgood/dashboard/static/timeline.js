@@ -1,8 +1,10 @@
-// The version timeline: one row per version, one block per deployment in the order they
-// happened, marked verified, rolled back or live; quarantined versions are struck through.
+// The version timeline: one row per version, one block per deployment from when it went live to
+// when it ended, on a time-proportional axis (first deployment to now) with ticks that never
+// overlap; marked verified, rolled back or live; quarantined versions are struck through.
+import { tickLabel, ticks } from "./charts.js";
 import { fill, h, s, vlabel, when } from "./dom.js";
 
-const COL = 92, ROW = 26, LEFT = 150, TOP = 6;
+const ROW = 26, LEFT = 162, TOP = 6, MIN_W = 3;
 
 // history: deployment views; versions: version views; liveVersion: the desired version.
 export function renderTimeline(box, { history, versions, liveVersion, env }) {
@@ -12,19 +14,29 @@ export function renderTimeline(box, { history, versions, liveVersion, env }) {
     return;
   }
   const rowsOf = [...new Set(deps.map((d) => d.version))].sort((a, b) => b - a);
-  const W = LEFT + deps.length * COL + 10, H = TOP + rowsOf.length * ROW + 18;
+  const W = Math.max(420, Math.floor(box.getBoundingClientRect().width) - 4);
+  const H = TOP + rowsOf.length * ROW + 18;
+  const now = Date.now();
+  const t0 = Date.parse(deps[0].started_at), t1 = Math.max(now, t0 + 60e3);
+  const width = W - LEFT - 10;
+  const x = (t) => LEFT + ((t - t0) / (t1 - t0)) * width;
   const svg = s("svg", { width: W, height: H, role: "img", "aria-label": "deployments over time",
-    "data-testid": "timeline-svg" });
+    "data-testid": "timeline-svg", "data-t0": new Date(t0).toISOString(), "data-t1": new Date(t1).toISOString() });
   rowsOf.forEach((n, i) => svg.append(
     rowLabel(n, versions.find((v) => v.version === n), n === liveVersion, TOP + i * ROW + ROW / 2)));
+  for (const t of ticks(t0, t1, width, 56)) {
+    svg.append(s("line", { x1: x(t), x2: x(t), y1: TOP, y2: H - 16, class: "axis" }),
+      s("text", { x: x(t), y: H - 4, "text-anchor": "middle", class: "tick", "data-testid": "timeline-tick" },
+        tickLabel(t, t1 - t0)));
+  }
   let prev = null;
-  deps.forEach((d, i) => {
-    const cx = LEFT + i * COL, cy = TOP + rowsOf.indexOf(d.version) * ROW + ROW / 2;
-    if (prev) svg.append(s("path", { d: `M${prev[0] + COL - 8},${prev[1]} L${cx},${cy}`, class: "axis" }));
-    svg.append(segment(d, cx, cy, COL - 8));
-    svg.append(s("text", { x: cx, y: H - 4, class: "tick" }, when(d.started_at)));
-    prev = [cx, cy];
-  });
+  for (const d of deps) {
+    const xa = x(Date.parse(d.started_at)), xb = x(d.ended_at ? Date.parse(d.ended_at) : now);
+    const cy = TOP + rowsOf.indexOf(d.version) * ROW + ROW / 2;
+    if (prev) svg.append(s("path", { d: `M${prev[0]},${prev[1]} L${xa},${cy}`, class: "axis" }));
+    svg.append(segment(d, xa, cy, Math.max(xb - xa, MIN_W)));
+    prev = [Math.max(xb, xa + MIN_W), cy];
+  }
   fill(box, svg);
 }
 
@@ -55,6 +67,6 @@ function segment(d, x, cy, width) {
   s("title", {}, title),
   s("rect", { x, y: cy - 8, width, height: 16, rx: 4, class: `seg ${kind}` }));
   const label = d.verified ? "✓ verified" : d.end === "rolled_back" ? "↩ rolled back" : !d.ended_at ? "live" : "";
-  if (label) g.append(s("text", { x: x + 5, y: cy + 4, class: "check" }, label));
+  if (label && width > 78) g.append(s("text", { x: x + 5, y: cy + 4, class: "check" }, label));
   return g;
 }

@@ -1,0 +1,69 @@
+"""The metric history over DB-API (SQLite file, PostgreSQL): `HistoryRepository`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lastgood.adapters.dbapi.connection import DbTx, insert_sql
+from lastgood.adapters.history_rows import COLUMNS, checked_batch, compact, to_stored
+from lastgood.domain.history import HistoryPoint, StoredPoint, Tier
+
+_SELECTED = "model, env, version, replica, resolution_s, at_s, summary"
+_READ = (f"SELECT {_SELECTED} FROM metric_history WHERE model = ? AND env = ? "
+         "AND resolution_s = ? AND at_s >= ? AND at_s < ? ORDER BY at_s, id LIMIT ?")
+_BETWEEN = (f"SELECT {_SELECTED} FROM metric_history WHERE resolution_s = ? AND at_s >= ? "
+            "AND at_s < ?")
+_DROP = ("DELETE FROM metric_history WHERE id IN (SELECT id FROM metric_history "
+         "WHERE resolution_s = ? AND at_s < ? ORDER BY at_s LIMIT ?)")
+
+
+class DbHistory:
+    def __init__(self, tx: DbTx) -> None:
+        self._tx = tx
+
+    def add(self, points: Sequence[HistoryPoint]) -> None:
+        self.put(checked_batch(points))
+
+    def read(self, model: str, env: str, *, resolution_s: int, since_s: int, until_s: int,
+             limit: int) -> list[StoredPoint]:
+        rows = self._fetch(_READ, (model, env, resolution_s, since_s, until_s, limit))
+        return [p for p in map(to_stored, rows) if p is not None]
+
+    def compact(self, retention: Sequence[Tier], *, now_s: int, batch: int) -> int:
+        return compact(retention, now_s=now_s, batch=batch, store=self)
+
+    # -- the compaction's TierStore --------------------------------------------------------
+
+    def newest(self, resolution_s: int) -> int | None:
+        found = self._tx.value("SELECT MAX(at_s) FROM metric_history WHERE resolution_s = ?",
+                               (resolution_s,))
+        return None if found is None else int(found)
+
+    def oldest_after(self, resolution_s: int, at_s: int) -> int | None:
+        found = self._tx.value("SELECT MIN(at_s) FROM metric_history WHERE resolution_s = ? "
+                               "AND at_s >= ?", (resolution_s, at_s))
+        return None if found is None else int(found)
+
+    def rows_between(self, resolution_s: int, start_s: int, end_s: int) -> list[Any]:
+        return self._fetch(_BETWEEN, (resolution_s, start_s, end_s))
+
+    def drop_before(self, resolution_s: int, cutoff_s: int, batch: int) -> int:
+        return int(self._tx.execute(_DROP, (resolution_s, cutoff_s, batch)).rowcount)
+
+    def put(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        self._tx.execute("SELECT 1")  # begins the transaction (BEGIN IMMEDIATE on SQLite)
+        sql = self._tx.dialect.sql(insert_sql("metric_history", COLUMNS))
+        with self._tx.translated():
+            cursor = self._tx.conn.cursor()
+            try:
+                cursor.executemany(sql, rows)
+            finally:
+                cursor.close()
+
+    def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Mapping[str, Any]]:
+        cursor = self._tx.execute(sql, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
