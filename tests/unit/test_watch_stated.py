@@ -127,7 +127,7 @@ def test_impossible_stated_values_are_refused_at_verify(name: str, value: float,
     w = WatchWorld()
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=False)
-    with pytest.raises(InvalidInput, match=f"--metric {name}"):
+    with pytest.raises(InvalidInput, match=f"--metric (latency_)?{name.removeprefix('latency_')}"):
         w.world.services.deployments.verify(MODEL, env=ENV, baseline={name: value},
                                             reason="by hand", actor="carol")
     assert w.live() == (1, False)  # nothing half-written
@@ -169,3 +169,28 @@ def test_a_stated_accuracy_alone_never_verifies_on_accuracy_alone() -> None:
     [seen] = watch.tick(ENV)
     assert seen.action == "baseline recorded"  # its own first window, for the request signals
     assert w.live() == (2, False)
+
+
+@pytest.mark.parametrize(("given", "word"), [
+    ("acuracy", "did you mean accuracy?"), ("p95", "did you mean latency_p95_ms?"),
+    ("error-rate", "did you mean error_rate?"), ("custom.Revenue", "custom.<name>"),
+    ("auc", "known names")])
+def test_verify_knows_its_metric_names(given: str, word: str) -> None:
+    w = WatchWorld()
+    w.world.add_version(tag="v1")
+    w.world.deploy(1, verify=False)
+    with pytest.raises(InvalidInput, match=word):
+        w.world.services.deployments.verify(MODEL, env=ENV, baseline={given: 0.5},
+                                            reason="by hand", actor="carol")
+    assert w.live() == (1, False)  # nothing half-written
+
+
+def test_verify_keeps_the_vocabulary_spelling() -> None:
+    w = WatchWorld()
+    w.world.add_version(tag="v1")
+    w.world.deploy(1, verify=False)
+    dep = w.world.services.deployments.verify(
+        MODEL, env=ENV, baseline={"p95_ms": 41, "custom.revenue": 12.5}, reason="by hand",
+        actor="carol")
+    assert dep.verified is not None
+    assert dep.verified.baseline == {"latency_p95_ms": 41, "custom.revenue": 12.5}

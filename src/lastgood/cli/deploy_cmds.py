@@ -156,7 +156,9 @@ def deploy(ctx: click.Context, name: str, ref: str, env_name: str, reason: str, 
 @click.argument("name")
 @click.option("--env", "env_name", required=True)
 @click.option("--metric", "metrics", multiple=True, metavar="K=V",
-              help="Measured baseline, e.g. p95_ms=41 error_rate=0.002 (at least one).")
+              help="Measured baseline (at least one): error_rate, accuracy, latency_p50_ms, "
+                   "latency_p90_ms, latency_p95_ms, latency_p99_ms, custom.<metric>; e.g. "
+                   "latency_p95_ms=41 error_rate=0.002.")
 @click.option("--reason", default="", help="Who checked what (required).")
 @json_option
 @click.pass_context

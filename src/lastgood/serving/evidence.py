@@ -175,8 +175,8 @@ class VersionStats:
             "version": self.version, "requests": self.requests, "errors": self.errors,
             "error_rate": self.errors / self.requests if self.requests else None,
             "records": self.records,
-            "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
-                           "samples": len(ordered)},
+            "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p95": quantile(0.95),
+                           "p99": quantile(0.99), "samples": len(ordered)},
             "predictions": dict(self.classes.most_common()),
             "feedback": {"total": self.feedback_total, "correct": self.feedback_correct,
                          "accuracy": (self.feedback_correct / self.feedback_total
