@@ -13,7 +13,14 @@ from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.errors import EXIT_CODES, SUCCESS
 from lastgood.cli.files import read_document
 from lastgood.cli.mirror_status import mirror_line, mirror_view, status_mirror
-from lastgood.cli.render import candidates_table, checks_table, history_table, table, when
+from lastgood.cli.render import (
+    ago,
+    candidates_table,
+    checks_table,
+    history_table,
+    table,
+    when,
+)
 from lastgood.domain.deployments import CustomCheck, MlflowMode, RuntimeDrift, SwitchMode
 from lastgood.domain.errors import NoEligibleTarget
 from lastgood.domain.operations import Operation
@@ -283,7 +290,7 @@ def _print_status(out: Console, st: Status) -> None:
     verified = "[green]verified[/]" if st.live.verified else "[yellow]not verified[/]"
     out.print(f"[bold]{st.model}[/] in [bold]{st.env}[/]: desired v{st.live.version} "
               f"({st.live_version.tag or 'untagged'}, {st.live_version.status}), {verified}, "
-              f"since {when(st.live.started_at)} by {st.live.deployed_by}")
+              f"since {when(st.live.started_at, relative=True)} by {st.live.deployed_by}")
     out.print(f"rollback targets (verified, newest first): "
               f"{', '.join(f'v{n}' for n in st.standby) or 'none'}")
     if st.readiness is not None:
@@ -291,8 +298,8 @@ def _print_status(out: Console, st: Status) -> None:
         out.print(f"[{style}]{escape(st.readiness.headline())}[/]")
     if st.replicas:
         out.print(table("Replicas (actual)", ["replica", "serves", "state", "since", "seen"],
-                        [(r.replica_id, r.version, r.state, when(r.since), when(r.seen_at))
-                         for r in st.replicas]))
+                        [(r.replica_id, r.version, r.state, when(r.since),
+                          ago(r.seen_at) if r.seen_at else "—") for r in st.replicas]))
     else:
         out.print("replicas: none reporting")
     for op in st.unfinished:
