@@ -64,6 +64,11 @@ class _Metrics:
                                    (*labels, "value"), registry=registry)
         self.values = PromHistogram("lastgood_prediction_value", "Predicted numeric values",
                                     labels, buckets=VALUE_BUCKETS, registry=registry)
+        self.labels = PromCounter("lastgood_feedback_labels", "Answers scored by a label "
+                                  "sent as feedback", labels, registry=registry)
+        self.correct = PromCounter("lastgood_feedback_correct", "Answers a feedback label "
+                                   "found right (accuracy = correct / labels)", labels,
+                                   registry=registry)
         custom = (*labels, "metric")
         self.custom_count = PromCounter("lastgood_custom_metric_count",
                                         "Custom metric values received in feedback", custom,
@@ -101,6 +106,14 @@ class VersionStats:
         self._latency, self._values = metrics.latency.labels(*key), metrics.values.labels(*key)
         self._classes_metric = metrics.classes
         self._class_children: dict[str, Any] = {}
+
+    def count_labels(self, scored: int, right: int) -> None:
+        """Feed the Prometheus feedback counters (the watch reads `feedback_*` directly)."""
+        key = (self.model, str(self.version))
+        if scored:
+            self._metrics.labels.labels(*key).inc(scored)
+        if right:
+            self._metrics.correct.labels(*key).inc(right)
 
     def observe_latency(self, seconds: float) -> None:
         """Keep a uniform sample of latencies (Algorithm R) and feed the histogram."""
@@ -266,6 +279,7 @@ class Recorder:
         del self._recent[told.request_id]
         stats.feedback_total += len(correct)
         stats.feedback_correct += sum(correct)
+        stats.count_labels(len(correct), sum(correct))
         stats.add_custom(told.metrics)
         out: dict[str, Any] = {"request_id": told.request_id, "version": remembered.version}
         if told.labelled:
