@@ -194,3 +194,19 @@ def test_verify_keeps_the_vocabulary_spelling() -> None:
         actor="carol")
     assert dep.verified is not None
     assert dep.verified.baseline == {"latency_p95_ms": 41, "custom.revenue": 12.5}
+
+
+def test_a_stated_latency_is_judged_with_the_tolerance_noise_needs() -> None:
+    """p95_ms=100 stated: a known-good version on a busier host (125 ms) is not flagged; one
+    at twice the stated value is."""
+    w, watch = hand_verified_then_v2({"p95_ms": 100})
+    w.clock.advance(5)
+    w.source.data[2] = labelled(2000, 0, latency_s=0.125)
+    [busier] = watch.tick(ENV)
+    latency = {e.signal: e for e in busier.assessment.signals}["latency_p99"]
+    assert latency.verdict is Verdict.HEALTHY, latency.explanation
+    w.clock.advance(5)
+    w.source.data[2] = labelled(2000, 0, latency_s=0.2)
+    [slower] = watch.tick(ENV)
+    latency = {e.signal: e for e in slower.assessment.signals}["latency_p99"]
+    assert latency.verdict in (Verdict.DEGRADED, Verdict.FAILED), latency.explanation
