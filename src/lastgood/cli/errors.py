@@ -18,6 +18,7 @@ from lastgood.domain.errors import (
     NoEligibleTarget,
     NotFound,
     PreconditionFailed,
+    Regressed,
     TransientError,
     Unauthorized,
 )
@@ -35,6 +36,7 @@ EXIT_CODES: dict[type[LastGoodError], int] = {
     Escalated: 5,  # switched, but verification failed: page a human
     Unauthorized: 6,
     Forbidden: 7,
+    Regressed: 9,  # `lastgood wait`: the watch judged the deployment worse, or rolled it back
 }
 SUCCESS = 0
 FAILURE = EXIT_CODES[LastGoodError]  # an unexpected exception, or a run with failures in it
