@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from lastgood.domain import health
 from lastgood.domain.decisions import DecisionKind, decide
 from lastgood.domain.health import HealthPolicy, assess, default_signal
 from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, LiveWindow, RateCounts, Summary
@@ -332,6 +333,62 @@ def hand_report(found: list[tuple[int, float | None]]) -> None:
         print(f"  {s.name:<44} rolled back: median {fmt_s(median)}, p90 "
               f"{fmt_s(float(np.quantile(times, 0.9, method='higher')))} ({hits}/{times.size}); "
               f"median <= 30 s: {'PASS' if median <= 30 else 'FAIL'}")
+
+
+STATED_TOLERANCES = (0.2, 0.5)  # the policy's own p99 tolerance; STATED_LATENCY_RELATIVE
+STATED_READ = 3000  # requests behind the p99 a person states: five healthy minutes
+BUSIER = (1.1, 1.2, 1.3)  # the same healthy version on a host this much slower than at the read
+StatedTask = tuple[int, int, float, float]
+
+
+def stated_run(task: StatedTask) -> tuple[StatedTask, float | None, str]:
+    """A version verified by hand with `--metric p99_ms=X --metric error_rate=0.01`, X read off
+    five healthy minutes, then a stream of SCENARIOS[index] (its latency `busier` times the
+    read's) through the real watch, the stated latency judged at `relative` tolerance."""
+    index, seed, relative, busier = task
+    health.STATED_LATENCY_RELATIVE = relative  # this worker's run only
+    s = SCENARIOS[index]
+    rng = np.random.default_rng([77, index, seed])
+    read = generate(replace(Scenario("read", False), daily=s.daily), rng, BASE_S,
+                    labels_all=True)
+    p99_ms = float(np.quantile(rng.choice(read.latency, STATED_READ, replace=False), 0.99)) * 1e3
+    live = arriving(generate(s, rng, RUN_S, labels_all=False), [77, index, seed])
+    live = replace(live, latency=live.latency * busier)
+    found, cause, _ = replay(counters_of(live), baseline=None,
+                             stated={"error_rate": ERR, "p99_ms": round(p99_ms)},
+                             seconds=live.seconds, gap=s.gap)
+    return task, found, cause
+
+
+def stated_tasks(seeds: int, healthy: int) -> list[StatedTask]:
+    streams = [(i, 1.0) for i, s in enumerate(SCENARIOS) if not s.regression or s.slow_share]
+    streams += [(4, b) for b in BUSIER]  # the noise stream on a busier host
+    return [(i, seed, r, b) for i, b in streams
+            for seed in range(seeds if SCENARIOS[i].regression else healthy)
+            for r in STATED_TOLERANCES]
+
+
+def stated_report(found: list[tuple[StatedTask, float | None, str]]) -> None:
+    print("\nstated p99: a version verified by hand with p99_ms read off five healthy minutes "
+          "(and error_rate=0.01), then each stream through the real watch, the stated p99 "
+          "judged at each relative tolerance (latency: rollbacks on the latency signal)")
+    print(f"  {'stream':<44}" + "".join(f"{f'tolerance {r:.0%}':>34}"
+                                        for r in STATED_TOLERANCES))
+    for index, busier in sorted({(t[0], t[3]) for t, *_ in found}):
+        s, cells = SCENARIOS[index], []
+        for relative in STATED_TOLERANCES:
+            runs = [(t, c) for task, t, c in found if task[0] == index
+                    and task[2] == relative and task[3] == busier]
+            times = np.array([math.inf if t is None else t for t, _ in runs], float)
+            hits = int(np.isfinite(times).sum())
+            latency = sum("latency" in c for t, c in runs if t is not None)
+            if s.regression:
+                cells.append(f"median {fmt_s(float(np.quantile(times, 0.5, method='higher')))}"
+                             f" ({hits}/{len(runs)})")
+            else:
+                cells.append(f"{hits}/{len(runs)} rolled back ({latency} latency)")
+        name = s.name if busier == 1.0 else f"{s.name}, host x{busier:g} slower"
+        print(f"  {name:<44}" + "".join(f"{c:>34}" for c in cells))
 
 
 def interval_psi(scores: np.ndarray, edges: np.ndarray) -> float:
@@ -758,6 +815,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=50, help="runs per regression")
     parser.add_argument("--healthy-runs", type=int, default=20, help="30-min runs per stream")
     parser.add_argument("--quick", action="store_true", help="5 seeds, 5 healthy runs")
+    parser.add_argument("--stated-only", action="store_true",
+                        help="only the stated-p99 table (healthy streams and the p99 regression)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--floor-seeds", type=int, default=1000,
                         help="error-rate streams for the floor's many-seed median")
@@ -768,6 +827,10 @@ def main(argv: list[str] | None = None) -> None:
                         ("--floor-seeds", floor_seeds), ("--workers", args.workers)):
         if value < 1:
             parser.error(f"{name} {value} must be at least 1")
+    if args.stated_only:
+        with multiprocessing.Pool(args.workers) as pool:
+            stated_report(list(pool.imap_unordered(stated_run, stated_tasks(seeds, healthy))))
+        return
     check_mann_whitney()
     check_mixture()
     tasks = [(i, seed) for i, s in enumerate(SCENARIOS)
@@ -778,9 +841,11 @@ def main(argv: list[str] | None = None) -> None:
         hands = list(pool.imap_unordered(hand_run, [(i, seed) for i in range(len(HAND))
                                                     for seed in range(seeds)]))
         floors = list(pool.imap_unordered(floor_run, range(floor_seeds), chunksize=8))
+        stated = list(pool.imap_unordered(stated_run, stated_tasks(seeds, healthy)))
     report(results, seeds, healthy, time.perf_counter() - started)
     hand_report(hands)
     floor_report(floors)
+    stated_report(stated)
 
 
 if __name__ == "__main__":

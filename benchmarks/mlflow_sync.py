@@ -137,7 +137,7 @@ def build_history(services: Services, deploys: int) -> list[datetime]:
     moments = []
     for n in range(1, deploys + 1):
         deps.deploy(MODEL, n, env="production", reason="bench", actor="bench")
-        deps.verify(MODEL, env="production", baseline={"auc": 0.9}, reason="bench",
+        deps.verify(MODEL, env="production", baseline={"accuracy": 0.9}, reason="bench",
                     actor="bench")
         moments.append(datetime.now(UTC))
         if n % 3 == 0:

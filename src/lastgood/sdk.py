@@ -4,7 +4,7 @@
     lg = Lastgood()                       # ./.lastgood (or LASTGOOD_HOME / LASTGOOD_DB_URL ...)
     v = lg.register("fraud", "model.skops", tag="v1.4.2", metrics={"auc": 0.91})
     lg.deploy("fraud", "v1.4.2", env="production", reason="weekly release")
-    lg.verify("fraud", env="production", baseline={"p95_ms": 41}, reason="bake passed")
+    lg.verify("fraud", env="production", baseline={"latency_p95_ms": 41}, reason="bake passed")
     lg.rollback("fraud", env="production", reason="p95 doubled")
 """
 

@@ -215,7 +215,8 @@ def deploy(cli: Cli, version: str, *extra: str) -> None:
 
 
 def verify(cli: Cli) -> None:
-    done = cli("verify", "fraud", "--env", "production", "--metric", "auc=0.9", "--reason", "ok")
+    done = cli("verify", "fraud", "--env", "production", "--metric", "accuracy=0.9",
+               "--reason", "ok")
     assert done.code == 0, done.err
 
 

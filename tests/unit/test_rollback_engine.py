@@ -248,7 +248,7 @@ def test_healthy_live_verification_verifies_the_restored_deployment(world: World
     assert live is not None
     assert live.verified is not None
     assert live.verified.approver == "lastgood"
-    assert live.verified.baseline == {"error_rate": 0.01, "p95_ms": 30}
+    assert live.verified.baseline == {"error_rate": 0.01, "latency_p95_ms": 30}
 
 
 def test_skipped_verification_leaves_the_restored_deployment_unverified(world: World) -> None:

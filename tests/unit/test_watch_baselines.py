@@ -152,10 +152,11 @@ def test_a_deployment_verified_by_hand_gets_its_measured_baseline() -> None:
     assert record is not None
     assert record.approver == "bob"
     assert record.distribution["errors"] == {"events": 5, "trials": 500}
-    assert record.baseline["p95_ms"] == 30  # the person's numbers are kept
+    assert record.baseline["latency_p95_ms"] == 30  # the person's numbers are kept
     w.clock.advance(5)
-    assert w.watch.tick(ENV)[0].baseline_from == ("own record of deployment 1 (v1), baseline "
-                                                  "stated by bob (error_rate=0.01, p95_ms=30)")
+    assert w.watch.tick(ENV)[0].baseline_from == (
+        "own record of deployment 1 (v1), baseline stated by bob (error_rate=0.01, "
+        "latency_p95_ms=30)")
     with w.world.registry() as uow:
         kept = uow.deployments.live(MODEL, ENV).verified  # type: ignore[union-attr]
     assert kept is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -77,18 +77,33 @@ def test_a_restored_version_is_cut_at_the_reading_before_the_switch() -> None:
     assert window.started_at == switch
 
 
-def test_without_an_earlier_reading_the_window_starts_at_the_first_one() -> None:
+def test_without_an_earlier_reading_the_window_is_all_the_replica_counted() -> None:
+    """`watch --once` reads each replica once: it judges what the replica has, and the window
+    says it starts when the replica started counting (before `since`)."""
     clock, canned = FixedClock(), Canned()
     source = GatewaySource([canned], clock=clock)
-    canned.doc = {"env": "production", "versions": [entry(1, 1000, since=AT)]}
+    canned.doc = {"env": "production", "versions": [entry(1, 1000, 7, since=AT)]}
     clock.advance(100)
     first = source.window("m", "production", 1, since=EPOCH + timedelta(seconds=50))
-    assert first.summary.errors == RateCounts(0, 0)
-    assert first.started_at == clock.now()
+    assert first.summary.errors == RateCounts(7, 1000)
+    assert first.started_at == datetime.fromisoformat(AT)
+    clock.advance(5)
+    canned.doc = {"env": "production", "versions": [entry(1, 1040, 11, since=AT)]}
+    later = source.window("m", "production", 1, since=EPOCH + timedelta(seconds=50))
+    assert later.summary.errors == RateCounts(11, 1040)  # one growing window
+    assert later.started_at == datetime.fromisoformat(AT)
+
+
+def test_a_reading_before_the_window_cuts_it_there() -> None:
+    clock, canned = FixedClock(), Canned()
+    source = GatewaySource([canned], clock=clock)
+    canned.doc = {"env": "production", "versions": [entry(1, 1000, 7, since=AT)]}
+    clock.advance(100)
+    source.window("m", "production", 1, since=EPOCH)
     read_at = clock.now()
     clock.advance(5)
-    canned.doc = {"env": "production", "versions": [entry(1, 1040, 4, since=AT)]}
-    later = source.window("m", "production", 1, since=EPOCH + timedelta(seconds=50))
+    canned.doc = {"env": "production", "versions": [entry(1, 1040, 11, since=AT)]}
+    later = source.window("m", "production", 1, since=read_at)
     assert later.summary.errors == RateCounts(4, 40)
     assert later.started_at == read_at
 

@@ -103,7 +103,8 @@ def test_a_stated_accuracy_alone_leaves_the_rest_to_the_own_first_window() -> No
     w.source.data[2] = labelled(50, 0)
     [early] = watch.tick(ENV)
     assert early.assessment.verdict is Verdict.INCONCLUSIVE  # never HEALTHY from nothing
-    assert "recording v2's own first bake window" in early.assessment.reason
+    assert "recording v2's own first bake window" in early.baseline_from
+    assert "stated by carol (accuracy=0.95)" in early.baseline_from
     w.clock.advance(600)
     w.source.data[2] = labelled(6000, 60)
     [recorded] = watch.tick(ENV)
@@ -126,7 +127,7 @@ def test_impossible_stated_values_are_refused_at_verify(name: str, value: float,
     w = WatchWorld()
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=False)
-    with pytest.raises(InvalidInput, match=f"--metric {name}"):
+    with pytest.raises(InvalidInput, match=f"--metric (latency_)?{name.removeprefix('latency_')}"):
         w.world.services.deployments.verify(MODEL, env=ENV, baseline={name: value},
                                             reason="by hand", actor="carol")
     assert w.live() == (1, False)  # nothing half-written
@@ -145,3 +146,67 @@ def test_a_deployment_leaning_toward_a_regression_is_not_verified_yet() -> None:
     w.source.data[2] = labelled(12000, 120, labels=1200, correct=1000)  # 83 %: caught
     [later] = watch.tick(ENV)
     assert later.decision.kind is DecisionKind.ROLLBACK
+
+
+def test_a_stated_accuracy_alone_rolls_back_a_bad_deploy_from_the_first_labels() -> None:
+    """Nothing stated about requests: the accuracy still judges from the first label."""
+    w, watch = hand_verified_then_v2({"accuracy": 0.97})
+    start = w.clock.now()
+    # 10 labelled requests/s, 60 % right against the stated 97 %.
+    seen = first_rollback(watch, w, [labelled(10 * s, 0, labels=10 * s, correct=6 * s)
+                                     for s in range(1, 31)])
+    accuracy = {e.signal: e for e in seen.assessment.signals}["accuracy"]
+    assert accuracy.verdict in (Verdict.DEGRADED, Verdict.FAILED)
+    assert "stated by carol" in accuracy.explanation
+    assert seen.action.startswith("rolled back to v1")
+    assert (w.clock.now() - start).total_seconds() <= 30
+
+
+def test_a_stated_accuracy_alone_never_verifies_on_accuracy_alone() -> None:
+    w, watch = hand_verified_then_v2({"accuracy": 0.97})
+    w.clock.advance(601)
+    w.source.data[2] = labelled(6000, 6, labels=600, correct=590)
+    [seen] = watch.tick(ENV)
+    assert seen.action == "baseline recorded"  # its own first window, for the request signals
+    assert w.live() == (2, False)
+
+
+@pytest.mark.parametrize(("given", "word"), [
+    ("acuracy", "did you mean accuracy?"), ("p95", "did you mean latency_p95_ms?"),
+    ("error-rate", "did you mean error_rate?"), ("custom.Revenue", "custom.<name>"),
+    ("auc", "known names")])
+def test_verify_knows_its_metric_names(given: str, word: str) -> None:
+    w = WatchWorld()
+    w.world.add_version(tag="v1")
+    w.world.deploy(1, verify=False)
+    with pytest.raises(InvalidInput, match=word):
+        w.world.services.deployments.verify(MODEL, env=ENV, baseline={given: 0.5},
+                                            reason="by hand", actor="carol")
+    assert w.live() == (1, False)  # nothing half-written
+
+
+def test_verify_keeps_the_vocabulary_spelling() -> None:
+    w = WatchWorld()
+    w.world.add_version(tag="v1")
+    w.world.deploy(1, verify=False)
+    dep = w.world.services.deployments.verify(
+        MODEL, env=ENV, baseline={"p95_ms": 41, "custom.revenue": 12.5}, reason="by hand",
+        actor="carol")
+    assert dep.verified is not None
+    assert dep.verified.baseline == {"latency_p95_ms": 41, "custom.revenue": 12.5}
+
+
+def test_a_stated_latency_is_judged_with_the_tolerance_noise_needs() -> None:
+    """p95_ms=100 stated: a known-good version on a busier host (125 ms) is not flagged; one
+    at twice the stated value is."""
+    w, watch = hand_verified_then_v2({"p95_ms": 100})
+    w.clock.advance(5)
+    w.source.data[2] = labelled(2000, 0, latency_s=0.125)
+    [busier] = watch.tick(ENV)
+    latency = {e.signal: e for e in busier.assessment.signals}["latency_p99"]
+    assert latency.verdict is Verdict.HEALTHY, latency.explanation
+    w.clock.advance(5)
+    w.source.data[2] = labelled(2000, 0, latency_s=0.2)
+    [slower] = watch.tick(ENV)
+    latency = {e.signal: e for e in slower.assessment.signals}["latency_p99"]
+    assert latency.verdict in (Verdict.DEGRADED, Verdict.FAILED), latency.explanation

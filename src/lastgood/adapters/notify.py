@@ -54,14 +54,29 @@ def signature_valid(body: bytes, header: str, secret: str) -> bool:
     return hmac.compare_digest(sign(body, secret), header)
 
 
+def log_level(notice: Notice) -> int:
+    """The level of a notice's log line follows its consequence: ERROR when a watch decision
+    changed production (a rollback) or a rollback that was due could not run; a regression that
+    changes nothing (handed to a human, recorded in observe mode) is a WARNING, never an ERROR;
+    other notices follow their severity."""
+    if notice.kind != "watch.decision":
+        return _LEVELS.get(notice.severity, logging.INFO)
+    action = str(notice.evidence.get("action", ""))
+    if notice.decision == "rollback" or action.startswith("rollback "):
+        return logging.ERROR
+    if notice.verdict in ("DEGRADED", "FAILED"):
+        return logging.WARNING
+    return logging.INFO
+
+
 class LogNotifier:
-    """One log line per decision, at a level that follows its severity."""
+    """One log line per decision, at a level that follows its consequence (`log_level`)."""
 
     def __init__(self, logger: logging.Logger = log) -> None:
         self._log = logger
 
     def notify(self, notice: Notice) -> None:
-        self._log.log(_LEVELS.get(notice.severity, logging.INFO), "%s [decision=%s verdict=%s]",
+        self._log.log(log_level(notice), "%s [decision=%s verdict=%s]",
                       notice.summary, notice.decision, notice.verdict)
 
 

@@ -34,6 +34,7 @@ from lastgood.services.policies import PolicyBook
 from lastgood.services.watch import WatchService, WatchSettings
 from lastgood.services.watch_lease import WatchLease
 from lastgood.services.watch_setup import BuiltWatch, WatchOptions
+from lastgood.serving.watch_metrics import WatchGauges
 
 __all__ = ["attach_watch", "build_watch", "metric_source", "policies", "policies_for",
            "replicas_source", "signals_of"]
@@ -103,8 +104,11 @@ def attach_watch(app: Starlette, services: Services, options: WatchOptions, *,
             stop = threading.Event()
             lease = WatchLease(uow=services.ports.uow, clock=services.ports.clock,
                                env=options.env, processes=services.ports.engine_settings.processes)
+            gauges = WatchGauges(env=options.env, clock=services.ports.clock)
+            a.state.serving.recorder.registry.register(gauges)  # on this replica's /metrics
             thread = threading.Thread(target=built.watch.run, args=(options.env,),
-                                      kwargs={"stop": stop, "lease": lease}, daemon=True,
+                                      kwargs={"stop": stop, "lease": lease,
+                                              "on_tick": gauges.observed}, daemon=True,
                                       name="lastgood-watch")
             thread.start()
             try:

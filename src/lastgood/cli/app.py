@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from lastgood.cli.errors import FAILURE, INTERRUPTED, exit_code_for
+from lastgood.cli.errors import (
+    FAILURE,
+    INTERRUPTED,
+    error_document,
+    exit_code_for,
+    nearest,
+    usage_document,
+)
 from lastgood.cli.hooks import World
 from lastgood.config import Settings
 from lastgood.domain.errors import LastGoodError
@@ -103,16 +110,37 @@ class LastgoodGroup(click.Group):
             self.add_command(command, cmd_name)
         return super().get_command(ctx, cmd_name)
 
+    def resolve_command(self, ctx: click.Context,
+                        args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as exc:
+            name = click.utils.make_str(args[0]) if args else ""
+            guess = nearest(name, self.list_commands(ctx)) if name else None
+            if guess is None or self.get_command(ctx, name) is not None:
+                raise
+            raise click.UsageError(f"No such command {name!r}. Did you mean {guess!r}? "
+                                   f"(lastgood {guess} --help)", ctx) from exc
+
     def invoke(self, ctx: click.Context) -> Any:
+        wants_json = "--json" in ctx.args  # errors then go to stdout as JSON, for scripts
         try:
             return super().invoke(ctx)
         except LastGoodError as exc:
             cli = ctx.find_object(CliContext)
             if cli is not None and cli.traceback:
                 raise
-            click.echo(f"error: {exc.one_line()}", err=True)
+            if wants_json:
+                _emit(error_document(exc))
+            else:
+                click.echo(f"error: {exc.one_line()}", err=True)
             ctx.exit(exit_code_for(exc))
-        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+        except click.ClickException as exc:
+            if not wants_json:
+                raise
+            _emit(usage_document(exc.format_message(), exc.exit_code))
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort):
             raise
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
@@ -124,6 +152,10 @@ class LastgoodGroup(click.Group):
             click.echo(f"error: internal error {type(exc).__name__}: {exc} — rerun with "
                        "--traceback and report it", err=True)
             ctx.exit(FAILURE)
+
+
+def _emit(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
 
 
 def get(ctx: click.Context) -> CliContext:

@@ -146,9 +146,32 @@ def demo(ctx: click.Context, home: Path | None, with_watch: bool, serve_after: b
 
         step(cli, "6. Automatic: a bad deploy under load, detected, rolled back and verified")
         second_act(cli, services, home, MODEL, ENV)
-    cli.out.print(f"\nexplore: LASTGOOD_HOME={home} lastgood status {MODEL} --env {ENV}")
+    cli.out.print(f"\nexplore: LASTGOOD_HOME={home} {invoked_as()} status {MODEL} --env {ENV}")
     if serve_after:
         serve_dashboard(cli, services, settings, port)
+
+
+def invoked_as() -> str:
+    """How to run this same lastgood again from here: `lastgood` only when that name on PATH
+    is this program, else its path (`.venv/bin/lastgood` after the README's install)."""
+    import os
+    import shutil
+    import sys
+
+    program = os.path.abspath(sys.argv[0])
+    if os.path.basename(program) == "__main__.py":  # python -m lastgood
+        return f"{_short_path(sys.executable)} -m lastgood"
+    found = shutil.which("lastgood")
+    if found and os.path.realpath(found) == os.path.realpath(program):
+        return "lastgood"
+    return _short_path(program)
+
+
+def _short_path(path: str) -> str:
+    import os
+
+    relative = os.path.relpath(path)
+    return relative if not relative.startswith("..") else path
 
 
 def serve_dashboard(cli: CliContext, services: ControlPlane, settings: Settings,

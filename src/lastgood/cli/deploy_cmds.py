@@ -13,7 +13,14 @@ from lastgood.cli.app import CliContext, get, json_option
 from lastgood.cli.errors import EXIT_CODES, SUCCESS
 from lastgood.cli.files import read_document
 from lastgood.cli.mirror_status import mirror_line, mirror_view, status_mirror
-from lastgood.cli.render import candidates_table, checks_table, history_table, table, when
+from lastgood.cli.render import (
+    ago,
+    candidates_table,
+    checks_table,
+    history_table,
+    table,
+    when,
+)
 from lastgood.domain.deployments import (
     CustomCheck,
     Liveness,
@@ -164,7 +171,9 @@ def deploy(ctx: click.Context, name: str, ref: str, env_name: str, reason: str, 
 @click.argument("name")
 @click.option("--env", "env_name", required=True)
 @click.option("--metric", "metrics", multiple=True, metavar="K=V",
-              help="Measured baseline, e.g. p95_ms=41 error_rate=0.002 (at least one).")
+              help="Measured baseline (at least one): error_rate, accuracy, latency_p50_ms, "
+                   "latency_p90_ms, latency_p95_ms, latency_p99_ms, custom.<metric>; e.g. "
+                   "latency_p95_ms=41 error_rate=0.002.")
 @click.option("--reason", default="", help="Who checked what (required).")
 @json_option
 @click.pass_context
@@ -308,7 +317,7 @@ def _print_status(out: Console, st: Status) -> None:
     verified = "[green]verified[/]" if st.live.verified else "[yellow]not verified[/]"
     out.print(f"[bold]{st.model}[/] in [bold]{st.env}[/]: desired v{st.live.version} "
               f"({st.live_version.tag or 'untagged'}, {st.live_version.status}), {verified}, "
-              f"since {when(st.live.started_at)} by {st.live.deployed_by}")
+              f"since {when(st.live.started_at, relative=True)} by {st.live.deployed_by}")
     out.print(f"rollback targets (verified, newest first): "
               f"{', '.join(f'v{n}' for n in st.standby) or 'none'}")
     if st.readiness is not None:
@@ -319,7 +328,7 @@ def _print_status(out: Console, st: Status) -> None:
     if st.replicas:
         out.print(table("Replicas (actual)", ["replica", "serves", "state", "since", "seen"],
                         [(r.replica_id, r.version, _replica_state(st, r), when(r.since),
-                          when(r.seen_at)) for r in st.replicas]))
+                          ago(r.seen_at) if r.seen_at else "—") for r in st.replicas]))
     else:
         out.print("replicas: none reporting")
     for op in st.unfinished:

@@ -18,6 +18,7 @@ from lastgood.domain.errors import (
     NoEligibleTarget,
     NotFound,
     PreconditionFailed,
+    Regressed,
     TransientError,
     Unauthorized,
 )
@@ -35,6 +36,7 @@ EXIT_CODES: dict[type[LastGoodError], int] = {
     Escalated: 5,  # switched, but verification failed: page a human
     Unauthorized: 6,
     Forbidden: 7,
+    Regressed: 9,  # `lastgood wait`: the watch judged the deployment worse, or rolled it back
 }
 SUCCESS = 0
 FAILURE = EXIT_CODES[LastGoodError]  # an unexpected exception, or a run with failures in it
@@ -47,3 +49,23 @@ def exit_code_for(error: LastGoodError) -> int:
         if cls in EXIT_CODES:
             return EXIT_CODES[cls]
     return 1
+
+
+def error_document(error: LastGoodError) -> dict[str, object]:
+    """What `--json` prints on stdout for a lastgood error (with its exit code)."""
+    return {"error": {"type": type(error).__name__, "message": error.message, "fix": error.fix,
+                      "exit_code": exit_code_for(error)}}
+
+
+def usage_document(message: str, code: int) -> dict[str, object]:
+    """What `--json` prints on stdout for a usage error click refused (exit 2)."""
+    return {"error": {"type": "UsageError", "message": message, "fix": "see --help",
+                      "exit_code": code}}
+
+
+def nearest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The choice a typo most likely meant, or None (for "did you mean")."""
+    import difflib
+
+    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return found[0] if found else None

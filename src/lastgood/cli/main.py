@@ -22,6 +22,7 @@ COMMANDS = {
     "sync": "lastgood.cli.mlflow_cmds:sync",
     "demo": "lastgood.cli.demo:demo",
     "serve": "lastgood.cli.serve_cmds:serve_command",
+    "wait": "lastgood.cli.wait_cmds:wait",
 }
 """Each command and where it lives; a module is imported only when its command runs."""
 
@@ -54,6 +55,7 @@ SUMMARIES = {
     "token": "API tokens for the control plane (stored hashed; the secret is shown once).",
     "verify": "Mark the live deployment verified, with its measured baseline.",
     "versions": "List the versions of NAME, newest first.",
+    "wait": "Wait for the watch's verdict on the live deployment of NAME in ENV (for CI).",
     "watch": "Judge every live deployment of ENV continuously: verify, roll back, or page a "
              "human.",
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -18,28 +19,56 @@ CHECK_STYLE = {CheckStatus.PASS: "green", CheckStatus.WARN: "yellow", CheckStatu
                CheckStatus.SKIP: "dim"}
 
 
-def when(value: Any) -> str:
-    """Short local-looking UTC times: the date only when it is not today."""
+UTC_COLUMN = " (UTC)"
+"""A table column whose header ends so holds times without the zone (the header says it);
+such columns never wrap, so a time stays on one line at 80 columns."""
+
+
+def when(value: Any, *, relative: bool = False, now: datetime | None = None,
+         zone: bool = True) -> str:
+    """The one way a time is printed: date, time and zone (UTC), with how long ago beside it
+    when `relative` (`2026-05-01 12:00:03 UTC (5 min ago)`); "—" for none. `zone=False` is
+    for a table column whose header names the zone (UTC_COLUMN)."""
     if not value:
         return "—"
-    from datetime import UTC, datetime
+    at = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    text = at.strftime("%Y-%m-%d %H:%M:%S UTC" if zone else "%Y-%m-%d %H:%M:%S")
+    return f"{text} ({ago(at, now=now)})" if relative else text
 
-    today = datetime.now(UTC).date()
-    return str(value.strftime("%H:%M:%S" if value.date() == today else "%Y-%m-%d %H:%M"))
+
+def cell_time(value: Any) -> str:
+    """A time in a UTC_COLUMN."""
+    return when(value, zone=False)
+
+
+def ago(value: datetime, *, now: datetime | None = None) -> str:
+    """How long before `now` `value` was, in the largest unit that fits ("12 s ago",
+    "3 h ago"; "in 5 min" for a time still to come)."""
+    at = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+    seconds = ((now or datetime.now(UTC)) - at).total_seconds()
+    size = abs(seconds)
+    for unit, span in (("d", 86400), ("h", 3600), ("min", 60)):
+        if size >= span:
+            amount = f"{size // span:.0f} {unit}"
+            break
+    else:
+        amount = f"{size:.0f} s"
+    return f"{amount} ago" if seconds >= 0 else f"in {amount}"
 
 
 def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
     t = Table(title=title, title_justify="left", header_style="bold")
     for c in columns:
-        t.add_column(c)
+        t.add_column(c, no_wrap=c.endswith(UTC_COLUMN))
     for row in rows:
         t.add_row(*(str(x) if x is not None else "—" for x in row))
     return t
 
 
 def models_table(models: Sequence[Model]) -> Table:
-    return table("Models", ["name", "versions", "latest", "created"],
-                 [(m.name, m.version_count, m.latest_number, when(m.created_at)) for m in models])
+    return table("Models", ["name", "versions", "latest", "created (UTC)"],
+                 [(m.name, m.version_count, m.latest_number, cell_time(m.created_at))
+                  for m in models])
 
 
 def versions_table(model: str, versions: Sequence[Version]) -> Table:
@@ -52,9 +81,10 @@ def versions_table(model: str, versions: Sequence[Version]) -> Table:
         return ", ".join(f"{k}={val:g}" for k, val in sorted(v.metrics.items()))
 
     return table(f"Versions of {model}",
-                 ["version", "tag", "status", "flavor", "digest", "metrics", "created", "by"],
-                 [(v.number, v.tag, status(v), v.flavor, v.digest[:12], metrics(v),
-                   when(v.created_at), v.created_by) for v in versions])
+                 ["version", "tag", "status", "flavor", "digest", "metrics", "created (UTC)",
+                  "by"],
+                 [(v.number, v.tag, status(v), v.flavor, v.digest[:8], metrics(v),
+                   cell_time(v.created_at), v.created_by) for v in versions])
 
 
 def show_version(console: Console, v: Version) -> None:
@@ -86,8 +116,15 @@ def events_table(events: Sequence[Event]) -> Table:
     def where(e: Event) -> str:
         return "/".join(x for x in (e.draft.model, e.draft.env) if x) or "—"
 
-    return table("Events", ["#", "at", "actor", "action", "model/env", "outcome", "reason"],
-                 [(e.seq, when(e.at), e.actor, e.action, where(e), outcome(e),
+    places = {where(e) for e in events}
+    if len(places) == 1:  # one model/env: said once in the title, room for the reason
+        return table(f"Events of {places.pop()}", ["#", "at (UTC)", "actor", "action", "outcome",
+                                                   "reason"],
+                     [(e.seq, cell_time(e.at), e.actor, e.action, outcome(e),
+                       e.draft.reason[:48]) for e in events])
+    return table("Events", ["#", "at (UTC)", "actor", "action", "model/env", "outcome",
+                            "reason"],
+                 [(e.seq, cell_time(e.at), e.actor, e.action, where(e), outcome(e),
                    e.draft.reason[:48]) for e in events])
 
 
@@ -98,8 +135,9 @@ def history_table(model: str, env: str, history: Sequence[Deployment]) -> Table:
         return f"[green]✓[/] {d.verified.approver}"
 
     return table(f"History of {model} in {env}",
-                 ["#", "version", "from", "until", "by", "how it ended", "verified"],
-                 [(d.id, d.version, when(d.started_at), when(d.ended_at) if d.ended_at
+                 ["#", "version", "from (UTC)", "until (UTC)", "by", "how it ended",
+                  "verified"],
+                 [(d.id, d.version, cell_time(d.started_at), cell_time(d.ended_at) if d.ended_at
                    else "[bold green]live[/]", d.deployed_by, d.end or "", verified(d))
                   for d in history])
 

@@ -205,6 +205,52 @@ class StatedBaseline:
         return f"stated by {self.by} ({shown})"
 
 
+BASELINE_METRICS = ("error_rate", "accuracy", "latency_p50_ms", "latency_p90_ms",
+                    "latency_p95_ms", "latency_p99_ms", "requests", "labelled")
+"""The names a baseline speaks, everywhere: `verify --metric`, a verified record's headline, the
+dashboard, the README. Latency is `latency_pNN_ms` (any quantile; `pNN_ms` is read as it), your
+own feedback metrics are `custom.<metric>`."""
+
+_CUSTOM_NAME = re.compile(r"^custom\.[a-z][a-z0-9_]{0,62}$")
+_SHORT_LATENCY = re.compile(r"^p([1-9][0-9]{1,2})_ms$")
+
+
+def baseline_name(name: str) -> str:
+    """The vocabulary's spelling of `name` (`p95_ms` -> `latency_p95_ms`); InvalidInput with
+    the nearest known name for anything else."""
+    if name in BASELINE_METRICS or _CUSTOM_NAME.match(name):
+        return name
+    short = _SHORT_LATENCY.match(name)
+    if short or _LATENCY_NAME.match(name):
+        return f"latency_p{short.group(1)}_ms" if short else name
+    import difflib
+
+    spellings = [*BASELINE_METRICS, *(n.removeprefix("latency_") for n in BASELINE_METRICS
+                                      if n.startswith("latency_"))]
+    near = difflib.get_close_matches(name, spellings, n=1, cutoff=0.5)
+    guess = baseline_name(near[0]) if near else ""
+    if name.startswith("custom.") or not guess:
+        hint = ("your own metrics are custom.<name> with a lowercase name of letters, digits "
+                "and _, e.g. custom.revenue" if name.startswith("custom.") else
+                f"known names: {', '.join(BASELINE_METRICS)}, custom.<metric>")
+        raise InvalidInput(f"--metric {name}: unknown metric name", fix=hint)
+    raise InvalidInput(f"--metric {name}: unknown metric name; did you mean {guess}?",
+                       fix=f"known names: {', '.join(BASELINE_METRICS)}, custom.<metric>")
+
+
+def baseline_names(values: Mapping[str, float]) -> dict[str, float]:
+    """`values` under the vocabulary's names (see `baseline_name`); a name given twice under
+    two spellings is refused."""
+    out: dict[str, float] = {}
+    for name, value in values.items():
+        canonical = baseline_name(name)
+        if canonical in out:
+            raise InvalidInput(f"--metric {canonical} is given twice ({name})",
+                               fix="state each metric once")
+        out[canonical] = value
+    return out
+
+
 def stated_problem(name: str, value: float) -> str:
     """Why `name=value` cannot be a stated baseline ("" when it can)."""
     if not math.isfinite(value):
@@ -223,7 +269,7 @@ def check_stated(values: Mapping[str, float]) -> None:
         if problem:
             raise InvalidInput(f"--metric {problem}",
                                fix="state the value measured, e.g. --metric accuracy=0.95 "
-                                   "--metric p95_ms=41 --metric error_rate=0.002")
+                                   "--metric latency_p95_ms=41 --metric error_rate=0.002")
 
 
 def stated_record(values: Mapping[str, float], *, by: str, at: datetime) -> dict[str, Any]:

@@ -16,6 +16,7 @@
      │    ├── NoEligibleTarget         no rollback candidate passed (carries every refusal)
      │    ├── Incompatible             a version does not fit the environment
      │    └── IllegalTransition        a state machine was asked for a move it forbids
+     ├── Regressed                     the watch judged a deployment worse, or rolled it back
      ├── Escalated                     the switch happened but verification failed: page a human
      ├── IntegrityError                bytes or history do not match their digest or chain
      ├── Unauthorized                  no or unknown credentials
@@ -115,6 +116,10 @@ class NoEligibleTarget(PreconditionFailed):
     def __init__(self, message: str, *, fix: str = "", refusals: Sequence[Any] = ()):
         super().__init__(message, fix=fix, details={"refusals": list(refusals)})
         self.refusals = tuple(refusals)
+
+
+class Regressed(LastGoodError):
+    """The watch judged a deployment DEGRADED or FAILED, or rolled it back (`lastgood wait`)."""
 
 
 class Escalated(LastGoodError):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from lastgood.domain import codec
 from lastgood.domain.audit import EventDraft
-from lastgood.domain.baselines import check_stated, stated_record
+from lastgood.domain.baselines import baseline_names, check_stated, stated_record
 from lastgood.domain.deployments import (
     STALE_AFTER_S,
     Deployment,
@@ -277,8 +277,9 @@ class DeploymentService:
         why = require_reason(reason, "verify")
         if not baseline:
             raise InvalidInput("verify needs the measured baseline",
-                               fix="pass --metric NAME=VALUE, e.g. --metric p95_ms=41 "
+                               fix="pass --metric NAME=VALUE, e.g. --metric latency_p95_ms=41 "
                                    "--metric error_rate=0.002")
+        baseline = baseline_names(baseline)  # one vocabulary: a typo is refused, not kept
         check_stated(baseline)  # a stated baseline judges the next deploy: it must be possible
         # Its own unit of work: the refusal is audited in another (nesting deadlocks SQLite).
         self._audited(actor, model, env, "verify", lambda: self._check_verifiable(model, env))

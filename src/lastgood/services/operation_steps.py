@@ -16,9 +16,11 @@ the two simply runs the missing one on resume.
 from __future__ import annotations
 
 import io
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from lastgood.domain.archives import ArchiveRecord
@@ -45,7 +47,7 @@ from lastgood.ports import (
 )
 from lastgood.services.archive import archive_id_for, build_bundle
 from lastgood.services.operation_ledger import EngineSettings, OperationLedger
-from lastgood.services.preflight import target_variables
+from lastgood.services.preflight import materialize, target_variables
 from lastgood.services.targeting import TargetChooser
 
 Handler = Callable[[Operation], Operation]
@@ -202,9 +204,14 @@ class PhaseSteps:
                                                     "deployment_id": dep.id}), at=now)
 
     def _run_deploy_command(self, env: Environment, target: Version) -> str | None:
-        variables = target_variables(target, env.name, self._store.url)
-        result = self._commands.run(env.deploy_command, env=variables,
-                                    timeout_s=env.switch_timeout_s)
+        # The whole model directory, as registered, for the command to load or upload
+        # (`aws s3 sync "$LASTGOOD_MODEL_DIR" s3://…` for a KServe storageUri); removed after.
+        with tempfile.TemporaryDirectory(prefix="lastgood-model-") as scratch:
+            model_dir = materialize(self._store, target, Path(scratch) / target.model)
+            variables = {**target_variables(target, env.name, self._store.url),
+                         "LASTGOOD_MODEL_DIR": str(model_dir)}
+            result = self._commands.run(env.deploy_command, env=variables,
+                                        timeout_s=env.switch_timeout_s)
         if result.exit_code == 0:
             return None
         tail = result.output.strip().splitlines()[-1:] or [""]

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Protocol
 
 from lastgood.domain.compatibility import (
@@ -22,7 +23,7 @@ from lastgood.domain.compatibility import (
     runtime_drift,
 )
 from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift, SwitchMode
-from lastgood.domain.errors import LastGoodError
+from lastgood.domain.errors import IntegrityError, LastGoodError
 from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
 from lastgood.domain.readiness import ReadinessVerdict, Verdict
@@ -350,6 +351,20 @@ def target_variables(target: Version, env: str, location: Callable[[str], str]) 
             "LASTGOOD_ARTIFACT_URL": location(first.sha256),
             "LASTGOOD_ARTIFACTS": ";".join(f"{f.path}={location(f.sha256)}"
                                            for f in target.manifest.files)}
+
+
+def materialize(store: ArtifactStore, target: Version, dest: Path) -> Path:
+    """Write every file of `target` under `dest` at its registered path (an MLflow model
+    directory comes back as MLflow wrote it), each checked against its sha256; `dest`."""
+    root = dest.resolve()
+    for item in target.manifest.files:
+        path = (root / item.path).resolve()
+        if root not in path.parents:  # the manifest is data: never write outside `dest`
+            raise IntegrityError(f"artifact path {item.path!r} of {target.ref} leaves its "
+                                 "model directory", fix="re-register the version")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.fetch(item.sha256, path)
+    return root
 
 
 def run_checks(checks: Sequence[Check], ctx: CheckContext) -> tuple[CheckResult, ...]:

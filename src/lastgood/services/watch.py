@@ -82,6 +82,10 @@ past alpha: the tests are valid at every stopping time, down to a look after eve
 
 MIN_QUICK_S = 0.1
 
+READ_SLACK = timedelta(seconds=5)
+"""How far a source's reading may be later than the start of the look and still be the look's
+time (the replicas answered meanwhile); a larger gap is the clocks', and said so."""
+
 
 @dataclass(frozen=True, slots=True)
 class WatchSettings:
@@ -111,6 +115,12 @@ class Observation:
     decision: Decision
     baseline_from: str
     action: str = ""  # "", "verified", "baseline recorded", "rolled back to v2", "paused", ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    action: str
+    reason: str
 
 
 class WatchService:
@@ -201,6 +211,10 @@ class WatchService:
         now = self._clock.now()
         basis = basis_for(dep, track, history, policy, now=now, segment=self.settings.segment)
         window = self._source.window(dep.model, dep.env, dep.version, since=basis.since)
+        # The look is as of the reading: a source whose clock ticked while it read is not
+        # "in the future" of the moment the look began.
+        if timedelta(0) < window.observed_at - now <= READ_SLACK:
+            now = window.observed_at
         if basis.summary is None:
             return self._without_baseline(dep, track, policy, basis, window, now)
         assessment = assess(policy, basis.summary, window, now=now, stated=basis.stated)
@@ -208,7 +222,10 @@ class WatchService:
         action = ""
         # Not while a judged signal is past its tolerance, significant or not: a slow regression
         # (accuracy from sparse labels) would otherwise become its own baseline.
-        if dep.verified is None and assessment.verifiable \
+        if dep.verified is None and basis.provisional:
+            if baseline_ready(policy, window, now):
+                action = self._record_own(dep, track, window).action
+        elif dep.verified is None and assessment.verifiable \
                 and not beyond_tolerance(policy, assessment):
             action = self._verify(dep, policy, basis, window, assessment)
         elif dep.verified is not None and recorded_baseline(dep) is None \
@@ -286,19 +303,24 @@ class WatchService:
         if dep.verified is not None and baseline_ready(policy, window, now):
             action = self._attach_baseline(dep, window, now)
         elif baseline_ready(policy, window, now):
-            track.own_baseline = (window.observed_at, window.summary)
-            action = "baseline recorded"
-            assessment = replace(assessment, reason=f"recorded v{dep.version}'s own baseline "
-                                 f"({headline(window.summary)}); the next bake window is "
-                                 "judged against it")
-            self._out.write(dep, "watch.baseline", assessment.reason, {
-                "deployment_id": dep.id, "version": dep.version,
-                "window": window_view(window), "distribution": summary_to_dict(window.summary)})
+            recorded = self._record_own(dep, track, window)
+            action, assessment = recorded.action, replace(assessment, reason=recorded.reason)
         decision = Decision(DecisionKind.RECORD, f"inconclusive, no action: {assessment.reason}",
                             Verdict.INCONCLUSIVE)
         obs = Observation(dep.model, dep.env, dep.version, dep.id, assessment, decision,
                           basis.source, action)
         return self._act(dep, track, obs, window)
+
+    def _record_own(self, dep: Deployment, track: Track, window: LiveWindow) -> _Recorded:
+        """Keep `window` as the deployment's own first baseline; the next window is judged
+        against it."""
+        track.own_baseline = (window.observed_at, window.summary)
+        reason = (f"recorded v{dep.version}'s own baseline ({headline(window.summary)}); the "
+                  "next bake window is judged against it")
+        self._out.write(dep, "watch.baseline", reason, {
+            "deployment_id": dep.id, "version": dep.version,
+            "window": window_view(window), "distribution": summary_to_dict(window.summary)})
+        return _Recorded("baseline recorded", reason)
 
     def _attach_baseline(self, dep: Deployment, window: LiveWindow, now: datetime) -> str:
         """A deployment verified by hand, without a distribution, gets its measured one."""

@@ -44,6 +44,8 @@ class Basis:
     source: str
     why_none: str = ""
     stated: StatedBaseline | None = None  # values a person stated at `verify`
+    provisional: bool = False  # stated feedback values judge; the request signals wait for
+    # the deployment's own first bake window (recorded, never verified on, while provisional)
 
 
 def basis_for(dep: Deployment, track: Track, history: list[Deployment], policy: HealthPolicy,
@@ -64,6 +66,13 @@ def basis_for(dep: Deployment, track: Track, history: list[Deployment], policy: 
         at, summary = track.own_baseline
         return Basis(summary, at, f"own first window (until {at.isoformat()})"
                      + (f", baseline {stated.describe()}" if stated else ""), stated=stated)
+    if ref is not None and stated is not None:
+        # From the first request: what the person stated (accuracy) judges now, while the
+        # request signals wait for the deployment's own first bake window.
+        return Basis(Summary(), dep.started_at,
+                     f"baseline {stated.describe()}; recording v{dep.version}'s own first bake "
+                     f"window ({policy.bake_window.total_seconds():.0f} s) for the rest",
+                     stated=stated, provisional=True)
     return Basis(None, dep.started_at, "none yet",
                  "no verified deployment with a recorded baseline to compare with: "
                  f"recording v{dep.version}'s own first bake window "

@@ -74,6 +74,11 @@ class _Metrics:
         self.errors_pending = PromGauge("lastgood_errors_pending",
                                         "Model errors waiting for their replay", labels,
                                         registry=registry)
+        self.labels = PromCounter("lastgood_feedback_labels", "Answers scored by a label "
+                                  "sent as feedback", labels, registry=registry)
+        self.correct = PromCounter("lastgood_feedback_correct", "Answers a feedback label "
+                                   "found right (accuracy = correct / labels)", labels,
+                                   registry=registry)
         custom = (*labels, "metric")
         self.custom_count = PromCounter("lastgood_custom_metric_count",
                                         "Custom metric values received in feedback", custom,
@@ -115,6 +120,14 @@ class VersionStats:
         self._latency, self._values = metrics.latency.labels(*key), metrics.values.labels(*key)
         self._classes_metric = metrics.classes
         self._class_children: dict[str, Any] = {}
+
+    def count_labels(self, scored: int, right: int) -> None:
+        """Feed the Prometheus feedback counters (the watch reads `feedback_*` directly)."""
+        key = (self.model, str(self.version))
+        if scored:
+            self._metrics.labels.labels(*key).inc(scored)
+        if right:
+            self._metrics.correct.labels(*key).inc(right)
 
     def observe_latency(self, seconds: float) -> None:
         """Keep a uniform sample of latencies (Algorithm R) and feed the histogram."""
@@ -205,8 +218,8 @@ class VersionStats:
             "errors_pending": self.errors_pending, "errors_replayed": self.errors_replayed,
             "errors_input": self.errors_input, "replayed_on": sorted(self.replayed_on),
             "records": self.records,
-            "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p99": quantile(0.99),
-                           "samples": len(ordered)},
+            "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p95": quantile(0.95),
+                           "p99": quantile(0.99), "samples": len(ordered)},
             "predictions": dict(self.classes.most_common()),
             "feedback": {"total": self.feedback_total, "correct": self.feedback_correct,
                          "accuracy": (self.feedback_correct / self.feedback_total
@@ -307,6 +320,7 @@ class Recorder:
         del self._recent[told.request_id]
         stats.feedback_total += len(correct)
         stats.feedback_correct += sum(correct)
+        stats.count_labels(len(correct), sum(correct))
         stats.add_custom(told.metrics)
         out: dict[str, Any] = {"request_id": told.request_id, "version": remembered.version}
         if told.labelled:

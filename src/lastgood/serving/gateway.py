@@ -92,6 +92,23 @@ class _SlotCollector(Collector):
             for role, slot in roles:
                 family.add_metric((table.model, str(slot.number), role, str(slot.state)), 1.0)
         yield family
+        yield from self._versions()
+
+    def _versions(self) -> Any:
+        """Desired against live as numbers, so an alert can compare them per replica."""
+        labels = ("model", "env")
+        desired = GaugeMetricFamily("lastgood_desired_version", "The version the registry "
+                                    "wants live, as this replica last read it", labels=labels)
+        live = GaugeMetricFamily("lastgood_live_version", "The version this replica serves",
+                                 labels=labels)
+        env = self._state.env
+        for model, number in sorted(self._state.desired.items()):
+            desired.add_metric((model, env), float(number))
+        for table in list(self._state.tables.values()):
+            if table.live is not None:
+                live.add_metric((table.model, env), float(table.live.number))
+        yield desired
+        yield live
 
 
 _json = json_response

@@ -125,6 +125,7 @@ class Reconciler:
         """Converge the slot tables toward `desired` without awaiting (loads start detached)."""
         self.state.deployed = frozenset(m.model for m in desired.models)
         self.state.synced_at, self.state.sync_error = self._clock.now(), ""
+        self.state.desired = {m.model: m.live.number for m in desired.models}
         for model in [m for m in self.state.tables if m not in self.state.deployed]:
             self.state.tables.pop(model).retire_all()
             self._gone.add(model)

@@ -34,6 +34,7 @@ class ServingState:
         self.deployed: frozenset[str] | None = None  # None until the registry was read once
         self.synced_at: datetime | None = None
         self.sync_error = ""
+        self.desired: dict[str, int] = {}  # model -> the version the registry wants live
 
     def table(self, model: str) -> SlotTable:
         """The table of `model`, created empty on first use."""

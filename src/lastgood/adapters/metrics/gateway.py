@@ -330,8 +330,8 @@ class GatewaySource:
     def _cut(self, replica: str, model: str, version: int,
              found: Mapping[int, tuple[Summary, datetime | None]], *, since: datetime,
              at: datetime) -> tuple[datetime, Summary]:
-        for number, (summary, _) in found.items():
-            self._mark((replica, model, number), at, summary)
+        for number, (summary, counted_from) in found.items():
+            self._mark((replica, model, number), at, summary, counted_from=counted_from)
         current, counting_since = found.get(version, (zero_summary(), None))
         if version not in found:
             self._mark((replica, model, version), at, current)
@@ -341,10 +341,17 @@ class GatewaySource:
         marks = self._marks[(replica, model, version)]
         before = [m for m in marks if m[0] <= since]
         base = before[-1] if before else marks[0]
+        if base[0] == counting_since:  # no reading since: all the replica has, said so
+            return base[0], summary_minus(current, base[1])
         return max(base[0], since), summary_minus(current, base[1])
 
-    def _mark(self, key: Key, at: datetime, summary: Summary) -> None:
+    def _mark(self, key: Key, at: datetime, summary: Summary, *,
+              counted_from: datetime | None = None) -> None:
         marks = self._marks.setdefault(key, [])
+        if not marks and counted_from is not None and counted_from < at:
+            # The replica counted nothing before `counted_from`: a reading of zero then, so the
+            # first look (`watch --once`) judges what the replica has instead of nothing.
+            marks.append((counted_from, zero_summary()))
         if marks and regressed(summary, marks[-1][1]):  # the replica restarted
             marks[:] = [(marks[-1][0], zero_summary())]
         marks.append((at, summary))
