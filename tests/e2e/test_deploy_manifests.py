@@ -24,8 +24,8 @@ from tests.net import free_port, wait_for
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 ENTRYPOINT = DEPLOY / "docker" / "entrypoint.sh"
 # Kubernetes objects (Ray's serve config, deploy/ray, is checked on its own)
-MANIFESTS = sorted(p for p in [*DEPLOY.rglob("*.yaml"), *DEPLOY.rglob("*.yml")]
-                   if p.parent.name != "ray")
+MANIFESTS = sorted(path for folder in ("kubernetes", "kserve")
+                   for path in (DEPLOY / folder).glob("*.y*ml"))
 
 
 def documents() -> list[tuple[Path, dict[str, Any]]]:

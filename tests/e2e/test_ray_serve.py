@@ -12,13 +12,16 @@ import importlib.util
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import numpy as np
@@ -60,13 +63,50 @@ class RayServed:
         return len(serving) == count and all(r["version"] == version for r in serving)
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql+s3"])
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[dict[str, str]]:
+    """The registry and store settings: the embedded default (one node), or PostgreSQL and
+    a real S3 protocol (moto's server), as a cluster of several nodes needs."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    import psycopg
+
+    from tests.conftest import _admin_dsn
+    from tests.contract.test_artifact_store import MOTO_ENV, s3_client, wait_until_answering
+
+    name = f"lg_ray_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    port = free_port()
+    moto = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H",
+                             "127.0.0.1", "-p", str(port)], env={**os.environ, **MOTO_ENV},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answering(f"{endpoint}/moto-api/", moto)
+        s3_client(endpoint).create_bucket(Bucket="lastgood-ray")
+        yield MOTO_ENV | {"LASTGOOD_DB_URL": _admin_dsn().rsplit("/", 1)[0] + f"/{name}",
+                          "LASTGOOD_STORE_URL": "s3://lastgood-ray/artifacts",
+                          "LASTGOOD_S3_ENDPOINT_URL": endpoint}
+    finally:
+        moto.terminate()
+        moto.wait(timeout=10)
+        with psycopg.connect(_admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="module")
-def ray_served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayServed]:
+def ray_served(tmp_path_factory: pytest.TempPathFactory,
+               backend: dict[str, str]) -> Iterator[RayServed]:
     """iris v1 and v2 verified, v3 live, served by two Ray replicas behind Ray's proxy."""
     folder = tmp_path_factory.mktemp("ray")
     cli = Cli(home=folder / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off",
-                                                "RAY_USAGE_STATS_ENABLED": "0"})
-    with Lastgood(home=cli.home, actor="setup") as lg:
+                                                "RAY_USAGE_STATS_ENABLED": "0"} | backend)
+    with mock.patch.dict(os.environ, backend), \
+            Lastgood(home=cli.home, db_url=backend.get("LASTGOOD_DB_URL"),
+                     store_url=backend.get("LASTGOOD_STORE_URL"), actor="setup") as lg:
         fill_history(lg, three_iris_skops(folder / "models"), verify_second=True)
     port = free_port()
     process = cli.start("serve", *ENV, "--engine", "ray", "--replicas", str(REPLICAS),
