@@ -40,6 +40,14 @@ class RootWorld:
         run_server(settings, options)
 
     def serve(self, settings: Settings, services: Services, request: ServeRequest) -> None:
+        if request.engine == "ray":
+            from lastgood.bootstrap.ray_serve import RayRequest, serve_ray
+
+            serve_ray(settings, RayRequest(env=request.env, host=request.host,
+                                           port=request.port, replicas=request.workers,
+                                           options=request.options,
+                                           address=request.ray_address))
+            return
         from lastgood.bootstrap.serving import serve_env
 
         serve_env(settings, services, request)

@@ -50,6 +50,8 @@ class ServeRequest:
     workers: int
     options: ServingOptions
     watch: WatchOptions | None = None
+    engine: str = "process"  # process: lastgood's own workers; ray: a Ray Serve application
+    ray_address: str | None = None  # with the ray engine: the cluster (None: a local one)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,14 +51,25 @@ from lastgood.serving.slots import StandbyLimits
               help="With --watch: the health policy file (default: lastgood's).")
 @click.option("--webhook", default=None,
               help="With --watch: POST decisions here (default LASTGOOD_WEBHOOK_URL).")
+@click.option("--engine", type=click.Choice(["process", "ray"]), default="process",
+              show_default=True, help="process: lastgood's own workers; ray: a Ray Serve "
+                                      "application whose every replica is a lastgood replica.")
+@click.option("--replicas", type=click.IntRange(1, 1024), default=None,
+              help="With --engine ray: the number of Ray replicas (default 1).")
+@click.option("--ray-address", default=None,
+              help="With --engine ray: the cluster (head's host:port, or auto); default: "
+                   "a local Ray instance for this command.")
 @click.pass_context
 def serve_command(ctx: click.Context, env_name: str, host: str, port: int, workers: int,
                   standby: int, standby_memory_mb: int | None, max_body_kb: int,
                   sample_rate: float, default_model: str | None, with_watch: bool,
                   policy_file: Path | None, webhook: str | None,
                   readiness_interval: float | None, replay_reservoir: int,
-                  replay_window: float) -> None:
+                  replay_window: float, engine: str, replicas: int | None,
+                  ray_address: str | None) -> None:
     """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
+    _check_engine(engine, workers=workers, replicas=replicas, ray_address=ray_address,
+                  with_watch=with_watch)
     cli = get(ctx)
     settings = cli.settings
     interval = _readiness_interval(readiness_interval, settings.readiness_interval_s)
@@ -87,14 +98,38 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
         evidence=replace(EvidenceOptions(), sample_rate=sample_rate), reservoir=reservoir)
     watch = serve_watch_options(cli, env_name, workers=workers, policy_file=policy_file,
                                 webhook=webhook) if with_watch else None
-    cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
+    if engine == "ray":
+        workers = replicas or 1  # the engine says where it serves once its replicas are warm
+    else:
+        cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
     if reservoir.off:
         cli.err.print("replay is off (--replay-reservoir 0): no recent requests are kept, the "
                       "standbys are not replayed, and rollbacks and deploys to this env are not "
                       "checked against today's traffic")
     # the world adds the registry, store, change signal, clock and LASTGOOD_SERVE_TOKEN's guard
     cli.world.serve(settings, local_services(cli), ServeRequest(
-        env=env_name, host=host, port=port, workers=workers, options=options, watch=watch))
+        env=env_name, host=host, port=port, workers=workers, options=options, watch=watch,
+        engine=engine, ray_address=ray_address))
+
+
+def _check_engine(engine: str, *, workers: int, replicas: int | None, ray_address: str | None,
+                  with_watch: bool) -> None:
+    """Options of one engine given to the other are refused, naming the right one."""
+    if engine != "ray":
+        given = "--replicas" if replicas is not None else "--ray-address" if ray_address \
+            else None
+        if given:
+            raise InvalidInput(f"{given} is for --engine ray",
+                               fix="add --engine ray, or use --workers N for lastgood's "
+                                   "own processes")
+        return
+    if workers != 1:
+        raise InvalidInput("--workers is for --engine process",
+                           fix="use --replicas N with --engine ray")
+    if with_watch:
+        raise InvalidInput("--watch runs inside one process, not inside Ray replicas",
+                           fix="run `lastgood watch --env ENV` beside it: it finds the Ray "
+                               "replicas through the registry")
 
 
 def _readiness_interval(given: float | None, configured: float) -> float:

@@ -31,8 +31,8 @@ from lastgood.serving.blame import Blame, BlameOptions
 from lastgood.serving.errors import ModelFailed, compact_json
 from lastgood.serving.inputs import MalformedBody, NoDefaultModel, as_mismatch, check_records
 from lastgood.serving.loading import plain
-from lastgood.serving.reservoir import Kept
 from lastgood.serving.params import checked_params
+from lastgood.serving.reservoir import Kept
 from lastgood.serving.slots import Slot, SlotTable
 from lastgood.serving.state import NotServing, ServingState
 
