@@ -102,6 +102,29 @@ def test_rollback_round_trip(cli: Cli, models: list[Path], tmp_path: Path) -> No
     assert json.loads(lines[-1])["action"] == "operation.succeeded"
 
 
+def test_confirmed_rollback_runs_the_plan_shown_and_a_no_changes_nothing(
+        cli: Cli, models: list[Path]) -> None:
+    setup_history(cli, models)
+    no_reason = cli("rollback", "iris", *ENV, answer="y\n")
+    assert_clean_error(no_reason, 2, "rollback needs a reason")
+    assert no_reason.out == ""  # refused before any plan was made or shown
+    declined = cli("rollback", "iris", *ENV, "--reason", "errors up", answer="n\n")
+    assert declined.code == 8, declined.err
+    assert "aborted: nothing changed" in declined.err
+    assert live_version(cli) == 3
+    done = cli("rollback", "iris", *ENV, "--reason", "errors up", answer="y\n")
+    assert done.code == 0, done.err
+    assert "target: v2" in done.out
+    assert "rolled back iris in production: v3 → v2" in done.out
+    assert live_version(cli) == 2
+    events = [json.loads(line) for line in cli("audit", "export").out.strip().splitlines()]
+    planned = [e for e in events if e["action"] == "operation.planned"][-1]
+    confirmed = planned["after"]["confirmed"]
+    assert (confirmed["by"], confirmed["target"]) == ("oncall", 2)
+    assert confirmed["plan"].startswith("plan-")
+    assert confirmed["plan"] in done.out
+
+
 def test_no_eligible_target_exit_4_changes_nothing(cli: Cli, models: list[Path]) -> None:
     with sdk(cli) as lg:
         for path in models[:2]:

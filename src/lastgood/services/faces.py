@@ -84,8 +84,9 @@ class DeploymentsFace(Protocol):
     def rollback(self, model: str, *, env: str, reason: str | None, actor: str,
                  to: str | int | None = None, force: bool = False,
                  trigger: Mapping[str, Any] | None = None,
-                 on_phase: PhaseHook | None = None) -> Operation:
-        """Put the last verified version back."""
+                 on_phase: PhaseHook | None = None,
+                 plan: RollbackPlan | None = None) -> Operation:
+        """Put the last verified version back; with `plan`, the one a person confirmed."""
         ...
 
     def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:

@@ -24,6 +24,7 @@ from typing import Any
 from lastgood.domain.archives import ArchiveRecord
 from lastgood.domain.deployments import DeploymentEnd, Environment, SwitchMode, VerifiedRecord
 from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.plans import PLAN_CHANGED, basis_from_json
 from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import (
@@ -65,6 +66,8 @@ class PhaseSteps:
         return self._ledger.commit(op, Phase.CHECKING, "operation.checking")
 
     def check(self, op: Operation) -> Operation:
+        if op.trigger.get("confirmed"):
+            return self._check_confirmed(op)
         candidates, target, live = self._chooser.evaluate(op)
         if target is None:
             error = ("no eligible target: every candidate was refused"
@@ -74,6 +77,23 @@ class PhaseSteps:
         return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
                                    candidates=tuple(candidates), target_version=target.version,
                                    from_version=live, evidence={"target": target.version})
+
+    def _check_confirmed(self, op: Operation) -> Operation:
+        """A plan a person confirmed: its checks ran when it was shown; run it only while what
+        it stood on still holds (safety rule 13), else stop with every change named."""
+        confirmed = op.trigger["confirmed"]
+        planned = basis_from_json(confirmed["basis"])
+        changed = self._chooser.changes(op, planned)
+        if changed:
+            return self._ledger.commit(op, Phase.FAILED, "operation.plan_changed",
+                                       outcome="refused",
+                                       error=f"{PLAN_CHANGED}: {'; '.join(changed)}",
+                                       evidence={"plan": confirmed["plan"],
+                                                 "changes": list(changed)})
+        return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
+                                   target_version=planned.target,
+                                   evidence={"target": planned.target, "plan": confirmed["plan"],
+                                             "checks": "run once, when the plan was shown"})
 
     def switch_or_confirm(self, op: Operation) -> Operation:
         """SWITCHING: the switch step until the pointer is the target, then the confirm step."""

@@ -19,12 +19,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lastgood.domain.operations import Operation, Phase
+from lastgood.domain.plans import PlanBasis
 from lastgood.ports import (
     ArtifactStore,
     Clock,
     CommandRunner,
     EvidenceSource,
     Host,
+    ReadinessSource,
     UnitOfWork,
     UnitOfWorkFactory,
     Verifier,
@@ -46,14 +48,16 @@ class OperationEngine:
     """Steps operations phase by phase; see the module docstring for the guarantees."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, store: ArtifactStore, clock: Clock, host: Host,
-                 checks_for: ChecksFor, commands: CommandRunner, verifier: Verifier,
+                 checks_for: ChecksFor, readiness: ReadinessSource, commands: CommandRunner,
+                 verifier: Verifier,
                  evidence: EvidenceSource, settings: EngineSettings | None = None,
                  sleep: Callable[[float], None] | None = None):
         settings = settings or EngineSettings()
         self._uow, self._settings = uow, settings
         self._ledger = OperationLedger(uow=uow, clock=clock, settings=settings)
         self.holder = self._ledger.holder
-        self._chooser = TargetChooser(uow=uow, host=host, checks_for=checks_for)
+        self._chooser = TargetChooser(uow=uow, host=host, checks_for=checks_for,
+                                      readiness=readiness)
         self._handlers: Mapping[Phase, Handler] = PhaseSteps(
             uow=uow, ledger=self._ledger, chooser=self._chooser, store=store, host=host,
             commands=commands, verifier=verifier, evidence=evidence, settings=settings,
@@ -67,6 +71,9 @@ class OperationEngine:
                                  "target_version": op.target_version, "forced": op.forced}
         if resumed:
             after["resumed"] = list(resumed)
+        if op.trigger.get("confirmed"):
+            confirmed = dict(op.trigger["confirmed"])
+            after["confirmed"] = {k: confirmed[k] for k in ("by", "plan", "target", "digest")}
         planned = self._ledger.event(op, "operation.planned", after=after)
 
         def writes(uow: UnitOfWork) -> None:
@@ -126,3 +133,7 @@ class OperationEngine:
     def evaluate(self, op: Operation) -> Evaluation:
         """Rank candidates and run preflight on each until one passes (also used for dry runs)."""
         return self._chooser.evaluate(op)
+
+    def plan(self, op: Operation) -> tuple[Evaluation, PlanBasis]:
+        """`evaluate`, with the facts the plan stands on (a person may confirm it)."""
+        return self._chooser.judge(op)
