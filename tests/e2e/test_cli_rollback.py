@@ -159,8 +159,8 @@ def wait_for_phase(cli: Cli, phase: str, timeout: float = 60) -> dict[str, objec
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["planned", "checking", "switching", "archiving",
-                                   "verifying"])
+@pytest.mark.parametrize("phase", ["planned", "checking", "switching", "confirming",
+                                   "archiving", "verifying"])
 def test_kill_at_each_phase_boundary_then_resume(cli: Cli, models: list[Path],
                                                  phase: str) -> None:
     setup_history(cli, models)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from lastgood.adapters.system.drill import crash_drill
-from lastgood.domain.audit import Event
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.audit import Event, EventDraft
+from lastgood.domain.deployments import DeploymentEnd, ReplicaReport
 from lastgood.domain.errors import InvalidInput, OperationInProgress
 from lastgood.domain.operations import Operation, OperationKind, Phase
 from lastgood.services.operations import EngineSettings, lease_key, new_operation_id
@@ -120,8 +120,8 @@ def test_each_step_writes_its_own_events() -> None:
     expected: list[tuple[Phase, list[str]]] = [
         (Phase.CHECKING, ["operation.checking"]),
         (Phase.SWITCHING, ["operation.checked"]),
-        (Phase.SWITCHING, ["deployment.switched"]),  # the switch step: the pointer moves
-        (Phase.ARCHIVING, ["switch.confirmed"]),  # the confirm step leaves SWITCHING
+        (Phase.CONFIRMING, ["deployment.switched"]),  # the switch step: the pointer moves
+        (Phase.ARCHIVING, ["switch.confirmed"]),  # the confirm step leaves CONFIRMING
         (Phase.VERIFYING, ["version.quarantined", "archive.created"]),
         (Phase.SUCCEEDED, ["deployment.verified", "operation.succeeded"]),
     ]
@@ -155,7 +155,7 @@ def test_a_replica_that_stops_reporting_no_longer_holds_the_switch() -> None:
     serving(s)
     report(s, "replica-a", 3)
     op = to_switching(s)
-    assert s.step(op).phase is Phase.SWITCHING
+    assert s.step(op).phase is Phase.CONFIRMING
     assert s.new_actions() == ["deployment.switched"]
     s.world.clock.advance(16)  # replica-a went away: its last report is stale
     assert s.step(op).phase is Phase.ARCHIVING
@@ -251,7 +251,7 @@ def test_a_stolen_lease_stops_the_next_step_until_its_holder_is_gone() -> None:
     assert s.new_actions() == []
     assert s.live() == 3  # the pointer did not move without the lease
     s.processes.dead.add("thief")  # the thief's process is gone: its lease is broken
-    assert s.step(op).phase is Phase.SWITCHING
+    assert s.step(op).phase is Phase.CONFIRMING
     assert s.new_actions() == ["deployment.switched"]
     assert s.live() == 2
 
@@ -265,7 +265,8 @@ def test_after_phase_is_told_each_phase_once() -> None:
     assert done.phase is Phase.SUCCEEDED
     assert {o.id for o in told} == {op.id}
     assert [o.phase for o in told] == [Phase.PLANNED, Phase.CHECKING, Phase.SWITCHING,
-                                       Phase.ARCHIVING, Phase.VERIFYING, Phase.SUCCEEDED]
+                                       Phase.CONFIRMING, Phase.ARCHIVING, Phase.VERIFYING,
+                                       Phase.SUCCEEDED]
 
 
 def test_a_rollback_names_the_operation_it_finished_first() -> None:
@@ -314,3 +315,48 @@ def test_a_crash_drill_naming_no_phase_is_refused() -> None:
     with pytest.raises(InvalidInput, match="LASTGOOD_HALT_AFTER 'swiching' is not a phase"):
         crash_drill("swiching")
 
+
+
+def move_pointer_inside_switching(s: Stepper, op: Operation) -> None:
+    """What the engine did before CONFIRMING existed: the pointer moved (with its event) and
+    the stored operation stayed in SWITCHING; then the process died."""
+    now = s.world.clock.now()
+    with s.world.registry() as uow:
+        live = uow.deployments.live(MODEL, ENV)
+        assert live is not None
+        uow.deployments.end(live.id, at=now, end=DeploymentEnd.ROLLED_BACK, reason=op.reason)
+        dep = uow.deployments.start(model=MODEL, env=ENV, version=2, at=now, actor=op.actor,
+                                    reason=op.reason, operation_id=op.id)
+        uow.events.append(EventDraft(action="deployment.switched", actor=op.actor, model=MODEL,
+                                     env=ENV, subject=op.id, before={"version": live.version},
+                                     after={"version": 2, "deployment_id": dep.id}), at=now)
+        uow.commit()
+    s.new_events()
+
+
+def test_an_old_format_switching_operation_resumes_through_the_idempotent_switch() -> None:
+    s = stepper()
+    op = to_switching(s)
+    move_pointer_inside_switching(s, op)
+    deployments_before = len(s.world.services.deployments.history(MODEL, env=ENV))
+    assert s.step(op).phase is Phase.CONFIRMING
+    assert s.new_actions() == ["operation.confirming"]  # no second pointer move
+    assert len(s.world.services.deployments.history(MODEL, env=ENV)) == deployments_before
+    done = s.world.services.deployments.resume(model=MODEL, env=ENV)
+    assert [(o.id, o.phase, o.target_version) for o in done] == [
+        (op.id, Phase.SUCCEEDED, 2)]
+    assert s.live() == 2
+    assert s.world.services.audit.verify().ok
+
+
+def test_an_old_format_switching_operation_in_command_mode_does_not_run_the_command_again(
+        ) -> None:
+    s = stepper()
+    s.world.services.deployments.configure(ENV, changes={
+        "switch_mode": "command", "deploy_command": "./ship.sh"}, actor="admin")
+    s.new_events()
+    op = to_switching(s)
+    move_pointer_inside_switching(s, op)
+    done = s.world.services.deployments.resume(model=MODEL, env=ENV)
+    assert [o.phase for o in done] == [Phase.SUCCEEDED]
+    assert s.world.commands.runs == []

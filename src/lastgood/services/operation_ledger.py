@@ -2,8 +2,8 @@
 
 A commit takes (or renews) the deployment's lease, saves the operation, runs the step's extra
 writes and appends the events, in one transaction (safety rules 3 and 6). `commit()` moves to a
-new phase with its phase event; `record()` is for a step that keeps the phase (the pointer move
-inside SWITCHING) and writes only its own events.
+new phase with its phase event; `record()` saves an operation whose step writes its own event
+(the pointer move, whose `deployment.switched` event is the CONFIRMING commit's).
 """
 
 from __future__ import annotations

@@ -1,16 +1,14 @@
 """The steps of an operation, one handler each; every one ends in one commit with its event.
 
-SWITCHING is two steps inside the one persisted phase (so rows written before the split resume
-unchanged, and the phase names shown by the CLI, API and dashboard stay the same):
+The pointer move is its own phase boundary: *switch* (SWITCHING) runs the deploy command
+(command mode), then moves the pointer and commits CONFIRMING with the `deployment.switched`
+event in one transaction; a failing command commits FAILED (`switch.failed`) and the pointer
+never moves. *confirm* (CONFIRMING) waits until every fresh replica reports the target, then
+commits ARCHIVING (rollback) or VERIFYING (deploy) with `switch.confirmed`, or ESCALATED.
 
-1. *switch* — while the live pointer is not the target: run the deploy command (command mode),
-   then move the pointer with its `deployment.switched` event; the phase stays SWITCHING.
-   A failing command commits FAILED (`switch.failed`) and the pointer never moves.
-2. *confirm* — once the pointer is the target: wait until every fresh replica reports it, then
-   commit ARCHIVING (rollback) or VERIFYING (deploy) with `switch.confirmed`, or ESCALATED.
-
-Which step runs is read from the registry (is the live pointer the target?), so a crash between
-the two simply runs the missing one on resume.
+The switch is idempotent: an operation stored in SWITCHING whose pointer already moved (a row
+written before CONFIRMING existed, when the move happened inside SWITCHING) commits CONFIRMING
+without moving anything or running the command again.
 """
 
 from __future__ import annotations
@@ -59,7 +57,8 @@ class PhaseSteps:
 
     def handlers(self) -> Mapping[Phase, Handler]:
         return {Phase.PLANNED: self.plan, Phase.CHECKING: self.check,
-                Phase.SWITCHING: self.switch_or_confirm, Phase.ARCHIVING: self.archive,
+                Phase.SWITCHING: self.switch, Phase.CONFIRMING: self.confirm,
+                Phase.ARCHIVING: self.archive,
                 Phase.VERIFYING: self.verify}
 
     def plan(self, op: Operation) -> Operation:
@@ -95,30 +94,28 @@ class PhaseSteps:
                                    evidence={"target": planned.target, "plan": confirmed["plan"],
                                              "checks": "run once, when the plan was shown"})
 
-    def switch_or_confirm(self, op: Operation) -> Operation:
-        """SWITCHING: the switch step until the pointer is the target, then the confirm step."""
-        with self._uow() as uow:
-            live = uow.deployments.live(op.model, op.env)
-        if live is not None and live.version == op.target_version:
-            return self.confirm(op)
-        return self.switch(op)
-
     def switch(self, op: Operation) -> Operation:
         """Run the deploy command (command mode), then move the live pointer to the target."""
         assert op.target_version is not None
         with self._uow() as uow:
             env = uow.environments.get(op.env)
             target = uow.versions.get(op.model, op.target_version)
+            live = uow.deployments.live(op.model, op.env)
+        if live is not None and live.operation_id == op.id:
+            return self._ledger.commit(op, Phase.CONFIRMING, "operation.confirming",
+                                       evidence={"note": "the pointer had moved before the "
+                                                         "operation stopped"})
         if env.switch_mode is SwitchMode.COMMAND:
             failure = self._run_deploy_command(env, target)
             if failure is not None:
                 return self._ledger.commit(op, Phase.FAILED, "switch.failed", outcome="failed",
                                            error=failure,
                                            evidence={"command": env.deploy_command})
-        return self._ledger.record(op, also=partial(self._move_pointer, op))
+        moved = op.advance(Phase.CONFIRMING, at=self._ledger.now())
+        return self._ledger.record(moved, also=partial(self._move_pointer, moved))
 
     def confirm(self, op: Operation) -> Operation:
-        """Wait for the replicas to report the target (serving mode), then leave SWITCHING."""
+        """Wait for the replicas to report the target (serving mode), then leave CONFIRMING."""
         with self._uow() as uow:
             env = uow.environments.get(op.env)
         confirmation = self._await_replicas(op, env)
@@ -204,7 +201,8 @@ class PhaseSteps:
         uow.events.append(self._ledger.event(op, "deployment.switched",
                                              before={"version": live.version if live else None},
                                              after={"version": op.target_version,
-                                                    "deployment_id": dep.id}), at=now)
+                                                    "deployment_id": dep.id,
+                                                    "phase": str(op.phase)}), at=now)
 
     def _run_deploy_command(self, env: Environment, target: Version) -> str | None:
         variables = target_variables(target, env.name, self._store.url)

@@ -100,9 +100,7 @@ class OperationEngine:
             if after_phase:
                 after_phase(op)
             while not op.phase.is_terminal:
-                before, op = op.phase, self.step(op.id)
-                if op.phase is before:
-                    continue  # a step inside the phase (the pointer move): nothing new to tell
+                op = self.step(op.id)
                 if on_phase:
                     on_phase(op)
                 if after_phase:
