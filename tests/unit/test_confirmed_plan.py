@@ -151,7 +151,7 @@ def test_a_confirmed_operation_interrupted_before_the_switch_resumes_on_its_evid
             crashed.append(op.id)
             raise Crash(op.id)
 
-    world = three(World(engine_settings=EngineSettings(poll_s=0.0, after_phase=crash_once)))
+    world = three(World(engine_settings=EngineSettings(after_phase=crash_once)))
     shown = plan(world)
     with pytest.raises(Crash):
         run(world, shown)

@@ -64,15 +64,11 @@ class Stepper:
 
 
 def stepper(*, told: list[Operation] | None = None) -> Stepper:
-    clock, processes = FixedClock(), FakeProcesses()
-
-    def sleep(seconds: float) -> None:
-        clock.advance(max(seconds, 1.0))
-
+    clock, processes = FixedClock(), FakeProcesses()  # the engine's waits move the fake clock
     after_phase = told.append if told is not None else None
     world = World(clock=clock, engine_settings=EngineSettings(
-        lease_ttl_s=30, replica_stale_s=15, poll_s=1.0, sleep=sleep,
-        monotonic=lambda: clock.now().timestamp(), processes=processes, after_phase=after_phase))
+        lease_ttl_s=30, replica_stale_s=15, poll_s=1.0, processes=processes,
+        after_phase=after_phase))
     for n in (1, 2, 3):
         world.add_version(tag=f"v{n}.0")
     world.deploy(1)

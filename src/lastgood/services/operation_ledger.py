@@ -8,7 +8,6 @@ new phase with its phase event; `record()` saves an operation whose step writes 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,8 +39,6 @@ class EngineSettings:
     first_poll_s: float = 0.01  # replicas switch in milliseconds: look soon, then back off
     after_phase: PhaseHook | None = None
     """Told each committed phase while the lease is held; a crash drill stops the process here."""
-    monotonic: Callable[[], float] = time.monotonic  # the replica wait's deadline
-    sleep: Callable[[float], None] = time.sleep  # between two looks at the replicas
     processes: Processes = UNTOLD  # who holds a lease, whether its process is gone (the root's)
 
 

@@ -27,6 +27,7 @@ from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import (
     ArtifactStore,
+    Clock,
     CommandRunner,
     EvidenceSource,
     Host,
@@ -48,11 +49,10 @@ class PhaseSteps:
     def __init__(self, *, uow: UnitOfWorkFactory, ledger: OperationLedger,
                  chooser: TargetChooser, store: ArtifactStore, host: Host,
                  commands: CommandRunner, verifier: Verifier,
-                 evidence: EvidenceSource, settings: EngineSettings,
-                 sleep: Callable[[float], None]):
+                 evidence: EvidenceSource, settings: EngineSettings, clock: Clock):
         self._ledger, self._chooser, self._store, self._host = ledger, chooser, store, host
         self._commands, self._verifier, self._evidence = commands, verifier, evidence
-        self._settings, self._sleep = settings, sleep
+        self._settings, self._clock = settings, clock
         self._uow = uow
 
     def handlers(self) -> Mapping[Phase, Handler]:
@@ -218,8 +218,7 @@ class PhaseSteps:
         """Wait until every live replica reports the target (serving mode only)."""
         if env.switch_mode is not SwitchMode.SERVING:
             return {"mode": str(env.switch_mode)}
-        monotonic = self._settings.monotonic
-        deadline = monotonic() + env.switch_timeout_s
+        deadline = self._clock.monotonic() + env.switch_timeout_s
         stale = timedelta(seconds=self._settings.replica_stale_s)
         pause = self._settings.first_poll_s
         while True:
@@ -232,9 +231,9 @@ class PhaseSteps:
             if not behind:
                 return {"mode": "serving", "replicas": sorted(r.replica_id for r in fresh),
                         "note": "" if fresh else "no live replica; each follows at start"}
-            if monotonic() >= deadline:
+            if self._clock.monotonic() >= deadline:
                 return {"mode": "serving", "timed_out": True, "behind": behind}
-            self._sleep(min(pause, self._settings.poll_s))
+            self._clock.sleep(min(pause, self._settings.poll_s))
             pause *= 2
 
     def _quarantine(self, uow: UnitOfWork, op: Operation) -> None:

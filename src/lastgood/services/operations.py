@@ -6,10 +6,11 @@ audit event, in one transaction under the deployment's lease (safety rules 3 and
 handler is idempotent, so `resume()` after a crash simply steps again. The live pointer is only
 ever the old version or the target.
 
-Time, the replica wait's monotonic clock and process liveness come in through ports
-(`EngineSettings`), so tests step the engine on fakes and change the world between steps. The
-engine has no crash drill of its own: `EngineSettings.after_phase` is told each committed phase,
-and the drill (`LASTGOOD_HALT_AFTER`) is a hook the composition root passes there.
+Time (the `Clock`: now, the replica wait's deadline, its pauses) and process liveness
+(`EngineSettings.processes`) come in through ports, so tests step the engine on fakes and change
+the world between steps. The engine has no crash drill of its own: `EngineSettings.after_phase`
+is told each committed phase, and the drill (`LASTGOOD_HALT_AFTER`) is a hook the composition
+root passes there.
 """
 
 from __future__ import annotations
@@ -50,8 +51,7 @@ class OperationEngine:
     def __init__(self, *, uow: UnitOfWorkFactory, store: ArtifactStore, clock: Clock, host: Host,
                  checks_for: ChecksFor, readiness: ReadinessSource, commands: CommandRunner,
                  verifier: Verifier,
-                 evidence: EvidenceSource, settings: EngineSettings | None = None,
-                 sleep: Callable[[float], None] | None = None):
+                 evidence: EvidenceSource, settings: EngineSettings | None = None):
         settings = settings or EngineSettings()
         self._uow, self._settings = uow, settings
         self._ledger = OperationLedger(uow=uow, clock=clock, settings=settings)
@@ -61,7 +61,7 @@ class OperationEngine:
         self._handlers: Mapping[Phase, Handler] = PhaseSteps(
             uow=uow, ledger=self._ledger, chooser=self._chooser, store=store, host=host,
             commands=commands, verifier=verifier, evidence=evidence, settings=settings,
-            sleep=sleep or settings.sleep).handlers()
+            clock=clock).handlers()
 
     def start(self, op: Operation, *, resumed: tuple[str, ...] = ()) -> Operation:
         """Persist a new PLANNED operation under the deployment's lease, with its event.

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -259,10 +258,10 @@ class Reconciler:
         pump = asyncio.create_task(self._pump())
         readiness = asyncio.create_task(self._readiness())
         backoff = self.options.backoff_initial_s
-        next_pass = next_report = time.monotonic()
+        next_pass = next_report = self._clock.monotonic()
         try:
             while not self._stopping:
-                now = time.monotonic()
+                now = self._clock.monotonic()
                 if now >= next_pass or self._wake.is_set():
                     self._wake.clear()
                     before = self._serving()
@@ -277,10 +276,10 @@ class Reconciler:
                         self._prove_now.set()  # a new standby, a switch, a restart
                     if self._serving() != before:
                         next_report = now  # a switch is reported at once: operations wait on it
-                if time.monotonic() >= next_report:
+                if self._clock.monotonic() >= next_report:
                     await self.report()
-                    next_report = time.monotonic() + self.options.heartbeat_s
-                timeout = min(next_pass, next_report) - time.monotonic()
+                    next_report = self._clock.monotonic() + self.options.heartbeat_s
+                timeout = min(next_pass, next_report) - self._clock.monotonic()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(timeout, 0.0))
         finally:
