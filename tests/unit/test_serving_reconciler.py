@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from lastgood.adapters.sql.signals import PollingSignal
 from lastgood.adapters.wakeups import sqlite_file
+from lastgood.adapters.wakeups.signals import PollingSignal
 from lastgood.domain.deployments import DeploymentEnd
 from lastgood.domain.errors import TransientError
 from lastgood.domain.versions import GoldenExample, VersionStatus

@@ -1,6 +1,6 @@
 """The change signal fired by code: tests, and a single process that writes its own registry.
 
-The registry's own signals (LISTEN/NOTIFY, the poll) are adapters (`lastgood.adapters.sql.
+The registry's own signals (LISTEN/NOTIFY, the poll) are adapters (`lastgood.adapters.wakeups.
 signals`), injected by the composition root; serving only knows the `ChangeSignal` port.
 """
 
