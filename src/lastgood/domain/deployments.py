@@ -130,6 +130,15 @@ def verified_by(history: Sequence[Deployment], at: datetime) -> Deployment | Non
     return max(known, key=lambda d: (d.started_at, d.id), default=None)
 
 
+class ReplicaState(StrEnum):
+    """What a serving replica says it is doing for one model."""
+
+    SERVING = "serving"  # answering with its live slot
+    LOADING = "loading"  # loading a version (it may still serve the previous one)
+    FAILED = "failed"  # nothing live: the version it should serve failed to load
+    STOPPED = "stopped"  # shut down cleanly: no longer serves (its last word)
+
+
 @dataclass(frozen=True, slots=True)
 class ReplicaReport:
     """What one serving replica says it actually serves for a model in an environment."""
@@ -140,7 +149,7 @@ class ReplicaReport:
     version: int | None
     since: datetime
     seen_at: datetime
-    state: str = "serving"  # serving | loading | failed
+    state: ReplicaState = ReplicaState.SERVING
     detail: str = ""
     url: str = ""  # where the replica answers predictions ("" when it did not say)
     evidence: Mapping[str, Any] | None = None  # readiness evidence of its standbys, as JSON

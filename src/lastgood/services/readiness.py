@@ -15,7 +15,7 @@ from datetime import datetime
 
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.decisions import Notice
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.deployments import ReplicaReport, ReplicaState
 from lastgood.domain.readiness import (
     ReadinessVerdict,
     ReplicaEvidence,
@@ -29,7 +29,7 @@ from lastgood.ports import Clock, Notifier, UnitOfWorkFactory
 __all__ = ["NoReadiness", "ReadinessWatch", "RegistryReadiness", "live_evidence",
            "rollback_readiness"]
 
-GONE_STATES = frozenset({"stopped"})
+GONE_STATES = frozenset({ReplicaState.STOPPED})
 
 
 def live_evidence(reports: Sequence[ReplicaReport]) -> list[ReplicaEvidence]:

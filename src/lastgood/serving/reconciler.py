@@ -18,7 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.deployments import ReplicaReport, ReplicaState
 from lastgood.domain.readiness import evidence_to_json
 from lastgood.domain.versions import Version
 from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
@@ -181,12 +181,12 @@ class Reconciler:
 
     def _report(self, table: SlotTable, now: datetime) -> ReplicaReport:
         live = table.live
-        status, detail = "serving", ""
+        status, detail = ReplicaState.SERVING, ""
         if table.loading:
-            status = "loading"
+            status = ReplicaState.LOADING
             detail = "loading " + ", ".join(f"@{n}" for n in sorted(table.loading))
         if live is None and table.failures:
-            status = "failed"
+            status = ReplicaState.FAILED
         if table.failures:
             detail = "; ".join(s.reason for s in table.failures.values())
         return ReplicaReport(replica_id=self.replica_id, model=table.model, env=self.env,
@@ -305,7 +305,7 @@ class Reconciler:
         await self._signal.aclose()
         now = self._clock.now()
         final = [ReplicaReport(replica_id=self.replica_id, model=model, env=self.env,
-                               version=None, since=now, seen_at=now, state="stopped")
+                               version=None, since=now, seen_at=now, state=ReplicaState.STOPPED)
                  for model in sorted(self.state.tables)]
         for table in self.state.tables.values():
             table.retire_all()

@@ -15,7 +15,7 @@ from datetime import timedelta
 import httpx
 
 from lastgood.adapters.metrics.gateway import GatewaySource, HttpStats, StatsReader
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.deployments import ReplicaReport, ReplicaState
 from lastgood.domain.errors import LastGoodError
 from lastgood.ports import Clock, UnitOfWorkFactory
 
@@ -52,7 +52,7 @@ class RegistryReplicas:
     def urls(self, reports: Sequence[ReplicaReport]) -> list[str]:
         """The URLs of the fresh, serving replicas among `reports`, each once, in order."""
         now = self._clock.now()
-        fresh = [r for r in reports if r.url and r.state != "stopped"
+        fresh = [r for r in reports if r.url and r.state != ReplicaState.STOPPED
                  and now - r.seen_at <= self._stale]
         return sorted({r.url for r in fresh})
 
