@@ -151,7 +151,7 @@ def run_lastgood(url: str, store_root: str, cache: str, port: int, workers: int,
     from lastgood.adapters.artifacts import LocalArtifactStore
     from lastgood.adapters.formats import LocalModelFormats
     from lastgood.adapters.system.clock import SystemClock
-    from lastgood.adapters.wakeups.signals import signal_for_url
+    from lastgood.adapters.wakeups.change_signals import signal_for_url
     from lastgood.bootstrap.services import open_registry
     from lastgood.bootstrap.serving import artifact_loader
     from lastgood.serving.gateway import GatewayOptions

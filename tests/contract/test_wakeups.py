@@ -24,7 +24,7 @@ from lastgood.adapters.wakeups import (
     sqlite_file,
     wakeup_folder,
 )
-from lastgood.adapters.wakeups.signals import signal_for_url
+from lastgood.adapters.wakeups.change_signals import signal_for_url
 from lastgood.bootstrap.services import open_registry
 from lastgood.ports import UnitOfWorkFactory
 from lastgood.testing import EPOCH, make_new_version

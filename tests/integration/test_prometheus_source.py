@@ -16,7 +16,7 @@ import pytest
 
 from lastgood.adapters.metrics import PrometheusSource, http_source
 from lastgood.adapters.system.clock import SystemClock
-from lastgood.adapters.wakeups.signals import PollingSignal
+from lastgood.adapters.wakeups.change_signals import PollingSignal
 from lastgood.domain.measurements import RateCounts
 from lastgood.serving.server import create_serving_app
 from lastgood.testing import MemoryRegistry

@@ -16,15 +16,19 @@ import pytest
 
 from lastgood.adapters.metrics import http_source
 from lastgood.adapters.system.clock import SystemClock
-from lastgood.adapters.wakeups.signals import PollingSignal, PostgresListenSignal, signal_for_url
+from lastgood.adapters.wakeups.change_signals import (
+    PollingSignal,
+    PostgresListenSignal,
+    signal_for_url,
+)
 from lastgood.bootstrap.services import open_registry
 from lastgood.domain.deployments import DeploymentEnd
 from lastgood.domain.measurements import Moments
 from lastgood.domain.versions import GoldenExample
 from lastgood.ports import UnitOfWorkFactory
+from lastgood.serving.change_signals import ManualSignal
 from lastgood.serving.reconciler import ReconcilerOptions
 from lastgood.serving.server import ServingOptions, create_serving_app, serve
-from lastgood.serving.signals import ManualSignal
 from lastgood.testing import FixedClock, MemoryRegistry, make_new_version, make_verified_record
 from tests.net import free_port, running, wait_for
 from tests.unit.test_serving_support import MODEL, RECORD, SCHEMA, FakeLoader

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from lastgood.adapters.wakeups import AnySignal
-from lastgood.serving.signals import ManualSignal
+from lastgood.serving.change_signals import ManualSignal
 
 
 class Failing:

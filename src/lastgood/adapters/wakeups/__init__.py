@@ -1,6 +1,6 @@
 """Change signals: what wakes a serving replica when its environment's desired state moved.
 
-`signals`: the replica's side, chosen by the registry's URL (PostgreSQL LISTEN/NOTIFY, else a
+`change_signals`: the replica's side, chosen by the registry's URL (PostgreSQL LISTEN/NOTIFY, else a
 generation poll, for a SQLite file stat-gated and woken by datagrams); `datagram`: for SQLite,
 the committing process sends one datagram to every replica of the environment it changed, over
 unix sockets in a folder beside the database (the DB-API adapter announces after its commit);
