@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.helpers_models import (
     iris_records,
     train_iris,
 )
+from tests.net import wait_for
 
 ENV = ("--env", "production")
 
@@ -148,14 +148,15 @@ def test_unknown_env_and_quarantined_to(cli: Cli, models: list[Path]) -> None:
 
 
 def wait_for_phase(cli: Cli, phase: str, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = cli("status", "iris", *ENV, "--json").json()
-        ops = status["unfinished"]
-        if ops and ops[0]["phase"] == phase:
-            return dict(ops[0])
-        time.sleep(0.3)
-    raise AssertionError(f"the operation never reached {phase}")
+    seen: list[dict[str, object]] = []
+
+    def reached() -> bool:
+        ops = cli("status", "iris", *ENV, "--json").json()["unfinished"]
+        seen[:] = ops[:1]
+        return bool(ops) and ops[0]["phase"] == phase
+
+    assert wait_for(reached, timeout_s=timeout, poll_s=0.3), f"never reached {phase}: {seen}"
+    return dict(seen[0])
 
 
 @pytest.mark.slow
