@@ -181,7 +181,7 @@ def register_dirs(url: str, store_root: Path, dirs: dict[int, Path]) -> None:
     from sklearn.datasets import load_iris
 
     from lastgood.adapters.artifacts import LocalArtifactStore
-    from lastgood.adapters.sql import open_registry
+    from lastgood.bootstrap.services import open_registry
     from lastgood.domain.versions import (
         ArtifactFile,
         Column,
@@ -225,8 +225,8 @@ def asgi_costs(url: str, folder: Path, rounds: int = 7, calls: int = 500) -> dic
     import asyncio
 
     from lastgood.adapters.formats import LocalModelFormats
-    from lastgood.adapters.sql import open_registry
     from lastgood.adapters.system.clock import SystemClock
+    from lastgood.bootstrap.services import open_registry
     from lastgood.serving.gateway import create_gateway
     from lastgood.serving.slots import Slot
     from lastgood.serving.state import ServingState

@@ -56,9 +56,9 @@ def run_replica(url: str, store_root: str, cache: str, port: int, reservoir: int
                 interval_s: float) -> None:
     from lastgood.adapters.artifacts import LocalArtifactStore
     from lastgood.adapters.formats import LocalModelFormats
-    from lastgood.adapters.sql import open_registry
-    from lastgood.adapters.sql.signals import signal_for_url
     from lastgood.adapters.system.clock import SystemClock
+    from lastgood.adapters.wakeups.change_signals import signal_for_url
+    from lastgood.bootstrap.services import open_registry
     from lastgood.bootstrap.serving import artifact_loader
     from lastgood.serving.readiness import ReadinessOptions
     from lastgood.serving.reconciler import ReconcilerOptions
@@ -71,7 +71,7 @@ def run_replica(url: str, store_root: str, cache: str, port: int, reservoir: int
                                      readiness=ReadinessOptions(interval_s=interval_s)),
         reservoir=ReservoirOptions(size=reservoir))
     serve(ENV, host=HOST, port=port, workers=1,
-          uow_factory_builder=partial(open_registry, url, migrate=False),
+          uow_factory_builder=partial(open_registry, url),
           loader_builder=partial(artifact_loader, partial(LocalArtifactStore, Path(store_root)),
                                  LocalModelFormats, Path(cache)),
           replica_prefix=f"bench-{reservoir}",

@@ -82,7 +82,7 @@ def register(url: str, store_root: Path, paths: dict[int, Path]) -> None:
     from sklearn.datasets import load_iris
 
     from lastgood.adapters.artifacts import LocalArtifactStore
-    from lastgood.adapters.sql import open_registry
+    from lastgood.bootstrap.services import open_registry
     from lastgood.domain.versions import (
         ArtifactFile,
         Column,
@@ -150,9 +150,9 @@ def run_lastgood(url: str, store_root: str, cache: str, port: int, workers: int,
                  standby: int, inline_below_ms: float) -> None:
     from lastgood.adapters.artifacts import LocalArtifactStore
     from lastgood.adapters.formats import LocalModelFormats
-    from lastgood.adapters.sql import open_registry
-    from lastgood.adapters.sql.signals import signal_for_url
     from lastgood.adapters.system.clock import SystemClock
+    from lastgood.adapters.wakeups.change_signals import signal_for_url
+    from lastgood.bootstrap.services import open_registry
     from lastgood.bootstrap.serving import artifact_loader
     from lastgood.serving.gateway import GatewayOptions
     from lastgood.serving.reconciler import ReconcilerOptions
@@ -163,7 +163,7 @@ def run_lastgood(url: str, store_root: str, cache: str, port: int, workers: int,
         reconciler=ReconcilerOptions(standby=StandbyLimits(count=standby), heartbeat_s=1.0),
         gateway=GatewayOptions(inline_below_ms=inline_below_ms))
     serve(ENV, host=HOST, port=port, workers=workers,
-          uow_factory_builder=partial(open_registry, url, migrate=False),
+          uow_factory_builder=partial(open_registry, url),
           loader_builder=partial(artifact_loader, partial(LocalArtifactStore, Path(store_root)),
                                  LocalModelFormats, Path(cache)), replica_prefix="bench",
           signal_builder=signal_for_url(url, poll_interval_s=options.poll_interval_s),

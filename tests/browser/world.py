@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from lastgood.adapters.sql.signals import PollingSignal
+from lastgood.adapters.wakeups.change_signals import PollingSignal
 from lastgood.domain.versions import GoldenExample
 from lastgood.sdk import Lastgood
 from lastgood.services.container import Services

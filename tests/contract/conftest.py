@@ -1,5 +1,6 @@
-"""The registry under contract: the same tests on memory, SQLite (a temp file) and PostgreSQL,
-each SQL database through SQLAlchemy and through the DB-API adapter (sqlite3, psycopg)."""
+"""The registry under contract: the same tests on the memory fake and on the one registry
+adapter (DB-API) over a SQLite file, SQLite in memory and PostgreSQL, each opened as
+`lastgood serve` opens it (`bootstrap.services.open_registry`)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from lastgood.adapters.dbapi import DbRegistry
-from lastgood.adapters.sql import SqlRegistry, open_registry
-from lastgood.bootstrap.services import open_registry as open_any_registry
+from lastgood.bootstrap.services import open_registry
 from lastgood.ports import UnitOfWorkFactory
 from lastgood.testing.memory import MemoryRegistry
 
 BACKENDS = [
     pytest.param("memory"),
     pytest.param("sqlite"),
-    pytest.param("sqlite-dbapi"),
+    pytest.param("sqlite-memory"),
     pytest.param("postgres", marks=pytest.mark.postgres),
-    pytest.param("postgres-dbapi", marks=pytest.mark.postgres),
 ]
 
 
@@ -35,30 +33,11 @@ def registry(request: pytest.FixtureRequest) -> Iterator[UnitOfWorkFactory]:
     if request.param == "memory":
         yield MemoryRegistry()
         return
-    if request.param.endswith("-dbapi"):
-        fixture = "sqlite_url" if request.param.startswith("sqlite") else "pg_url"
-        plain = open_any_registry(request.getfixturevalue(fixture))
-        assert isinstance(plain, DbRegistry)  # the composition root's choice for either
-        try:
-            yield plain
-        finally:
-            plain.dispose()
-        return
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    sql = open_registry(url)
+    url = {"sqlite": lambda: request.getfixturevalue("sqlite_url"),
+           "sqlite-memory": lambda: "sqlite://",
+           "postgres": lambda: request.getfixturevalue("pg_url")}[request.param]()
+    opened = open_registry(url)
     try:
-        yield sql
+        yield opened
     finally:
-        sql.dispose()
-
-
-@pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgres",
-                                                             marks=pytest.mark.postgres)])
-def sql_registry(request: pytest.FixtureRequest) -> Iterator[SqlRegistry]:
-    """A fresh SQL registry, SQLite and PostgreSQL, for the SQL-only tests."""
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    sql = open_registry(url)
-    try:
-        yield sql
-    finally:
-        sql.dispose()
+        opened.dispose()

@@ -1,23 +1,18 @@
-"""Code run in child processes by the SQL concurrency tests (spawned, so it must be importable)."""
+"""Code run in child processes by the registry's concurrency tests (spawned: importable)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from lastgood.adapters.sql import open_registry
+from lastgood.bootstrap.services import open_registry
 from lastgood.domain.audit import EventDraft
 from lastgood.testing import EPOCH, make_new_version
 
 
-def register_once(url: str, start: Any, results: Any, through: str = "sql") -> None:
-    """Open the registry by URL (through SQLAlchemy, or with "root" as the composition root
-    opens it), wait for every sibling, then register one version of `fraud`."""
-    if through == "root":
-        from lastgood.bootstrap.services import open_registry as open_any_registry
-
-        registry: Any = open_any_registry(url)
-    else:
-        registry = open_registry(url, migrate=False)
+def register_once(url: str, start: Any, results: Any) -> None:
+    """Open the registry by URL as the composition root opens it (migrating a new database),
+    wait for every sibling, then register one version of `fraud`."""
+    registry = open_registry(url)
     try:
         start.wait()
         with registry() as uow:

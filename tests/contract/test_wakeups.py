@@ -15,18 +15,17 @@ from typing import Any
 
 import pytest
 
-from lastgood.adapters.sql import open_registry
-from lastgood.adapters.sql.signals import signal_for_url
+from lastgood.adapters.dbapi import DbRegistry
 from lastgood.adapters.wakeups import (
     MAX_SOCKET_PATH,
-    AnnouncingRegistry,
     DatagramAnnouncer,
     DatagramSignal,
-    announcer_for_url,
     env_folder,
     sqlite_file,
     wakeup_folder,
 )
+from lastgood.adapters.wakeups.change_signals import signal_for_url
+from lastgood.bootstrap.services import open_registry
 from lastgood.ports import UnitOfWorkFactory
 from lastgood.testing import EPOCH, make_new_version
 from tests.contract.wakeup_workers import listen
@@ -53,18 +52,17 @@ def _superseded() -> Any:
 
 
 @pytest.fixture
-def sqlite(tmp_path: Path) -> Iterator[tuple[str, AnnouncingRegistry]]:
+def sqlite(tmp_path: Path) -> Iterator[tuple[str, DbRegistry]]:
     url = f"sqlite:///{tmp_path / 'registry.db'}"
-    inner = open_registry(url)
-    with inner() as uow:
+    registry = open_registry(url, announce=True)  # as every committing process opens it
+    assert registry.announcer is not None
+    with registry() as uow:
         uow.versions.add(make_new_version("m"), at=EPOCH, actor="t")
         uow.commit()
-    announcer = announcer_for_url(url)
-    assert announcer is not None
     try:
-        yield url, AnnouncingRegistry(inner, announcer)
+        yield url, registry
     finally:
-        inner.dispose()
+        registry.dispose()
 
 
 @contextmanager
@@ -98,7 +96,7 @@ def drain(out: Any) -> list[str]:
 
 
 def test_a_commit_wakes_every_replica_of_its_env_and_no_other(
-        sqlite: tuple[str, AnnouncingRegistry]) -> None:
+        sqlite: tuple[str, DbRegistry]) -> None:
     url, registry = sqlite
     folder = wakeup_folder(sqlite_file(url) or "")
     with replicas(folder, "production", "production", "staging") as (one, two, other):

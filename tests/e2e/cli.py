@@ -36,11 +36,12 @@ class Cli:
         return env | (self.extra_env or {})
 
     def __call__(self, *args: str, env: dict[str, str] | None = None,
-                 timeout: float = 120) -> Result:
+                 timeout: float = 120, answer: str | None = None) -> Result:
+        """Run a command; `answer` is typed at its prompt (else standard input is empty)."""
         done = subprocess.run([sys.executable, "-m", "lastgood", *args],
                               env=self.env() | (env or {}), capture_output=True,
-                              text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False)
+                              text=True, timeout=timeout, input=answer,
+                              stdin=subprocess.DEVNULL if answer is None else None, check=False)
         return Result(done.returncode, done.stdout, done.stderr)
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:

@@ -5,7 +5,6 @@ unusable readiness interval is refused at start with the fix."""
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.e2e.test_cli_rollback import fill_history
 from tests.e2e.test_cli_serve import wait_ready
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 ENV = ("--env", "production")
 
@@ -37,13 +36,15 @@ def test_an_unusable_readiness_interval_variable_is_refused(tmp_path: Path) -> N
 
 
 def wait_proven(cli: Cli, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = cli("status", "iris", *ENV, "--json").json()["readiness"]
-        if found and found["ready"]:
-            return dict(found)
-        time.sleep(0.5)
-    raise AssertionError(f"the standby was never proven: {found}")
+    found: dict[str, object] = {}
+
+    def proven() -> bool:
+        found.clear()
+        found.update(cli("status", "iris", *ENV, "--json").json()["readiness"] or {})
+        return bool(found.get("ready"))
+
+    assert wait_for(proven, timeout_s=timeout, poll_s=0.5), f"never proven: {found}"
+    return dict(found)
 
 
 @pytest.mark.slow

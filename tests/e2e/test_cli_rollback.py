@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.helpers_models import (
     iris_records,
     train_iris,
 )
+from tests.net import wait_for
 
 ENV = ("--env", "production")
 
@@ -102,6 +102,29 @@ def test_rollback_round_trip(cli: Cli, models: list[Path], tmp_path: Path) -> No
     assert json.loads(lines[-1])["action"] == "operation.succeeded"
 
 
+def test_confirmed_rollback_runs_the_plan_shown_and_a_no_changes_nothing(
+        cli: Cli, models: list[Path]) -> None:
+    setup_history(cli, models)
+    no_reason = cli("rollback", "iris", *ENV, answer="y\n")
+    assert_clean_error(no_reason, 2, "rollback needs a reason")
+    assert no_reason.out == ""  # refused before any plan was made or shown
+    declined = cli("rollback", "iris", *ENV, "--reason", "errors up", answer="n\n")
+    assert declined.code == 8, declined.err
+    assert "aborted: nothing changed" in declined.err
+    assert live_version(cli) == 3
+    done = cli("rollback", "iris", *ENV, "--reason", "errors up", answer="y\n")
+    assert done.code == 0, done.err
+    assert "target: v2" in done.out
+    assert "rolled back iris in production: v3 → v2" in done.out
+    assert live_version(cli) == 2
+    events = [json.loads(line) for line in cli("audit", "export").out.strip().splitlines()]
+    planned = [e for e in events if e["action"] == "operation.planned"][-1]
+    confirmed = planned["after"]["confirmed"]
+    assert (confirmed["by"], confirmed["target"]) == ("oncall", 2)
+    assert confirmed["plan"].startswith("plan-")
+    assert confirmed["plan"] in done.out
+
+
 def test_no_eligible_target_exit_4_changes_nothing(cli: Cli, models: list[Path]) -> None:
     with sdk(cli) as lg:
         for path in models[:2]:
@@ -125,19 +148,20 @@ def test_unknown_env_and_quarantined_to(cli: Cli, models: list[Path]) -> None:
 
 
 def wait_for_phase(cli: Cli, phase: str, timeout: float = 60) -> dict[str, object]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = cli("status", "iris", *ENV, "--json").json()
-        ops = status["unfinished"]
-        if ops and ops[0]["phase"] == phase:
-            return dict(ops[0])
-        time.sleep(0.3)
-    raise AssertionError(f"the operation never reached {phase}")
+    seen: list[dict[str, object]] = []
+
+    def reached() -> bool:
+        ops = cli("status", "iris", *ENV, "--json").json()["unfinished"]
+        seen[:] = ops[:1]
+        return bool(ops) and ops[0]["phase"] == phase
+
+    assert wait_for(reached, timeout_s=timeout, poll_s=0.3), f"never reached {phase}: {seen}"
+    return dict(seen[0])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("phase", ["planned", "checking", "switching", "archiving",
-                                   "verifying"])
+@pytest.mark.parametrize("phase", ["planned", "checking", "switching", "confirming",
+                                   "archiving", "verifying"])
 def test_kill_at_each_phase_boundary_then_resume(cli: Cli, models: list[Path],
                                                  phase: str) -> None:
     setup_history(cli, models)

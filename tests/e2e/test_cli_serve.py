@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -15,19 +14,12 @@ from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli
 from tests.e2e.test_cli_rollback import fill_history
 from tests.helpers_models import iris_records
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 
 def wait_ready(url: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the server never became ready")
+    assert wait_for(lambda: httpx.get(f"{url}/readyz", timeout=1).status_code == 200,
+                    timeout_s=timeout, poll_s=0.3), "the server never became ready"
 
 
 @pytest.mark.slow

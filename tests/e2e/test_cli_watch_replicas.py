@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.e2e.test_cli_serve import wait_ready
 from tests.helpers_models import IRIS_SCHEMA, iris_records, train_iris_skops
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 
 @pytest.fixture
@@ -100,25 +101,60 @@ def lines_of(err: str, env: str = "production") -> list[str]:
     return list(dict.fromkeys(said))
 
 
+class Said:
+    """A running process's standard error, read line by line as it comes (so a test can wait
+    for what the process says instead of sleeping)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert proc.stderr is not None
+        stream = self._stream = proc.stderr
+        self._thread = threading.Thread(target=lambda: self.lines.extend(iter(
+            stream.readline, "")), daemon=True)
+        self._thread.start()
+
+    def watch_lines(self) -> list[str]:
+        return lines_of("".join(self.lines))
+
+    def finished(self) -> str:
+        """Everything it said, once it exited."""
+        self._thread.join(30)
+        self._stream.close()
+        return "".join(self.lines)
+
+
+def says(said: Said, words: str) -> Callable[[], bool]:
+    return lambda: any(words in line for line in said.watch_lines())
+
+
 @pytest.mark.slow
 def test_of_two_serve_watch_replicas_one_acts_and_the_other_takes_over(cli: Cli) -> None:
     first, url1 = replica(cli, "--watch")
+    heard1 = Said(first)
     second: subprocess.Popen[str] | None = None
     try:
         wait_ready(url1)
-        time.sleep(1.5)  # the first watch takes the lease at its first look
+        assert wait_for(says(heard1, "acting"), timeout_s=60)  # took the lease at its first look
         second, url2 = replica(cli, "--watch")
+        heard2 = Said(second)
         wait_ready(url2)
-        time.sleep(1.5)
+        assert wait_for(says(heard2, "standing by"), timeout_s=60)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        time.sleep(3)  # the lease's holder is dead on this host: taken over at the next look
+        # the lease's holder is dead on this host: taken over at the next look
+        assert wait_for(says(heard2, "acting"), timeout_s=60)
     finally:
-        err1, *rest = stop(first, *([second] if second else []))
+        for server in (first, *([second] if second else [])):
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+            server.wait(30)  # its standard error is read by its `Said`
+            if server.stdout is not None:
+                server.stdout.close()
+    err1 = heard1.finished()
     said_first = lines_of(err1)
     assert said_first, err1
     assert "acting" in said_first[0], err1
-    [err2] = rest
+    err2 = heard2.finished()
     said = lines_of(err2)
     assert len(said) == 2, err2
     assert "standing by" in said[0]

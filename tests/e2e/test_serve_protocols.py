@@ -31,7 +31,7 @@ from tests.helpers_models import (
     train_iris,
     train_iris_onnx,
 )
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")]
@@ -116,12 +116,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def wait_for_standby(url: str, model: str, timeout_s: float = 60) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if httpx.get(f"{url}/v1/models/{model}", timeout=5).json()["standby"]:
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for(lambda: bool(httpx.get(f"{url}/v1/models/{model}", timeout=5)
+                                 .json()["standby"]), timeout_s=timeout_s, poll_s=0.2)
 
 
 # -- Open Inference Protocol v2 through tritonclient ------------------------------------------

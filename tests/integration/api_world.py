@@ -65,7 +65,7 @@ class ApiWorld:
             commands=ScriptedCommands(), smoke=ScriptedSmoke(),
             signatures=Ed25519Signatures(self.registry), keyring=FileKeyRing(self.keys_dir),
             verifier=ScriptedVerifier(), evidence=NoEvidence(),
-            engine_settings=EngineSettings(lease_ttl_s=30, replica_stale_s=15, poll_s=0.0)))
+            engine_settings=EngineSettings(lease_ttl_s=30, replica_stale_s=15, poll_s=0.2)))
         self.app = create_app(self.services, options=self.options)
         self.call = Client(self.app)
         for owner, role in (("vic", Role.VIEWER), ("olga", Role.OPERATOR), ("ada", Role.ADMIN)):

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from lastgood.adapters.metrics import PrometheusSource, http_source
-from lastgood.adapters.sql.signals import PollingSignal
 from lastgood.adapters.system.clock import SystemClock
+from lastgood.adapters.wakeups.change_signals import PollingSignal
 from lastgood.domain.measurements import RateCounts
 from lastgood.serving.server import create_serving_app
 from lastgood.testing import MemoryRegistry

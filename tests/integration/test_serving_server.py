@@ -15,17 +15,20 @@ import httpx
 import pytest
 
 from lastgood.adapters.metrics import http_source
-from lastgood.adapters.sql import open_registry
-from lastgood.adapters.sql.signals import PollingSignal, PostgresListenSignal, signal_for_url
 from lastgood.adapters.system.clock import SystemClock
-from lastgood.adapters.wakeups import AnnouncingRegistry, announcer_for_url
+from lastgood.adapters.wakeups.change_signals import (
+    PollingSignal,
+    PostgresListenSignal,
+    signal_for_url,
+)
+from lastgood.bootstrap.services import open_registry
 from lastgood.domain.deployments import DeploymentEnd
 from lastgood.domain.measurements import Moments
 from lastgood.domain.versions import GoldenExample
 from lastgood.ports import UnitOfWorkFactory
+from lastgood.serving.change_signals import ManualSignal
 from lastgood.serving.reconciler import ReconcilerOptions
 from lastgood.serving.server import ServingOptions, create_serving_app, serve
-from lastgood.serving.signals import ManualSignal
 from lastgood.testing import FixedClock, MemoryRegistry, make_new_version, make_verified_record
 from tests.net import free_port, running, wait_for
 from tests.unit.test_serving_support import MODEL, RECORD, SCHEMA, FakeLoader
@@ -197,9 +200,8 @@ def test_a_sqlite_commit_wakes_replica_processes_without_their_poll(tmp_path: Pa
     registry = open_registry(url)
     seed(registry)
     deploy(registry, 1)
-    announcer = announcer_for_url(url)
-    assert announcer is not None
-    committing = AnnouncingRegistry(registry, announcer)
+    committing = open_registry(url, announce=True)  # as every committing process opens it
+    assert committing.announcer is not None
     proc = multiprocessing.get_context("spawn").Process(target=_serve_sqlite_unpolled,
                                                         args=(url, free_port()))
     proc.start()
@@ -213,6 +215,7 @@ def test_a_sqlite_commit_wakes_replica_processes_without_their_poll(tmp_path: Pa
         proc.terminate()
         proc.join(30)
     registry.dispose()
+    committing.dispose()
 
 
 def test_two_worker_processes_are_two_replicas_following_sqlite(tmp_path: Path) -> None:

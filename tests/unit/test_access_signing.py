@@ -38,7 +38,7 @@ class SignedWorld(World):
             clock=self.clock, commands=self.commands, smoke=self.smoke,
             signatures=Ed25519Signatures(self.registry), keyring=self.keyring,
             verifier=self.verifier, evidence=NoEvidence(),
-            engine_settings=EngineSettings(lease_ttl_s=30, replica_stale_s=15, poll_s=0.0)))
+            engine_settings=EngineSettings(lease_ttl_s=30, replica_stale_s=15, poll_s=0.2)))
 
     def signed(self, key: str, *, forged: bool = False) -> Version:
         """A version signed with `key` over its own digest (or, forged, over other bytes)."""

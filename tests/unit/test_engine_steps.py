@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from lastgood.adapters.system.drill import crash_drill
-from lastgood.domain.audit import Event
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.audit import Event, EventDraft
+from lastgood.domain.deployments import DeploymentEnd, ReplicaReport
 from lastgood.domain.errors import InvalidInput, OperationInProgress
 from lastgood.domain.operations import Operation, OperationKind, Phase
 from lastgood.services.operations import EngineSettings, lease_key, new_operation_id
@@ -64,27 +64,34 @@ class Stepper:
         return status.live.version if status.live else None
 
 
+class SteppingClock(FixedClock):
+    """The fake clock the engine waits on: each wait moves it, and may move the world too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_sleep: Callable[[], object] | None = None
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(seconds)
+        if self.on_sleep is not None:
+            self.on_sleep()  # the world moves while the engine waits (a replica reports)
+
+
 def stepper(*, told: list[Operation] | None = None,
             on_sleep: Callable[[Stepper], object] | None = None) -> Stepper:
-    clock, processes = FixedClock(), FakeProcesses()
-    box: list[Stepper] = []
-
-    def sleep(seconds: float) -> None:
-        clock.advance(max(seconds, 1.0))
-        if on_sleep is not None and box:
-            on_sleep(box[0])  # the world moves while the engine waits (a replica reports)
-
+    clock, processes = SteppingClock(), FakeProcesses()  # the engine's waits move the fake clock
     after_phase = told.append if told is not None else None
     world = World(clock=clock, engine_settings=EngineSettings(
-        lease_ttl_s=30, replica_stale_s=15, poll_s=1.0, sleep=sleep,
-        monotonic=lambda: clock.now().timestamp(), processes=processes, after_phase=after_phase))
+        lease_ttl_s=30, replica_stale_s=15, poll_s=1.0, processes=processes,
+        after_phase=after_phase))
     for n in (1, 2, 3):
         world.add_version(tag=f"v{n}.0")
     world.deploy(1)
     world.deploy(2)
     world.deploy(3, verify=False)
     s = Stepper(world, processes)
-    box.append(s)
+    if on_sleep is not None:
+        clock.on_sleep = lambda: on_sleep(s)
     s.new_events()
     return s
 
@@ -126,8 +133,8 @@ def test_each_step_writes_its_own_events() -> None:
     expected: list[tuple[Phase, list[str]]] = [
         (Phase.CHECKING, ["operation.checking"]),
         (Phase.SWITCHING, ["operation.checked"]),
-        (Phase.SWITCHING, ["deployment.switched"]),  # the switch step: the pointer moves
-        (Phase.ARCHIVING, ["switch.confirmed"]),  # the confirm step leaves SWITCHING
+        (Phase.CONFIRMING, ["deployment.switched"]),  # the switch step: the pointer moves
+        (Phase.ARCHIVING, ["switch.confirmed"]),  # the confirm step leaves CONFIRMING
         (Phase.VERIFYING, ["version.quarantined", "archive.created"]),
         (Phase.SUCCEEDED, ["deployment.verified", "operation.succeeded"]),
     ]
@@ -161,7 +168,7 @@ def test_a_replica_that_stops_reporting_no_longer_holds_the_switch() -> None:
     serving(s)
     report(s, "replica-a", 3)
     op = to_switching(s)
-    assert s.step(op).phase is Phase.SWITCHING
+    assert s.step(op).phase is Phase.CONFIRMING
     assert s.new_actions() == ["deployment.switched"]
     s.world.clock.advance(16)  # replica-a went away: its last report is stale
     assert s.step(op).phase is Phase.ARCHIVING
@@ -257,7 +264,7 @@ def test_a_stolen_lease_stops_the_next_step_until_its_holder_is_gone() -> None:
     assert s.new_actions() == []
     assert s.live() == 3  # the pointer did not move without the lease
     s.processes.dead.add("thief")  # the thief's process is gone: its lease is broken
-    assert s.step(op).phase is Phase.SWITCHING
+    assert s.step(op).phase is Phase.CONFIRMING
     assert s.new_actions() == ["deployment.switched"]
     assert s.live() == 2
 
@@ -271,7 +278,8 @@ def test_after_phase_is_told_each_phase_once() -> None:
     assert done.phase is Phase.SUCCEEDED
     assert {o.id for o in told} == {op.id}
     assert [o.phase for o in told] == [Phase.PLANNED, Phase.CHECKING, Phase.SWITCHING,
-                                       Phase.ARCHIVING, Phase.VERIFYING, Phase.SUCCEEDED]
+                                       Phase.CONFIRMING, Phase.ARCHIVING, Phase.VERIFYING,
+                                       Phase.SUCCEEDED]
 
 
 def test_a_rollback_names_the_operation_it_finished_first() -> None:
@@ -320,3 +328,48 @@ def test_a_crash_drill_naming_no_phase_is_refused() -> None:
     with pytest.raises(InvalidInput, match="LASTGOOD_HALT_AFTER 'swiching' is not a phase"):
         crash_drill("swiching")
 
+
+
+def move_pointer_inside_switching(s: Stepper, op: Operation) -> None:
+    """What the engine did before CONFIRMING existed: the pointer moved (with its event) and
+    the stored operation stayed in SWITCHING; then the process died."""
+    now = s.world.clock.now()
+    with s.world.registry() as uow:
+        live = uow.deployments.live(MODEL, ENV)
+        assert live is not None
+        uow.deployments.end(live.id, at=now, end=DeploymentEnd.ROLLED_BACK, reason=op.reason)
+        dep = uow.deployments.start(model=MODEL, env=ENV, version=2, at=now, actor=op.actor,
+                                    reason=op.reason, operation_id=op.id)
+        uow.events.append(EventDraft(action="deployment.switched", actor=op.actor, model=MODEL,
+                                     env=ENV, subject=op.id, before={"version": live.version},
+                                     after={"version": 2, "deployment_id": dep.id}), at=now)
+        uow.commit()
+    s.new_events()
+
+
+def test_an_old_format_switching_operation_resumes_through_the_idempotent_switch() -> None:
+    s = stepper()
+    op = to_switching(s)
+    move_pointer_inside_switching(s, op)
+    deployments_before = len(s.world.services.deployments.history(MODEL, env=ENV))
+    assert s.step(op).phase is Phase.CONFIRMING
+    assert s.new_actions() == ["operation.confirming"]  # no second pointer move
+    assert len(s.world.services.deployments.history(MODEL, env=ENV)) == deployments_before
+    done = s.world.services.deployments.resume(model=MODEL, env=ENV)
+    assert [(o.id, o.phase, o.target_version) for o in done] == [
+        (op.id, Phase.SUCCEEDED, 2)]
+    assert s.live() == 2
+    assert s.world.services.audit.verify().ok
+
+
+def test_an_old_format_switching_operation_in_command_mode_does_not_run_the_command_again(
+        ) -> None:
+    s = stepper()
+    s.world.services.deployments.configure(ENV, changes={
+        "switch_mode": "command", "deploy_command": "./ship.sh"}, actor="admin")
+    s.new_events()
+    op = to_switching(s)
+    move_pointer_inside_switching(s, op)
+    done = s.world.services.deployments.resume(model=MODEL, env=ENV)
+    assert [o.phase for o in done] == [Phase.SUCCEEDED]
+    assert s.world.commands.runs == []

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 
 from lastgood.domain.readiness import (
+    Readiness,
     ReadinessEvidence,
     ReplicaEvidence,
     StandbyProof,
-    Verdict,
     evidence_from_json,
     evidence_to_json,
     judge_readiness,
@@ -36,7 +36,7 @@ def replica(name: str, *proofs: StandbyProof, host: str = HOST_A,
     return ReplicaEvidence(name, ReadinessEvidence(host, interval_s, proofs))
 
 
-def judge(*replicas: ReplicaEvidence) -> tuple[Verdict, str]:
+def judge(*replicas: ReplicaEvidence) -> tuple[Readiness, str]:
     verdict = judge_readiness(version=2, digest=DIGEST, replicas=replicas, now=EPOCH)
     return verdict.verdict, verdict.summary
 
@@ -51,7 +51,7 @@ def test_the_evidence_round_trips_through_json() -> None:
 def test_fresh_proofs_on_every_replica_prove_the_target() -> None:
     verdict = judge_readiness(version=2, digest=DIGEST, now=EPOCH, replicas=[
         replica("r1", proof()), replica("r2", proof(at_s=-3)), replica("r3", proof())])
-    assert verdict.verdict is Verdict.PROVEN
+    assert verdict.verdict is Readiness.PROVEN
     assert verdict.summary == "reproduced 5/5 on the warm standby of 3/3 replicas, 12 s ago"
     assert verdict.headline() == "rollback ready: v2, proven 12 s ago on 3/3 replicas"
     assert verdict_from_json(verdict.as_json()) == verdict
@@ -59,14 +59,14 @@ def test_fresh_proofs_on_every_replica_prove_the_target() -> None:
 
 def test_a_proof_older_than_two_intervals_does_not_count() -> None:
     assert judge(replica("r1", proof(at_s=-121))) == (
-        Verdict.UNPROVEN, "r1: proof is 121 s old, older than two intervals (120 s)")
-    assert judge(replica("r1", proof(at_s=-119)))[0] is Verdict.PROVEN
+        Readiness.UNPROVEN, "r1: proof is 121 s old, older than two intervals (120 s)")
+    assert judge(replica("r1", proof(at_s=-119)))[0] is Readiness.PROVEN
 
 
 def test_one_replica_without_a_proof_leaves_the_target_unproven() -> None:
     verdict, summary = judge(replica("r1", proof()), replica("r2"),
                              ReplicaEvidence("r3", None))
-    assert verdict is Verdict.UNPROVEN
+    assert verdict is Readiness.UNPROVEN
     assert summary == ("r2: holds no proof for v2 (not a warm standby there); "
                        "r3: reports no readiness evidence")
     assert judge()[1] == "no live replica reports readiness evidence"
@@ -76,14 +76,14 @@ def test_a_proof_made_on_other_packages_does_not_count_for_this_host() -> None:
     # r2 upgraded its packages since its proof; r1's proof on its own host says nothing for r2
     verdict, summary = judge(replica("r1", proof()),
                              replica("r2", proof(packages=HOST_A), host=HOST_B))
-    assert verdict is Verdict.UNPROVEN
+    assert verdict is Readiness.UNPROVEN
     assert summary == "r2: proven on packages ffffffffffff, the host now has eeeeeeeeeeee"
 
 
 def test_a_proof_for_another_digest_is_ignored_and_named_for_the_audit() -> None:
     verdict = judge_readiness(version=2, digest=DIGEST, now=EPOCH,
                               replicas=[replica("r1", proof(digest="b" * 64))])
-    assert verdict.verdict is Verdict.UNPROVEN
+    assert verdict.verdict is Readiness.UNPROVEN
     assert "not v2's (ignored)" in verdict.summary
     assert verdict.foreign_digests == (("r1", "b" * 64),)
 
@@ -91,7 +91,7 @@ def test_a_proof_for_another_digest_is_ignored_and_named_for_the_audit() -> None
 def test_a_fresh_failed_proof_breaks_the_target_with_the_outputs_that_differed() -> None:
     bad = proof(reproduced=4, problems=("golden example 3: expected 1, got 0",))
     verdict, summary = judge(replica("r1", proof()), replica("r2", bad))
-    assert verdict is Verdict.BROKEN
+    assert verdict is Readiness.BROKEN
     assert summary == ("the warm standby of v2 on r2 stopped reproducing its golden examples "
                        "(4/5, 12 s ago): golden example 3: expected 1, got 0")
 

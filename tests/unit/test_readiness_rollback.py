@@ -16,10 +16,10 @@ from lastgood.domain.operations import Candidate, CheckResult, Phase
 from lastgood.domain.versions import Version
 from lastgood.ports import UnitOfWork
 from lastgood.services.deployments import RollbackPlan
+from lastgood.serving.change_signals import ManualSignal
 from lastgood.serving.loading import LoadOptions
 from lastgood.serving.readiness import ReadinessOptions
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
-from lastgood.serving.signals import ManualSignal
 from lastgood.serving.slots import StandbyLimits
 from lastgood.serving.state import ServingState
 from tests.unit.world import World

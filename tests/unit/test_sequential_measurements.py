@@ -75,3 +75,13 @@ def test_geometric_bounds_cover_the_range() -> None:
     assert geometric_bounds(1.0, 4.0, per_doubling=1) == (1.0, 2.0, 4.0)
     with pytest.raises(InvalidInput):
         geometric_bounds(2.0, 1.0)
+
+
+def test_the_one_latency_quantile_is_the_nearest_rank_in_ms() -> None:
+    from lastgood.domain.measurements import quantile_ms
+
+    seconds = [0.001 * n for n in range(1, 101)]  # 1 .. 100 ms
+    assert quantile_ms(seconds, 0.95) == 96.0
+    assert quantile_ms(seconds, 0.5) == 51.0
+    assert quantile_ms(seconds, 1.0) == 100.0
+    assert quantile_ms([], 0.95) is None

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from lastgood.adapters.sql.signals import PollingSignal
 from lastgood.adapters.wakeups import sqlite_file
+from lastgood.adapters.wakeups.change_signals import PollingSignal
 from lastgood.domain.deployments import DeploymentEnd
 from lastgood.domain.errors import TransientError
 from lastgood.domain.versions import GoldenExample, VersionStatus
 from lastgood.ports import UnitOfWork
 from lastgood.services.desired import load_desired, load_live, standby_versions
+from lastgood.serving.change_signals import ManualSignal
 from lastgood.serving.loading import LoadOptions
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
-from lastgood.serving.signals import ManualSignal
 from lastgood.serving.slots import SlotState, StandbyLimits
 from lastgood.serving.state import ServingState
 from lastgood.testing import FixedClock, MemoryRegistry, make_new_version, make_verified_record

@@ -1,83 +1,13 @@
-"""Announcing commits (over the in-memory registry) and combining change signals."""
+"""Combining change signals (announcing commits is the registry adapter's: its contract)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection
 
 import pytest
 
-from lastgood.adapters.wakeups import AnnouncingRegistry, AnySignal
-from lastgood.domain.deployments import DeploymentEnd
-from lastgood.ports import UnitOfWork
-from lastgood.serving.signals import ManualSignal
-from lastgood.testing import EPOCH, MemoryRegistry, RecordingAnnouncer, make_new_version
-from lastgood.testing import make_verified_record as verified
-
-
-def start(uow: UnitOfWork, env: str, version: int = 1) -> int:
-    return uow.deployments.start(model="m", env=env, version=version, at=EPOCH, actor="t",
-                                 reason="t", operation_id=None).id
-
-
-@pytest.fixture
-def world() -> tuple[AnnouncingRegistry, RecordingAnnouncer]:
-    inner = MemoryRegistry()
-    with inner() as uow:
-        uow.versions.add(make_new_version("m"), at=EPOCH, actor="t")
-        uow.commit()
-    told = RecordingAnnouncer()
-    return AnnouncingRegistry(inner, told), told
-
-
-def test_a_commit_that_starts_deployments_announces_their_envs_once(
-        world: tuple[AnnouncingRegistry, RecordingAnnouncer]) -> None:
-    registry, told = world
-    with registry() as uow:
-        start(uow, "production")
-        start(uow, "staging")
-        assert told.announced == []  # not before the commit: replicas would read the old state
-        uow.commit()
-    assert told.announced == [["production", "staging"]]
-
-
-def test_ending_a_deployment_announces_its_env(
-        world: tuple[AnnouncingRegistry, RecordingAnnouncer]) -> None:
-    registry, told = world
-    with registry() as uow:
-        dep = start(uow, "production")
-        uow.commit()
-        uow.deployments.end(dep, at=EPOCH, end=DeploymentEnd.SUPERSEDED, reason="undeploy")
-        uow.commit()
-    assert told.announced == [["production"], ["production"]]
-
-
-def test_commits_that_move_no_pointer_and_uncommitted_moves_announce_nothing(
-        world: tuple[AnnouncingRegistry, RecordingAnnouncer]) -> None:
-    registry, told = world
-    with registry() as uow:
-        dep = start(uow, "production")  # left without commit: rolled back
-    with registry() as uow:
-        assert uow.deployments.live("m", "production") is None
-        dep = start(uow, "staging")
-        uow.commit()
-        uow.deployments.set_verified(dep, verified())
-        uow.commit()
-    assert told.announced == [["staging"]]
-
-
-def test_a_failing_announcer_never_undoes_the_commit() -> None:
-    class Broken:
-        def announce(self, envs: Collection[str]) -> None:
-            raise OSError("no socket for you")
-
-    registry = AnnouncingRegistry(MemoryRegistry(), Broken())
-    with registry() as uow:
-        uow.versions.add(make_new_version("m"), at=EPOCH, actor="t")
-        start(uow, "production")
-        uow.commit()
-    with registry() as uow:
-        assert uow.deployments.live("m", "production") is not None
+from lastgood.adapters.wakeups import AnySignal
+from lastgood.serving.change_signals import ManualSignal
 
 
 class Failing:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from lastgood.domain.measurements import RateCounts, Summary
 from lastgood.services.live_verifier import LiveVerifier, VerifierSettings
 from lastgood.services.policies import PolicyBook
@@ -9,11 +11,15 @@ from tests.unit.watch_fakes import ENV, MODEL, WatchWorld, policy, traffic
 
 
 class Ticker:
-    """monotonic() and sleep() over the world's FixedClock, so waiting costs no real time."""
+    """A Clock over the world's FixedClock that counts its sleeps (waiting costs no real time)
+    and lets the world change at each."""
 
     def __init__(self, w: WatchWorld, on_sleep: object = None) -> None:
         self.w, self.sleeps = w, 0
         self.on_sleep = on_sleep
+
+    def now(self) -> datetime:
+        return self.w.clock.now()
 
     def monotonic(self) -> float:
         return self.w.clock.now().timestamp()
@@ -26,10 +32,9 @@ class Ticker:
 
 
 def verifier(w: WatchWorld, ticker: Ticker, wait_s: float = 30) -> LiveVerifier:
-    return LiveVerifier(uow=w.world.registry, source=w.source, clock=w.clock,
+    return LiveVerifier(uow=w.world.registry, source=w.source, clock=ticker,
                         policies=PolicyBook([policy()], available={"error_rate", "latency"}),
-                        settings=VerifierSettings(wait_s=wait_s, poll_s=1.0),
-                        sleep=ticker.sleep, monotonic=ticker.monotonic)
+                        settings=VerifierSettings(wait_s=wait_s, poll_s=1.0))
 
 
 def rolled_back_world() -> WatchWorld:

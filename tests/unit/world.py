@@ -101,7 +101,7 @@ class World:
     commands: ScriptedCommands = field(default_factory=ScriptedCommands)
     verifier: ScriptedVerifier = field(default_factory=ScriptedVerifier)
     engine_settings: EngineSettings = field(default_factory=lambda: EngineSettings(
-        lease_ttl_s=30, replica_stale_s=15, poll_s=0.0))
+        lease_ttl_s=30, replica_stale_s=15, poll_s=0.2))  # the engine's waits move the clock
     services: Services = field(init=False)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Rows <-> records for both SQL adapters: each `*_row` gives column values, each `to_*` a record.
+"""Rows <-> records for the registry adapter: `*_row` gives column values, `to_*` a record.
 
 A row is the record's JSON from `domain.codec` (its one serialisation) with times as datetimes
 for the datetime columns. Rows of events, deployments, operations and archives read back with the
@@ -19,7 +19,7 @@ from lastgood.domain.deployments import Environment, ReplicaReport
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import NewVersion, Version, VersionStatus
 
-Row = Mapping[Any, Any]  # SQLAlchemy's RowMapping and the stdlib adapter's dicts
+Row = Mapping[Any, Any]  # a decoded row of the DB-API adapter
 
 def _timed(json: dict[str, Any], record: object, *names: str) -> dict[str, Any]:
     """The record's JSON with the named times as they are (for datetime columns)."""

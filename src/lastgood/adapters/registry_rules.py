@@ -1,7 +1,7 @@
-"""What every registry adapter (memory, SQL, stdlib SQLite) shares: its errors, time/JSON rules.
+"""What the registry adapter and the in-memory fake share: their errors, time and JSON rules.
 
-Keeping the messages here means the in-memory fake and the SQL adapter say exactly the same thing,
-so a test written against one holds for the other.
+Keeping the messages here means the fake and the adapter say exactly the same thing, so a test
+written against one holds for the other.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ Serving replicas LISTEN on it to reconcile at once instead of waiting for the ne
 """
 
 SCHEMA_REVISION = "0004_i23hist"
-"""The registry schema both SQL adapters speak: the newest migration (a test keeps them equal)."""
+"""The registry schema the adapter speaks: the newest migration (a test keeps them equal)."""
 
 
 def utc(at: datetime) -> datetime:

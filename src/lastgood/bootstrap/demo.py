@@ -14,7 +14,7 @@ from typing import Any
 
 import uvicorn
 
-from lastgood.adapters.sql.signals import PollingSignal
+from lastgood.adapters.wakeups.change_signals import PollingSignal
 from lastgood.bootstrap.watch import attach_watch
 from lastgood.cli import demo_watch
 from lastgood.cli.demo_watch import Timeline, wait_until

@@ -80,9 +80,9 @@ def _build(spec: RaySpec, replica_id: str, url: str) -> Any:
     """The serving app of this replica, wired as `lastgood serve` wires its workers."""
     from lastgood.adapters.artifacts.factory import open_artifact_store
     from lastgood.adapters.formats import LocalModelFormats
-    from lastgood.adapters.sql.signals import signal_for_url
     from lastgood.adapters.system.clock import SystemClock
     from lastgood.adapters.system.host import packages_fingerprint
+    from lastgood.adapters.wakeups.change_signals import signal_for_url
     from lastgood.bootstrap.services import open_registry
     from lastgood.bootstrap.serving import artifact_loader, guarded
     from lastgood.serving.server import create_serving_app

@@ -11,7 +11,6 @@ from lastgood.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from lastgood.adapters.dbapi import DbRegistry
-    from lastgood.adapters.sql.registry import SqlRegistry
     from lastgood.domain.flavors import Inspection
     from lastgood.domain.versions import Version
     from lastgood.ports import ModelFormats, Predictor, UnitOfWorkFactory, Verifier
@@ -22,27 +21,28 @@ __all__ = ["LazyFormats", "local_services", "open_committing_registry", "open_co
            "open_registry", "open_services", "open_verifier"]
 
 
-def open_registry(url: str) -> DbRegistry | SqlRegistry:
-    """The registry at `url`, its schema at head.
-
-    A SQLite file (the standard library's sqlite3) and PostgreSQL (psycopg) go through the
-    DB-API adapter, so the CLI's short commands never import SQLAlchemy; the schema is the
-    SQLAlchemy adapter's, whose migrations create or upgrade the database first when it is new
-    or behind. A memory database or SQLite with options goes through SQLAlchemy.
-    """
+def open_registry(url: str, *, announce: bool = False) -> DbRegistry:
+    """The registry at `url`, its schema at head: the one registry adapter, over DB-API (the
+    standard library's sqlite3 for SQLite, psycopg for PostgreSQL), so the CLI's short commands
+    never import SQLAlchemy. When the database is new or behind, `lastgood.adapters.schema`
+    (SQLAlchemy and Alembic) migrates it first. With `announce`, a SQLite registry wakes this
+    host's replicas right after each commit that moved a desired state (PostgreSQL's NOTIFY
+    goes with the commit itself)."""
     from lastgood.adapters.dbapi import open_dbapi_registry
     from lastgood.adapters.registry_rules import SCHEMA_REVISION
 
-    plain = open_dbapi_registry(url)
-    if plain is not None and plain.revision() == SCHEMA_REVISION:
-        return plain
-    from lastgood.adapters.sql.registry import open_registry as open_sql_registry
+    announcer = None
+    if announce:
+        from lastgood.adapters.wakeups import announcer_for_url
 
-    sql = open_sql_registry(url)  # migrates
-    if plain is None:
-        return sql
-    sql.dispose()
-    return plain
+        announcer = announcer_for_url(url)
+    registry = open_dbapi_registry(url, announcer=announcer)
+    if registry.revision() != SCHEMA_REVISION:
+        from lastgood.adapters.schema import migrate
+
+        with registry.connection() as conn:  # a database in memory lives in this one
+            migrate(url, connection=conn if registry.in_memory else None)
+    return registry
 
 
 def open_services(settings: Settings | None = None) -> Services:
@@ -89,11 +89,7 @@ def open_committing_registry(db_url: str) -> UnitOfWorkFactory:
     """The registry at `db_url` for a process that may change desired states: on a SQLite file
     every such commit wakes this host's replicas at once (PostgreSQL's NOTIFY does it in the
     transaction itself), where they would otherwise wait for their next poll."""
-    from lastgood.adapters.wakeups import AnnouncingRegistry, announcer_for_url
-
-    registry = open_registry(db_url)
-    announcer = announcer_for_url(db_url)
-    return registry if announcer is None else AnnouncingRegistry(registry, announcer)
+    return open_registry(db_url, announce=True)
 
 
 class LazyFormats:

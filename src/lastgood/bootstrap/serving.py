@@ -32,9 +32,9 @@ def serve_env(settings: Settings, services: Services, request: ServeRequest) -> 
     and store; the watch runs inside the (single) replica when asked."""
     from lastgood.adapters.artifacts.factory import open_artifact_store
     from lastgood.adapters.formats import LocalModelFormats
-    from lastgood.adapters.sql.signals import signal_for_url
     from lastgood.adapters.system.clock import SystemClock
     from lastgood.adapters.system.host import packages_fingerprint
+    from lastgood.adapters.wakeups.change_signals import signal_for_url
     from lastgood.bootstrap.services import open_registry
     from lastgood.bootstrap.watch import attach_watch
     from lastgood.serving.server import serve
@@ -77,7 +77,7 @@ def guarded(settings: Settings, wrap: Callable[[Starlette], Starlette] | None,
 def serving_app(settings: Settings, services: Services, env: str, port: int, *,
                 host: str = "127.0.0.1") -> Any:
     """One replica of `env` in this process, over the services' registry and store."""
-    from lastgood.adapters.sql.signals import signal_for_url
+    from lastgood.adapters.wakeups.change_signals import signal_for_url
     from lastgood.serving.loaders import ArtifactLoader
     from lastgood.serving.server import (
         advertised_url,

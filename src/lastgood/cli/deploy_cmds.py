@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from lastgood.cli.app import CliContext, get, json_option
-from lastgood.cli.errors import EXIT_CODES, SUCCESS
+from lastgood.cli.errors import ABORTED, EXIT_CODES
 from lastgood.cli.files import read_document
 from lastgood.cli.mirror_status import mirror_line, mirror_view, status_mirror
 from lastgood.cli.render import (
@@ -29,10 +29,10 @@ from lastgood.domain.deployments import (
     RuntimeDrift,
     SwitchMode,
 )
-from lastgood.domain.errors import NoEligibleTarget
+from lastgood.domain.errors import NoEligibleTarget, PlanChanged
 from lastgood.domain.operations import Operation
 from lastgood.domain.replay import ReplayOutcome
-from lastgood.services.deployments import RollbackPlan, Status
+from lastgood.services.deployments import RollbackPlan, Status, require_reason
 from lastgood.services.documents import parse_env_columns, parse_metrics, parse_pairs
 from lastgood.services.views import (
     deployment_view,
@@ -208,16 +208,29 @@ def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str 
     """Put back the most recent verified version of NAME in ENV."""
     cli = get(ctx)
     deps = cli.services.deployments
+    plan: RollbackPlan | None = None
     if dry_run or not (yes or as_json):
+        if not dry_run:
+            require_reason(reason, "rollback")  # before the checks run, not after the "yes"
         plan = deps.plan_rollback(name, env=env_name, to=to, force=force, actor=cli.actor)
         if dry_run:
             _print_plan(cli, plan, as_json)
             return
         _print_plan(cli, plan, False)
-        if plan.target is None or not _confirm(plan):
-            ctx.exit(SUCCESS if plan.target is not None else EXIT_CODES[NoEligibleTarget])
-    op = deps.rollback(name, env=env_name, reason=reason, actor=cli.actor, to=to, force=force,
-                       on_phase=_phase_printer(cli, as_json), cause=cause)
+        if plan.target is None:
+            ctx.exit(EXIT_CODES[NoEligibleTarget])
+        if not _confirm(plan):
+            cli.err.print("aborted: nothing changed")
+            ctx.exit(ABORTED)
+    try:
+        op = deps.rollback(name, env=env_name, reason=reason, actor=cli.actor, to=to,
+                           force=force, on_phase=_phase_printer(cli, as_json), cause=cause,
+                           plan=plan)
+    except PlanChanged as exc:
+        cli.err.print(f"error: {escape(exc.one_line())}")
+        _print_plan(cli, deps.plan_rollback(name, env=env_name, to=to, force=force,
+                                            actor=cli.actor), False)
+        ctx.exit(EXIT_CODES[PlanChanged])
     if as_json:
         cli.emit_json(operation_view(op))
         return
@@ -234,8 +247,9 @@ def rollback(ctx: click.Context, name: str, env_name: str, reason: str, to: str 
 
 def _confirm(plan: RollbackPlan) -> bool:
     assert plan.target is not None
+    named = f" ({plan.id})" if plan.id else ""
     return click.confirm(f"Roll {plan.model} in {plan.env} back from v{plan.live} to "
-                         f"v{plan.target.version}?", default=False)
+                         f"v{plan.target.version}{named}?", default=False)
 
 
 def _print_plan(cli: CliContext, plan: RollbackPlan, as_json: bool) -> None:

@@ -40,6 +40,7 @@ EXIT_CODES: dict[type[LastGoodError], int] = {
 }
 SUCCESS = 0
 FAILURE = EXIT_CODES[LastGoodError]  # an unexpected exception, or a run with failures in it
+ABORTED = 8  # a person declined the confirmation: nothing changed
 INTERRUPTED = 130  # Ctrl-C: the shell's 128 + SIGINT
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from lastgood.dashboard.metrics import LiveStats, ServedStats, VersionCounters
 from lastgood.domain.deployments import Deployment
-from lastgood.domain.measurements import Summary
+from lastgood.domain.measurements import Summary, quantile_ms
 from lastgood.ports import MetricSource
 from lastgood.serving.evidence import VersionStats
 from lastgood.serving.state import ServingState
@@ -25,16 +25,9 @@ LiveLookup = Callable[[str, str], Deployment | None]
 """(model, env) -> the live deployment, e.g. `lambda m, e: deployments.status(m, env=e).live`."""
 
 
-def _p95_ms(latencies: list[float]) -> float | None:
-    ordered = sorted(latencies)  # a copy: the replica's loop may append while we read
-    if not ordered:
-        return None
-    return round(ordered[min(int(0.95 * len(ordered)), len(ordered) - 1)] * 1000, 3)
-
-
 def _counters(stats: VersionStats) -> VersionCounters:
     return VersionCounters(version=stats.version, requests=stats.requests, errors=stats.errors,
-                           latency_p95_ms=_p95_ms(list(stats.latencies)),
+                           latency_p95_ms=quantile_ms(list(stats.latencies), 0.95),
                            feedback_total=stats.feedback_total,
                            feedback_correct=stats.feedback_correct)
 

@@ -24,6 +24,7 @@ from lastgood.domain.deployments import (
     Environment,
     MlflowMode,
     ReplicaReport,
+    ReplicaState,
     RuntimeDrift,
     SwitchMode,
     VerifiedRecord,
@@ -297,13 +298,14 @@ def deployment_from_json(d: JSON) -> Deployment:
 def replica_to_json(r: ReplicaReport) -> dict[str, Any]:
     """A replica's report; its model and env are those of the status it is part of."""
     return {"replica_id": r.replica_id, "version": r.version, "since": iso(r.since),
-            "seen_at": iso(r.seen_at), "state": r.state, "detail": r.detail,
+            "seen_at": iso(r.seen_at), "state": str(r.state), "detail": r.detail,
             "url": r.url, "evidence": dict(r.evidence) if r.evidence is not None else None}
 
 
 def replica_from_json(d: JSON, *, model: str, env: str) -> ReplicaReport:
     return ReplicaReport(replica_id=d["replica_id"], model=model, env=env, version=d["version"],
-                         since=when(d["since"]), seen_at=when(d["seen_at"]), state=d["state"],
+                         since=when(d["since"]), seen_at=when(d["seen_at"]),
+                         state=ReplicaState(d["state"]),
                          detail=d["detail"], url=d.get("url", ""), evidence=d.get("evidence"))
 
 

@@ -130,6 +130,15 @@ def verified_by(history: Sequence[Deployment], at: datetime) -> Deployment | Non
     return max(known, key=lambda d: (d.started_at, d.id), default=None)
 
 
+class ReplicaState(StrEnum):
+    """What a serving replica says it is doing for one model."""
+
+    SERVING = "serving"  # answering with its live slot
+    LOADING = "loading"  # loading a version (it may still serve the previous one)
+    FAILED = "failed"  # nothing live: the version it should serve failed to load
+    STOPPED = "stopped"  # shut down cleanly: no longer serves (its last word)
+
+
 STALE_AFTER_S = 15.0
 """A replica reports every 5 s: three missed reports and it is taken for gone, by the rollback,
 the status, the dashboard, the watch's metric source and the readiness verdict alike."""
@@ -146,7 +155,7 @@ class Liveness(StrEnum):
 def liveness(report: ReplicaReport, *, now: datetime,
              stale_s: float = STALE_AFTER_S) -> Liveness:
     """The one definition of a live replica (see `Liveness`)."""
-    if report.state == "stopped":
+    if report.state is ReplicaState.STOPPED:
         return Liveness.GONE
     if (now - report.seen_at).total_seconds() > stale_s:
         return Liveness.STALE
@@ -169,7 +178,7 @@ class ReplicaReport:
     version: int | None
     since: datetime
     seen_at: datetime
-    state: str = "serving"  # serving | loading | failed
+    state: ReplicaState = ReplicaState.SERVING
     detail: str = ""
     url: str = ""  # where the replica answers predictions ("" when it did not say)
     evidence: Mapping[str, Any] | None = None  # readiness evidence of its standbys, as JSON

@@ -11,7 +11,8 @@
      ├── Conflict                      the world changed under the caller
      │    ├── AlreadyExists            a duplicate tag, name or key
      │    │    └── IdenticalContent    content already registered as another version
-     │    └── OperationInProgress      another operation holds the deployment's lease
+     │    ├── OperationInProgress      another operation holds the deployment's lease
+     │    └── PlanChanged              what a confirmed plan stood on changed before it ran
      ├── PreconditionFailed            the request is well formed but not allowed now
      │    ├── NoEligibleTarget         no rollback candidate passed (carries every refusal)
      │    ├── Incompatible             a version does not fit the environment
@@ -96,6 +97,11 @@ class IdenticalContent(AlreadyExists):
 
 class OperationInProgress(Conflict):
     """Another operation holds the deployment's lease."""
+
+
+class PlanChanged(Conflict):
+    """What a confirmed plan stood on (desired state, candidates, the target's evidence) changed
+    between the confirmation and the run; nothing moved."""
 
 
 class PreconditionFailed(LastGoodError):

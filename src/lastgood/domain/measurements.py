@@ -18,6 +18,15 @@ from datetime import datetime
 from lastgood.domain.errors import InvalidInput
 
 
+def quantile_ms(latencies_s: Iterable[float], q: float) -> float | None:
+    """The q-quantile (nearest rank) of latencies in seconds, in ms to the microsecond; None
+    without samples. The one formula of the replica's evidence and the dashboard's charts."""
+    ordered = sorted(latencies_s)  # a copy: a replica's loop may append while it is read
+    if not ordered:
+        return None
+    return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000, 3)
+
+
 def geometric_bounds(low: float, high: float, *, per_doubling: int = 8) -> tuple[float, ...]:
     """Bucket upper bounds from `low` to at least `high`, `per_doubling` buckets per doubling."""
     if not 0 < low < high or per_doubling < 1:

@@ -45,7 +45,8 @@ class Phase(StrEnum):
 
     PLANNED = "planned"  # target chosen (or to be chosen); nothing checked or moved yet
     CHECKING = "checking"  # preflight checks run against today's infrastructure
-    SWITCHING = "switching"  # desired pointer moved; waiting for replicas to report the target
+    SWITCHING = "switching"  # checks passed; the deploy command runs and the pointer moves
+    CONFIRMING = "confirming"  # pointer moved; waiting for the replicas to report the target
     ARCHIVING = "archiving"  # forensic bundle of the failed state written, failed one quarantined
     VERIFYING = "verifying"  # the restored version is compared with its own baseline
     SUCCEEDED = "succeeded"  # done: target live (and verified when a check ran)
@@ -62,7 +63,8 @@ TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ESCALATED})
 TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     Phase.PLANNED: frozenset({Phase.CHECKING, Phase.FAILED}),
     Phase.CHECKING: frozenset({Phase.SWITCHING, Phase.FAILED}),
-    Phase.SWITCHING: frozenset({Phase.ARCHIVING, Phase.VERIFYING, Phase.FAILED, Phase.ESCALATED}),
+    Phase.SWITCHING: frozenset({Phase.CONFIRMING, Phase.FAILED}),
+    Phase.CONFIRMING: frozenset({Phase.ARCHIVING, Phase.VERIFYING, Phase.ESCALATED}),
     Phase.ARCHIVING: frozenset({Phase.VERIFYING}),
     Phase.VERIFYING: frozenset({Phase.SUCCEEDED, Phase.ESCALATED}),
     Phase.SUCCEEDED: frozenset(),

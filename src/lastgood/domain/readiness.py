@@ -18,11 +18,21 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["MAX_INTERVAL_S", "MIN_INTERVAL_S", "ReadinessEvidence", "ReadinessVerdict",
-           "ReplicaEvidence", "StandbyProof", "Verdict", "evidence_from_json",
-           "evidence_to_json", "judge_readiness", "package_fingerprint",
-           "readiness_interval_problem",
-           "verdict_from_json"]
+__all__ = [
+    "MAX_INTERVAL_S",
+    "MIN_INTERVAL_S",
+    "Readiness",
+    "ReadinessEvidence",
+    "ReadinessVerdict",
+    "ReplicaEvidence",
+    "StandbyProof",
+    "evidence_from_json",
+    "evidence_to_json",
+    "judge_readiness",
+    "package_fingerprint",
+    "readiness_interval_problem",
+    "verdict_from_json",
+]
 
 MIN_INTERVAL_S = 1.0  # more often would spend the CPU that predictions need
 MAX_INTERVAL_S = 86400.0  # a proof a day old proves nothing about today's host
@@ -109,7 +119,7 @@ class ReplicaEvidence:
     evidence: ReadinessEvidence | None
 
 
-class Verdict(StrEnum):
+class Readiness(StrEnum):
     """What the evidence of every live replica says about one rollback target."""
 
     PROVEN = "proven"  # every live replica holds a fresh proof that passed
@@ -121,7 +131,7 @@ class Verdict(StrEnum):
 class ReadinessVerdict:
     """The judgement, a one-line summary, and proofs of other digests to audit."""
 
-    verdict: Verdict
+    verdict: Readiness
     summary: str
     replicas: int = 0
     age_s: float | None = None  # age of the oldest counted proof
@@ -131,11 +141,11 @@ class ReadinessVerdict:
 
     @property
     def ready(self) -> bool:
-        return self.verdict is Verdict.PROVEN and not self.check
+        return self.verdict is Readiness.PROVEN and not self.check
 
     def failing(self, check: str, problem: str) -> ReadinessVerdict:
         """This verdict, with the preflight check `check` that would refuse the target now."""
-        return replace(self, verdict=Verdict.BROKEN, check=check, summary=problem)
+        return replace(self, verdict=Readiness.BROKEN, check=check, summary=problem)
 
     def headline(self) -> str:
         """`rollback ready: v2, proven 12 s ago on 3/3 replicas`, or what broke."""
@@ -158,7 +168,7 @@ class ReadinessVerdict:
 def verdict_from_json(data: Mapping[str, Any]) -> ReadinessVerdict:
     """A verdict from `as_json()` (a remote control plane's status)."""
     return ReadinessVerdict(
-        Verdict(data["verdict"]), str(data["summary"]), int(data.get("replicas", 0)),
+        Readiness(data["verdict"]), str(data["summary"]), int(data.get("replicas", 0)),
         data.get("age_s"), tuple((str(a), str(b)) for a, b in data.get("foreign_digests", ())),
         data.get("version"), str(data.get("check", "")))
 
@@ -167,7 +177,7 @@ def judge_readiness(*, version: int, digest: str, replicas: Sequence[ReplicaEvid
                     now: datetime) -> ReadinessVerdict:
     """Judge a target (`version` with `digest`) by the evidence of every live replica."""
     if not replicas:
-        return ReadinessVerdict(Verdict.UNPROVEN, "no live replica reports readiness evidence",
+        return ReadinessVerdict(Readiness.UNPROVEN, "no live replica reports readiness evidence",
                                 version=version)
     foreign = tuple((r.replica_id, p.digest) for r in replicas if r.evidence
                     for p in r.evidence.standbys if p.version == version and p.digest != digest)
@@ -176,19 +186,19 @@ def judge_readiness(*, version: int, digest: str, replicas: Sequence[ReplicaEvid
     for replica in replicas:
         proof, gap = _usable_proof(replica, version=version, digest=digest, now=now)
         if proof is not None and not proof.ok:
-            return ReadinessVerdict(Verdict.BROKEN, _broken(replica.replica_id, proof, now),
+            return ReadinessVerdict(Readiness.BROKEN, _broken(replica.replica_id, proof, now),
                                     len(replicas), _age(proof, now), foreign, version)
         if proof is None:
             gaps.append(f"{replica.replica_id}: {gap}")
         else:
             counted.append(proof)
     if gaps:
-        return ReadinessVerdict(Verdict.UNPROVEN, "; ".join(gaps), len(replicas), None, foreign,
+        return ReadinessVerdict(Readiness.UNPROVEN, "; ".join(gaps), len(replicas), None, foreign,
                                 version)
     oldest = max(_age(p, now) for p in counted)
     first = counted[0]
     return ReadinessVerdict(
-        Verdict.PROVEN, f"reproduced {first.reproduced}/{first.total} on the warm standby of "
+        Readiness.PROVEN, f"reproduced {first.reproduced}/{first.total} on the warm standby of "
                         f"{len(counted)}/{len(replicas)} replicas, {oldest:.0f} s ago",
         len(replicas), oldest, foreign, version)
 

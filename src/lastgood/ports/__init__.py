@@ -85,8 +85,18 @@ Progress = Callable[[int], None]
 
 
 class Clock(Protocol):
+    """The one source of time below the composition root: wall time, elapsed time, waiting."""
+
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back, for deadlines and intervals."""
+        ...
+
+    def sleep(self, seconds: float) -> None:
+        """Block the calling thread for `seconds` (a fake clock moves instead)."""
         ...
 
 

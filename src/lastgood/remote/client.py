@@ -215,7 +215,10 @@ class RemoteDeployments:
                  to: str | int | None = None, force: bool = False,
                  trigger: Mapping[str, Any] | None = None,
                  on_phase: PhaseHook | None = None,
-                 cause: RollbackCause | str = RollbackCause.MODEL) -> Operation:
+                 cause: RollbackCause | str = RollbackCause.MODEL,
+                 plan: RollbackPlan | None = None) -> Operation:
+        if plan is not None and plan.target is not None:
+            to = plan.target.version  # the API pins the confirmed version; it checks again
         body = {"env": env, "reason": reason or "", "to": _ref(to), "force": force,
                 "cause": str(cause)}
         return parse_operation(self._c.json("POST", f"/models/{q(model)}/rollback", json=body))

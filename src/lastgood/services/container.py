@@ -103,11 +103,15 @@ class Services:
     history: HistoryService
 
 
-def checks_factory(ports: Ports) -> Callable[[Environment], Sequence[Check]]:
-    """The preflight checks for an environment: built-ins, then the team's own."""
-
-    readiness = ports.readiness or RegistryReadiness(
+def readiness_of(ports: Ports) -> ReadinessSource:
+    """Where the smoke check and a confirmed plan read the replicas' readiness evidence."""
+    return ports.readiness or RegistryReadiness(
         uow=ports.uow, clock=ports.clock, stale_s=ports.engine_settings.replica_stale_s)
+
+
+def checks_factory(ports: Ports,
+                   readiness: ReadinessSource) -> Callable[[Environment], Sequence[Check]]:
+    """The preflight checks for an environment: built-ins, then the team's own."""
 
     replay = RegistryReplay(uow=ports.uow, clock=ports.clock, limits=ports.replay_limits,
                             stale_s=ports.engine_settings.replica_stale_s)
@@ -134,8 +138,10 @@ def standing_checks(ports: Ports) -> StandingChecks:
 
 def wire(ports: Ports) -> Services:
     """Build every service over the given ports."""
+    readiness = readiness_of(ports)
     engine = OperationEngine(uow=ports.uow, store=ports.store, clock=ports.clock, host=ports.host,
-                             checks_for=checks_factory(ports), commands=ports.commands,
+                             checks_for=checks_factory(ports, readiness), readiness=readiness,
+                             commands=ports.commands,
                              verifier=ports.verifier, evidence=ports.evidence,
                              settings=ports.engine_settings)
     signing = SigningService(uow=ports.uow, keyring=ports.keyring,

@@ -36,6 +36,7 @@ from lastgood.domain.operations import (
     Phase,
     RollbackCause,
 )
+from lastgood.domain.plans import PlanBasis, basis_to_json
 from lastgood.domain.readiness import ReadinessVerdict
 from lastgood.domain.replay import ReplayJudgement, ReplayLimits
 from lastgood.domain.versions import Version, VersionStatus, check_name, parse_ref
@@ -61,6 +62,8 @@ TargetProbe = Callable[[Version, str], tuple[str, str] | None]
 def nothing_known(version: Version, env: str) -> tuple[str, str] | None:
     """The probe of a service wired without checks (nothing known to fail)."""
     return None
+
+
 T = TypeVar("T")
 
 
@@ -73,6 +76,12 @@ class RollbackPlan:
     live: int | None
     target: Candidate | None
     candidates: tuple[Candidate, ...]
+    basis: PlanBasis | None = None  # what the plan stands on; None from a remote control plane
+
+    @property
+    def id(self) -> str:
+        """The plan's name in the audit trail, from what it stands on."""
+        return self.basis.id if self.basis is not None else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,17 +179,21 @@ class DeploymentService:
                       force: bool = False, actor: str = "") -> RollbackPlan:
         """The dry run: choose the target and run every check, changing nothing."""
         op = self._rollback_op(model, env, actor, "dry run", to, force)
-        candidates, target, live = self._engine.evaluate(op)
-        return RollbackPlan(model, env, live, target, tuple(candidates))
+        (candidates, target, live), basis = self._engine.plan(op)
+        return RollbackPlan(model, env, live, target, tuple(candidates), basis)
 
     def rollback(self, model: str, *, env: str, reason: str | None, actor: str,
                  to: str | int | None = None, force: bool = False,
                  trigger: Mapping[str, Any] | None = None,
                  on_phase: PhaseHook | None = None,
-                 cause: RollbackCause | str = RollbackCause.MODEL) -> Operation:
+                 cause: RollbackCause | str = RollbackCause.MODEL,
+                 plan: RollbackPlan | None = None) -> Operation:
         """Put the last verified version back: target, preflight, switch, archive, verify.
 
         `cause` says whose fault the rollback is: only `model` quarantines the replaced version.
+        With `plan` (one `plan_rollback` made with the same `to` and `force`, confirmed by a
+        person) the rollback runs that plan: its target and its checks' evidence, each check
+        run once. If what the plan stood on changed, it stops with PlanChanged and nothing moves.
         """
         why = self._refusing(actor, model, env, "rollback",
                              lambda: require_reason(reason, "rollback"))
@@ -190,6 +203,8 @@ class DeploymentService:
                            lambda: self._rollback_op(model, env, actor, why, to, force))
         resumed = self._finish_first(model, env)
         op = replace(op, trigger={**(trigger or {}), "cause": str(why_cause)})
+        if plan is not None:
+            op = _confirmed(op, plan)
         return rollback_result(self._run(op, on_phase, resumed))
 
     def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:
@@ -367,6 +382,17 @@ def _check_not_quarantined(version: Version) -> None:
             "rollback target",
             fix=f"if it was not at fault, lift the quarantine first: lastgood quarantine lift "
                 f"{version.model} {version.number} --reason TEXT, then verify again")
+
+
+def _confirmed(op: Operation, plan: RollbackPlan) -> Operation:
+    """`op` carrying a plan its actor confirmed: the target, its digest and the checks."""
+    if plan.target is None or plan.basis is None or (plan.model, plan.env) != (op.model, op.env):
+        raise InvalidInput("only a plan with a target, made here for this model and env, can "
+                           "be confirmed", fix="plan again: lastgood rollback --dry-run")
+    confirmed = {"by": op.actor, "plan": plan.id, "target": plan.basis.target,
+                 "digest": plan.basis.digest, "basis": basis_to_json(plan.basis)}
+    return replace(op, candidates=plan.candidates,
+                   trigger={**op.trigger, "confirmed": confirmed})
 
 
 def coerce_settings(changes: Mapping[str, Any]) -> dict[str, Any]:

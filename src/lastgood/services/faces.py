@@ -87,8 +87,10 @@ class DeploymentsFace(Protocol):
                  to: str | int | None = None, force: bool = False,
                  trigger: Mapping[str, Any] | None = None,
                  on_phase: PhaseHook | None = None,
-                 cause: RollbackCause | str = RollbackCause.MODEL) -> Operation:
-        """Put the last verified version back; only cause `model` quarantines the replaced one."""
+                 cause: RollbackCause | str = RollbackCause.MODEL,
+                 plan: RollbackPlan | None = None) -> Operation:
+        """Put the last verified version back; with `plan`, the one a person confirmed; only
+        cause `model` quarantines the replaced one."""
         ...
 
     def resume(self, *, model: str | None = None, env: str | None = None) -> list[Operation]:

@@ -12,8 +12,7 @@ version it replaced and verifies it after its bake window.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +42,9 @@ class LiveVerifier:
     """Implements the Verifier port over a MetricSource."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, source: MetricSource, clock: Clock,
-                 policies: PolicyBook, settings: VerifierSettings = VerifierSettings(),
-                 sleep: Callable[[float], None] = time.sleep,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 policies: PolicyBook, settings: VerifierSettings = VerifierSettings()):
         self._uow, self._source, self._clock, self._policies = uow, source, clock, policies
-        self._settings, self._sleep, self._monotonic = settings, sleep, monotonic
+        self._settings = settings
 
     def verify_live(self, model: str, env: str, version: int,
                     baseline: Mapping[str, float]) -> LiveCheck:
@@ -66,7 +63,7 @@ class LiveVerifier:
 
     def _wait_and_assess(self, live: Deployment, own: Deployment, summary: Summary) -> LiveCheck:
         policy = self._policies.policy(live.model, live.env)
-        deadline = self._monotonic() + self._settings.wait_s
+        deadline = self._clock.monotonic() + self._settings.wait_s
         # Judge what the restored version does from now on, not during the operation's own
         # work since the switch (archiving runs in the same process and can slow requests).
         since = max(live.started_at, self._clock.now())
@@ -76,10 +73,10 @@ class LiveVerifier:
                                 stated=stated_baseline(own))
             decisive = assessment.verdict in (Verdict.DEGRADED, Verdict.FAILED)
             enough = not window.problems and sufficient(policy, window.summary)
-            if decisive or enough or self._monotonic() >= deadline:
+            if decisive or enough or self._clock.monotonic() >= deadline:
                 return _check(assessment, own, window, self._source.describe(),
                               waited=not (decisive or enough), wait_s=self._settings.wait_s)
-            self._sleep(self._settings.poll_s)
+            self._clock.sleep(self._settings.poll_s)
 
 
 def _own_record(history: list[Deployment], live: Deployment) -> Deployment | None:

@@ -2,13 +2,12 @@
 
 A commit takes (or renews) the deployment's lease, saves the operation, runs the step's extra
 writes and appends the events, in one transaction (safety rules 3 and 6). `commit()` moves to a
-new phase with its phase event; `record()` is for a step that keeps the phase (the pointer move
-inside SWITCHING) and writes only its own events.
+new phase with its phase event; `record()` saves an operation whose step writes its own event
+(the pointer move, whose `deployment.switched` event is the CONFIRMING commit's).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,8 +40,6 @@ class EngineSettings:
     first_poll_s: float = 0.01  # replicas switch in milliseconds: look soon, then back off
     after_phase: PhaseHook | None = None
     """Told each committed phase while the lease is held; a crash drill stops the process here."""
-    monotonic: Callable[[], float] = time.monotonic  # the replica wait's deadline
-    sleep: Callable[[float], None] = time.sleep  # between two looks at the replicas
     processes: Processes = UNTOLD  # who holds a lease, whether its process is gone (the root's)
 
 

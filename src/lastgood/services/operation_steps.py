@@ -1,16 +1,14 @@
 """The steps of an operation, one handler each; every one ends in one commit with its event.
 
-SWITCHING is two steps inside the one persisted phase (so rows written before the split resume
-unchanged, and the phase names shown by the CLI, API and dashboard stay the same):
+The pointer move is its own phase boundary: *switch* (SWITCHING) runs the deploy command
+(command mode), then moves the pointer and commits CONFIRMING with the `deployment.switched`
+event in one transaction; a failing command commits FAILED (`switch.failed`) and the pointer
+never moves. *confirm* (CONFIRMING) waits until every fresh replica reports the target, then
+commits ARCHIVING (rollback) or VERIFYING (deploy) with `switch.confirmed`, or ESCALATED.
 
-1. *switch* — while the live pointer is not the target: run the deploy command (command mode),
-   then move the pointer with its `deployment.switched` event; the phase stays SWITCHING.
-   A failing command commits FAILED (`switch.failed`) and the pointer never moves.
-2. *confirm* — once the pointer is the target: wait until every fresh replica reports it, then
-   commit ARCHIVING (rollback) or VERIFYING (deploy) with `switch.confirmed`, or ESCALATED.
-
-Which step runs is read from the registry (is the live pointer the target?), so a crash between
-the two simply runs the missing one on resume.
+The switch is idempotent: an operation stored in SWITCHING whose pointer already moved (a row
+written before CONFIRMING existed, when the move happened inside SWITCHING) commits CONFIRMING
+without moving anything or running the command again.
 """
 
 from __future__ import annotations
@@ -34,10 +32,12 @@ from lastgood.domain.deployments import (
     liveness,
 )
 from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.plans import PLAN_CHANGED, basis_from_json
 from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import (
     ArtifactStore,
+    Clock,
     CommandRunner,
     EvidenceSource,
     Host,
@@ -59,22 +59,24 @@ class PhaseSteps:
     def __init__(self, *, uow: UnitOfWorkFactory, ledger: OperationLedger,
                  chooser: TargetChooser, store: ArtifactStore, host: Host,
                  commands: CommandRunner, verifier: Verifier,
-                 evidence: EvidenceSource, settings: EngineSettings,
-                 sleep: Callable[[float], None]):
+                 evidence: EvidenceSource, settings: EngineSettings, clock: Clock):
         self._ledger, self._chooser, self._store, self._host = ledger, chooser, store, host
         self._commands, self._verifier, self._evidence = commands, verifier, evidence
-        self._settings, self._sleep = settings, sleep
+        self._settings, self._clock = settings, clock
         self._uow = uow
 
     def handlers(self) -> Mapping[Phase, Handler]:
         return {Phase.PLANNED: self.plan, Phase.CHECKING: self.check,
-                Phase.SWITCHING: self.switch_or_confirm, Phase.ARCHIVING: self.archive,
+                Phase.SWITCHING: self.switch, Phase.CONFIRMING: self.confirm,
+                Phase.ARCHIVING: self.archive,
                 Phase.VERIFYING: self.verify}
 
     def plan(self, op: Operation) -> Operation:
         return self._ledger.commit(op, Phase.CHECKING, "operation.checking")
 
     def check(self, op: Operation) -> Operation:
+        if op.trigger.get("confirmed"):
+            return self._check_confirmed(op)
         candidates, target, live = self._chooser.evaluate(op)
         if target is None:
             error = ("no eligible target: every candidate was refused"
@@ -85,13 +87,22 @@ class PhaseSteps:
                                    candidates=tuple(candidates), target_version=target.version,
                                    from_version=live, evidence={"target": target.version})
 
-    def switch_or_confirm(self, op: Operation) -> Operation:
-        """SWITCHING: the switch step until the pointer is the target, then the confirm step."""
-        with self._uow() as uow:
-            live = uow.deployments.live(op.model, op.env)
-        if live is not None and live.version == op.target_version:
-            return self.confirm(op)
-        return self.switch(op)
+    def _check_confirmed(self, op: Operation) -> Operation:
+        """A plan a person confirmed: its checks ran when it was shown; run it only while what
+        it stood on still holds (safety rule 13), else stop with every change named."""
+        confirmed = op.trigger["confirmed"]
+        planned = basis_from_json(confirmed["basis"])
+        changed = self._chooser.changes(op, planned)
+        if changed:
+            return self._ledger.commit(op, Phase.FAILED, "operation.plan_changed",
+                                       outcome="refused",
+                                       error=f"{PLAN_CHANGED}: {'; '.join(changed)}",
+                                       evidence={"plan": confirmed["plan"],
+                                                 "changes": list(changed)})
+        return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
+                                   target_version=planned.target,
+                                   evidence={"target": planned.target, "plan": confirmed["plan"],
+                                             "checks": "run once, when the plan was shown"})
 
     def switch(self, op: Operation) -> Operation:
         """Run the deploy command (command mode), then move the live pointer to the target."""
@@ -99,16 +110,22 @@ class PhaseSteps:
         with self._uow() as uow:
             env = uow.environments.get(op.env)
             target = uow.versions.get(op.model, op.target_version)
+            live = uow.deployments.live(op.model, op.env)
+        if live is not None and live.operation_id == op.id:
+            return self._ledger.commit(op, Phase.CONFIRMING, "operation.confirming",
+                                       evidence={"note": "the pointer had moved before the "
+                                                         "operation stopped"})
         if env.switch_mode is SwitchMode.COMMAND:
             failure = self._run_deploy_command(env, target)
             if failure is not None:
                 return self._ledger.commit(op, Phase.FAILED, "switch.failed", outcome="failed",
                                            error=failure,
                                            evidence={"command": env.deploy_command})
-        return self._ledger.record(op, also=partial(self._move_pointer, op))
+        moved = op.advance(Phase.CONFIRMING, at=self._ledger.now())
+        return self._ledger.record(moved, also=partial(self._move_pointer, moved))
 
     def confirm(self, op: Operation) -> Operation:
-        """Wait for the replicas to report the target (serving mode), then leave SWITCHING."""
+        """Wait for the replicas to report the target (serving mode), then leave CONFIRMING."""
         with self._uow() as uow:
             env = uow.environments.get(op.env)
         confirmation = self._await_replicas(op, env)
@@ -201,7 +218,8 @@ class PhaseSteps:
         uow.events.append(self._ledger.event(op, "deployment.switched",
                                              before={"version": live.version if live else None},
                                              after={"version": op.target_version,
-                                                    "deployment_id": dep.id}), at=now)
+                                                    "deployment_id": dep.id,
+                                                    "phase": str(op.phase)}), at=now)
 
     def _run_deploy_command(self, env: Environment, target: Version) -> str | None:
         # The whole model directory, as registered, for the command to load or upload
@@ -222,8 +240,7 @@ class PhaseSteps:
         """Wait until every live replica reports the target (serving mode only)."""
         if env.switch_mode is not SwitchMode.SERVING:
             return {"mode": str(env.switch_mode)}
-        monotonic = self._settings.monotonic
-        deadline = monotonic() + env.switch_timeout_s
+        deadline = self._clock.monotonic() + env.switch_timeout_s
         pause = self._settings.first_poll_s
         seen: set[str] = set()  # replicas live at some look during this wait
         while True:
@@ -241,10 +258,10 @@ class PhaseSteps:
                 return {"mode": "serving", "replicas": sorted(r.replica_id for r in live),
                         "note": "" if live else "no live replica; each follows at start",
                         **({"lost": lost} if lost else {})}
-            if monotonic() >= deadline:
+            if self._clock.monotonic() >= deadline:
                 return {"mode": "serving", "timed_out": True, "behind": behind,
                         **({"lost": lost} if lost else {})}
-            self._sleep(min(pause, self._settings.poll_s))
+            self._clock.sleep(min(pause, self._settings.poll_s))
             pause *= 2
 
     def _lost(self, op: Operation, lost: list[dict[str, Any]], uow: UnitOfWork) -> None:

@@ -6,10 +6,11 @@ audit event, in one transaction under the deployment's lease (safety rules 3 and
 handler is idempotent, so `resume()` after a crash simply steps again. The live pointer is only
 ever the old version or the target.
 
-Time, the replica wait's monotonic clock and process liveness come in through ports
-(`EngineSettings`), so tests step the engine on fakes and change the world between steps. The
-engine has no crash drill of its own: `EngineSettings.after_phase` is told each committed phase,
-and the drill (`LASTGOOD_HALT_AFTER`) is a hook the composition root passes there.
+Time (the `Clock`: now, the replica wait's deadline, its pauses) and process liveness
+(`EngineSettings.processes`) come in through ports, so tests step the engine on fakes and change
+the world between steps. The engine has no crash drill of its own: `EngineSettings.after_phase`
+is told each committed phase, and the drill (`LASTGOOD_HALT_AFTER`) is a hook the composition
+root passes there.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.plans import PlanBasis
 from lastgood.ports import (
     ArtifactStore,
     Clock,
     CommandRunner,
     EvidenceSource,
     Host,
+    ReadinessSource,
     UnitOfWork,
     UnitOfWorkFactory,
     Verifier,
@@ -46,18 +49,19 @@ class OperationEngine:
     """Steps operations phase by phase; see the module docstring for the guarantees."""
 
     def __init__(self, *, uow: UnitOfWorkFactory, store: ArtifactStore, clock: Clock, host: Host,
-                 checks_for: ChecksFor, commands: CommandRunner, verifier: Verifier,
-                 evidence: EvidenceSource, settings: EngineSettings | None = None,
-                 sleep: Callable[[float], None] | None = None):
+                 checks_for: ChecksFor, readiness: ReadinessSource, commands: CommandRunner,
+                 verifier: Verifier,
+                 evidence: EvidenceSource, settings: EngineSettings | None = None):
         settings = settings or EngineSettings()
         self._uow, self._settings = uow, settings
         self._ledger = OperationLedger(uow=uow, clock=clock, settings=settings)
         self.holder = self._ledger.holder
-        self._chooser = TargetChooser(uow=uow, host=host, checks_for=checks_for)
+        self._chooser = TargetChooser(uow=uow, host=host, checks_for=checks_for,
+                                      readiness=readiness)
         self._handlers: Mapping[Phase, Handler] = PhaseSteps(
             uow=uow, ledger=self._ledger, chooser=self._chooser, store=store, host=host,
             commands=commands, verifier=verifier, evidence=evidence, settings=settings,
-            sleep=sleep or settings.sleep).handlers()
+            clock=clock).handlers()
 
     def start(self, op: Operation, *, resumed: tuple[str, ...] = ()) -> Operation:
         """Persist a new PLANNED operation under the deployment's lease, with its event.
@@ -69,6 +73,9 @@ class OperationEngine:
             after["resumed"] = list(resumed)
         if op.kind is OperationKind.ROLLBACK:
             after["cause"] = str(op.cause)
+        if op.trigger.get("confirmed"):
+            confirmed = dict(op.trigger["confirmed"])
+            after["confirmed"] = {k: confirmed[k] for k in ("by", "plan", "target", "digest")}
         planned = self._ledger.event(op, "operation.planned", after=after)
 
         def writes(uow: UnitOfWork) -> None:
@@ -95,9 +102,7 @@ class OperationEngine:
             if after_phase:
                 after_phase(op)
             while not op.phase.is_terminal:
-                before, op = op.phase, self.step(op.id)
-                if op.phase is before:
-                    continue  # a step inside the phase (the pointer move): nothing new to tell
+                op = self.step(op.id)
                 if on_phase:
                     on_phase(op)
                 if after_phase:
@@ -128,3 +133,7 @@ class OperationEngine:
     def evaluate(self, op: Operation) -> Evaluation:
         """Rank candidates and run preflight on each until one passes (also used for dry runs)."""
         return self._chooser.evaluate(op)
+
+    def plan(self, op: Operation) -> tuple[Evaluation, PlanBasis]:
+        """`evaluate`, with the facts the plan stands on (a person may confirm it)."""
+        return self._chooser.judge(op)

@@ -7,8 +7,15 @@ deploy or rollback returns, and which error it raises for each ending, is decide
 from __future__ import annotations
 
 from lastgood.domain import codec
-from lastgood.domain.errors import Escalated, Incompatible, NoEligibleTarget, PreconditionFailed
+from lastgood.domain.errors import (
+    Escalated,
+    Incompatible,
+    NoEligibleTarget,
+    PlanChanged,
+    PreconditionFailed,
+)
 from lastgood.domain.operations import Operation, Phase
+from lastgood.domain.plans import PLAN_CHANGED
 
 
 def deploy_result(done: Operation, ref: str) -> Operation:
@@ -22,6 +29,10 @@ def deploy_result(done: Operation, ref: str) -> Operation:
 
 def rollback_result(done: Operation) -> Operation:
     """A finished rollback as the caller's result; raises when it was refused, failed or paged."""
+    if done.phase is Phase.FAILED and done.error.startswith(PLAN_CHANGED):
+        raise PlanChanged(f"rollback of {done.model} in {done.env} stopped: {done.error}; "
+                          "nothing moved", fix="read the new plan and confirm it (or not)",
+                          details={"operation": done.id})
     if done.phase is Phase.FAILED and not any(c.accepted for c in done.candidates):
         raise no_target_error(done)
     if done.phase is Phase.FAILED:

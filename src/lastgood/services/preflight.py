@@ -26,7 +26,7 @@ from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift, 
 from lastgood.domain.errors import IntegrityError, LastGoodError
 from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
-from lastgood.domain.readiness import ReadinessVerdict, Verdict
+from lastgood.domain.readiness import Readiness, ReadinessVerdict
 from lastgood.domain.replay import ReplayOutcome
 from lastgood.domain.versions import Column, Version, golden_summary
 from lastgood.ports import (
@@ -239,7 +239,7 @@ class SmokeCheck:
             return CheckResult(self.name, CheckStatus.WARN,
                                "the target has no golden examples; loaded but not compared", {})
         verdict = self._judge_readiness(ctx)
-        if verdict is not None and verdict.verdict is not Verdict.UNPROVEN:
+        if verdict is not None and verdict.verdict is not Readiness.UNPROVEN:
             return readiness_result(self.name, verdict)
         outcome = self._runner.smoke(ctx.target, timeout_s=self._timeout)
         evidence = {"load_ms": round(outcome.load_ms, 1),
@@ -263,7 +263,7 @@ class SmokeCheck:
 def readiness_result(name: str, verdict: ReadinessVerdict) -> CheckResult:
     """The smoke check's result from proven or broken readiness evidence."""
     evidence = {"source": "readiness", "readiness": verdict.as_json()}
-    if verdict.verdict is Verdict.PROVEN:
+    if verdict.verdict is Readiness.PROVEN:
         return CheckResult(name, CheckStatus.PASS, verdict.summary, evidence)
     return CheckResult(name, CheckStatus.FAIL, verdict.summary, evidence)
 

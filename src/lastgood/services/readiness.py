@@ -17,9 +17,9 @@ from lastgood.domain.audit import EventDraft
 from lastgood.domain.decisions import Notice
 from lastgood.domain.deployments import STALE_AFTER_S, ReplicaReport, live_replicas
 from lastgood.domain.readiness import (
+    Readiness,
     ReadinessVerdict,
     ReplicaEvidence,
-    Verdict,
     evidence_from_json,
     judge_readiness,
 )
@@ -50,7 +50,7 @@ class NoReadiness:
     smoke test, and its result says so."""
 
     def judge(self, target: Version, env: str) -> ReadinessVerdict:
-        return ReadinessVerdict(Verdict.UNPROVEN, "readiness evidence is turned off on this "
+        return ReadinessVerdict(Readiness.UNPROVEN, "readiness evidence is turned off on this "
                                 "installation (LASTGOOD_READINESS_EVIDENCE=off)",
                                 version=target.number)
 
@@ -106,7 +106,7 @@ class ReadinessWatch:
         key, ready = (model, env), verdict is not None and verdict.ready
         before = self._ready.get(key)
         if verdict is None or (before is None and not ready
-                               and verdict.verdict is not Verdict.BROKEN):
+                               and verdict.verdict is not Readiness.BROKEN):
             return None  # no target, or not proven yet: nothing was lost
         self._ready[key] = ready
         if (before is None and ready) or before == ready:

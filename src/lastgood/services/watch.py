@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -149,7 +148,7 @@ class WatchService:
         held = lease or AlwaysActing()
         try:
             while not stop.is_set():
-                started = time.monotonic()
+                started = self._clock.monotonic()
                 seen: list[Observation] = []
                 try:
                     if held.hold().acting:
@@ -160,7 +159,7 @@ class WatchService:
                         self._tracks.clear()  # what another watch decided is not ours
                 except Exception:  # the registry is down, or a bug: keep watching (rule 8)
                     log.exception("watch tick of %s failed; trying again", env)
-                stop.wait(max(self.pace(seen) - (time.monotonic() - started), 0.0))
+                stop.wait(max(self.pace(seen) - (self._clock.monotonic() - started), 0.0))
         finally:
             held.release()
 

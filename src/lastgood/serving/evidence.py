@@ -21,7 +21,7 @@ from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
 
 from lastgood.domain.errors import SchemaMismatch
-from lastgood.domain.measurements import LATENCY_BOUNDS, Moments
+from lastgood.domain.measurements import LATENCY_BOUNDS, Moments, quantile_ms
 from lastgood.serving.feedback import MAX_METRICS_PER_VERSION, Feedback
 from lastgood.serving.loading import outputs_match
 from lastgood.serving.replay import Outcome
@@ -206,11 +206,10 @@ class VersionStats:
 
     def snapshot(self) -> dict[str, Any]:
         """The counters as JSON-ready numbers (latency quantiles in ms)."""
-        ordered = sorted(self.latencies)
+        latencies = list(self.latencies)
 
         def quantile(q: float) -> float | None:
-            return round(ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000, 3) \
-                if ordered else None
+            return quantile_ms(latencies, q)
 
         return {
             "version": self.version, "requests": self.requests, "errors": self.errors,
@@ -219,7 +218,7 @@ class VersionStats:
             "errors_input": self.errors_input, "replayed_on": sorted(self.replayed_on),
             "records": self.records,
             "latency_ms": {"p50": quantile(0.5), "p90": quantile(0.9), "p95": quantile(0.95),
-                           "p99": quantile(0.99), "samples": len(ordered)},
+                           "p99": quantile(0.99), "samples": len(latencies)},
             "predictions": dict(self.classes.most_common()),
             "feedback": {"total": self.feedback_total, "correct": self.feedback_correct,
                          "accuracy": (self.feedback_correct / self.feedback_total

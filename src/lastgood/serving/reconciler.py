@@ -16,12 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.deployments import ReplicaReport, ReplicaState
 from lastgood.domain.errors import Conflict
 from lastgood.domain.history import COMPACT_LEASE
 from lastgood.domain.readiness import evidence_to_json
@@ -195,12 +194,12 @@ class Reconciler:
 
     def _report(self, table: SlotTable, now: datetime) -> ReplicaReport:
         live = table.live
-        status, detail = "serving", ""
+        status, detail = ReplicaState.SERVING, ""
         if table.loading:
-            status = "loading"
+            status = ReplicaState.LOADING
             detail = "loading " + ", ".join(f"@{n}" for n in sorted(table.loading))
         if live is None and table.failures:
-            status = "failed"
+            status = ReplicaState.FAILED
         if table.failures:  # each named by its version: never read as the live one's
             detail = "; ".join(f"v{n} refused: {s.reason}" for n, s in table.failures.items())
         return ReplicaReport(replica_id=self.replica_id, model=table.model, env=self.env,
@@ -329,10 +328,10 @@ class Reconciler:
         pump = asyncio.create_task(self._pump())
         readiness = asyncio.create_task(self._readiness())
         backoff = self.options.backoff_initial_s
-        next_pass = next_report = time.monotonic()
+        next_pass = next_report = self._clock.monotonic()
         try:
             while not self._stopping:
-                now = time.monotonic()
+                now = self._clock.monotonic()
                 if now >= next_pass or self._wake.is_set():
                     self._wake.clear()
                     before = self._serving()
@@ -347,10 +346,10 @@ class Reconciler:
                         self._prove_now.set()  # a new standby, a switch, a restart
                     if self._serving() != before:
                         next_report = now  # a switch is reported at once: operations wait on it
-                if time.monotonic() >= next_report:
+                if self._clock.monotonic() >= next_report:
                     await self.report()
-                    next_report = time.monotonic() + self.options.heartbeat_s
-                timeout = min(next_pass, next_report) - time.monotonic()
+                    next_report = self._clock.monotonic() + self.options.heartbeat_s
+                timeout = min(next_pass, next_report) - self._clock.monotonic()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), max(timeout, 0.0))
         finally:
@@ -380,7 +379,7 @@ class Reconciler:
                     await self.write_history(force=True)  # the last counts before they go
         now = self._clock.now()
         final = [ReplicaReport(replica_id=self.replica_id, model=model, env=self.env,
-                               version=None, since=now, seen_at=now, state="stopped")
+                               version=None, since=now, seen_at=now, state=ReplicaState.STOPPED)
                  for model in sorted(self.state.tables)]
         for table in self.state.tables.values():
             table.retire_all()

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 SignalBuilder = Callable[[UnitOfWorkFactory, str], ChangeSignal]
 """Builds a replica's change signal from its unit-of-work factory and environment (the
-composition root passes the registry's: `lastgood.adapters.sql.signals.signal_for_url`)."""
+composition root passes the registry's: `adapters.wakeups.change_signals.signal_for_url`)."""
 
 
 @dataclass(frozen=True, slots=True)

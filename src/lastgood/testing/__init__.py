@@ -65,6 +65,14 @@ class FixedClock:
         """The current fake time, timezone-aware UTC."""
         return self._now
 
+    def monotonic(self) -> float:
+        """The fake time as seconds: moves only with the clock."""
+        return self._now.timestamp()
+
+    def sleep(self, seconds: float) -> None:
+        """Waiting costs no real time: the clock moves forward by `seconds`."""
+        self.advance(seconds)
+
     def set(self, at: datetime) -> datetime:
         """Jump to `at` (timezone-aware)."""
         self._now = self._checked(at)

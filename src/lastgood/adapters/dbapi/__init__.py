@@ -1,11 +1,12 @@
 """The registry over a plain DB-API connection: a SQLite file through the standard library's
 sqlite3, PostgreSQL through psycopg.
 
-The same tables, rules and errors as the SQLAlchemy adapter (`lastgood.adapters.sql`), which
-owns the schema and its migrations, without importing SQLAlchemy: a short command such as
+The one registry adapter at run time: SQLite files, SQLite in memory and SQLite URLs with
+options, and PostgreSQL. The schema and its migrations are `lastgood.adapters.schema`'s
+(SQLAlchemy and Alembic); this adapter never imports them: a short command such as
 `lastgood status` or `rollback` would spend more time importing SQLAlchemy than doing its work.
 
-    registry = open_dbapi_registry("sqlite:///.lastgood/registry.db")  # None for other URLs
+    registry = open_dbapi_registry("sqlite:///.lastgood/registry.db")
     with registry() as uow:
         ...
         uow.commit()
@@ -13,22 +14,29 @@ owns the schema and its migrations, without importing SQLAlchemy: a short comman
 
 from __future__ import annotations
 
-from lastgood.adapters.dbapi.connection import file_path, postgres_dsn
+from lastgood.adapters.dbapi.connection import masked, postgres_dsn, sqlite_target
 from lastgood.adapters.dbapi.uow import (
     DbRegistry,
     DbUnitOfWork,
     postgres_registry,
     sqlite_registry,
 )
+from lastgood.domain.errors import InvalidInput
+from lastgood.ports import ChangeAnnouncer
 
 __all__ = ["DbRegistry", "DbUnitOfWork", "open_dbapi_registry"]
 
 
-def open_dbapi_registry(url: str) -> DbRegistry | None:
-    """The registry of a `sqlite:///PATH` file or a `postgresql://` database; None for any
-    other URL (a memory database, SQLite with options), which SQLAlchemy serves."""
-    path = file_path(url)
-    if path is not None:
-        return sqlite_registry(url, path)
+def open_dbapi_registry(url: str, *, announcer: ChangeAnnouncer | None = None) -> DbRegistry:
+    """The registry of a `sqlite:` or `postgresql:` URL (nothing is read yet); any other URL
+    is refused with the forms it could take. `announcer` wakes the replicas of a SQLite
+    registry after each commit that moved a desired state."""
+    target = sqlite_target(url)
+    if target is not None:
+        return sqlite_registry(url, target, announcer=announcer)
     dsn = postgres_dsn(url)
-    return None if dsn is None else postgres_registry(url, dsn)
+    if dsn is None:
+        raise InvalidInput(f"unsupported registry database URL {masked(url)!r}",
+                           fix="use sqlite:///PATH or postgresql://USER@HOST/DB in "
+                               "LASTGOOD_DB_URL")
+    return postgres_registry(url, dsn)

@@ -1,13 +1,13 @@
 """The registry's tables over a plain DB-API connection: sqlite3 or psycopg, no SQLAlchemy.
 
-The same tables as the SQLAlchemy adapter, which creates them (its migrations), and every rule it
-keeps. SQLite: WAL, foreign keys, BEGIN IMMEDIATE before a transaction's first statement, so
-concurrent writers queue instead of failing on a lock upgrade. PostgreSQL: the lock timeout and
-connect timeout of that adapter, row locks where it takes them, `pg_notify` in the transaction.
-Values are stored exactly as that adapter stores them: on SQLite times as naive UTC text with
-microseconds, on PostgreSQL as timestamptz; JSON as the exact text written
-(`registry_rules.dump_json`). So either adapter reads what the other wrote, and the contract
-tests hold both to it. psycopg is imported only for a PostgreSQL URL.
+The tables of `lastgood.adapters.schema`, whose migrations create them. SQLite: WAL, foreign
+keys, BEGIN IMMEDIATE before a transaction's first statement, so concurrent writers queue instead
+of failing on a lock upgrade. PostgreSQL: a lock timeout and a connect timeout, row locks where a
+use case reads what it updates, `pg_notify` in the transaction (on SQLite the unit of work
+announces the moved environments right after its commit). Values are stored as the schema's
+column types store them (`schema.types`): on SQLite times as naive UTC text with microseconds,
+on PostgreSQL as timestamptz; JSON as the exact text written (`registry_rules.dump_json`); a
+contract test holds the two to it. psycopg is imported only for a PostgreSQL URL.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from lastgood.adapters import registry_rules as rules
-from lastgood.domain.errors import LastGoodError
+from lastgood.domain.errors import InvalidInput, LastGoodError
 
 BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 5
@@ -66,15 +67,50 @@ _NONE: frozenset[str] = frozenset()
 Params = Mapping[str, Any] | Sequence[Any]
 
 
-def file_path(url: str) -> str | None:
-    """The database file of a plain `sqlite:///PATH` URL; None for any other URL."""
-    prefix = "sqlite:///"
-    if not url.startswith(prefix):
+@dataclass(frozen=True, slots=True)
+class SqliteTarget:
+    """What a `sqlite:` URL names: a file (or a `file:` URI), or a database in memory."""
+
+    database: str  # a path, a `file:` URI, or ":memory:"
+    uri: bool = False
+    timeout_s: float = BUSY_TIMEOUT_S
+
+    @property
+    def in_memory(self) -> bool:
+        """Only one connection reaches it: the registry shares one connection."""
+        return self.database == ":memory:" or (self.uri and "mode=memory" in self.database)
+
+
+_SQLITE_FIX = ("use sqlite:///PATH, sqlite:// (in memory), sqlite:///PATH?timeout=SECONDS or "
+               "sqlite:///file:PATH?mode=ro&uri=true")
+
+
+def sqlite_target(url: str) -> SqliteTarget | None:
+    """The database a `sqlite://` URL names, with its options; None for any other URL."""
+    if not url.startswith("sqlite://"):
         return None
-    path = url[len(prefix):]
-    if not path or path == ":memory:" or path.startswith("file:") or "?" in path:
-        return None
-    return path
+    rest = url[len("sqlite://"):]
+    if rest in ("", "/", "/:memory:"):
+        return SqliteTarget(":memory:")
+    if not rest.startswith("/"):
+        raise InvalidInput(f"cannot read the SQLite URL {url!r}", fix=_SQLITE_FIX)
+    database, _, query = rest[1:].partition("?")
+    options = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    uri = options.pop("uri", "false").lower() in ("true", "1")
+    timeout = options.pop("timeout", "")
+    try:
+        timeout_s = float(timeout) if timeout else BUSY_TIMEOUT_S
+    except ValueError:
+        raise InvalidInput(f"the SQLite URL's timeout {timeout!r} is not a number of seconds",
+                           fix=_SQLITE_FIX) from None
+    if uri:  # the other options are SQLite's own URI parameters (mode=ro, cache=shared, ...)
+        rest_query = urllib.parse.urlencode(options)
+        return SqliteTarget(database + (f"?{rest_query}" if rest_query else ""), True,
+                            timeout_s)
+    if options:
+        raise InvalidInput(f"unknown SQLite URL option(s): {', '.join(sorted(options))}",
+                           fix=_SQLITE_FIX)
+    return SqliteTarget(database or ":memory:", False, timeout_s)
 
 
 def postgres_dsn(url: str) -> str | None:
@@ -147,7 +183,7 @@ def encode(dialect: Dialect, table: str, row: Mapping[str, Any]) -> dict[str, An
 
 
 def decode(dialect: Dialect, table: str, row: Mapping[str, Any]) -> dict[str, Any]:
-    """A row of `table` as the SQLAlchemy adapter reads it: times aware, JSON parsed."""
+    """A row of `table` as the repositories read it: times aware, JSON parsed."""
     times, jsons = TIMES.get(table, _NONE), JSONS.get(table, _NONE)
     bools = BOOLS.get(table, _NONE)
     decoded: dict[str, Any] = {}
@@ -181,14 +217,16 @@ def upsert_sql(table: str, names: Sequence[str], keys: Sequence[str]) -> str:
 
 # -- SQLite ----------------------------------------------------------------------------------
 
-def connect_sqlite(path: str) -> sqlite3.Connection:
-    """A connection to the registry file (its folder created), configured as the other adapter
-    configures its own; transactions are begun by `DbTx`, never by the sqlite3 module."""
-    Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
-                           check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    conn.execute("PRAGMA journal_mode = WAL")
+def connect_sqlite(target: SqliteTarget) -> sqlite3.Connection:
+    """A connection to the registry file (its folder created) or memory database; transactions
+    are begun by `DbTx`, never by the sqlite3 module."""
+    if not target.in_memory and not target.uri:
+        Path(target.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(target.database, timeout=target.timeout_s, isolation_level=None,
+                           check_same_thread=False, uri=target.uri)
+    conn.execute(f"PRAGMA busy_timeout = {int(target.timeout_s * 1000)}")
+    if not target.in_memory:
+        conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
@@ -227,7 +265,7 @@ def _first_line(error: BaseException) -> str:
 
 
 def translate_sqlite(error: sqlite3.Error, url: str) -> LastGoodError:
-    """The lastgood error for a sqlite3 error (the same ones the SQLAlchemy adapter gives)."""
+    """The lastgood error for a sqlite3 error."""
     text = _first_line(error)
     if isinstance(error, sqlite3.IntegrityError):
         return rules.refused_change(text)
@@ -253,7 +291,7 @@ def connect_postgres(dsn: str) -> Any:
 
 
 def translate_postgres(error: Exception, shown_url: str) -> LastGoodError:
-    """The lastgood error for a psycopg error (the same ones the SQLAlchemy adapter gives)."""
+    """The lastgood error for a psycopg error."""
     import psycopg
 
     state, text = str(getattr(error, "sqlstate", "") or ""), _first_line(error)
@@ -283,6 +321,7 @@ class DbTx:
         self.conn = conn
         self.url = url
         self.dialect = dialect
+        self.changed: set[str] = set()  # envs whose desired state this transaction moved
 
     @property
     def is_postgres(self) -> bool:

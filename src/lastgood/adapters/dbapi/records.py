@@ -1,5 +1,4 @@
-"""Operations, leases, archives, replica reports, API tokens and signing keys over DB-API
-(the twins of `adapters/sql/repo_operations.py`, `repo_records.py` and `repo_access.py`)."""
+"""Operations, leases, archives, replica reports, API tokens and signing keys over DB-API."""
 
 from __future__ import annotations
 

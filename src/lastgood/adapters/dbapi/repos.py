@@ -1,10 +1,9 @@
 """Models, versions, environments, deployments and the audit log over DB-API.
 
-Each repository says what its SQLAlchemy twin (`adapters/sql/repo_*.py`) says, in plain SQL over
-the same tables (SQLite's spelling; `connection.Dialect` rewrites it for PostgreSQL); rows are
-built and read by `adapters/registry_rows.py`, as there. SQLite serialises writers with BEGIN
-IMMEDIATE and PostgreSQL locks the rows a use case updates, so a read followed by a write in one
-unit of work is never raced.
+Plain SQL over the tables of `adapters/schema` (SQLite's spelling; `connection.Dialect`
+rewrites it for PostgreSQL); rows are built and read by `adapters/registry_rows.py`. SQLite
+serialises writers with BEGIN IMMEDIATE and PostgreSQL locks the rows a use case updates, so a
+read followed by a write in one unit of work is never raced.
 """
 
 from __future__ import annotations
@@ -203,11 +202,14 @@ class DbDeployments:
         return 0 if found is None else int(found)
 
     def _desired_changed(self, env: str) -> None:
-        """Bump the env's generation; on PostgreSQL also wake the replicas (sent at commit)."""
+        """Bump the env's generation and wake the replicas: on PostgreSQL a NOTIFY delivered at
+        commit with the pointer; on SQLite the unit of work announces it after its commit."""
         self._tx.execute("INSERT INTO generations (env, value) VALUES (?, 1) ON CONFLICT (env) "
                          "DO UPDATE SET value = generations.value + 1", (env,))
-        if self._tx.is_postgres:  # delivered at commit, with the pointer
+        if self._tx.is_postgres:
             self._tx.execute("SELECT pg_notify(?, ?)", (rules.NOTIFY_CHANNEL, env))
+        else:
+            self._tx.changed.add(env)
 
 
 class DbEvents:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self
 
-from lastgood.adapters.dbapi.connection import POSTGRES, SQLITE, DbTx, Dialect, masked, translated
+from lastgood.adapters.dbapi.connection import (
+    POSTGRES,
+    SQLITE,
+    DbTx,
+    Dialect,
+    SqliteTarget,
+    masked,
+    translated,
+)
 from lastgood.adapters.dbapi.history import DbHistory
 from lastgood.adapters.dbapi.records import (
     DbArchives,
@@ -24,26 +34,37 @@ from lastgood.adapters.dbapi.repos import (
     DbModels,
     DbVersions,
 )
+from lastgood.ports import ChangeAnnouncer
 
 HEAD_QUERY = "SELECT version_num FROM alembic_version"
+log = logging.getLogger(__name__)
 _IDLE_MAX = 8
 
 
 class DbRegistry:
     """A registry database; calling it opens a new unit of work.
 
-    The schema is the SQLAlchemy adapter's (its migrations create and upgrade it): `revision()`
-    says which one the database holds, and the composition root migrates before using this one.
-    Connections are kept for reuse (a few idle at most), each used by one unit of work at a
-    time; a PostgreSQL connection is pinged before reuse, and a broken one is dropped.
+    The schema is `lastgood.adapters.schema`'s (its migrations create and upgrade it):
+    `revision()` says which one the database holds, and the composition root migrates before
+    using this one. Connections are kept for reuse (a few idle at most), each used by one unit
+    of work at a time; a PostgreSQL connection is pinged before reuse, and a broken one is
+    dropped. A database in memory lives in one connection: every unit of work shares it, one
+    thread at a time (a unit of work opened inside another in the same thread joins it).
     """
 
-    def __init__(self, url: str, connect: Callable[[], Any], dialect: Dialect) -> None:
+    def __init__(self, url: str, connect: Callable[[], Any], dialect: Dialect, *,
+                 in_memory: bool = False, announcer: ChangeAnnouncer | None = None) -> None:
         self.url = url
         self.dialect = dialect
+        self.in_memory = in_memory
+        self.announcer = announcer
+        """Told the environments a SQLite commit moved (PostgreSQL notifies by itself)."""
         self._connect = connect
         self._idle: list[Any] = []
         self._lock = threading.Lock()
+        self._only: Any = None  # the connection of a database in memory
+        self._turn = threading.RLock()
+        self._depth = 0
 
     def __call__(self) -> DbUnitOfWork:
         return DbUnitOfWork(self)
@@ -62,7 +83,18 @@ class DbRegistry:
             self.give_back(conn)
         return str(found[0][0]) if len(found) == 1 else None
 
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        """A connection of this registry, outside any unit of work (to migrate it)."""
+        conn = self.take()
+        try:
+            yield conn
+        finally:
+            self.give_back(conn)
+
     def take(self) -> Any:
+        if self.in_memory:
+            return self._take_only()
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
@@ -83,7 +115,22 @@ class DbRegistry:
             return False
         return True
 
+    def _take_only(self) -> Any:
+        self._turn.acquire()
+        try:
+            if self._only is None:
+                with translated(self.url, self.dialect):
+                    self._only = self._connect()
+        except BaseException:
+            self._turn.release()
+            raise
+        self._depth += 1
+        return self._only
+
     def give_back(self, conn: Any) -> None:
+        if self.in_memory:
+            self._give_back_only(conn)
+            return
         with translated(self.url, self.dialect):
             if self.dialect.is_postgres:
                 if conn.broken or conn.closed:
@@ -97,18 +144,31 @@ class DbRegistry:
                 return
         conn.close()
 
+    def _give_back_only(self, conn: Any) -> None:
+        try:
+            self._depth -= 1
+            if self._depth == 0 and conn.in_transaction:  # the outermost unit of work ends
+                with translated(self.url, self.dialect):
+                    conn.execute("ROLLBACK")
+        finally:
+            self._turn.release()
+
     def dispose(self) -> None:
-        """Close every idle connection (at shutdown, or in a child after fork)."""
+        """Close every idle connection (at shutdown, or in a child after fork); a database
+        in memory is gone with its connection."""
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
+            only, self._only = self._only, None
+        for conn in [*idle, *([only] if only is not None else [])]:
             conn.close()
 
 
-def sqlite_registry(url: str, path: str) -> DbRegistry:
+def sqlite_registry(url: str, target: SqliteTarget, *,
+                    announcer: ChangeAnnouncer | None = None) -> DbRegistry:
     from lastgood.adapters.dbapi.connection import connect_sqlite
 
-    return DbRegistry(url, lambda: connect_sqlite(path), SQLITE)
+    return DbRegistry(url, lambda: connect_sqlite(target), SQLITE, in_memory=target.in_memory,
+                      announcer=announcer)
 
 
 def postgres_registry(url: str, dsn: str) -> DbRegistry:
@@ -176,3 +236,16 @@ class DbUnitOfWork:
                 tx.conn.commit()
             elif tx.conn.in_transaction:
                 tx.conn.execute("COMMIT")
+        self._announce(tx)
+
+    def _announce(self, tx: DbTx) -> None:
+        """Wake the replicas of the environments the commit moved (a SQLite registry's way;
+        PostgreSQL's NOTIFY went with the commit). Best effort: the commit stands."""
+        envs, announcer = sorted(tx.changed), self._registry.announcer
+        tx.changed.clear()
+        if not envs or announcer is None:
+            return
+        try:
+            announcer.announce(envs)
+        except Exception:  # replicas still poll: a lost announcement costs only latency
+            log.exception("announcing the change of %s failed", ", ".join(envs))

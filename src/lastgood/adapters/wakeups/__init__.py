@@ -1,12 +1,13 @@
-"""Wake-ups for replicas of a registry that cannot notify by itself (SQLite).
+"""Change signals: what wakes a serving replica when its environment's desired state moved.
 
-`datagram`: the committing process sends one datagram to every replica of the environment it
-changed, over unix sockets in a folder beside the database; `announcing`: the unit-of-work
-decorator that announces after each commit that moved a desired state; `combined`: a replica's
-signal made of several (the datagram socket, and the poll that covers a lost datagram).
+`change_signals`: the replica's side, chosen by the registry's URL (PostgreSQL LISTEN/NOTIFY, else a
+generation poll, for a SQLite file stat-gated and woken by datagrams); `datagram`: for SQLite,
+the committing process sends one datagram to every replica of the environment it changed, over
+unix sockets in a folder beside the database (the DB-API adapter announces after its commit);
+`combined`: a replica's signal made of several (the datagram socket, and the poll that covers a
+lost datagram).
 """
 
-from lastgood.adapters.wakeups.announcing import AnnouncingRegistry, AnnouncingUnitOfWork
 from lastgood.adapters.wakeups.datagram import (
     MAX_SOCKET_PATH,
     DatagramAnnouncer,
@@ -17,9 +18,8 @@ from lastgood.adapters.wakeups.datagram import (
     wakeup_folder,
 )
 
-__all__ = ["MAX_SOCKET_PATH", "AnnouncingRegistry", "AnnouncingUnitOfWork", "AnySignal",
-           "DatagramAnnouncer", "DatagramSignal", "announcer_for_url", "env_folder",
-           "sqlite_file", "wakeup_folder"]
+__all__ = ["MAX_SOCKET_PATH", "AnySignal", "DatagramAnnouncer", "DatagramSignal",
+           "announcer_for_url", "env_folder", "sqlite_file", "wakeup_folder"]
 
 
 def __getattr__(name: str) -> object:

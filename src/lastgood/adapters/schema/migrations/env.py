@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from lastgood.adapters.sql.session import make_engine
+from lastgood.adapters.schema.migrate import engine_for
 
 
 def run(connection: Connection) -> None:
@@ -26,7 +26,7 @@ def main() -> None:
     url = context.get_x_argument(as_dictionary=True).get("url", "")
     if not url:
         raise SystemExit("pass the database with -x url=sqlite:///PATH")
-    engine = make_engine(url)
+    engine = engine_for(url)
     try:
         with engine.begin() as conn:
             run(conn)

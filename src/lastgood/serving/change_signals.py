@@ -1,7 +1,8 @@
 """The change signal fired by code: tests, and a single process that writes its own registry.
 
-The registry's own signals (LISTEN/NOTIFY, the poll) are adapters (`lastgood.adapters.sql.
-signals`), injected by the composition root; serving only knows the `ChangeSignal` port.
+The registry's own change signals (LISTEN/NOTIFY, the poll) are adapters
+(`lastgood.adapters.wakeups.change_signals`), injected by the composition root; serving only
+knows the `ChangeSignal` port.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from lastgood.adapters.sql.types import Json, UtcDateTime
+from lastgood.adapters.schema.types import Json, UtcDateTime
 
 NAME = 128  # model and env names (NAME_PATTERN), ids
 SHORT = 64  # digests, tags

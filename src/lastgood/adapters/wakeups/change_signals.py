@@ -1,13 +1,13 @@
 """The registry's change signals (the `ChangeSignal` port): PostgreSQL LISTEN/NOTIFY on the
 channel the deployment repository notifies, and for anything else a generation poll (for a
 SQLite file, gated by a stat of the file: a stat instead of a query). A SQLite file's replicas
-also wake on the datagram its committers send (`lastgood.adapters.wakeups`), the poll being
+also wake on the datagram its committers send (`datagram`), the poll being
 the fallback when one is lost.
 
-`signal_for_url(db_url)` picks one from the registry's URL, and
-`lastgood.adapters.wakeups.announcer_for_url(db_url)` the committing side; the composition root
-hands the first to the serving replicas, which never see a database URL, and wraps the registry
-of every committing process with the second.
+`signal_for_url(db_url)` picks one from the registry's URL, and `announcer_for_url(db_url)`
+the committing side; the composition root hands the first to the serving replicas, which never
+see a database URL, and gives the second to the registry of every committing process (the
+DB-API adapter announces right after each commit that moved a desired state).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import time
 from collections.abc import Callable, Hashable
 from functools import partial
 
-from lastgood.adapters.sql.session import NOTIFY_CHANNEL
-from lastgood.adapters.wakeups import DatagramSignal, sqlite_file, wakeup_folder
+from lastgood.adapters.registry_rules import NOTIFY_CHANNEL
 from lastgood.adapters.wakeups.combined import AnySignal, woken
+from lastgood.adapters.wakeups.datagram import DatagramSignal, sqlite_file, wakeup_folder
 from lastgood.ports import ChangeSignal, UnitOfWorkFactory
 
 __all__ = ["PollingSignal", "PostgresListenSignal", "SignalBuilder", "file_fingerprint",
