@@ -9,7 +9,13 @@ from datetime import timedelta
 
 import pytest
 
-from lastgood.domain.deployments import Liveness, ReplicaReport, live_replicas, liveness
+from lastgood.domain.deployments import (
+    Liveness,
+    ReplicaReport,
+    ReplicaState,
+    live_replicas,
+    liveness,
+)
 from lastgood.domain.errors import NoEligibleTarget
 from lastgood.domain.operations import Phase
 from lastgood.services.integrity import StoredIntegrity
@@ -27,13 +33,13 @@ def at(seconds: float) -> ReplicaReport:
 
 
 @pytest.mark.parametrize(("silent_s", "state", "expected"), [
-    (0, "serving", Liveness.LIVE),
-    (15, "serving", Liveness.LIVE),  # the window is inclusive
-    (15.5, "serving", Liveness.STALE),
-    (400, "loading", Liveness.STALE),
-    (1, "stopped", Liveness.GONE),
+    (0, ReplicaState.SERVING, Liveness.LIVE),
+    (15, ReplicaState.SERVING, Liveness.LIVE),  # the window is inclusive
+    (15.5, ReplicaState.SERVING, Liveness.STALE),
+    (400, ReplicaState.LOADING, Liveness.STALE),
+    (1, ReplicaState.STOPPED, Liveness.GONE),
 ])
-def test_one_definition_of_a_live_replica(silent_s: float, state: str,
+def test_one_definition_of_a_live_replica(silent_s: float, state: ReplicaState,
                                           expected: Liveness) -> None:
     found = replace(at(silent_s), state=state)
     assert liveness(found, now=EPOCH) is expected
@@ -68,7 +74,7 @@ def test_a_rollback_names_the_replica_it_lost_during_the_confirmation() -> None:
     report(s, "replica-a", 3)
     report(s, "replica-b", 3)
     op = to_switching(s)
-    assert s.step(op).phase is Phase.SWITCHING  # the pointer moved
+    assert s.step(op).phase is Phase.CONFIRMING  # the pointer moved
     s.new_events()
     beating.append("replica-a")  # a follows and keeps reporting; b was killed
     report(s, "replica-a", 2)

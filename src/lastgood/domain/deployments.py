@@ -155,7 +155,7 @@ class Liveness(StrEnum):
 def liveness(report: ReplicaReport, *, now: datetime,
              stale_s: float = STALE_AFTER_S) -> Liveness:
     """The one definition of a live replica (see `Liveness`)."""
-    if report.state is ReplicaState.STOPPED:
+    if report.state == ReplicaState.STOPPED:
         return Liveness.GONE
     if (now - report.seen_at).total_seconds() > stale_s:
         return Liveness.STALE
