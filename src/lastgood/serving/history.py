@@ -11,7 +11,6 @@ covering the longer interval (its point lands in the bucket of the interval's mi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -126,9 +125,9 @@ class HistoryRecorder:
         self._marks.update(pending.marks)
         self._last_write_s = now.timestamp()
 
-    def compaction_due(self) -> bool:
-        """Whether this replica should run a compaction pass now (and note that it did)."""
-        tick = time.monotonic()
+    def compaction_due(self, tick: float) -> bool:
+        """Whether this replica should run a compaction pass at `tick` (the Clock's monotonic
+        seconds), and note that it did."""
         if tick - self._last_compact < self.options.compact_every_s:
             return False
         self._last_compact = tick

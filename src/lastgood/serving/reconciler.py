@@ -244,7 +244,7 @@ class Reconciler:
         served = [(model, stats) for model in sorted(self.state.tables)
                   for stats in self.state.recorder.versions(model)]
         pending = self.history.collect(served, now=now)  # read on the loop that counts
-        compact = self.history.compaction_due()
+        compact = self.history.compaction_due(self._clock.monotonic())
         try:
             await asyncio.to_thread(self._write_history, pending, compact, now)
         except Exception as exc:  # the history must never get in the way of serving (rule 8)
