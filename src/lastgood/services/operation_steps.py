@@ -99,8 +99,10 @@ class PhaseSteps:
                                        error=f"{PLAN_CHANGED}: {'; '.join(changed)}",
                                        evidence={"plan": confirmed["plan"],
                                                  "changes": list(changed)})
+        # The plan's candidates, each with the checks it showed (replay's among them), go into
+        # the audit event as an unconfirmed rollback's do.
         return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
-                                   target_version=planned.target,
+                                   candidates=op.candidates, target_version=planned.target,
                                    evidence={"target": planned.target, "plan": confirmed["plan"],
                                              "checks": "run once, when the plan was shown"})
 
