@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,9 +94,4 @@ def log_model(url: str, name: str, *, seed: int, metric: float) -> tuple[str, st
 
 
 def wait_until(predicate: Any, timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for(predicate, timeout_s=timeout_s, poll_s=0.2)
