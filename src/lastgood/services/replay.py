@@ -13,32 +13,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from lastgood.domain.deployments import ReplicaReport
+from lastgood.domain.deployments import STALE_AFTER_S, ReplicaReport, live_replicas
 from lastgood.domain.replay import (
     ReplayJudgement,
     ReplayLimits,
-    ReplayProof,
     judge_replay,
     proofs_from_json,
 )
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, UnitOfWorkFactory
-from lastgood.services.readiness import GONE_STATES
 
 __all__ = ["RegistryReplay", "replay_judgement"]
 
 
-def _live_proofs(reports: Sequence[ReplicaReport]
-                 ) -> list[tuple[str, Sequence[ReplayProof] | None]]:
-    return [(r.replica_id, proofs_from_json(r.evidence)) for r in reports
-            if r.state not in GONE_STATES and r.detail != "undeployed"]
-
-
 def replay_judgement(reports: Sequence[ReplicaReport], target: Version, *, now: datetime,
                      stale_s: float, limits: ReplayLimits) -> ReplayJudgement:
-    """Judge `target` by the replay proofs of the replicas in `reports` seen within `stale_s`."""
-    fresh = [r for r in reports if (now - r.seen_at).total_seconds() <= stale_s]
-    return judge_replay(version=target.number, replicas=_live_proofs(fresh), limits=limits)
+    """Judge `target` by the replay proofs of the live replicas in `reports` (the one
+    definition of a live replica: `domain.deployments.live_replicas`)."""
+    live = [(r.replica_id, proofs_from_json(r.evidence))
+            for r in live_replicas(reports, now=now, stale_s=stale_s)
+            if r.detail != "undeployed"]
+    return judge_replay(version=target.number, replicas=live, limits=limits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +43,7 @@ class RegistryReplay:
     uow: UnitOfWorkFactory
     clock: Clock
     limits: ReplayLimits = field(default_factory=ReplayLimits)
-    stale_s: float = 15.0
+    stale_s: float = STALE_AFTER_S
 
     def judge(self, target: Version, env: str) -> ReplayJudgement:
         with self.uow() as uow:
