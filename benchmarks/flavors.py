@@ -321,10 +321,21 @@ def note(text: str) -> None:
 
 
 def same(a: Any, b: Any) -> bool:
+    """Equal within 1e-5 relative, element by element (an OIP tensor's data comes flat)."""
+    a, b = flat(a), flat(b)
+    if len(a) != len(b):
+        return False
     try:
-        return abs(float(a) - float(b)) <= 1e-5 * max(1.0, abs(float(b)))
+        return all(abs(float(x) - float(y)) <= 1e-5 * max(1.0, abs(float(y)))
+                   for x, y in zip(a, b, strict=True))
     except (TypeError, ValueError):
-        return bool(a == b)
+        return a == b
+
+
+def flat(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [v for item in value for v in flat(item)]
+    return [value]
 
 
 # -- the table -------------------------------------------------------------------------------
