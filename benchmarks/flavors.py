@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -130,7 +131,10 @@ def first_prediction(body: Any) -> Any:
     """The first prediction of any server's answer (MLflow's ONNX answer: first output; an OIP
     answer: its first output tensor)."""
     if isinstance(body, dict) and isinstance(body.get("outputs"), list) and body["outputs"]:
-        body = {"predictions": body["outputs"][0].get("data")}
+        tensor = body["outputs"][0]
+        width = math.prod(tensor.get("shape", [1])[1:])  # the first row of a flat tensor
+        row = list(tensor.get("data") or [])[:width]
+        return row if width > 1 else (row[0] if row else None)
     found = body.get("predictions") if isinstance(body, dict) else body
     if isinstance(found, dict):
         found = next(iter(found.values()))
