@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -130,7 +131,10 @@ def first_prediction(body: Any) -> Any:
     """The first prediction of any server's answer (MLflow's ONNX answer: first output; an OIP
     answer: its first output tensor)."""
     if isinstance(body, dict) and isinstance(body.get("outputs"), list) and body["outputs"]:
-        body = {"predictions": body["outputs"][0].get("data")}
+        tensor = body["outputs"][0]
+        width = math.prod(tensor.get("shape", [1])[1:])  # the first row of a flat tensor
+        row = list(tensor.get("data") or [])[:width]
+        return row if width > 1 else (row[0] if row else None)
     found = body.get("predictions") if isinstance(body, dict) else body
     if isinstance(found, dict):
         found = next(iter(found.values()))
@@ -321,10 +325,21 @@ def note(text: str) -> None:
 
 
 def same(a: Any, b: Any) -> bool:
+    """Equal within 1e-5 relative, element by element (an OIP tensor's data comes flat)."""
+    a, b = flat(a), flat(b)
+    if len(a) != len(b):
+        return False
     try:
-        return abs(float(a) - float(b)) <= 1e-5 * max(1.0, abs(float(b)))
+        return all(abs(float(x) - float(y)) <= 1e-5 * max(1.0, abs(float(y)))
+                   for x, y in zip(a, b, strict=True))
     except (TypeError, ValueError):
-        return bool(a == b)
+        return a == b
+
+
+def flat(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return [v for item in value for v in flat(item)]
+    return [value]
 
 
 # -- the table -------------------------------------------------------------------------------

@@ -16,8 +16,10 @@ Query: a week of history of every model as the default retention keeps it (10 mi
 the week, 1 min points for the last day, 10 s points of each replica for the last hour), then
 `HistoryService.view` of one model for the last hour / day / week, p50 and p95.
 
-Targets: a replica's write p95 <= 20 ms; the dashboard's history reading p95 <= 50 ms for a week
-on both databases.
+Targets: one writer sustains at least 10x the rows/s the fleet writes (headroom for a registry
+that also serves operations); the dashboard's history reading p95 <= 50 ms for a week on both
+databases. On a shared machine the wall times include waiting for a CPU: the `cpu` figures say
+what one reading costs this process.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from lastgood.testing import FixedClock, make_new_version
 
 ENV = "production"
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-WRITE_TARGET_MS, READ_TARGET_MS = 20.0, 50.0
+HEADROOM, READ_TARGET_MS = 10.0, 50.0
 
 
 def summary(rng: random.Random, requests: int) -> Summary:
@@ -219,12 +221,12 @@ def main() -> None:
         f"replica writes ({args.models} points per transaction, {args.writes} writes)",
         ["database", "write p50 ms", "write p95 ms", "rows/s one writer", "needed rows/s",
          "bytes/row", "MB written/day", "steady rows", "steady MB", "compact 1 h (ms)",
-         f"target p95 <= {WRITE_TARGET_MS:g} ms"],
+         f"target >= {HEADROOM:g}x needed"],
         [(k, f"{w['p50']:.2f}", f"{w['p95']:.2f}", f"{w['rows_s']:.0f}", f"{w['rate']:g}",
           f"{w['per_row']:.0f}", f"{w['rate'] * 86_400 * w['per_row'] / 1e6:.1f}", steady,
           f"{steady * w['per_row'] / 1e6:.1f}",
           f"{w['compact_ms']:.0f} ({w['compacted']} rows)",
-          "ok" if w["p95"] <= WRITE_TARGET_MS else "MISSED")
+          "ok" if w["rows_s"] >= HEADROOM * w["rate"] else "MISSED")
          for k, w in writes.items()])
     print_table(
         f"dashboard history reading of one model (a week of {args.models} models stored)",

@@ -482,7 +482,7 @@ def _frame_model_class() -> type:
 
         def predict(self, context: Any, model_input: pd.DataFrame,
                     params: Any = None) -> pd.DataFrame:
-            score = model_input["amount"] * 0.1 + model_input["visits"]
+            score = model_input["amount"] * 0.1 * self.cut + model_input["visits"]
             band = np.where(score > self.cut, "high", "low")
             return pd.DataFrame({"score": score.astype("float64"),
                                  "band": pd.Series(band, dtype=object)})
@@ -588,17 +588,17 @@ def build_statsmodels(root: Path) -> ZooModel:
 
 
 def build_catboost(root: Path) -> ZooModel:
-    """A CatBoostClassifier saved by mlflow.catboost (its own .cb format), served through
+    """A CatBoostRegressor saved by mlflow.catboost (its own .cb format), served through
     pyfunc with catboost installed."""
     import catboost
     import mlflow.catboost
 
-    frame, target = iris_frame()
+    frame, target = diabetes_frame()
     versions = Versions(root, "catboost")
     for v in (1, 2):
-        model = catboost.CatBoostClassifier(iterations=(3, 30)[v - 1], depth=(2, 4)[v - 1],
-                                            random_seed=v, verbose=False, thread_count=1,
-                                            allow_writing_files=False)
+        model = catboost.CatBoostRegressor(iterations=(3, 30)[v - 1], depth=(2, 4)[v - 1],
+                                           random_seed=v, verbose=False, thread_count=1,
+                                           allow_writing_files=False)
         model.fit(frame, target)
         versions.save(mlflow.catboost.save_model, model,
                       signature=signature(frame, model.predict(frame)),

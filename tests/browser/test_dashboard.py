@@ -94,6 +94,11 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
     assert text(visit, "live-verified") == "not verified"
     page.locator("[data-testid=replica-actual]", has_text="v3").wait_for()
     page.get_by_test_id("metrics-note").filter(has_text="v2's record").wait_for()
+    # the way back on today's traffic: the replica's replay of its requests on the v2 standby
+    # (or, before its first replay, a plain "no replay data yet", never a pass)
+    replay = text(visit, "replay")
+    assert replay.startswith(("answers today's traffic v2 answered all ",
+                              "no replay data yet no replay data yet:")), replay
     page.locator("[data-testid=chart-accuracy] [data-testid=run-accuracy]").first.wait_for()
     assert page.locator("[data-testid=timeline-deployment][data-version='3']"
                         "[data-verified='no'][data-end='live']").count() == 1

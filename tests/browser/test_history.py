@@ -150,17 +150,25 @@ def test_history_written_while_no_page_was_open_is_drawn_and_survives_a_restart(
     assert story.shown_v2 >= 2
 
 
-def test_the_rollback_button_is_off_when_no_version_is_eligible(story: Story,
-                                                                browser: Any) -> None:
-    """After the rollback v3 is quarantined; with v1 and v2 retired-or-live nothing is left."""
+def test_a_quarantined_live_version_says_so_and_no_target_turns_roll_back_off(
+        story: Story, browser: Any) -> None:
+    """After the rollback v3 is quarantined; v1 retired and the live v2 quarantined too: the
+    card says quarantined (not only "not verified") and the red button is off."""
     from lastgood.bootstrap import open_services
+    from lastgood.domain.versions import VersionStatus
 
     services = open_services(story.settings)
     services.registry.retire(MODEL, 1, reason="superseded long ago", actor="oncall")
+    with services.ports.uow() as uow:
+        uow.versions.set_status(MODEL, 2, VersionStatus.QUARANTINED)
+        uow.commit()
     with running(fresh_control_plane(story)) as base:
         context, page, errors = open_page(browser, base, story.token)
         page.get_by_test_id("rollback-note").filter(
             has_text="no verified version to roll back to").wait_for()
         assert page.get_by_test_id("rollback-button").is_disabled()
+        assert page.get_by_test_id("live-quarantined").inner_text() == "quarantined"
+        assert "no rollback will pick it" in page.get_by_test_id(
+            "live-quarantine-note").inner_text()
         context.close()
         assert errors == []

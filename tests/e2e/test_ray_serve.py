@@ -262,3 +262,51 @@ def test_a_ray_address_that_does_not_answer_names_it(tmp_path: Path,
     port = free_port()
     result = cli("serve", *ENV, "--engine", "ray", "--ray-address", f"127.0.0.1:{port}")
     assert_clean_error(result, 1, f"--ray-address 127.0.0.1:{port}", "does not answer")
+
+
+def test_ray_autoscaling_adds_replicas_on_the_registrys_current_version(
+        tmp_path: Path, models: list[Path]) -> None:
+    """`--replicas 1-2`: under load Ray adds a replica; it comes up warm on the version the
+    registry says now (v2 after a rollback), not the one the application started on (v3).
+    (Two, not three: each Ray Serve replica reserves a CPU by default, and this machine has two.)"""
+    cli = Cli(home=tmp_path / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off",
+                                                  "RAY_USAGE_STATS_ENABLED": "0"})
+    with Lastgood(home=cli.home, actor="setup") as lg:
+        fill_history(lg, models, verify_second=True)
+    port = free_port()
+    process = cli.start("serve", *ENV, "--engine", "ray", "--replicas", "1-2",
+                        "--port", str(port))
+    served = RayServed(f"http://127.0.0.1:{port}", port, cli, process)
+    loads = [Load(served.url) for _ in range(16)]
+    threads = [threading.Thread(target=load.run, daemon=True) for load in loads]
+    try:
+        assert wait_for(lambda: served.all_on(3, count=1), timeout_s=240, poll_s=0.5), \
+            served.ray_replicas()
+        done = cli("rollback", "iris", *ENV, "--reason", "before scaling", "--yes")
+        assert done.code == 0, done.err
+        assert wait_for(lambda: served.all_on(2, count=1), timeout_s=30)
+        for thread in threads:
+            thread.start()
+        assert wait_for(lambda: served.all_on(2, count=2), timeout_s=240, poll_s=0.5), \
+            served.ray_replicas()
+    finally:
+        for load in loads:
+            load.stop.set()
+        for thread in threads:
+            thread.join(30)
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+    assert [f for load in loads for f in load.failures] == []
+    assert sum(load.versions[2] for load in loads) > 0
+    assert sum(load.versions[3] for load in loads) == 0
+
+
+def test_a_replica_range_that_is_not_one_is_refused(tmp_path: Path) -> None:
+    cli = Cli(home=tmp_path / "home")
+    for bad in ("0", "3-1", "two", "1-2000"):
+        assert_clean_error(cli("serve", *ENV, "--engine", "ray", "--replicas", bad), 2,
+                           f"--replicas {bad!r}")

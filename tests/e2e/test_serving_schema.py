@@ -50,9 +50,9 @@ def test_the_native_doors_do_what_their_openapi_document_says(served: str,
                                                               tmp_path: Path) -> None:
     document = httpx.get(f"{served}/openapi.json", timeout=10).json()
     assert f"/v1/models/{MODEL}/predict" in document["paths"]
-    run = schemathesis_cli.run(f"{served}/openapi.json", workdir=tmp_path, max_examples=25)
+    run = schemathesis_cli.run(f"{served}/openapi.json", workdir=tmp_path, max_examples=15)
     assert run.exit_code == 0, run.summary
-    assert "Tested: 9" in run.output, run.summary
+    assert run.tested == (9, 9), run.summary
 
 
 def oip_document(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -106,4 +106,4 @@ def test_the_oip_doors_do_what_the_protocols_published_specification_says(
     run = schemathesis_cli.run(str(tmp_path / "oip.yaml"), workdir=tmp_path, base_url=served,
                                config=tmp_path / "schemathesis.toml", max_examples=25)
     assert run.exit_code == 0, run.summary
-    assert "Tested: 6" in run.output, run.summary
+    assert run.tested == (6, 6), run.summary

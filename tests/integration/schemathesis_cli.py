@@ -7,6 +7,7 @@ pytest integration runs only one, and it is how a user would check a server by h
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ class Run:
 
     exit_code: int
     output: str
+
+    @property
+    def tested(self) -> tuple[int, int]:
+        """(operations tested, operations selected), from the report's summary."""
+        selected = re.search(r"Selected: (\d+)/\d+", self.output)
+        tested = re.search(r"Tested: (\d+)", self.output)
+        return (int(tested.group(1)) if tested else 0,
+                int(selected.group(1)) if selected else -1)
 
     @property
     def summary(self) -> str:

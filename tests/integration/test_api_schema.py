@@ -65,20 +65,22 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
 
 def check(base: str, world: ApiWorld, workdir: Path, *, phases: str,
-          extra: tuple[str, ...] = ()) -> None:
+          extra: tuple[str, ...] = ()) -> schemathesis_cli.Run:
     (workdir / "schemathesis.toml").write_text(CONFIG)
     run = schemathesis_cli.run(
         f"{base}/openapi.json", workdir=workdir, config=workdir / "schemathesis.toml",
-        headers={"Authorization": f"Bearer {world.tokens['admin']}"}, max_examples=15,
+        headers={"Authorization": f"Bearer {world.tokens['admin']}"}, max_examples=8,
         phases=phases, extra=("--exclude-path", "/api/v1/stream", *extra))
     assert run.exit_code == 0, run.summary
-    assert "No issues found" in run.output or " passed" in run.output, run.summary
+    return run
 
 
 def test_every_operation_does_what_the_openapi_document_says(
         control_plane: tuple[str, ApiWorld], tmp_path: Path) -> None:
     base, world = control_plane
-    check(base, world, tmp_path, phases="examples,coverage,fuzzing")
+    run = check(base, world, tmp_path, phases="examples,coverage,fuzzing")
+    tested, selected = run.tested
+    assert tested == selected > 25, run.summary
 
 
 def test_sequences_of_operations_do_what_the_openapi_document_says(
@@ -87,5 +89,6 @@ def test_sequences_of_operations_do_what_the_openapi_document_says(
     deployed, retired). Revoking a token is left out of it: the run would find and revoke its
     own, and every request after would be a 401; the other phases test that operation."""
     base, world = control_plane
-    check(base, world, tmp_path, phases="stateful",
-          extra=("--exclude-path", "/api/v1/tokens/{token_id}"))
+    run = check(base, world, tmp_path, phases="stateful",
+                extra=("--exclude-path", "/api/v1/tokens/{token_id}"))
+    assert run.tested[0] >= 5, run.summary  # the operations some link leads to or from

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,8 @@ from lastgood.testing import EPOCH
 from tests.unit.test_serving_gateway import CLOCK, serving, warm
 from tests.unit.test_serving_support import MODEL, POISON, RECORD, FakePredictor, SyncClient
 from tests.unit.test_watch_sources import entry
+from tests.unit.watch_fakes import ENV as W_ENV
+from tests.unit.watch_fakes import WatchWorld, traffic
 
 BAD = {**RECORD, "n": POISON}  # every fake version raises on it: the input's error
 
@@ -213,3 +216,27 @@ def test_the_watch_says_when_the_inputs_errors_hold_a_rollback_back() -> None:
                          EPOCH, now)
     assert held_back(policy, baseline, genuine, none, [], now=now, stated=None,
                      history=history, live_version=2) is None
+
+
+def test_the_watch_writes_once_that_input_held_a_rollback_back_then_rolls_back() -> None:
+    w = WatchWorld()
+    for tag in ("v1", "v2"):
+        w.world.add_version(tag=tag)
+    w.verified_with_baseline(1)
+    w.world.deploy(2, verify=False)
+    w.clock.advance(30)
+    # 60 of 300 failed, v1 failed on all 60: the input's (the source took them out already)
+    w.source.data[2] = replace(traffic(240, 0), reproduced=RateCounts(60, 60))
+    seen = w.watch.tick(W_ENV)
+    assert seen[0].decision.kind is not DecisionKind.ROLLBACK
+    assert "rollback held back: 60 of 60 failing requests fail on v1 too: caused by input" \
+        in seen[0].assessment.reason
+    w.clock.advance(1)
+    w.watch.tick(W_ENV)
+    [held] = w.events("watch.held_back")  # written once, not at every look
+    assert "caused by input" in str(held["reason"])
+    assert held["evidence"]["cause"] == "input"  # type: ignore[index]
+    assert w.live()[0] == 2
+    w.source.data[2] = replace(traffic(300, 60), reproduced=RateCounts(0, 60))  # v1 answered
+    w.clock.advance(1)
+    assert w.watch.tick(W_ENV)[0].action.startswith("rolled back to v1")

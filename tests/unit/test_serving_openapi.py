@@ -84,3 +84,24 @@ def test_the_document_is_served_and_names_the_token_when_one_is_required() -> No
     assert guarded["components"]["securitySchemes"]["prediction_token"]["scheme"] == "bearer"
     assert all(p.startswith(GUARDED_PREFIXES) == ("security" in op)
                for p, item in guarded["paths"].items() for op in item.values())
+
+
+def test_feedback_refused_for_what_was_sent_before_is_a_409_not_a_bad_body() -> None:
+    """No document can say these: they depend on the earlier prediction and on the names a
+    version already counts. The body itself is well formed, so it is not a 400 or a 422."""
+    record = {"x": 1.5, "n": 2, "tag": "a"}
+    with SyncClient(create_gateway(serving(warm(1)), clock=CLOCK)) as http:
+        url = f"/v1/models/{MODEL}/feedback"
+        two = http.post(f"/v1/models/{MODEL}/predict", json={"records": [record, record]})
+        refused = http.post(url, json={"request_id": two.headers["X-Request-Id"], "label": 1})
+        assert (refused.status_code, refused.json()["error"]["field"]) == (409, "label")
+        scored = http.post(url, json={"request_id": two.headers["X-Request-Id"],
+                                      "label": [1, 1]})
+        assert scored.json()["correct"] == [True, True]
+        for batch in range(3):
+            rid = http.post(f"/v1/models/{MODEL}/predict", json={"records": [record]}
+                            ).headers["X-Request-Id"]
+            told = http.post(url, json={"request_id": rid, "metrics": {
+                f"m{batch}_{i}": 1.0 for i in range(16)}})
+            assert told.status_code == (200 if batch < 2 else 409), told.text
+        assert told.json()["error"]["field"] == "metrics"

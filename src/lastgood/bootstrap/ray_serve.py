@@ -35,9 +35,21 @@ class RayRequest:
     env: str
     host: str
     port: int
-    replicas: int
+    replicas: int  # with min_replicas below it: the most Ray's autoscaling may run
     options: ServingOptions
     address: str | None = None  # None: start a local Ray instance for this command
+    min_replicas: int | None = None  # set and below `replicas`: Ray autoscales between them
+
+    def scaling(self) -> dict[str, Any]:
+        """The deployment's replica options for Ray Serve: a count, or an autoscaling range."""
+        if self.min_replicas is None or self.min_replicas >= self.replicas:
+            return {"num_replicas": self.replicas}
+        # a replica added under load is warm before Ray routes to it, so scaling up early
+        # costs nothing in failed requests
+        return {"autoscaling_config": {"min_replicas": self.min_replicas,
+                                       "max_replicas": self.replicas,
+                                       "target_ongoing_requests": 2,
+                                       "upscale_delay_s": 3, "downscale_delay_s": 60}}
 
 
 def import_ray() -> Any:
@@ -109,7 +121,7 @@ def serve_ray(settings: Settings, request: RayRequest, *,
     try:
         _check_cluster(ray, settings)
         serve.start(http_options={"host": request.host, "port": request.port})
-        app = REPLICA.options(num_replicas=request.replicas).bind(
+        app = REPLICA.options(**request.scaling()).bind(
             RaySpec(env=request.env, settings=settings, options=request.options,
                     direct_host=None if request.address else _local_node_ip(request.host)))
         try:
@@ -120,8 +132,10 @@ def serve_ray(settings: Settings, request: RayRequest, *,
                                  fix="see `ray logs` or the replica's log; check "
                                      "LASTGOOD_DB_URL and LASTGOOD_STORE_URL from the nodes"
                                  ) from exc
+        count = (f"{request.min_replicas}-{request.replicas}" if "autoscaling_config"
+                 in request.scaling() else str(request.replicas))
         (announce or _to_stderr)(f"serving {request.env} through Ray Serve on "
-                 f"http://{request.host}:{request.port} with {request.replicas} replica(s)")
+                                 f"http://{request.host}:{request.port} with {count} replica(s)")
         _wait_for_stop()
     finally:
         _shutdown(ray, serve, name, owns_cluster=request.address is None)

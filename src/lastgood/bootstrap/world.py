@@ -45,6 +45,7 @@ class RootWorld:
 
             serve_ray(settings, RayRequest(env=request.env, host=request.host,
                                            port=request.port, replicas=request.workers,
+                                           min_replicas=request.min_replicas,
                                            options=request.options,
                                            address=request.ray_address))
             return

@@ -52,6 +52,7 @@ class ServeRequest:
     watch: WatchOptions | None = None
     engine: str = "process"  # process: lastgood's own workers; ray: a Ray Serve application
     ray_address: str | None = None  # with the ray engine: the cluster (None: a local one)
+    min_replicas: int = 1  # with the ray engine: below `workers`, Ray autoscales between them
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,8 +54,9 @@ from lastgood.serving.slots import StandbyLimits
 @click.option("--engine", type=click.Choice(["process", "ray"]), default="process",
               show_default=True, help="process: lastgood's own workers; ray: a Ray Serve "
                                       "application whose every replica is a lastgood replica.")
-@click.option("--replicas", type=click.IntRange(1, 1024), default=None,
-              help="With --engine ray: the number of Ray replicas (default 1).")
+@click.option("--replicas", default=None, metavar="N|MIN-MAX",
+              help="With --engine ray: the number of Ray replicas (default 1), or MIN-MAX "
+                   "for Ray's autoscaling between them.")
 @click.option("--ray-address", default=None,
               help="With --engine ray: the cluster (head's host:port, or auto); default: "
                    "a local Ray instance for this command.")
@@ -65,11 +66,12 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
                   sample_rate: float, default_model: str | None, with_watch: bool,
                   policy_file: Path | None, webhook: str | None,
                   readiness_interval: float | None, replay_reservoir: int,
-                  replay_window: float, engine: str, replicas: int | None,
+                  replay_window: float, engine: str, replicas: str | None,
                   ray_address: str | None) -> None:
     """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
     _check_engine(engine, workers=workers, replicas=replicas, ray_address=ray_address,
                   with_watch=with_watch)
+    scale = parse_replicas(replicas) if replicas is not None else (1, 1)
     cli = get(ctx)
     settings = cli.settings
     interval = _readiness_interval(readiness_interval, settings.readiness_interval_s)
@@ -99,7 +101,7 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
     watch = serve_watch_options(cli, env_name, workers=workers, policy_file=policy_file,
                                 webhook=webhook) if with_watch else None
     if engine == "ray":
-        workers = replicas or 1  # the engine says where it serves once its replicas are warm
+        workers = scale[1]  # the engine says where it serves once its replicas are warm
     else:
         cli.err.print(f"serving {env_name} on http://{host}:{port} with {workers} worker(s)")
     if reservoir.off:
@@ -109,10 +111,23 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
     # the world adds the registry, store, change signal, clock and LASTGOOD_SERVE_TOKEN's guard
     cli.world.serve(settings, local_services(cli), ServeRequest(
         env=env_name, host=host, port=port, workers=workers, options=options, watch=watch,
-        engine=engine, ray_address=ray_address))
+        engine=engine, ray_address=ray_address, min_replicas=scale[0]))
 
 
-def _check_engine(engine: str, *, workers: int, replicas: int | None, ray_address: str | None,
+def parse_replicas(text: str) -> tuple[int, int]:
+    """`N` or `MIN-MAX` (1..1024) as (min, max); one line naming the fix otherwise."""
+    low, sep, high = text.partition("-")
+    try:
+        least, most = int(low), int(high if sep else low)
+    except ValueError:
+        least = most = 0
+    if not 1 <= least <= most <= 1024:
+        raise InvalidInput(f"--replicas {text!r} is not N or MIN-MAX",
+                           fix="pass a count such as 4, or a range such as 1-8 (1 to 1024)")
+    return least, most
+
+
+def _check_engine(engine: str, *, workers: int, replicas: str | None, ray_address: str | None,
                   with_watch: bool) -> None:
     """Options of one engine given to the other are refused, naming the right one."""
     if engine != "ray":

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from lastgood.dashboard.metrics import LiveStats, MetricsSeries, baseline_of, tolerated_band
 from lastgood.domain.access import Action
 from lastgood.domain.errors import LastGoodError, TransientError
-from lastgood.domain.history import MAX_BUCKETS, parse_span
+from lastgood.domain.history import MAX_BUCKETS, SPAN_PATTERN, parse_span
 from lastgood.domain.history_view import judging_deployment, view_to_json
 from lastgood.services.access import AccessService
 from lastgood.services.container import Services
@@ -161,14 +161,16 @@ def _router(board: Dashboard) -> APIRouter:
     def metric_history(request: Request, name: str, env: Annotated[str, Query(min_length=1)],
                        credentials: Annotated[HTTPAuthorizationCredentials | None,
                                               Depends(bearer)],
-                       since: Annotated[str, Query(max_length=16,
-                                                   description="30m, 1h, 1d, 1w (<= 30d)")]
+                       since: Annotated[str, Query(max_length=16, pattern=SPAN_PATTERN,
+                                                   description="30m, 1h, 1d, 1w: held "
+                                                               "within 1m..30d")]
                        = "1h",
                        buckets: Annotated[int, Query(ge=10, le=MAX_BUCKETS)] = MAX_BUCKETS
                        ) -> JSONResponse:
         try:
             services = board.require_read(request, credentials, model=name, env=env)
-            span = parse_span(since)  # bounded: 1m..30d, so a URL cannot ask for a long scan
+            # held within 1m..30d, so a URL cannot ask for a long scan
+            span = parse_span(since, clamp=True)
             view = services.history.view(name, env=env, span=span, buckets=buckets)
         except LastGoodError as exc:
             if LastGoodError in request.app.exception_handlers:

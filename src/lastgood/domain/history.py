@@ -142,13 +142,20 @@ _SPAN = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d|w)\s*$")
 _UNITS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
-def parse_span(text: str) -> timedelta:
-    """`30m`, `1h`, `2d`, `1w` as a span between MIN_SPAN and MAX_SPAN; InvalidInput otherwise."""
+SPAN_PATTERN = r"^[0-9]{1,9}(s|m|min|h|d|w)$"
+"""A span as the HTTP API takes it (its OpenAPI pattern)."""
+
+
+def parse_span(text: str, *, clamp: bool = False) -> timedelta:
+    """`30m`, `1h`, `2d`, `1w` as a span between MIN_SPAN and MAX_SPAN; InvalidInput otherwise,
+    or with `clamp` the nearest span in that range (the HTTP API: a URL is bounded, not refused)."""
     found = _SPAN.match(text)
     if found is None:
         raise InvalidInput(f"cannot read the span {text!r}",
                            fix="give a number and a unit: 30m, 1h, 1d or 1w")
     span = timedelta(seconds=int(found.group(1)) * _UNITS[found.group(2)])
+    if clamp:
+        return min(max(span, MIN_SPAN), MAX_SPAN)
     if not MIN_SPAN <= span <= MAX_SPAN:
         raise InvalidInput(f"the span {text!r} is outside 1m..30d",
                            fix="history is kept for 30 days: ask for 1m to 30d")

@@ -20,7 +20,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge as PromGauge
 from prometheus_client import Histogram as PromHistogram
 
-from lastgood.domain.errors import SchemaMismatch
+from lastgood.domain.errors import PreconditionFailed
 from lastgood.domain.measurements import LATENCY_BOUNDS, Moments, quantile_ms
 from lastgood.serving.feedback import MAX_METRICS_PER_VERSION, Feedback
 from lastgood.serving.loading import outputs_match
@@ -313,9 +313,9 @@ class Recorder:
             return None
         stats = self.stats(model, remembered.version)
         correct = self._score(remembered, told.label) if told.labelled else []
-        if room := stats.custom_room(list(told.metrics)):
-            raise SchemaMismatch(room, fix="reuse the metric names already sent, or fewer names",
-                               details={"field": "metrics"})
+        if room := stats.custom_room(list(told.metrics)):  # well formed; the names sent before
+            raise PreconditionFailed(room, fix="reuse the metric names already sent, or fewer "
+                                               "names", details={"field": "metrics"})
         del self._recent[told.request_id]
         stats.feedback_total += len(correct)
         stats.feedback_correct += sum(correct)
@@ -332,9 +332,11 @@ class Recorder:
     def _score(remembered: Remembered, label: Any) -> list[bool]:
         """Whether each prediction matched its label (nothing counted yet)."""
         labels = label if isinstance(label, list) and len(remembered.predictions) > 1 else [label]
-        if len(labels) != len(remembered.predictions):
-            raise ValueError(f"the request had {len(remembered.predictions)} predictions; "
-                             f"send a list of {len(remembered.predictions)} labels")
+        if len(labels) != len(remembered.predictions):  # well formed; the request decides
+            count = len(remembered.predictions)
+            raise PreconditionFailed(f"label: the request had {count} predictions",
+                                     fix=f"send a list of {count} labels, one per record",
+                                     details={"field": "label"})
         return [outputs_match(p, t, 1e-9) for p, t in
                 zip(remembered.predictions, labels, strict=True)]
 

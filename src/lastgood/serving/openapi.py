@@ -45,7 +45,10 @@ ERROR: Schema = {
 
 ERRORS: Mapping[str, str] = {
     "400": "the body is not JSON", "404": "the model is not served here",
-    "405": "wrong method", "413": "the body is over the size limit",
+    "405": "wrong method",
+    "409": "well formed, but not for that request: a label list of another length than its "
+           "records, or a metric name past the ones a version counts",
+    "413": "the body is over the size limit",
     "415": "an unsupported Content-Encoding",
     "422": "the body does not fit the schema; `field` names where",
     "500": "the model failed on valid input (counted as a model error)",
@@ -105,11 +108,15 @@ def predict_path(model: str, version: Version) -> Schema:
     body = {"type": "object", "required": ["records"], "additionalProperties": False,
             "properties": {"records": {"type": "array", "minItems": 1,
                                        "items": record_schema(version)}}}
+    responses = _responses(PREDICTED, "400", "413", "415", "422", "500", "503")
+    responses["200"]["links"] = {"feedback": {  # what a client does next with the answer
+        "operationId": "feedback", "parameters": {"path.name": "$response.body#/model"},
+        "requestBody": {"request_id": "$response.body#/request_id"}}}
     return {"post": {
         "summary": f"Predict with {model}'s live version ({version.ref})",
         "operationId": f"predict-{model}", "parameters": [REQUEST_ID_HEADER],
         "requestBody": {"required": True, "content": {JSON: {"schema": body}}},
-        "responses": _responses(PREDICTED, "400", "413", "415", "422", "500", "503")}}
+        "responses": responses}}
 
 
 METRICS: Schema = {
@@ -176,9 +183,10 @@ def fixed_paths(served: Sequence[str]) -> dict[str, Schema]:
                "schema": {"type": "integer", "minimum": 0}}
     feedback = {"post": {
         "summary": "A label and/or metrics about an earlier prediction",
+        "operationId": "feedback",
         "parameters": [_name(served)],
         "requestBody": {"required": True, "content": {JSON: {"schema": FEEDBACK}}},
-        "responses": _responses(SCORED, "400", "404", "413", "415", "422")}}
+        "responses": _responses(SCORED, "400", "404", "409", "413", "415", "422")}}
     ready = _get("Ready when every deployed model has a warm live slot", READY)
     ready["get"]["responses"]["503"] = {"description": "not ready: the reasons",
                                         "content": {JSON: {"schema": READY}}}

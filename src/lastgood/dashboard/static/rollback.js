@@ -17,7 +17,7 @@ export async function openRollback(ctx) {
   const mine = current;
   try {
     const plan = await api(path(ctx.model), {
-      method: "POST", body: { env: ctx.env, reason: "", to: null, force: false, dry_run: true },
+      method: "POST", body: { env: ctx.env, to: null, force: false, dry_run: true },  // a plan needs no reason
     });
     if (mine !== current) return;
     current.plan = plan;
