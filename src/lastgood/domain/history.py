@@ -15,6 +15,8 @@ as a gap, never as a zero or a straight line.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -305,7 +307,9 @@ def _check_row(row: Mapping[str, Any]) -> None:
         if key in row:
             bounds = _KNOWN_BOUNDS[row[key]["n"]] if "n" in row[key] else row[key]["b"]
             pairs = row[key]["c"]
-            if len(pairs) % 2 or not all(type(x) is int and x >= 0 for x in pairs) \
+            # set(map(type, ...)) and min() run in C: a week's reading checks ~50,000 numbers
+            if len(pairs) % 2 or not set(map(type, pairs)) <= {int} \
+                    or (pairs and min(pairs) < 0) \
                     or (pairs and pairs[-2] > len(bounds)) or pairs[::2] != sorted(pairs[::2]):
                 raise ValueError("bucket indexes or counts out of range")
     for moments in (row.get("x") or {}).values():
@@ -337,21 +341,21 @@ def sparse_quantiles(data: Mapping[str, Any], qs: Sequence[float]) -> list[float
     """The q-quantiles of a compact histogram, as `Histogram.quantile` interpolates them."""
     bounds = _KNOWN_BOUNDS[data["n"]] if "n" in data else tuple(float(b) for b in data["b"])
     pairs = data["c"]
-    counts = [(pairs[k], pairs[k + 1]) for k in range(0, len(pairs), 2) if pairs[k + 1] > 0]
-    total = sum(c for _, c in counts)
-    return [_quantile(bounds, counts, total, q) for q in qs]
+    indexes = [pairs[k] for k in range(0, len(pairs), 2) if pairs[k + 1] > 0]
+    counts = [pairs[k + 1] for k in range(0, len(pairs), 2) if pairs[k + 1] > 0]
+    # one running total for every q: the bucket a rank falls in is found by bisection
+    running = list(itertools.accumulate(counts))
+    return [_quantile(bounds, indexes, counts, running, q) for q in qs]
 
 
-def _quantile(bounds: Sequence[float], counts: Sequence[tuple[int, int]], total: int,
-              q: float) -> float:
-    if total == 0:
+def _quantile(bounds: Sequence[float], indexes: Sequence[int], counts: Sequence[int],
+              running: Sequence[int], q: float) -> float:
+    if not running or running[-1] == 0:
         return math.nan
-    rank, seen = q * total, 0
-    for i, count in counts:
-        if seen + count >= rank:
-            if i >= len(bounds):
-                return bounds[-1]
-            low = bounds[i - 1] if i else min(0.0, bounds[0])
-            return low + (bounds[i] - low) * max(rank - seen, 0.0) / count
-        seen += count
-    return bounds[-1]
+    rank = q * running[-1]
+    k = bisect.bisect_left(running, rank)  # the first bucket whose running total reaches it
+    if k == len(running) or indexes[k] >= len(bounds):
+        return bounds[-1]
+    i, count = indexes[k], counts[k]
+    low = bounds[i - 1] if i else min(0.0, bounds[0])
+    return low + (bounds[i] - low) * max(rank - (running[k] - count), 0.0) / count
