@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +23,17 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[Any], *, signum: int = signal.SIGTERM,
+         timeout_s: float = 30) -> tuple[Any, Any]:
+    """Ask `process` to stop with `signum` and collect its output; kill it past `timeout_s`."""
+    process.send_signal(signum)
+    try:
+        return process.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.communicate(timeout=10)
 
 
 def wait_for(predicate: Callable[[], bool], *, timeout_s: float = 30.0, poll_s: float = 0.05,

@@ -4,8 +4,6 @@ verdict, roll back when it is a regression."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from tests.e2e.cli import Cli, assert_clean_error
 from tests.e2e.test_cli_serve import wait_ready
 from tests.e2e.test_cli_watch_first_look import labelled_traffic, wrong_iris
 from tests.helpers_models import IRIS_SCHEMA, train_iris_skops
-from tests.net import free_port
+from tests.net import free_port, stop
 
 POLICY = """\
 model: iris
@@ -83,9 +81,4 @@ def test_deploy_wait_and_roll_back_on_a_regression(cli: Cli, tmp_path: Path) -> 
         assert cli("status", "iris", "--env", "production", "--json").json()[
             "desired"]["version"] == 1
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
+        stop(server, timeout_s=120)

@@ -31,7 +31,7 @@ from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.e2e.test_cli_rollback import fill_history
 from tests.helpers_models import IRIS_COLUMNS, iris_records, three_iris_skops
-from tests.net import free_port, wait_for
+from tests.net import free_port, stop, wait_for
 
 # Found, not imported: this process is only a client (importing Ray here would also change what
 # MLflow's client sees when it inspects type hints).
@@ -120,12 +120,7 @@ def ray_served(tmp_path_factory: pytest.TempPathFactory,
             served.ray_replicas()
         yield served
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop(process, signum=signal.SIGINT, timeout_s=90)
 
 
 @dataclass
@@ -294,12 +289,7 @@ def test_ray_autoscaling_adds_replicas_on_the_registrys_current_version(
             load.stop.set()
         for thread in threads:
             thread.join(30)
-        process.send_signal(signal.SIGINT)
-        try:
-            process.communicate(timeout=90)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
+        stop(process, signum=signal.SIGINT, timeout_s=90)
     assert [f for load in loads for f in load.failures] == []
     assert sum(load.versions[2] for load in loads) > 0
     assert sum(load.versions[3] for load in loads) == 0
