@@ -153,7 +153,7 @@ def test_a_standby_whose_outputs_changed_is_refused_and_the_next_target_taken(
     refused = next(c for c in found.candidates if c.version == 2)
     assert refused.refusals == (
         "smoke: the warm standby of v2 on r1 stopped reproducing its golden examples (0/1, "
-        "0 s ago): golden example 0: expected 0, got 7",)
+        "0 s ago): golden example 0: expected 0, got 7 (off by 7, exact)",)
     assert found.target is not None
     assert found.target.version == 1
     assert world.smoke.calls == []  # v1 was proven on the standby too

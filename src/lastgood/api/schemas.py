@@ -317,6 +317,8 @@ class GoldenOut(BaseModel):
     output: Any
     tolerance: float
     source: str = "given"
+    tolerances: dict[str, float] = {}  # per output of a version with several
+    params: dict[str, Any] = {}  # the inference params the example runs with
 
 
 class VersionOut(VersionSummaryOut):

@@ -115,15 +115,22 @@ def params_from_json(items: Iterable[JSON] | None) -> tuple[Param, ...]:
 
 
 def golden_to_json(g: GoldenExample) -> dict[str, Any]:
-    return {"input": dict(g.inputs), "output": g.expected, "tolerance": g.tolerance,
-            "source": str(g.source)}
+    out = {"input": dict(g.inputs), "output": g.expected, "tolerance": g.tolerance,
+           "source": str(g.source)}
+    # only when set, so the records (and digests) of examples without them stay as they were
+    if g.tolerances:
+        out["tolerances"] = dict(g.tolerances)
+    if g.params:
+        out["params"] = dict(g.params)
+    return out
 
 
 def golden_from_json(g: JSON) -> GoldenExample:
     # Rows written before this module spelt the first two keys after the record's fields.
     inputs = g["input"] if "input" in g else g["inputs"]
     expected = g["output"] if "input" in g else g["expected"]
-    return golden_example(inputs, expected, g.get("tolerance", 1e-6), g.get("source"))
+    return golden_example(inputs, expected, g.get("tolerance", 1e-6), g.get("source"),
+                          tolerances=g.get("tolerances"), params=g.get("params"))
 
 
 def contents_to_json(v: Version | NewVersion) -> dict[str, Any]:

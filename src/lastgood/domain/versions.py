@@ -13,6 +13,14 @@ from enum import StrEnum
 from typing import Any
 
 from lastgood.domain.errors import InvalidInput
+from lastgood.domain.golden_outputs import (
+    OutputDifference,
+    output_differences,
+    plain_value,
+)
+from lastgood.domain.golden_outputs import (
+    golden_matches as golden_matches,
+)
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 TAG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
@@ -151,6 +159,10 @@ class GoldenExample:
     expected: Any
     tolerance: float = 1e-6  # numbers: |actual - expected| <= tolerance * max(1, |expected|)
     source: GoldenSource = GoldenSource.GIVEN
+    # Per output of a version with several (named as in its answer): their own tolerance,
+    # else `tolerance`. Labels, strings and booleans are always held exactly.
+    tolerances: Mapping[str, float] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)  # inference params it runs with
 
     def __post_init__(self) -> None:
         if self.expected is None and self.source is GoldenSource.GIVEN:  # nothing was given
@@ -163,11 +175,14 @@ class GoldenExample:
 
 
 def golden_example(inputs: Mapping[str, Any], expected: Any, tolerance: float = 1e-6,
-                   source: str | None = None) -> GoldenExample:
+                   source: str | None = None, *, tolerances: Mapping[str, float] | None = None,
+                   params: Mapping[str, Any] | None = None) -> GoldenExample:
     """A golden example from stored parts; records older than `source` read as given/unchecked."""
     if source is None:
         source = GoldenSource.UNCHECKED if expected is None else GoldenSource.GIVEN
-    return GoldenExample(dict(inputs), expected, float(tolerance), GoldenSource(source))
+    return GoldenExample(dict(inputs), expected, float(tolerance), GoldenSource(source),
+                         {str(k): float(v) for k, v in (tolerances or {}).items()},
+                         dict(params or {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,46 +284,47 @@ def parse_ref(ref: str) -> int | str:
     return check_tag(text)
 
 
-def _plain(value: Any) -> Any:
-    """numpy-like scalars and arrays (anything with `tolist`) as plain Python values."""
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist) and not isinstance(value, str | bytes | int | float | bool):
-        return tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+_plain = plain_value
 
-
-def golden_matches(expected: Any, actual: Any, tolerance: float) -> bool:
-    """Whether a prediction reproduces a golden output.
-
-    Numbers within `tolerance` relative to the expected value's size (absolute below 1), NaN
-    only by NaN, booleans only by booleans, lists and mappings element by element, the rest equal.
-    """
-    expected, actual = _plain(expected), _plain(actual)
-    if isinstance(expected, bool) or isinstance(actual, bool):
-        return type(expected) is type(actual) and expected == actual
-    if isinstance(expected, int | float) and isinstance(actual, int | float):
-        if math.isnan(expected) or math.isnan(actual):
-            return math.isnan(expected) and math.isnan(actual)
-        return abs(float(actual) - float(expected)) <= tolerance * max(1.0, abs(float(expected)))
-    if isinstance(expected, list) and isinstance(actual, list):
-        return len(expected) == len(actual) and all(
-            golden_matches(e, a, tolerance) for e, a in zip(expected, actual, strict=True))
-    if isinstance(expected, Mapping) and isinstance(actual, Mapping):
-        keys = {str(k): v for k, v in expected.items()}, {str(k): v for k, v in actual.items()}
-        return keys[0].keys() == keys[1].keys() and all(
-            golden_matches(v, keys[1][k], tolerance) for k, v in keys[0].items())
-    return bool(expected == actual)
+def golden_differences(golden: Sequence[GoldenExample], outputs: Sequence[Any]
+                       ) -> list[tuple[int, OutputDifference]]:
+    """Every output of every checked example that its answer does not reproduce, by index."""
+    return [(i, d) for i, (g, out) in enumerate(zip(golden, outputs, strict=True)) if g.checked
+            for d in output_differences(g.expected, out, g.tolerance, g.tolerances)]
 
 
 def golden_problems(golden: Sequence[GoldenExample], outputs: Sequence[Any]) -> list[str]:
-    """One line per golden example its outputs do not reproduce (unchecked ones only ran)."""
+    """One line per output of a golden example its answer does not reproduce (unchecked ones
+    only ran): which example, which output (when the version has several), by how much."""
     if len(outputs) != len(golden):
         return [f"{len(golden)} golden examples gave {len(outputs)} outputs"]
-    return [f"golden example {i}: expected {g.expected!r:.120}, got {_plain(out)!r:.120}"
-            for i, (g, out) in enumerate(zip(golden, outputs, strict=True))
-            if g.checked and not golden_matches(g.expected, out, g.tolerance)]
+    return [f"golden example {i}{_output_part(d.output)}{_params_part(golden[i])}: {d.line()}"
+            for i, d in golden_differences(golden, outputs)]
+
+
+def golden_evidence(golden: Sequence[GoldenExample], outputs: Sequence[Any]
+                    ) -> list[dict[str, Any]]:
+    """The differences as evidence: example, output, expected, got, difference, tolerance, and
+    the params the example ran with."""
+    if len(outputs) != len(golden):
+        return [{"problem": f"{len(golden)} golden examples gave {len(outputs)} outputs"}]
+    return [{"example": i, **d.to_json(), "params": dict(golden[i].params),
+             "problem": f"golden example {i}{_output_part(d.output)}"
+                        f"{_params_part(golden[i])}: {d.line()}"}
+            for i, d in golden_differences(golden, outputs)]
+
+
+def golden_params(golden: Sequence[GoldenExample]) -> list[dict[str, Any]]:
+    """The inference params each example runs with ({} for none), for check evidence."""
+    return [dict(g.params) for g in golden]
+
+
+def _output_part(name: str) -> str:
+    return f", output {name!r}" if name else ""
+
+
+def _params_part(g: GoldenExample) -> str:
+    return f" (params {dict(g.params)})" if g.params else ""
 
 
 def golden_summary(golden: Sequence[GoldenExample]) -> dict[str, int]:
@@ -320,7 +336,8 @@ def golden_summary(golden: Sequence[GoldenExample]) -> dict[str, int]:
 def with_recorded_outputs(golden: Sequence[GoldenExample],
                           outputs: Sequence[Any]) -> tuple[GoldenExample, ...]:
     """Unchecked examples with the outputs the version gave at registration, now recorded."""
-    return tuple(GoldenExample(g.inputs, _plain(out), g.tolerance, GoldenSource.RECORDED)
+    return tuple(GoldenExample(g.inputs, _plain(out), g.tolerance, GoldenSource.RECORDED,
+                               g.tolerances, g.params)
                  if not g.checked else g for g, out in zip(golden, outputs, strict=True))
 
 

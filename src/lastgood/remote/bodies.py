@@ -26,7 +26,10 @@ def register_meta(req: RegisterRequest, *, directory: bool) -> dict[str, Any]:
                           "outputs": columns_to_json(req.schema.outputs)}
     if req.golden:
         meta["golden"] = [{"input": dict(g.inputs), "output": g.expected,
-                           "tolerance": g.tolerance} for g in req.golden]
+                           "tolerance": g.tolerance,
+                           **({"tolerances": dict(g.tolerances)} if g.tolerances else {}),
+                           **({"params": dict(g.params)} if g.params else {})}
+                          for g in req.golden]
     return meta
 
 

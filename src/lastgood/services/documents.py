@@ -145,9 +145,10 @@ def mlflow_schema(data: Any, *, source: str) -> Schema:
 
 
 def parse_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
-    """Golden examples: a list of {"input": {...}, "output"?: value, "tolerance"?: float}, or an
-    MLflow input example (split, records, columns or tensors), with its outputs under
-    "predictions" when known. An example without an output has it recorded at registration."""
+    """Golden examples: a list of {"input": {...}, "output"?: value, "tolerance"?: number or
+    {output: number}, "params"?: {...}}, or an MLflow input example (split, records, columns or
+    tensors, and its "params"), with its outputs under "predictions" when known. An example
+    without an output has it recorded at registration."""
     if _mlflow_example(data):
         return mlflow_golden(data, source=source)
     if not isinstance(data, list) or not data:
@@ -158,12 +159,36 @@ def parse_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
         if not isinstance(item, Mapping) or not isinstance(item.get("input"), Mapping):
             raise InvalidInput(f"{source}: example {i} needs an 'input' object",
                                fix='write {"input": {"x": 1.0}, "output": 0}')
-        tol = item.get("tolerance", 1e-6)
-        if not isinstance(tol, int | float) or isinstance(tol, bool) or tol < 0:
-            raise InvalidInput(f"{source}: example {i} has a bad tolerance {tol!r}",
-                               fix="use a number >= 0")
-        examples.append(GoldenExample(dict(item["input"]), item.get("output"), float(tol)))
+        tol, per_output = _tolerances(item.get("tolerance", 1e-6), f"{source}: example {i}")
+        examples.append(GoldenExample(dict(item["input"]), item.get("output"), tol,
+                                      tolerances=per_output,
+                                      params=_params(item.get("params"),
+                                                     f"{source}: example {i}")))
     return tuple(examples)
+
+
+def _tolerances(value: Any, where: str) -> tuple[float, dict[str, float]]:
+    """(the tolerance, the ones per output): a number, or {output: number} (the other
+    outputs keep the default)."""
+    given = value if isinstance(value, Mapping) else {"": value}
+    for name, tol in given.items():
+        if not isinstance(tol, int | float) or isinstance(tol, bool) or not tol >= 0 \
+                or not math.isfinite(tol):
+            what = f" of output {name!r}" if name else ""
+            raise InvalidInput(f"{where} has a bad tolerance{what} {tol!r}",
+                               fix='use a number >= 0, or {"probabilities": 1e-4} per output')
+    if isinstance(value, Mapping):
+        return 1e-6, {str(k): float(v) for k, v in value.items()}
+    return float(value), {}
+
+
+def _params(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InvalidInput(f"{where} has params that are not an object",
+                           fix='write "params": {"threshold": 60.0}')
+    return dict(value)
 
 
 def _mlflow_example(data: Any) -> bool:
@@ -175,21 +200,24 @@ def _mlflow_example(data: Any) -> bool:
 
 
 def mlflow_golden(data: Any, *, source: str) -> tuple[GoldenExample, ...]:
-    """An MLflow input example (and its "predictions", if given) as golden examples."""
-    body = {k: v for k, v in data.items() if k != "predictions"} if isinstance(data, Mapping) \
-        else data
+    """An MLflow input example (its "params" and "predictions", if given) as golden examples."""
+    body = {k: v for k, v in data.items() if k not in ("predictions", "params")} \
+        if isinstance(data, Mapping) else data
     records = example_records(body)
     if not records:
         raise InvalidInput(f"{source} is an input example lastgood cannot read",
                            fix="write it as MLflow does: {\"dataframe_split\": {\"columns\": "
                                "[...], \"data\": [[...]]}} or a list of records")
+    params = _params(data.get("params"), source) if isinstance(data, Mapping) else {}
     outputs = data.get("predictions") if isinstance(data, Mapping) else None
     if outputs is None:
-        return tuple(GoldenExample(r, None, source=GoldenSource.UNCHECKED) for r in records)
+        return tuple(GoldenExample(r, None, source=GoldenSource.UNCHECKED, params=params)
+                     for r in records)
     if not isinstance(outputs, list) or len(outputs) != len(records):
         raise InvalidInput(f"{source}: \"predictions\" must be a list of {len(records)} "
                            "outputs, one per input row", fix="give one prediction per row")
-    return tuple(GoldenExample(r, out) for r, out in zip(records, outputs, strict=True))
+    return tuple(GoldenExample(r, out, params=params)
+                 for r, out in zip(records, outputs, strict=True))
 
 
 # -- MLflow's own documents: signatures and input examples ------------------------------------

@@ -28,7 +28,7 @@ from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
 from lastgood.domain.readiness import Readiness, ReadinessVerdict
 from lastgood.domain.replay import ReplayOutcome
-from lastgood.domain.versions import Column, Version, golden_summary
+from lastgood.domain.versions import Column, Version, golden_params, golden_summary
 from lastgood.ports import (
     ArtifactStore,
     CommandRunner,
@@ -247,6 +247,8 @@ class SmokeCheck:
                     "examples": len(ctx.target.golden),
                     "golden": golden_summary(ctx.target.golden),
                     "mismatches": [dict(m) for m in outcome.mismatches]}
+        if any(g.params for g in ctx.target.golden):  # the inference params each example ran with
+            evidence["params"] = golden_params(ctx.target.golden)
         status = CheckStatus.PASS if outcome.ok else CheckStatus.FAIL
         if verdict is None:
             return CheckResult(self.name, status, outcome.summary, evidence)

@@ -29,6 +29,7 @@ from lastgood.domain.versions import (
     VersionStatus,
     check_name,
     check_tag,
+    golden_params,
     golden_summary,
     parse_ref,
     validate_new_version,
@@ -335,7 +336,9 @@ class RegistryService:
             after={"version": v.number, "tag": v.tag, "digest": v.digest, "flavor": v.flavor,
                    "unsafe_format": v.unsafe_format},
             evidence={"files": len(v.manifest.files), "bytes": v.manifest.total_size,
-                      "golden": golden_summary(v.golden), "golden_note": golden_note},
+                      "golden": golden_summary(v.golden), "golden_note": golden_note,
+                      **({"golden_params": golden_params(v.golden)}
+                         if any(g.params for g in v.golden) else {})},
         )
 
     def models(self) -> list[Model]:

@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-from lastgood.domain.versions import GoldenExample, Version, golden_matches, golden_problems
+from lastgood.domain.versions import (
+    GoldenExample,
+    Param,
+    Version,
+    golden_matches,
+    golden_problems,
+)
 from lastgood.ports import Clock, Predictor
+from lastgood.services.golden_runs import golden_outputs
 from lastgood.serving.slots import Slot
 
 __all__ = [
@@ -123,9 +130,11 @@ def outputs_match(got: Any, want: Any, tolerance: float) -> bool:
     return golden_matches(want, got, tolerance)
 
 
-def golden_mismatches(predictor: Predictor, golden: Sequence[GoldenExample]) -> list[str]:
-    """Run the golden examples in one batch; describe every output that does not reproduce."""
-    return golden_problems(golden, predictor.predict([g.inputs for g in golden]))
+def golden_mismatches(predictor: Predictor, golden: Sequence[GoldenExample],
+                      params: Sequence[Param] = ()) -> list[str]:
+    """Run the golden examples (a batch per params they carry); describe every output of them
+    that does not reproduce."""
+    return golden_problems(golden, golden_outputs(predictor, golden, params))
 
 
 def warm_up(predictor: Predictor, version: Version, *,
@@ -139,7 +148,7 @@ def warm_up(predictor: Predictor, version: Version, *,
     if not version.golden:
         return timings, None
     start = time.perf_counter()
-    problems = golden_mismatches(predictor, version.golden)
+    problems = golden_mismatches(predictor, version.golden, version.schema.params)
     timings.append((time.perf_counter() - start) * 1000)
     if problems:
         raise GoldenMismatch("; ".join(problems[:5]) + (" …" if len(problems) > 5 else ""))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -164,11 +165,14 @@ def _standbys(tables: Mapping[str, SlotTable]) -> list[tuple[str, Slot]]:
 
 def _replay(predictor: Predictor, version: Version) -> list[str]:
     try:
-        return golden_mismatches(predictor, version.golden)
+        return golden_mismatches(predictor, version.golden, version.schema.params)
     except Exception as exc:  # a standby that raises reproduces nothing
         return [f"predict raised {type(exc).__name__}: {exc}"]
 
 
 def _reproduced(total: int, problems: list[str]) -> int:
-    per_example = all(p.startswith("golden example ") for p in problems)
-    return max(total - len(problems), 0) if per_example else 0
+    """Examples reproduced: those no problem names (a problem per output that differs)."""
+    named = [re.match(r"golden example (\d+)", p) for p in problems]
+    if not all(named):
+        return 0
+    return max(total - len({m.group(1) for m in named if m}), 0)

@@ -230,22 +230,29 @@ def pins(lines: Sequence[str], *, drop: Sequence[str] = ()) -> tuple[dict[str, s
 
 def examples(model: MLflowModel, inputs: Sequence[Column]
              ) -> tuple[tuple[GoldenExample, ...], list[str]]:
-    """The saved input example as golden inputs; their outputs are recorded at registration."""
+    """The saved input example as golden inputs, with the inference params it was saved with
+    (MLflow keeps them beside the input); their outputs are recorded at registration."""
     info = model.meta.get("saved_input_example_info")
     name = info.get("artifact_path") if isinstance(info, Mapping) else None
     path = model.file(name, "input_example.json")
     if not path.is_file():
         return (), []
     try:
-        records = example_records(json.loads(path.read_text(encoding="utf-8")), inputs)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        records = example_records(data, inputs)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return (), [f"input example {path.name} unreadable ({type(exc).__name__}); ignored"]
     if records is None:
         return (), [f"input example {path.name} has a layout lastgood does not read; ignored"]
+    params = data.get("params") if isinstance(data, Mapping) else None
+    params = dict(params) if isinstance(params, Mapping) else {}
     notes = [f"kept the first {MAX_EXAMPLES} input examples"] if len(records) > MAX_EXAMPLES else []
-    golden = tuple(GoldenExample(inputs=r, expected=None, source=GoldenSource.UNCHECKED)
+    golden = tuple(GoldenExample(inputs=r, expected=None, source=GoldenSource.UNCHECKED,
+                                 params=params)
                    for r in records[:MAX_EXAMPLES])
-    return golden, [*notes, f"{len(golden)} golden example(s) from the MLflow input example"]
+    with_params = f", run with params {params}" if params else ""
+    return golden, [*notes, f"{len(golden)} golden example(s) from the MLflow input "
+                            f"example{with_params}"]
 
 
 def _safe_yaml(text: str) -> Any:

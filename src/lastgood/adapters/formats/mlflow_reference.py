@@ -16,8 +16,9 @@ import numpy as np
 
 from lastgood.adapters.formats.mlflow_dir import MLflowModel, pyfunc_unpickles
 from lastgood.adapters.formats.records import per_record
-from lastgood.domain.versions import Column, Version, golden_matches
+from lastgood.domain.versions import Column, GoldenExample, Version, golden_matches
 from lastgood.ports import Predictor
+from lastgood.services.golden_runs import golden_outputs
 
 PYFUNC = "python_function"
 GENERATED_ROWS = 200
@@ -45,11 +46,11 @@ def reference_answer(model: MLflowModel, version: Version, native: Mapping[str, 
     loaded = mlflow.pyfunc.load_model(str(model.root))
     loaded_at = time.perf_counter()
     records = [dict(g.inputs) for g in version.golden]
-    raw = loaded.predict(reference_input(records, version.schema.inputs))
-    expected = per_record(raw, len(records))
+    reference = Reference(loaded, version.schema.inputs)
+    expected = golden_outputs(reference, version.golden, version.schema.params)
     own = {"load_ms": (loaded_at - start) * 1000,
            "predict_ms": (time.perf_counter() - loaded_at) * 1000, "outputs": expected,
-           "output_form": output_form(raw)}
+           "output_form": output_form(reference.last)}
     if version.flavor == PYFUNC:
         return {**own, "reference": "golden outputs recorded by mlflow.pyfunc (the reference)"}
     why = disagreement(native, predictor, loaded, records, version)
@@ -61,6 +62,24 @@ def reference_answer(model: MLflowModel, version: Version, native: Mapping[str, 
             "reference": f"golden outputs recorded by mlflow.pyfunc; the native "
                          f"{version.flavor} path reproduces them and {GENERATED_ROWS} rows "
                          "generated from them"}
+
+
+class Reference:
+    """mlflow.pyfunc as a predictor of records (with params, when an example carries them);
+    `last` keeps its last raw answer, whose form decides the JSON MLflow answers."""
+
+    def __init__(self, loaded: Any, columns: Sequence[Column]) -> None:
+        self.loaded, self.columns, self.last = loaded, columns, None
+
+    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[Any]:
+        self.last = self.loaded.predict(reference_input(records, self.columns))
+        return per_record(self.last, len(records))
+
+    def predict_with_params(self, records: Sequence[Mapping[str, Any]],
+                            params: Mapping[str, Any]) -> list[Any]:
+        self.last = self.loaded.predict(reference_input(records, self.columns),
+                                        params=dict(params))
+        return per_record(self.last, len(records))
 
 
 def output_form(raw: Any) -> str:
@@ -104,7 +123,10 @@ def disagreement(native: Mapping[str, Any], predictor: Predictor | None, loaded:
     """Why the native path is not the reference ("" when it reproduces it)."""
     if "error" in native or predictor is None:
         return f"fails where mlflow.pyfunc answers ({native.get('error', 'not loaded')})"
-    expected = reference_outputs(loaded, records, version.schema.inputs)
+    examples = (version.golden if len(version.golden) == len(records) else
+                tuple(GoldenExample(r, None) for r in records))
+    expected = golden_outputs(Reference(loaded, version.schema.inputs), examples,
+                              version.schema.params)
     found = _first_difference(native["outputs"], expected, "golden example")
     if found:
         return found

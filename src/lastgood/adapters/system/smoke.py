@@ -32,8 +32,9 @@ from typing import IO, Any
 
 from lastgood.domain.errors import LastGoodError
 from lastgood.domain.operations import SmokeOutcome
-from lastgood.domain.versions import Version, golden_problems, golden_summary
+from lastgood.domain.versions import Version, golden_evidence, golden_summary
 from lastgood.ports import ArtifactStore
+from lastgood.services.golden_runs import golden_outputs
 
 FORMATS = "lastgood.adapters.formats:LocalModelFormats"
 REFERENCE_FAILED = ("re-save the model with MLflow's save_model: mlflow.pyfunc cannot load or "
@@ -65,7 +66,7 @@ def _native_run(formats: Any, version: Version, directory: Path) -> tuple[dict[s
         start = time.perf_counter()
         predictor = formats.load(version, directory)
         loaded = time.perf_counter()
-        outputs = predictor.predict([dict(g.inputs) for g in version.golden])
+        outputs = golden_outputs(predictor, version.golden, version.schema.params)
     except Exception as exc:  # any loader failure is the smoke test's verdict, not a crash
         return {"error": f"loading or predicting failed: {type(exc).__name__}: {exc}"}, None
     return {"load_ms": (loaded - start) * 1000,
@@ -236,14 +237,15 @@ class _Child:
 def compare(version: Version, result: dict[str, Any]) -> SmokeOutcome:
     """The outcome of one answer: the outputs checked against the given ones."""
     outputs = tuple(result["outputs"])
-    problems = golden_problems(version.golden, outputs)
+    problems = golden_evidence(version.golden, outputs)
     n, checked = len(version.golden), sum(1 for g in version.golden if g.checked)
+    off = {p.get("example") for p in problems}
     kinds = ", ".join(f"{count} {kind}" for kind, count in golden_summary(version.golden).items())
-    summary = (f"{checked - len(problems) if len(outputs) == n else 0}/{checked} golden "
+    summary = (f"{checked - len(off) if len(outputs) == n else 0}/{checked} golden "
                f"outputs reproduced ({kinds}); load {result['load_ms']:.0f} ms, "
                f"predict {result['predict_ms']:.1f} ms")
     return SmokeOutcome(not problems, summary, float(result["load_ms"]),
-                        float(result["predict_ms"]), tuple({"problem": p} for p in problems),
+                        float(result["predict_ms"]), tuple(problems),
                         outputs, serve_with=str(result.get("serve_with", "")),
                         reference=str(result.get("reference", "")),
                         output_form=str(result.get("output_form", "")))
