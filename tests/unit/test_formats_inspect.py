@@ -189,7 +189,7 @@ def test_mlflow_sklearn_dir_reads_signature_runtime_and_example(tmp_path: Path) 
     assert found.runtime.python == "3.11.7"
     assert dict(found.runtime.packages) == {"scikit-learn": "1.9.1"}
     assert any("numpy>=1" in n for n in found.notes)
-    assert any("mlflow" in n and "left out" in n for n in found.notes)
+    assert any("mlflow" in n and "left out" in n for n in found.native_notes)
     assert found.golden[0] == GoldenExample(
         inputs=dict(zip(IRIS_COLUMNS, [5.1, 3.5, 1.4, 0.2], strict=True)), expected=None)
     assert len(found.golden) == 2

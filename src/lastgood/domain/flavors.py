@@ -5,7 +5,7 @@ name when a package is missing)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lastgood.domain.versions import Column, GoldenExample, Param, Runtime
 
@@ -63,3 +63,7 @@ class Inspection:
     unsafe: bool = False
     notes: tuple[str, ...] = ()
     params: tuple[Param, ...] = ()  # inference params the model takes (MLflow's ParamSchema)
+    # Pins the native path leaves out (mlflow's own) that serving through mlflow.pyfunc needs:
+    # registration adds them when the reference check moves the version to pyfunc.
+    pyfunc_packages: Mapping[str, str] = field(default_factory=dict)
+    native_notes: tuple[str, ...] = ()  # true only while the native path serves it

@@ -137,6 +137,7 @@ class _Staged:
     new: NewVersion
     notes: tuple[str, ...]
     golden_note: str = ""
+    found: Inspection | None = None  # what the format said (the pins pyfunc would need back)
 
 
 class RegistryService:
@@ -215,7 +216,7 @@ class RegistryService:
             new = validate_new_version(self._new_version(req, inspection, manifest))
         except LastGoodError as exc:
             return exc
-        return _Staged(req, new, inspection.notes)
+        return _Staged(req, new, inspection.notes, found=inspection)
 
     def _committed(self, staged: _Staged, actor: str) -> Registration | LastGoodError:
         try:
@@ -227,7 +228,8 @@ class RegistryService:
                 uow.commit()
         except LastGoodError as exc:
             return exc
-        return Registration(version, (*staged.notes, staged.golden_note))
+        return Registration(version, (*staged.notes, *_path_notes(staged, version.flavor),
+                                      staged.golden_note))
 
     @staticmethod
     def _golden_checked(staged: _Staged | LastGoodError, outcome: SmokeOutcome | None
@@ -240,7 +242,12 @@ class RegistryService:
         found = golden_outcome(staged.new, outcome)
         if isinstance(found, LastGoodError):
             return found
-        return replace(staged, new=found[0], golden_note=found[1])
+        new = found[0]
+        if new.flavor != staged.new.flavor and staged.found and not staged.req.requires:
+            # moved to mlflow.pyfunc by the reference check: the pins the native path left out
+            pins = {**staged.found.pyfunc_packages, **new.runtime.packages}
+            new = replace(new, runtime=replace(new.runtime, packages=pins))
+        return replace(staged, new=new, golden_note=found[1])
 
     def _probe(self, staged: _Staged | LastGoodError, *, actor: str) -> Version | None:
         """The version the golden examples run on, None when there is nothing to run."""
@@ -386,3 +393,18 @@ class RegistryService:
                 after={"status": str(updated.status)}), at=self._clock.now())
             uow.commit()
             return updated
+
+
+def _path_notes(staged: _Staged, served: str) -> tuple[str, ...]:
+    """The notes about the path that serves: the native path's own while it serves, else the
+    pins serving through mlflow.pyfunc took back."""
+    if staged.found is None:
+        return ()
+    if served == staged.found.flavor:
+        return staged.found.native_notes
+    back = {k: v for k, v in staged.found.pyfunc_packages.items()
+            if k in staged.new.runtime.packages}
+    if not back:
+        return ()
+    listed = ", ".join(f"{k}=={v}" for k, v in sorted(back.items()))
+    return (f"kept {listed} in the runtime pins: the version serves through mlflow.pyfunc",)

@@ -184,7 +184,8 @@ def named(columns: Sequence[Column], names: Sequence[str]) -> tuple[Column, ...]
 def runtime(model: MLflowModel, flavor: str) -> tuple[Runtime | None, list[str]]:
     """Python version and package pins from python_env.yaml, conda.yaml and requirements.txt.
 
-    mlflow's own pin is left out unless mlflow loads the model (python_function).
+    mlflow's own pin is left out unless mlflow loads the model (python_function; see
+    `pyfunc_pins` for what a version moved to pyfunc at registration takes back).
     """
     env = model.conf("python_function").get("env")
     env = env if isinstance(env, Mapping) else {"conda": env}
@@ -202,6 +203,13 @@ def runtime(model: MLflowModel, flavor: str) -> tuple[Runtime | None, list[str]]
     if not python and not packages:
         return None, notes
     return Runtime(python=python, packages=packages), notes
+
+
+def pyfunc_pins(model: MLflowModel, native: Runtime | None) -> dict[str, str]:
+    """The pins serving through mlflow.pyfunc needs beyond the native path's (mlflow's own)."""
+    full, _ = runtime(model, "python_function")
+    kept = native.packages if native is not None else {}
+    return {k: v for k, v in (full.packages if full else {}).items() if k not in kept}
 
 
 def pins(lines: Sequence[str], *, drop: Sequence[str] = ()) -> tuple[dict[str, str], list[str]]:
@@ -224,7 +232,8 @@ def pins(lines: Sequence[str], *, drop: Sequence[str] = ()) -> tuple[dict[str, s
             packages[name] = match.group(2)
     notes = [f"not pinned, so not checked: {', '.join(loose)}"] if loose else []
     if dropped:
-        notes.append(f"left out {', '.join(dropped)}: lastgood loads this flavor without it")
+        notes.append(f"left out {', '.join(dropped)}: lastgood loads this flavor natively "
+                     "without it")
     return packages, notes
 
 

@@ -18,6 +18,7 @@ from lastgood.adapters.formats.mlflow_dir import (
     named,
     params_schema,
     predict_fn,
+    pyfunc_pins,
     pyfunc_unpickles,
     runtime,
     serialization,
@@ -48,10 +49,12 @@ def inspect_mlflow(model: MLflowModel, flavor: str | None, *, allow_pickle: bool
     golden, golden_notes = examples(model, schema[0] if schema else ())
     own_notes = tuple(n for n in inner.notes
                       if declared is None or not n.startswith("input columns unknown"))
+    back = pyfunc_pins(model, pinned) if chosen != "python_function" else {}
+    native = tuple(n for n in runtime_notes if n.startswith("left out "))
     return replace(inner, schema=schema, runtime=pinned, golden=golden,
-                   params=params_schema(model),
-                   notes=(*path_notes, *own_notes, *schema_notes, *runtime_notes,
-                          *golden_notes))
+                   params=params_schema(model), pyfunc_packages=back, native_notes=native,
+                   notes=(*path_notes, *own_notes, *schema_notes,
+                          *(n for n in runtime_notes if n not in native), *golden_notes))
 
 
 def native_or_pyfunc(model: MLflowModel, chosen: str) -> tuple[str, list[str]]:
