@@ -39,6 +39,9 @@ class Settings:
     min_replay_agreement: float | None = None
     mlflow_tracking_uri: str = ""  # MLFLOW_TRACKING_URI: the MLflow server to import from/mirror
     mlflow_webhook_secret: str = ""  # LASTGOOD_MLFLOW_WEBHOOK_SECRET: MLflow webhooks' HMAC key
+    # LASTGOOD_ACCURACY_OUTPUT: the output feedback labels judge in a model answering several
+    # (an ONNX graph's label and probabilities); default: its label output
+    accuracy_output: str = ""
 
     @property
     def is_embedded(self) -> bool:
@@ -85,6 +88,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         min_replay_agreement=_share(env, "LASTGOOD_MIN_REPLAY_AGREEMENT"),
         mlflow_tracking_uri=env.get("MLFLOW_TRACKING_URI", ""),
         mlflow_webhook_secret=env.get("LASTGOOD_MLFLOW_WEBHOOK_SECRET", ""),
+        accuracy_output=env.get("LASTGOOD_ACCURACY_OUTPUT", "").strip(),
     )
 
 

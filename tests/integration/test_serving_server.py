@@ -154,7 +154,7 @@ def test_feedback_metrics_reach_stats_metrics_and_the_gateway_source() -> None:
         after = http.get(f"/v1/models/{MODEL}/stats").json()
         [entry] = after["versions"]
         assert entry["feedback"] == before["versions"][0]["feedback"] == \
-            {"total": 1, "correct": 1, "accuracy": 1.0}
+            {"total": 1, "correct": 1, "accuracy": 1.0, "output": None}
         assert entry["custom"]["revenue"] == {"count": 2, "mean": 5.0, "m2": 112.5}
         assert entry["custom"]["clicks"] == {"count": 1, "mean": 2.0, "m2": 0.0}
         assert len(entry["custom"]) == 32

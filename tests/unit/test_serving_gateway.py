@@ -177,7 +177,7 @@ def test_feedback_scores_online_accuracy_once_per_request(client: SyncClient) ->
     wrong = predict(client, {"records": [RECORD]}).headers["X-Request-Id"]
     client.post(url, json={"request_id": wrong, "label": 2})
     feedback = client.get(f"/v1/models/{MODEL}/stats").json()["versions"][0]["feedback"]
-    assert feedback == {"total": 2, "correct": 1, "accuracy": 0.5}
+    assert feedback == {"total": 2, "correct": 1, "accuracy": 0.5, "output": None}
     assert client.post(url, content=b"{").status_code == 400
     assert client.post(url, json={"label": 1}).status_code == 422
 

@@ -97,7 +97,8 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
             else None), readiness=ReadinessOptions(interval_s=interval)),
         gateway=replace(GatewayOptions(), max_body_bytes=max_body_kb * 1024,
                         default_model=default_model),
-        evidence=replace(EvidenceOptions(), sample_rate=sample_rate), reservoir=reservoir)
+        evidence=replace(EvidenceOptions(), sample_rate=sample_rate,
+                         accuracy_output=settings.accuracy_output), reservoir=reservoir)
     watch = serve_watch_options(cli, env_name, workers=workers, policy_file=policy_file,
                                 webhook=webhook) if with_watch else None
     if engine == "ray":

@@ -22,7 +22,7 @@ from prometheus_client import Histogram as PromHistogram
 
 from lastgood.domain.errors import PreconditionFailed
 from lastgood.domain.measurements import LATENCY_BOUNDS, Moments, quantile_ms
-from lastgood.serving.feedback import MAX_METRICS_PER_VERSION, Feedback
+from lastgood.serving.feedback import MAX_METRICS_PER_VERSION, Feedback, judged
 from lastgood.serving.loading import outputs_match
 from lastgood.serving.replay import Outcome
 
@@ -44,6 +44,7 @@ class EvidenceOptions:
     latency_reservoir: int = 2048  # latency samples kept per version (uniform reservoir)
     feedback_memory: int = 10_000  # recent request ids remembered for feedback
     max_classes: int = 50  # distinct predicted values counted per version before "<other>"
+    accuracy_output: str = ""  # the output labels judge in a model of several ("": its label)
 
 
 class _Metrics:
@@ -104,6 +105,7 @@ class VersionStats:
         self.errors_pending = self.errors_replayed = self.errors_input = 0
         self.replayed_on: set[int] = set()
         self.feedback_total = self.feedback_correct = 0
+        self.feedback_output = ""  # the output the labels judged ("" for a one-output model)
         self.latencies: list[float] = []
         self._seen = 0
         self.classes: Counter[str] = Counter()
@@ -222,7 +224,8 @@ class VersionStats:
             "predictions": dict(self.classes.most_common()),
             "feedback": {"total": self.feedback_total, "correct": self.feedback_correct,
                          "accuracy": (self.feedback_correct / self.feedback_total
-                                      if self.feedback_total else None)},
+                                      if self.feedback_total else None),
+                         "output": self.feedback_output or None},
             "counting_since": self.counting_since.isoformat() if self.counting_since else None,
             "latency_histogram": {"bounds": list(LATENCY_BOUNDS),
                                   "counts": list(self.latency_counts)},
@@ -312,7 +315,8 @@ class Recorder:
         if remembered is None or remembered.model != model:
             return None
         stats = self.stats(model, remembered.version)
-        correct = self._score(remembered, told.label) if told.labelled else []
+        scored = self._score(remembered, told.label) if told.labelled else ("", [])
+        output, correct = scored
         if room := stats.custom_room(list(told.metrics)):  # well formed; the names sent before
             raise PreconditionFailed(room, fix="reuse the metric names already sent, or fewer "
                                                "names", details={"field": "metrics"})
@@ -320,25 +324,30 @@ class Recorder:
         stats.feedback_total += len(correct)
         stats.feedback_correct += sum(correct)
         stats.count_labels(len(correct), sum(correct))
+        stats.feedback_output = output or stats.feedback_output
         stats.add_custom(told.metrics)
         out: dict[str, Any] = {"request_id": told.request_id, "version": remembered.version}
         if told.labelled:
             out["correct"] = correct if len(correct) > 1 else correct[0]
+            if output:
+                out["output"] = output
         if told.metrics:
             out["metrics"] = sorted(told.metrics)
         return out
 
-    @staticmethod
-    def _score(remembered: Remembered, label: Any) -> list[bool]:
-        """Whether each prediction matched its label (nothing counted yet)."""
+    def _score(self, remembered: Remembered, label: Any) -> tuple[str, list[bool]]:
+        """The output judged and whether each prediction's matched its label (nothing counted
+        yet). A prediction of several outputs is judged on one (see feedback.judged)."""
         labels = label if isinstance(label, list) and len(remembered.predictions) > 1 else [label]
         if len(labels) != len(remembered.predictions):  # well formed; the request decides
             count = len(remembered.predictions)
             raise PreconditionFailed(f"label: the request had {count} predictions",
                                      fix=f"send a list of {count} labels, one per record",
                                      details={"field": "label"})
-        return [outputs_match(p, t, 1e-9) for p, t in
-                zip(remembered.predictions, labels, strict=True)]
+        wanted = self.options.accuracy_output
+        found = [judged(p, t, wanted) for p, t in zip(remembered.predictions, labels, strict=True)]
+        return (found[0][0] if found else "",
+                [outputs_match(value, told, 1e-9) for _, value, told in found])
 
     def versions(self, model: str) -> list[VersionStats]:
         """Counters of every version of `model` this replica served, newest first."""

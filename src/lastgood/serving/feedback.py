@@ -18,7 +18,7 @@ from typing import Any
 from lastgood.domain.errors import SchemaMismatch
 
 __all__ = ["MAX_METRICS_PER_CALL", "MAX_METRICS_PER_VERSION", "METRIC_NAME", "NO_LABEL",
-           "Feedback", "parse_feedback"]
+           "Feedback", "judged", "judged_output", "parse_feedback"]
 
 METRIC_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 MAX_METRICS_PER_CALL = 16
@@ -91,3 +91,30 @@ def _metric(name: str, number: Any) -> float:
                              f"{MAX_MAGNITUDE:g}",
                       "send a finite number")
     return value
+
+
+def judged_output(prediction: Any, wanted: str = "") -> str:
+    """The output a label judges in a prediction of several named outputs: `wanted` when it
+    has it, else its label output (the first named like a label, else the first holding one
+    label: a string, an integer or a boolean, else the first); "" for a one-output prediction.
+    """
+    if not isinstance(prediction, Mapping) or not prediction:
+        return ""
+    names = [str(k) for k in prediction]
+    if wanted in names:
+        return wanted
+    named = [n for n in names if "label" in n.lower()]
+    scalar = [n for n in names if isinstance(prediction[n], str | int | bool)]
+    return (named or scalar or names)[0]
+
+
+def judged(prediction: Any, label: Any, wanted: str = "") -> tuple[str, Any, Any]:
+    """(the output judged, its predicted value, the label's value for it). A label given as
+    {output: value} for a prediction of several outputs judges those outputs."""
+    if isinstance(label, Mapping) and isinstance(prediction, Mapping) and label \
+            and set(map(str, label)) <= set(map(str, prediction)):
+        names = sorted(map(str, label))
+        return ",".join(names), {n: prediction[n] for n in names}, {str(k): v for k, v in
+                                                                    label.items()}
+    name = judged_output(prediction, wanted)
+    return name, (prediction[name] if name else prediction), label
