@@ -160,14 +160,23 @@ def _decode(header_length: str | None, body: bytes, version: Version) -> Decoded
                    params_path="parameters")
 
 
+def mlflow_shaped(version: Version) -> bool:
+    """Whether the version's outputs are shaped as MLServer's MLflow runtime shapes them (one
+    value per record as [N, 1]): a version from an MLflow directory, whose reference answer
+    was recorded at registration."""
+    return bool(version.provenance.get(OUTPUT_FORM, ""))
+
+
 def _render(answer: Answer) -> Response:
     request: InferRequest = answer.decoded.extra
     version = answer.version
+    column = mlflow_shaped(version)
     if named_outputs(version) and all(isinstance(p, dict) for p in answer.predictions):
-        outputs = encode_named_outputs(answer.predictions, version.schema.outputs, request)
+        outputs = encode_named_outputs(answer.predictions, version.schema.outputs, request,
+                                       as_column=column)
     else:
         outputs = encode_outputs(output_name(version), answer.predictions,
-                                 output_column(version), request)
+                                 output_column(version), request, as_column=column)
     head = compact_json({"model_name": answer.model, "model_version": str(version.number),
                          "id": answer.request_id, "outputs": [o.header for o in outputs]}
                         ).encode()

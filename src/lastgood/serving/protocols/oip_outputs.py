@@ -70,9 +70,20 @@ def _scalars(name: str, predictions: list[Any], hint: Column | None,
 
 
 def encode_output(name: str, predictions: list[Any], hint: Column | None,
-                  binary: bool) -> OutputTensor:
+                  binary: bool, *, as_column: bool = False) -> OutputTensor:
     """One output tensor of every record's prediction: numbers and text as themselves,
-    anything else (mappings, ragged lists, nulls) as BYTES of its JSON."""
+    anything else (mappings, ragged lists, nulls) as BYTES of its JSON. `as_column`: one value
+    per record is shaped [N, 1], as MLServer's MLflow runtime shapes it (the bytes are the same).
+    """
+    found = _encoded(name, predictions, hint, binary)
+    shape = found.header["shape"]
+    if as_column and len(shape) == 1:
+        found.header["shape"] = [shape[0], 1]
+    return found
+
+
+def _encoded(name: str, predictions: list[Any], hint: Column | None,
+             binary: bool) -> OutputTensor:
     fast = _scalars(name, predictions, hint, binary)
     if fast is not None:
         return fast
@@ -106,13 +117,13 @@ def _bytes_output(name: str, texts: list[str], shape: list[int], binary: bool) -
 
 
 def encode_outputs(name: str, predictions: list[Any], hint: Column | None,
-                   request: InferRequest) -> list[OutputTensor]:
+                   request: InferRequest, *, as_column: bool = False) -> list[OutputTensor]:
     """The model's one output, as asked for (JSON or binary)."""
     binary = request.binary_output
     for wanted in request.outputs:
         if wanted.binary is not None:
             binary = wanted.binary
-    return [encode_output(name, predictions, hint, binary)]
+    return [encode_output(name, predictions, hint, binary, as_column=as_column)]
 
 
 def check_requested(request: InferRequest, name: str) -> None:
@@ -125,7 +136,8 @@ def check_requested(request: InferRequest, name: str) -> None:
 
 
 def encode_named_outputs(predictions: list[Any], hints: tuple[Column, ...],
-                         request: InferRequest) -> list[OutputTensor]:
+                         request: InferRequest, *, as_column: bool = False
+                         ) -> list[OutputTensor]:
     """A model of several named outputs (one {name: value} per record): one tensor per output,
     named as the model names it, only those the request asks for (all when it names none)."""
     names = list(predictions[0]) if predictions else []
@@ -137,7 +149,8 @@ def encode_named_outputs(predictions: list[Any], hints: tuple[Column, ...],
                                  details={"field": f"outputs[{i}]"})
     columns = {c.name: c for c in hints}
     return [encode_output(name, [p.get(name) for p in predictions], columns.get(name),
-                          _binary(wanted.get(name), request.binary_output))
+                          _binary(wanted.get(name), request.binary_output),
+                          as_column=as_column)
             for name in names if not wanted or name in wanted]
 
 
