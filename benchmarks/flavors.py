@@ -23,7 +23,10 @@ MLflow's, p99 <= MLflow's, start -> first answer <= MLflow's. With `--mlserver` 
 mlserver-mlflow, installed apart from lastgood, `parallel_workers: 0`), a third server answers
 `POST /v2/models/NAME/infer` (one tensor per column, `content_type` pd, or one tensor) on the
 same directory; targets: lastgood's throughput >= 1.5x MLServer's, p99 <= MLServer's. The
-`path` column says whether lastgood served natively or through mlflow.pyfunc. Nothing asserts;
+`path` column says whether lastgood served natively or through mlflow.pyfunc; for a directory it
+serves natively, a fourth server, `lastgood via pyfunc` (the same directory registered again with
+`--flavor python_function`), is measured in the same turns, and a second table says what the
+native path buys (leave it out with --no-pyfunc-twin). Nothing asserts;
 it prints the table and PASS/FAIL per target. The machine is shared: read the numbers with
 `uptime` in mind.
 """
@@ -52,8 +55,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import print_table
 from benchmarks.switch_under_load import HOST, Sample, _one_connection, free_port, lat
 
-DEFAULT_MODELS = ("logreg-skops", "logreg-proba", "pipeline", "onnx", "onnx-zipmap", "xgboost",
-                  "lightgbm", "pyfunc", "statsmodels", "catboost")
+DEFAULT_MODELS = ("logreg-skops", "logreg-proba", "pipeline", "multioutput", "onnx", "onnx-zipmap",
+                  "onnx-two-inputs", "xgboost", "lightgbm", "pyfunc", "pyfunc-frame",
+                  "pyfunc-params", "statsmodels", "catboost")
+PYFUNC = "python_function"
 ROUNDS = 3
 
 
@@ -222,33 +227,55 @@ def lastgood_env(home: Path) -> dict[str, str]:
     return env | {"LASTGOOD_HOME": str(home), "LASTGOOD_ACTOR": "bench", "NO_COLOR": "1"}
 
 
-def contestants(entry: Any, home: Path, mlserver: Path | None) -> list[Server]:
-    """lastgood (the version registered and deployed to its own env), mlflow and MLServer (when
-    its binary is given), on the same directory."""
-    env_name = f"bench-{entry.name}"
+def served_by_lastgood(entry: Any, home: Path, name: str, record: dict[str, Any], *,
+                       label: str, flavor: tuple[str, ...] = ()) -> Server:
+    """`lastgood serve` of version 1 of `name` (the entry's directory registered under that
+    name, with `--flavor` when given), deployed to an env of its own."""
+    env_name = f"bench-{name}"
     pickle = ["--allow-pickle"] if entry.allow_pickle else []
-    lastgood_cli(home, "register", entry.name, str(entry.dirs[0]), *pickle)
+    lastgood_cli(home, "register", name, str(entry.dirs[0]), *pickle, *flavor)
     lastgood_cli(home, "env", "set", env_name)
-    lastgood_cli(home, "deploy", entry.name, "1", "--env", env_name, "--reason", "bench")
-    record = entry.records()[0]
+    lastgood_cli(home, "deploy", name, "1", "--env", env_name, "--reason", "bench")
     port = free_port()
-    ours = Server("lastgood", [sys.executable, "-m", "lastgood", "serve", "--env", env_name,
-                               "--port", str(port)], lastgood_env(home),
-                  f"/v1/models/{entry.name}/predict",
-                  json.dumps({"records": [record]}).encode(), port)
-    tensor = not hasattr(entry.sample, "columns")
-    theirs_body = {"inputs": [next(iter(record.values()))]} if tensor else {
-        "dataframe_records": [record]}
+    return Server(label, [sys.executable, "-m", "lastgood", "serve", "--env", env_name,
+                          "--port", str(port)], lastgood_env(home),
+                  f"/v1/models/{name}/predict", json.dumps({"records": [record]}).encode(), port)
+
+
+def mlflow_body(entry: Any, record: dict[str, Any]) -> dict[str, Any]:
+    """One record as `mlflow models serve` reads it: dataframe_records, one tensor, or named
+    tensors (a graph of several inputs)."""
+    if hasattr(entry.sample, "columns"):
+        return {"dataframe_records": [record]}
+    if len(record) > 1:
+        return {"inputs": {name: [value] for name, value in record.items()}}
+    return {"inputs": [next(iter(record.values()))]}
+
+
+def contestants(entry: Any, home: Path, mlserver: Path | None, *, twin: bool) -> list[Server]:
+    """lastgood (the version registered and deployed to its own env), mlflow, MLServer (when
+    its binary is given) and, with `twin`, lastgood serving the same directory through
+    mlflow.pyfunc (registered again with --flavor python_function) when it serves it natively."""
+    record = entry.records()[0]
+    ours = served_by_lastgood(entry, home, entry.name, record, label="lastgood")
     port = free_port()
     bin_dir = Path(sys.executable).parent  # mlflow execs `uvicorn` from PATH: an active venv
     path_env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     theirs = Server("mlflow", [str(bin_dir / "mlflow"), "models", "serve", "-m",
                                str(entry.dirs[0]), "--env-manager", "local", "--host", HOST,
                                "--port", str(port)],
-                    path_env, "/invocations", json.dumps(theirs_body).encode(), port)
-    if mlserver is None:
-        return [ours, theirs]
-    return [ours, theirs, mlserver_server(entry, home, mlserver, record)]
+                    path_env, "/invocations", json.dumps(mlflow_body(entry, record)).encode(),
+                    port)
+    servers = [ours, theirs]
+    if mlserver is not None:
+        servers.append(mlserver_server(entry, home, mlserver, record))
+    if twin and entry.flavor != PYFUNC:
+        servers.append(served_by_lastgood(entry, home, f"{entry.name}-pyfunc", record,
+                                          label=TWIN, flavor=("--flavor", PYFUNC)))
+    return servers
+
+
+TWIN = "lastgood via pyfunc"
 
 
 def mlserver_server(entry: Any, home: Path, binary: Path, record: dict[str, Any]) -> Server:
@@ -278,10 +305,12 @@ def oip_body(entry: Any, record: dict[str, Any]) -> dict[str, Any]:
         inputs = [{"name": k, "shape": [1], "datatype": OIP_TYPES[type(v)], "data": [v]}
                   for k, v in record.items()]
         return {"parameters": {"content_type": "pd"}, "inputs": inputs}
-    [(name, row)] = record.items()
-    dtype = "FP32" if str(getattr(entry.sample, "dtype", "")) == "float32" else "FP64"
+    samples = entry.sample if isinstance(entry.sample, dict) else {"": entry.sample}
+    dtypes = ["FP32" if str(getattr(s, "dtype", "")) == "float32" else "FP64"
+              for s in samples.values()]
     return {"inputs": [{"name": name, "shape": [1, len(row)], "datatype": dtype, "data": row,
-                        "parameters": {"content_type": "np"}}]}
+                        "parameters": {"content_type": "np"}}
+                       for (name, row), dtype in zip(record.items(), dtypes, strict=True)]}
 
 
 @dataclass
@@ -289,18 +318,22 @@ class Outcome:
     name: str
     flavor: str  # the path lastgood serves it by (python_function: through mlflow.pyfunc)
     same_answer: bool
-    servers: tuple[str, ...]  # lastgood, mlflow[, mlserver]
+    servers: tuple[str, ...]  # lastgood, mlflow[, mlserver][, lastgood via pyfunc]
     start: tuple[float, ...]
     tput: tuple[float, ...]
     latency: tuple[tuple[float, float], ...]
     failed: tuple[int, ...]
     rate: float
 
+    def of(self, label: str) -> int | None:
+        """The index of server `label`, None when it was not measured."""
+        return self.servers.index(label) if label in self.servers else None
+
 
 def bench_one(entry: Any, home: Path, *, seconds: float, rate: float, concurrency: int,
-              mlserver: Path | None) -> Outcome:
+              mlserver: Path | None, twin: bool) -> Outcome:
     took = time.monotonic()
-    servers = contestants(entry, home, mlserver)
+    servers = contestants(entry, home, mlserver, twin=twin)
     note(f"  registered and deployed in {time.monotonic() - took:.0f} s")
     try:
         for server in servers:  # one at a time: each starts on an otherwise idle machine
@@ -351,7 +384,7 @@ def fmt(value: float, digits: int = 1) -> str:
 def table(outcomes: Sequence[Outcome]) -> None:
     rows = []
     for o in outcomes:
-        path = "mlflow.pyfunc" if o.flavor == "python_function" else f"native {o.flavor}"
+        path = "mlflow.pyfunc" if o.flavor == PYFUNC else f"native {o.flavor}"
         for i, who in enumerate(o.servers):
             rows.append((o.name, path if i == 0 else "", who, fmt(o.start[i], 2),
                          fmt(o.tput[i], 0),
@@ -361,6 +394,23 @@ def table(outcomes: Sequence[Outcome]) -> None:
                 "1 worker each",
                 ("model", "lastgood path", "server", "start->first 200 s", "max req/s",
                  "p50/p99 ms at rate", "failed", "rate req/s", "same answer"), rows)
+
+
+def native_table(outcomes: Sequence[Outcome]) -> None:
+    """What the native path buys: the same directory served natively and through pyfunc."""
+    rows = []
+    for o in outcomes:
+        twin = o.of(TWIN)
+        if twin is None:
+            continue
+        rows.append((o.name, f"native {o.flavor}", fmt(o.tput[0], 0), fmt(o.tput[twin], 0),
+                     f"{fmt(o.tput[0] / o.tput[twin], 2)}x" if o.tput[twin] else "-",
+                     f"{fmt(o.latency[0][1], 2)} / {fmt(o.latency[twin][1], 2)}",
+                     f"{fmt(o.tput[twin] / o.tput[1], 2)}x" if o.tput[1] else "-"))
+    if rows:
+        print_table("the native path against the pyfunc path (same directory, same run)",
+                    ("model", "native path", "native req/s", "pyfunc req/s", "native buys",
+                     "p99 ms native / pyfunc", "pyfunc vs mlflow"), rows)
 
 
 def verdicts(outcomes: Sequence[Outcome]) -> list[str]:
@@ -374,13 +424,14 @@ def verdicts(outcomes: Sequence[Outcome]) -> list[str]:
             ("start -> first answer <= mlflow", o.start[0] <= o.start[1],
              f"{fmt(o.start[0], 2)} vs {fmt(o.start[1], 2)} s"),
             ("same answer, no failed request", o.same_answer and not any(o.failed),
-             f"failed {o.failed[0]}/{o.failed[1]}"),
+             "failed " + "/".join(str(f) for f in o.failed)),
         ]
-        if len(o.servers) > 2:
-            vs = o.tput[0] / o.tput[2] if o.tput[2] else float("nan")
+        ms = o.of("mlserver")
+        if ms is not None:
+            vs = o.tput[0] / o.tput[ms] if o.tput[ms] else float("nan")
             checks += [("throughput >= 1.5x mlserver", vs >= 1.5, f"{fmt(vs, 2)}x"),
-                       ("p99 <= mlserver", o.latency[0][1] <= o.latency[2][1],
-                        f"{fmt(o.latency[0][1], 2)} vs {fmt(o.latency[2][1], 2)} ms")]
+                       ("p99 <= mlserver", o.latency[0][1] <= o.latency[ms][1],
+                        f"{fmt(o.latency[0][1], 2)} vs {fmt(o.latency[ms][1], 2)} ms")]
         lines += [f"{'PASS' if ok else 'FAIL'}  {o.name} ({o.flavor}): {label}  ({seen})"
                   for label, ok, seen in checks]
     return lines
@@ -398,6 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mlserver", type=Path, default=None,
                         help="the mlserver binary of a venv with mlserver and mlserver-mlflow "
                              "(kept apart from lastgood's): adds MLServer as a third server")
+    parser.add_argument("--no-pyfunc-twin", dest="twin", action="store_false",
+                        help="leave out lastgood serving each natively served directory through "
+                             "mlflow.pyfunc as well (what the native path buys)")
     args = parser.parse_args(argv)
     if args.mlserver is None or not args.mlserver.is_file():
         print(f"MLServer column left out: {args.mlserver or 'no --mlserver'} is not an mlserver "
@@ -416,13 +470,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 outcomes.append(bench_one(entry, Path(tmp) / "home", seconds=args.seconds,
                                           rate=args.rate, concurrency=args.concurrency,
-                                          mlserver=args.mlserver))
+                                          mlserver=args.mlserver, twin=args.twin))
             except RuntimeError as exc:
                 print(f"FAIL  {entry.name} ({entry.flavor}): not measured: {exc}", flush=True)
     print(f"\n{len(outcomes)} models, {args.concurrency} keep-alive connections, one record per "
           f"request, loopback, {multiprocessing.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}, total {time.monotonic() - began:.0f} s")
     table(outcomes)
+    native_table(outcomes)
     print("\ntargets:")
     lines = verdicts(outcomes)
     print("\n".join(lines))
