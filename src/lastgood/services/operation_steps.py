@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -31,7 +32,7 @@ from lastgood.domain.deployments import (
     live_replicas,
     liveness,
 )
-from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
 from lastgood.domain.plans import PLAN_CHANGED, basis_from_json
 from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
@@ -48,6 +49,7 @@ from lastgood.ports import (
 from lastgood.services.archive import archive_id_for, build_bundle
 from lastgood.services.operation_ledger import EngineSettings, OperationLedger
 from lastgood.services.preflight import materialize, target_variables
+from lastgood.services.replay import ShadowProgress, shadow_progress
 from lastgood.services.targeting import TargetChooser
 
 Handler = Callable[[Operation], Operation]
@@ -75,17 +77,56 @@ class PhaseSteps:
         return self._ledger.commit(op, Phase.CHECKING, "operation.checking")
 
     def check(self, op: Operation) -> Operation:
+        """Judge the target with today's checks; a deploy first waits for the replicas to
+        replay today's traffic on its target (the shadow), so the replay check judges it."""
         if op.trigger.get("confirmed"):
             return self._check_confirmed(op)
+        with self._uow() as uow:
+            env = uow.environments.get(op.env)
+        shadow = self._await_shadow(op, env)
         candidates, target, live = self._chooser.evaluate(op)
+        if shadow is not None and shadow.refused:
+            candidates = [_unloadable(c, shadow) for c in candidates]
+            target = None if target is None else _unloadable(target, shadow)
+            target = target if target is not None and target.accepted else None
+        evidence = {"shadow": shadow.as_json()} if shadow is not None else {}
+        if op.dry_run:
+            return self._ledger.commit(op, Phase.CHECKED, "operation.checked",
+                                       outcome="ok" if target else "refused",
+                                       candidates=tuple(candidates), from_version=live,
+                                       evidence={**evidence, "dry_run": True},
+                                       error="" if target else "preflight refused the version")
         if target is None:
             error = ("no eligible target: every candidate was refused"
                      if op.kind is OperationKind.ROLLBACK else "preflight refused the version")
             return self._ledger.commit(op, Phase.FAILED, "operation.refused", outcome="refused",
-                                       candidates=tuple(candidates), error=error)
+                                       candidates=tuple(candidates), error=error,
+                                       evidence=evidence)
         return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
                                    candidates=tuple(candidates), target_version=target.version,
-                                   from_version=live, evidence={"target": target.version})
+                                   from_version=live,
+                                   evidence={"target": target.version, **evidence})
+
+    def _await_shadow(self, op: Operation, env: Environment) -> ShadowProgress | None:
+        """Wait, at most the env's switch timeout, until every live replica has loaded the
+        deploy's target as a shadow standby and replayed today's traffic on it (or refused to
+        load it). None: nothing to wait for (not a deploy, or not lastgood's own replicas)."""
+        if op.shadow is None or env.switch_mode is not SwitchMode.SERVING:
+            return None
+        deadline = self._clock.monotonic() + env.switch_timeout_s
+        pause = self._settings.first_poll_s
+        while True:
+            with self._uow() as uow:
+                self._ledger.take_lease(uow, op.model, op.env)
+                uow.commit()
+                reports = uow.replicas.list(model=op.model, env=op.env)
+            live = live_replicas(reports, now=self._ledger.now(),
+                                 stale_s=self._settings.replica_stale_s)
+            progress = shadow_progress(live, op.shadow)
+            if not progress.waiting or self._clock.monotonic() >= deadline:
+                return progress
+            self._clock.sleep(min(pause, self._settings.poll_s))
+            pause *= 2
 
     def _check_confirmed(self, op: Operation) -> Operation:
         """A plan a person confirmed: its checks ran when it was shown; run it only while what
@@ -294,6 +335,14 @@ class PhaseSteps:
                                                         "version": failed.number},
                                                  evidence={"cause": str(op.cause)}),
                               at=self._ledger.now())
+
+
+def _unloadable(cand: Candidate, shadow: ShadowProgress) -> Candidate:
+    """`cand` refused where a replica could not load it as a shadow: switching to it there
+    would leave that replica behind."""
+    why = tuple(f"v{cand.version} could not be loaded on {replica}: {reason}"
+                for replica, reason in shadow.refused)
+    return replace(cand, refusals=cand.refusals + why)
 
 
 def _lost_since(reports: Sequence[ReplicaReport], seen: set[str],

@@ -146,6 +146,9 @@ class Reconciler:
                 self._ensure_loading(table, wanted.live)
                 return
         standby = self.options.standby.fit(wanted.standby)
+        # A deploy's shadow is warmed beside the standbys, beyond their count: the deploy
+        # waits for its replay, then switches to it without loading anything.
+        standby += [v for v in wanted.shadow if v.number not in {s.number for s in standby}]
         table.keep_standby([v.number for v in standby], offered=replaced)
         for version in standby:  # only once live is settled: it has the CPU first
             if table.warm(version.number) is None:
