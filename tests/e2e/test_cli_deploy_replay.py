@@ -60,7 +60,15 @@ def wait_kept(url: str, count: int, timeout: float = 60) -> None:
 
 
 def live_version(cli: Cli) -> int:
-    return int(cli("status", MODEL, *ENV, "--json").json()["live"]["version"])
+    """The registry's live version, once the replica reports serving it."""
+    deadline = time.monotonic() + 30
+    while True:
+        status = cli("status", MODEL, *ENV, "--json").json()
+        desired = int(status["desired"]["version"])
+        if all(r["version"] == desired for r in status["replicas"]) \
+                or time.monotonic() > deadline:
+            return desired
+        time.sleep(0.3)
 
 
 @pytest.mark.slow
