@@ -6,12 +6,16 @@ phase by phase, judged by the desired state, the events and the operation."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from dataclasses import replace
 from typing import Any
 
 from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.replay import REPLAY_ARCHIVE
 from lastgood.services.desired import load_desired
 from lastgood.services.operations import new_operation_id
+from lastgood.services.views import status_view
 from lastgood.serving.reservoir import Kept
 from tests.unit.test_readiness_rollback import ENV, MODEL, Replica
 from tests.unit.test_replay_rollback import TODAY, Refusing
@@ -200,3 +204,45 @@ def test_a_replica_that_cannot_load_the_shadow_refuses_the_deploy() -> None:
     assert refused.phase is Phase.FAILED
     assert any(r.startswith("v4 could not be loaded on r1: ") and "MatMulNBits" in r
                for r in refused.candidates[0].refusals), refused.candidates
+
+
+def _refused_with(archive: bool) -> tuple[World, Replica, Operation]:
+    w = world_with_v4()
+    replica = Replica(w, "r1")
+    replica.rec.state.reservoirs.options = replace(replica.rec.state.reservoirs.options,
+                                                   archive=archive)
+    replica.settle()
+    traffic(replica)
+    op = start_deploy(w)
+    w.services.engine.step(op.id)
+    replay_and_report(replica, refusing=Refusing(("fr",)))
+    return w, replica, w.services.engine.step(op.id)
+
+
+def test_a_deploy_refused_on_todays_traffic_keeps_the_failing_requests_in_its_archive() -> None:
+    w, _, refused = _refused_with(archive=True)
+    assert refused.phase is Phase.FAILED
+    assert refused.archive_id is not None
+    record, members = w.services.archives.show(refused.archive_id)
+    assert record.version == 4
+    assert record.manifest["kind"] == "refused deploy"
+    failing = json.loads(members["replay_failures.json"])
+    assert [(f["replica"], f["version"], f["records"]) for f in failing] == [
+        ("r1", 4, [TODAY]), ("r1", 4, [TODAY])]
+    assert failing[0]["error"].startswith("ValueError: Found unknown categories ['pt']")
+    assert last_event(w, "operation.refused").evidence["archive"] == refused.archive_id
+    # Nowhere else: the audit trail and the status carry counts and one shortened example.
+    status = w.services.deployments.status(MODEL, env=ENV)
+    shown = json.dumps(status_view(status)) + json.dumps(
+        last_event(w, "operation.refused").evidence)
+    assert '"amount": 3.0' not in shown
+
+
+def test_replay_archive_off_keeps_every_raw_request_in_the_replica() -> None:
+    w, replica, refused = _refused_with(archive=False)
+    assert refused.phase is Phase.FAILED
+    assert refused.archive_id is None
+    with w.registry() as uow:
+        [report] = uow.replicas.list(model=MODEL, env=ENV)
+    assert REPLAY_ARCHIVE not in (report.evidence or {})
+    assert replica.rec.replayer.failing_requests(replica.rec.state.tables[MODEL], (4,)) == []

@@ -19,11 +19,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["MAX_RESERVOIR", "MAX_WINDOW_S", "MIN_WINDOW_S", "OutputAgreement", "ReplayJudgement",
-           "ReplayLimits", "ReplayOutcome", "ReplayProof", "ReplayState", "judge_replay",
-           "judgement_from_json", "proof_from_json", "proof_to_json", "proofs_from_json",
-           "reservoir_size_problem", "window_problem"]
+__all__ = ["MAX_RESERVOIR", "MAX_WINDOW_S", "MIN_WINDOW_S", "REPLAY_ARCHIVE", "OutputAgreement",
+           "ReplayJudgement", "ReplayLimits", "ReplayOutcome", "ReplayProof", "ReplayState",
+           "judge_replay", "judgement_from_json", "proof_from_json", "proof_to_json",
+           "proofs_from_json", "reservoir_size_problem", "window_problem"]
 
+REPLAY_ARCHIVE = "replay_archive"
+"""The key of a replica report's evidence under which a deploy's shadow reports its raw failing
+requests, for the archive of the refused deploy only: status and every view leave it out."""
 MAX_RESERVOIR = 100_000  # requests per model; beyond this the memory is no longer small
 MIN_WINDOW_S = 60.0  # a shorter window is not "today's traffic"
 MAX_WINDOW_S = 7 * 86400.0

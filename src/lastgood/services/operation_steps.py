@@ -34,6 +34,7 @@ from lastgood.domain.deployments import (
 )
 from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
 from lastgood.domain.plans import PLAN_CHANGED, basis_from_json
+from lastgood.domain.replay import REPLAY_ARCHIVE
 from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import (
@@ -46,7 +47,7 @@ from lastgood.ports import (
     UnitOfWorkFactory,
     Verifier,
 )
-from lastgood.services.archive import archive_id_for, build_bundle
+from lastgood.services.archive import archive_id_for, build_bundle, build_refusal_bundle
 from lastgood.services.operation_ledger import EngineSettings, OperationLedger
 from lastgood.services.preflight import materialize, target_variables
 from lastgood.services.replay import ShadowProgress, shadow_progress
@@ -89,7 +90,7 @@ class PhaseSteps:
             candidates = [_unloadable(c, shadow) for c in candidates]
             target = None if target is None else _unloadable(target, shadow)
             target = target if target is not None and target.accepted else None
-        evidence = {"shadow": shadow.as_json()} if shadow is not None else {}
+        evidence: dict[str, Any] = {"shadow": shadow.as_json()} if shadow is not None else {}
         if op.dry_run:
             return self._ledger.commit(op, Phase.CHECKED, "operation.checked",
                                        outcome="ok" if target else "refused",
@@ -99,13 +100,44 @@ class PhaseSteps:
         if target is None:
             error = ("no eligible target: every candidate was refused"
                      if op.kind is OperationKind.ROLLBACK else "preflight refused the version")
+            record = self._archive_refusal(op, candidates) if shadow is not None else None
+            if record is not None:
+                evidence["archive"] = record.id
             return self._ledger.commit(op, Phase.FAILED, "operation.refused", outcome="refused",
                                        candidates=tuple(candidates), error=error,
-                                       evidence=evidence)
+                                       evidence=evidence, archive_id=record.id if record
+                                       else None,
+                                       also=partial(_add_archive, record) if record else None)
         return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
                                    candidates=tuple(candidates), target_version=target.version,
                                    from_version=live,
                                    evidence={"target": target.version, **evidence})
+
+    def _archive_refusal(self, op: Operation,
+                         candidates: Sequence[Candidate]) -> ArchiveRecord | None:
+        """A deploy refused on today's traffic keeps the requests it failed on in a forensic
+        bundle (when its replicas reported them: `serve --replay-archive off` never does)."""
+        refused_by_replay = any(r.name == "replay" and r.blocks for c in candidates
+                                for r in c.checks)
+        if not refused_by_replay or op.target_version is None:
+            return None
+        with self._uow() as uow:
+            reports = uow.replicas.list(model=op.model, env=op.env)
+            refused = uow.versions.get(op.model, op.target_version)
+        live = live_replicas(reports, now=self._ledger.now(),
+                             stale_s=self._settings.replica_stale_s)
+        failing = [{"replica": r.replica_id, **f} for r in live
+                   for f in (r.evidence or {}).get(REPLAY_ARCHIVE, ())
+                   if isinstance(f, Mapping) and f.get("version") == op.target_version]
+        if not failing:
+            return None
+        at = self._ledger.now()
+        bundle = build_refusal_bundle(op, refused, candidates=candidates, failing=failing,
+                                      at=at, host=self._host.facts())
+        blob = self._store.put(io.BytesIO(bundle.data))
+        return ArchiveRecord(id=archive_id_for(op), model=op.model, env=op.env,
+                             version=refused.number, operation_id=op.id, sha256=blob.sha256,
+                             size=blob.size, created_at=at, manifest=bundle.manifest)
 
     def _await_shadow(self, op: Operation, env: Environment) -> ShadowProgress | None:
         """Wait, at most the env's switch timeout, until every live replica has loaded the
@@ -335,6 +367,10 @@ class PhaseSteps:
                                                         "version": failed.number},
                                                  evidence={"cause": str(op.cause)}),
                               at=self._ledger.now())
+
+
+def _add_archive(record: ArchiveRecord, uow: UnitOfWork) -> None:
+    uow.archives.add(record)
 
 
 def _unloadable(cand: Candidate, shadow: ShadowProgress) -> Candidate:

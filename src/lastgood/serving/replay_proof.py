@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from lastgood.domain.replay import OutputAgreement, ReplayProof, ReplayState
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, Predictor
 from lastgood.serving.loading import LoadTimeout, run_off_loop
-from lastgood.serving.replay import Outcome, Replayed, ReplayBudget, replay_requests
+from lastgood.serving.replay import Outcome, ReplayBudget, Replayed, replay_requests
 from lastgood.serving.reservoir import Kept, Reservoirs
 from lastgood.serving.slots import Slot, SlotState, SlotTable
 
@@ -59,6 +59,10 @@ class _Run:
     error: str = ""
     answers: list[tuple[Any, Any]] = field(default_factory=list)  # (standby, live) per record
     cpu_s: float = 0.0
+    failing: list[dict[str, Any]] = field(default_factory=list)  # the first raw ones, kept here
+
+
+KEEP_FAILING = 20  # raw failing requests a standby's replay keeps in the replica's memory
 
 
 def _example(records: Sequence[Mapping[str, Any]], error: str) -> str:
@@ -72,6 +76,9 @@ def _example(records: Sequence[Mapping[str, Any]], error: str) -> str:
 
 def _fail(run: _Run, kept: Kept, error: str) -> None:
     run.failed += 1
+    if len(run.failing) < KEEP_FAILING:
+        run.failing.append({"records": [dict(r) for r in kept.records],
+                            "live_answer": kept.predictions, "error": error[:240]})
     if not run.example:
         run.error = error[:240]
         run.example = _example(kept.records, run.error)
@@ -166,6 +173,7 @@ class ReplayProver:
         self.budget = ReplayBudget(share=options.budget, burst_s=options.burst_s,
                                    max_seconds=options.timeout_s)
         self._proofs: dict[tuple[str, int], tuple[Slot, ReplayProof]] = {}
+        self._failing: dict[tuple[str, int], list[dict[str, Any]]] = {}
 
     async def replay(self, tables: Mapping[str, SlotTable]) -> int:
         """Replay every model's reservoir on each of its warm standbys; proofs taken."""
@@ -174,14 +182,27 @@ class ReplayProver:
                 if s.state is SlotState.WARM]
         taken = 0
         for model, table, slot in held:
-            proof = await self._replay(model, table, slot)
+            proof, failing = await self._replay(model, table, slot)
             if slot.state is SlotState.WARM:
                 self._proofs[(model, slot.number)] = (slot, proof)
+                self._failing[(model, slot.number)] = failing
                 taken += 1
         wanted = {(m, s.number) for m, _, s in held}
         for key in [k for k in self._proofs if k not in wanted]:
             del self._proofs[key]
+            self._failing.pop(key, None)
         return taken
+
+    def failing_requests(self, table: SlotTable, shadow: Iterable[int]) -> list[dict[str, Any]]:
+        """The raw failing requests of `table`'s standbys that are a deploy's shadow (each
+        with its version), for the forensic archive of the deploy if it is refused; none when
+        the reservoir's `archive` is off. Every other standby's stay in this replica."""
+        if not self.reservoirs.options.archive:
+            return []
+        wanted = set(shadow)
+        return [{"version": slot.number, **failure}
+                for slot in table.standby.values() if slot.number in wanted
+                for failure in self._failing.get((table.model, slot.number), ())]
 
     def proofs(self, table: SlotTable) -> list[ReplayProof]:
         """The last proof of each of `table`'s current standbys."""
@@ -199,9 +220,10 @@ class ReplayProver:
                            window_s=self.reservoirs.options.window_s,
                            skipped=reservoir.skipped if reservoir else 0, at=self._clock.now())
 
-    async def _replay(self, model: str, table: SlotTable, slot: Slot) -> ReplayProof:
+    async def _replay(self, model: str, table: SlotTable,
+                      slot: Slot) -> tuple[ReplayProof, list[dict[str, Any]]]:
         if self.reservoirs.off:
-            return self._base(table, slot, ReplayState.OFF)
+            return self._base(table, slot, ReplayState.OFF), []
         reservoir, now = self.reservoirs.of(model), time.monotonic()
         live = table.live.number if table.live else None
         # Only the current live version's answers: after a switch, older answers compare the
@@ -209,7 +231,7 @@ class ReplayProver:
         kept = [k for k in (reservoir.entries(now) if reservoir else []) if k.version == live]
         predictor = slot.predictor
         if not kept or predictor is None:
-            return self._base(table, slot, ReplayState.NO_DATA)
+            return self._base(table, slot, ReplayState.NO_DATA), []
         start = time.perf_counter()
         slot.enter()  # a switch or a trim cannot close it while it answers
         try:
@@ -229,7 +251,7 @@ class ReplayProver:
             outputs=compare_answers(run.answers), oldest_s=now - kept[0].at,
             window_s=base.window_s, skipped=base.skipped,
             duration_ms=(time.perf_counter() - start) * 1000, cpu_ms=run.cpu_s * 1000,
-            at=base.at)
+            at=base.at), run.failing
 
 
 class ReplayCollector(Collector):
