@@ -103,6 +103,11 @@ def test_a_deploy_is_replayed_on_todays_traffic_before_it_takes_any(
         assert check["evidence"]["replayed"] == 40
         assert check["evidence"]["proofs"][0]["example"] == "city='marseille'"
         assert refusal["evidence"]["shadow"]["replayed"]  # the replica replayed it
+        # the archive of the refused deploy keeps the requests it failed on
+        archive = refusal["evidence"]["archive"]
+        shown = cli("archive", "show", archive, "--json")
+        assert shown.code == 0, shown.err
+        assert "replay_failures.json" in shown.out
 
         # The dry run shows the same replay and moves nothing.
         wait_kept(url, 48)
@@ -130,7 +135,7 @@ def test_a_deploy_is_replayed_on_todays_traffic_before_it_takes_any(
 
         # --force deploys past a failing replay and names what it overrode.
         send_traffic(url, 20)
-        wait_kept(url, 20)  # only v1's answers count once v1 is live
+        wait_kept(url, 68)  # 20 of them answered by v1: only those are replayed now
         forced = cli("deploy", MODEL, "2", *ENV, "--reason", "accepted", "--force", "--json")
         assert forced.code == 0, forced.err
         op = forced.json()

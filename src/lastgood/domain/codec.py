@@ -37,7 +37,6 @@ from lastgood.domain.operations import (
     OperationKind,
     Phase,
 )
-from lastgood.domain.replay import REPLAY_ARCHIVE
 from lastgood.domain.versions import (
     ArtifactFile,
     Column,
@@ -300,15 +299,7 @@ def replica_to_json(r: ReplicaReport) -> dict[str, Any]:
     """A replica's report; its model and env are those of the status it is part of."""
     return {"replica_id": r.replica_id, "version": r.version, "since": iso(r.since),
             "seen_at": iso(r.seen_at), "state": str(r.state), "detail": r.detail,
-            "url": r.url, "evidence": _shown_evidence(r.evidence)}
-
-
-def _shown_evidence(evidence: JSON | None) -> dict[str, Any] | None:
-    """A report's evidence without the raw failing requests a deploy's shadow keeps for the
-    archive of a refused deploy (raw request data is never shown)."""
-    if evidence is None:
-        return None
-    return {k: v for k, v in evidence.items() if k != REPLAY_ARCHIVE}
+            "url": r.url, "evidence": dict(r.evidence) if r.evidence is not None else None}
 
 
 def replica_from_json(d: JSON, *, model: str, env: str) -> ReplicaReport:
