@@ -153,4 +153,11 @@ def test_deploy_dry_run_of_an_unknown_version_is_one_line(tmp_path: Path,
                                                           city_dirs: list[Path]) -> None:
     cli = Cli(home=tmp_path / "home")
     setup_live_v3(cli.home, city_dirs)
-    assert_clean_error(cli("deploy", MODEL, "9", *ENV, "--dry-run"), 1, "9")
+    assert_clean_error(cli("deploy", MODEL, "9", *ENV, "--dry-run"), 2,
+                       "model 'city' has no version 9")
+
+
+def test_an_unusable_replay_archive_setting_is_refused_at_start(tmp_path: Path) -> None:
+    cli = Cli(home=tmp_path / "home")
+    assert_clean_error(cli("serve", *ENV, "--replay-archive", "maybe"), 2,
+                       "--replay-archive 'maybe' is neither on nor off")

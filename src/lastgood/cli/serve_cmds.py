@@ -39,8 +39,7 @@ from lastgood.serving.slots import StandbyLimits
                    "standby; 0 turns the reservoir and the replay off.")
 @click.option("--replay-window", type=float, default=3600.0, show_default=True,
               help="Seconds of recent traffic the reservoir samples uniformly.")
-@click.option("--replay-archive", type=click.Choice(["on", "off"]), default="on",
-              show_default=True,
+@click.option("--replay-archive", default="on", show_default=True, metavar="on|off",
               help="on: a deploy refused on today's traffic keeps the requests it failed on in "
                    "its forensic archive (the only way raw requests leave the replica); off: "
                    "they never leave it.")
@@ -81,7 +80,7 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
     settings = cli.settings
     interval = _readiness_interval(readiness_interval, settings.readiness_interval_s)
     reservoir = replace(_reservoir(replay_reservoir, replay_window, max_body_kb * 1024),
-                        archive=replay_archive == "on")
+                        archive=_replay_archive(replay_archive))
     if settings.remote_url:
         raise InvalidInput("lastgood serve follows the registry database itself, not the API",
                            fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL on the serving host")
@@ -162,6 +161,15 @@ def _readiness_interval(given: float | None, configured: float) -> float:
                            fix="pass --readiness-interval SECONDS (e.g. 60) or set "
                                "LASTGOOD_READINESS_INTERVAL_S, between 1 and 86400")
     return interval
+
+
+def _replay_archive(value: str) -> bool:
+    """--replay-archive on|off; refused in one line otherwise."""
+    if value not in ("on", "off"):
+        raise InvalidInput(f"--replay-archive {value!r} is neither on nor off",
+                           fix="pass --replay-archive off to keep every raw request in the "
+                               "replica, or on (the default)")
+    return value == "on"
 
 
 def _reservoir(size: int, window_s: float, body_limit: int) -> ReservoirOptions:
