@@ -53,6 +53,12 @@ def test_failed_is_reachable_only_before_the_pointer_moves() -> None:
         Phase.SWITCHING}
 
 
+def test_a_dry_run_ends_after_its_checks_and_only_there() -> None:
+    """CHECKED promises "nothing moved": only the checks lead to it."""
+    assert {p for p, moves in TRANSITIONS.items() if Phase.CHECKED in moves} == {Phase.CHECKING}
+    assert Phase.CHECKED.is_terminal
+
+
 def test_a_deploy_skips_archiving_and_a_rollback_may_not_skip_verifying() -> None:
     assert TRANSITIONS[Phase.CONFIRMING] >= {Phase.ARCHIVING, Phase.VERIFYING}
     assert TRANSITIONS[Phase.ARCHIVING] == {Phase.VERIFYING}
@@ -61,7 +67,7 @@ def test_a_deploy_skips_archiving_and_a_rollback_may_not_skip_verifying() -> Non
 @pytest.mark.parametrize(("current", "new", "allowed"), [
     (Phase.SUCCEEDED, Phase.PLANNED, "none (terminal)"),
     (Phase.CONFIRMING, Phase.FAILED, "archiving, escalated, verifying"),
-    (Phase.CHECKING, Phase.CONFIRMING, "failed, switching"),
+    (Phase.CHECKING, Phase.CONFIRMING, "checked, failed, switching"),
 ])
 def test_an_illegal_move_is_refused_with_the_allowed_ones(current: Phase, new: Phase,
                                                           allowed: str) -> None:

@@ -39,7 +39,8 @@ def deploy(name: ModelPath, body: DeployIn, caller: CallerDep, services: Service
     """Make `env` serve a version after the preflight checks pass (operator)."""
     caller.allow(Action.DEPLOY, model=name, env=body.env)
     op = services.deployments.deploy(name, check_ref(body.version), env=body.env,
-                                     reason=body.reason, actor=caller.actor, force=body.force)
+                                     reason=body.reason, actor=caller.actor, force=body.force,
+                                     dry_run=body.dry_run)
     return ok(operation_view(op))
 
 

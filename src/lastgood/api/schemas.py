@@ -116,6 +116,7 @@ class DeployIn(Strict):
     env: Name
     reason: Reason
     force: Flag = False
+    dry_run: Flag = False  # check (and replay on the replicas) only; nothing moves
 
 
 class VerifyIn(Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from lastgood.domain.deployments import (
     SwitchMode,
 )
 from lastgood.domain.errors import NoEligibleTarget, PlanChanged
-from lastgood.domain.operations import Operation
+from lastgood.domain.operations import Candidate, Operation, Phase
 from lastgood.domain.replay import ReplayOutcome
 from lastgood.services.deployments import RollbackPlan, Status, require_reason
 from lastgood.services.documents import parse_env_columns, parse_metrics, parse_pairs
@@ -150,21 +151,51 @@ def _phase_printer(cli: CliContext, quiet: bool) -> Any:
 @click.argument("ref")
 @click.option("--env", "env_name", required=True, help="Environment, e.g. production.")
 @click.option("--reason", default="", help="Why (goes into the audit trail; required).")
-@click.option("--force", is_flag=True, help="Deploy a quarantined or retired version anyway.")
+@click.option("--force", is_flag=True,
+              help="Deploy anyway: a quarantined or retired version, or one whose replay of "
+                   "today's traffic fails or agrees too little (each override is named).")
+@click.option("--dry-run", is_flag=True,
+              help="Load it on every replica, replay today's traffic, run every check; move "
+                   "no traffic.")
 @json_option
 @click.pass_context
 def deploy(ctx: click.Context, name: str, ref: str, env_name: str, reason: str, force: bool,
-           as_json: bool) -> None:
-    """Make ENV serve version REF of NAME, after the preflight checks pass."""
+           dry_run: bool, as_json: bool) -> None:
+    """Make ENV serve version REF of NAME: every replica loads it as a shadow standby and
+    replays today's traffic on it, the preflight checks pass, then traffic moves."""
     cli = get(ctx)
     op = cli.services.deployments.deploy(name, ref, env=env_name, reason=reason,
-                                         actor=cli.actor, force=force,
+                                         actor=cli.actor, force=force, dry_run=dry_run,
                                          on_phase=_phase_printer(cli, as_json))
     if as_json:
         cli.emit_json(operation_view(op))
-    else:
-        cli.out.print(f"[green]deployed[/] {name} v{op.target_version} to {env_name} "
-                      f"({op.id}, {op.phase})")
+        return
+    if dry_run:
+        _print_deploy_checks(cli.out, op)
+        verdict = "would deploy" if op.phase is Phase.CHECKED and not op.error else "would refuse"
+        cli.out.print(f"dry run: {verdict} {name} v{op.target_version} to {env_name}; "
+                      f"nothing moved ({op.id})")
+        return
+    _print_replay_lines(cli.out, op.candidates)
+    cli.out.print(f"[green]deployed[/] {name} v{op.target_version} to {env_name} "
+                  f"({op.id}, {op.phase})")
+
+
+def _print_deploy_checks(out: Console, op: Operation) -> None:
+    for cand in op.candidates:
+        if cand.checks:
+            out.print(checks_table(cand))
+        for refusal in cand.refusals:
+            out.print(f"[red]refused[/]: {escape(refusal)}", soft_wrap=True)
+    _print_replay_lines(out, op.candidates)
+
+
+def _print_replay_lines(out: Console, candidates: Sequence[Candidate]) -> None:
+    """Each candidate's replay on today's traffic, one line each ("overridden by --force: …"
+    when the deploy was forced past it)."""
+    for cand in candidates:
+        for result in (r for r in cand.checks if r.name == "replay"):
+            out.print(f"replay v{cand.version}: {escape(result.summary)}", soft_wrap=True)
 
 
 @click.command()

@@ -39,6 +39,10 @@ from lastgood.serving.slots import StandbyLimits
                    "standby; 0 turns the reservoir and the replay off.")
 @click.option("--replay-window", type=float, default=3600.0, show_default=True,
               help="Seconds of recent traffic the reservoir samples uniformly.")
+@click.option("--replay-archive", default="on", show_default=True, metavar="on|off",
+              help="on: a deploy refused on today's traffic keeps the requests it failed on in "
+                   "its forensic archive (the only way raw requests leave the replica); off: "
+                   "they never leave it.")
 @click.option("--max-body-kb", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Larger prediction requests are refused with 413.")
 @click.option("--sample-rate", type=click.FloatRange(0, 1), default=0.01, show_default=True,
@@ -66,8 +70,8 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
                   sample_rate: float, default_model: str | None, with_watch: bool,
                   policy_file: Path | None, webhook: str | None,
                   readiness_interval: float | None, replay_reservoir: int,
-                  replay_window: float, engine: str, replicas: str | None,
-                  ray_address: str | None) -> None:
+                  replay_window: float, replay_archive: str, engine: str,
+                  replicas: str | None, ray_address: str | None) -> None:
     """Serve ENV: hot switches to warm standbys, replicas that follow the registry."""
     _check_engine(engine, workers=workers, replicas=replicas, ray_address=ray_address,
                   with_watch=with_watch)
@@ -75,7 +79,8 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
     cli = get(ctx)
     settings = cli.settings
     interval = _readiness_interval(readiness_interval, settings.readiness_interval_s)
-    reservoir = _reservoir(replay_reservoir, replay_window, max_body_kb * 1024)
+    reservoir = replace(_reservoir(replay_reservoir, replay_window, max_body_kb * 1024),
+                        archive=_replay_archive(replay_archive))
     if settings.remote_url:
         raise InvalidInput("lastgood serve follows the registry database itself, not the API",
                            fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL on the serving host")
@@ -157,6 +162,15 @@ def _readiness_interval(given: float | None, configured: float) -> float:
                            fix="pass --readiness-interval SECONDS (e.g. 60) or set "
                                "LASTGOOD_READINESS_INTERVAL_S, between 1 and 86400")
     return interval
+
+
+def _replay_archive(value: str) -> bool:
+    """--replay-archive on|off; refused in one line otherwise."""
+    if value not in ("on", "off"):
+        raise InvalidInput(f"--replay-archive {value!r} is neither on nor off",
+                           fix="pass --replay-archive off to keep every raw request in the "
+                               "replica, or on (the default)")
+    return value == "on"
 
 
 def _reservoir(size: int, window_s: float, body_limit: int) -> ReservoirOptions:

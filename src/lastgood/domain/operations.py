@@ -50,6 +50,7 @@ class Phase(StrEnum):
     ARCHIVING = "archiving"  # forensic bundle of the failed state written, failed one quarantined
     VERIFYING = "verifying"  # the restored version is compared with its own baseline
     SUCCEEDED = "succeeded"  # done: target live (and verified when a check ran)
+    CHECKED = "checked"  # a dry run's end: checked (and replayed on the replicas), nothing moved
     FAILED = "failed"  # stopped before or during the switch; live pointer is the old version
     ESCALATED = "escalated"  # target live but verification failed or timed out: a human is paged
 
@@ -58,16 +59,21 @@ class Phase(StrEnum):
         return self in TERMINAL
 
 
-TERMINAL = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.ESCALATED})
+TERMINAL = frozenset({Phase.SUCCEEDED, Phase.CHECKED, Phase.FAILED, Phase.ESCALATED})
+SHADOWING = frozenset({Phase.CHECKING, Phase.SWITCHING})
+"""The phases in which a deploy's target is loaded as a standby on every replica (a shadow):
+the replicas replay today's traffic on it before the check judges it, and the switch finds
+it warm."""
 
 TRANSITIONS: Mapping[Phase, frozenset[Phase]] = {
     Phase.PLANNED: frozenset({Phase.CHECKING, Phase.FAILED}),
-    Phase.CHECKING: frozenset({Phase.SWITCHING, Phase.FAILED}),
+    Phase.CHECKING: frozenset({Phase.SWITCHING, Phase.CHECKED, Phase.FAILED}),
     Phase.SWITCHING: frozenset({Phase.CONFIRMING, Phase.FAILED}),
     Phase.CONFIRMING: frozenset({Phase.ARCHIVING, Phase.VERIFYING, Phase.ESCALATED}),
     Phase.ARCHIVING: frozenset({Phase.VERIFYING}),
     Phase.VERIFYING: frozenset({Phase.SUCCEEDED, Phase.ESCALATED}),
     Phase.SUCCEEDED: frozenset(),
+    Phase.CHECKED: frozenset(),
     Phase.FAILED: frozenset(),
     Phase.ESCALATED: frozenset(),
 }
@@ -150,6 +156,19 @@ class Operation:
     def cause(self) -> RollbackCause:
         """Why a rollback runs (kept in its trigger record; `model` when none was given)."""
         return RollbackCause(str(self.trigger.get("cause", RollbackCause.MODEL)))
+
+    @property
+    def dry_run(self) -> bool:
+        """A deploy that checks (and replays) its target and stops before the switch."""
+        return bool(self.trigger.get("dry_run"))
+
+    @property
+    def shadow(self) -> int | None:
+        """The version the replicas should hold warm for this operation: a deploy's target
+        from its checks until its switch (`SHADOWING`); None otherwise."""
+        if self.kind is OperationKind.DEPLOY and self.phase in SHADOWING:
+            return self.target_version
+        return None
 
     @property
     def lost_replicas(self) -> tuple[str, ...]:

@@ -19,11 +19,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["MAX_RESERVOIR", "MAX_WINDOW_S", "MIN_WINDOW_S", "OutputAgreement", "ReplayJudgement",
-           "ReplayLimits", "ReplayOutcome", "ReplayProof", "ReplayState", "judge_replay",
-           "judgement_from_json", "proof_from_json", "proof_to_json", "proofs_from_json",
-           "reservoir_size_problem", "window_problem"]
+__all__ = ["MAX_RESERVOIR", "MAX_WINDOW_S", "MIN_WINDOW_S", "REPLAY_ARCHIVE", "OutputAgreement",
+           "ReplayJudgement", "ReplayLimits", "ReplayOutcome", "ReplayProof", "ReplayState",
+           "judge_replay", "judgement_from_json", "proof_from_json", "proof_to_json",
+           "proofs_from_json", "reservoir_size_problem", "window_problem"]
 
+REPLAY_ARCHIVE = "replay_archive"
+"""The key of a replica report's evidence under which a deploy's shadow reports its raw failing
+requests, for the archive of the refused deploy only: status and every view leave it out."""
 MAX_RESERVOIR = 100_000  # requests per model; beyond this the memory is no longer small
 MIN_WINDOW_S = 60.0  # a shorter window is not "today's traffic"
 MAX_WINDOW_S = 7 * 86400.0
@@ -216,8 +219,9 @@ def _agreement_line(version: int, live: int | None, agreement: float | None,
 
 
 def judge_replay(*, version: int, replicas: Sequence[tuple[str, Sequence[ReplayProof] | None]],
-                 limits: ReplayLimits = ReplayLimits()) -> ReplayJudgement:
-    """Judge target `version` by the replay proofs each live replica reported for it."""
+                 limits: ReplayLimits = ReplayLimits(), forward: bool = False) -> ReplayJudgement:
+    """Judge target `version` by the replay proofs each live replica reported for it
+    (`forward`: a deploy's target, not a way back)."""
     found = [(rid, p) for rid, proofs in replicas for p in (proofs or ()) if p.version == version]
     replayed = [(rid, p) for rid, p in found if p.state is ReplayState.REPLAYED and p.replayed]
     if not replayed:
@@ -234,8 +238,13 @@ def judge_replay(*, version: int, replicas: Sequence[tuple[str, Sequence[ReplayP
                              proofs)
     if failed > limits.max_failures:
         first = next(p for p in proofs if p.failed)
+        # A way back was proven on older data; a deploy's target cannot answer what the
+        # live version answers today.
+        since = (f"the data pipeline changed since v{version}" if not forward
+                 else f"live v{live} answers them" if live is not None
+                 else "the live version answers them")
         why = (f"v{version} fails on {failed} of {total:,} recent requests: "
-               f"{first.example}: {first.error} — the data pipeline changed since v{version}")
+               f"{first.example}: {first.error} — {since}")
         return _with(judged, ReplayOutcome.FAILED, why)
     if limits.min_agreement is not None and agreement is not None \
             and agreement < limits.min_agreement:

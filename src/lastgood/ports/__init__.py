@@ -266,9 +266,10 @@ class ReadinessSource(Protocol):
 
 
 class ReplaySource(Protocol):
-    def judge(self, target: Version, env: str) -> ReplayJudgement:
+    def judge(self, target: Version, env: str, *, forward: bool = False) -> ReplayJudgement:
         """What the replay of recent live requests on the standbys of every live replica of
-        `env` says about `target` (failures, agreement with the live version, or no data)."""
+        `env` says about `target` (failures, agreement with the live version, or no data);
+        `forward`: `target` would be deployed, not rolled back to."""
         ...
 
 

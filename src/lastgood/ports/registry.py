@@ -132,6 +132,11 @@ class DeploymentRepository(Protocol):
         """A counter that grows whenever the desired state of `env` changes (cheap to poll)."""
         ...
 
+    def touch(self, env: str) -> None:
+        """The desired state of `env` changed without a pointer move (a deploy's shadow
+        standby came or went): grow its generation and wake the replicas, at commit."""
+        ...
+
 
 class OperationRepository(Protocol):
     def save(self, op: Operation) -> None:

@@ -202,8 +202,11 @@ class RemoteDeployments:
                                               json=environment_body(changes)))
 
     def deploy(self, model: str, ref: str | int, *, env: str, reason: str | None, actor: str,
-               force: bool = False, on_phase: PhaseHook | None = None) -> Operation:
-        body = {"version": str(ref), "env": env, "reason": reason or "", "force": force}
+               force: bool = False, on_phase: PhaseHook | None = None,
+               dry_run: bool = False) -> Operation:
+        reason = reason or ("dry run" if dry_run else "")
+        body = {"version": str(ref), "env": env, "reason": reason, "force": force,
+                "dry_run": dry_run}
         return parse_operation(self._c.json("POST", f"/models/{q(model)}/deploy", json=body))
 
     def plan_rollback(self, model: str, *, env: str, to: str | int | None = None,

@@ -6,7 +6,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,8 @@ from lastgood.domain.compatibility import HostFacts
 from lastgood.domain.errors import IntegrityError, InvalidInput, LastGoodError
 from lastgood.domain.history import MAX_SPAN
 from lastgood.domain.history_view import view_to_json
-from lastgood.domain.operations import Operation
+from lastgood.domain.operations import Candidate, Operation
+from lastgood.domain.versions import Version
 from lastgood.ports import ArtifactStore, EvidenceSource, UnitOfWork, UnitOfWorkFactory
 from lastgood.services.history import read_unchecked
 
@@ -158,3 +159,25 @@ class ArchiveService:
         tmp.write_bytes(data)
         tmp.replace(dest)
         return record
+
+
+def build_refusal_bundle(op: Operation, refused: Version, *, candidates: Sequence[Candidate],
+                         failing: Sequence[Mapping[str, Any]], at: datetime,
+                         host: HostFacts) -> Bundle:
+    """The forensic record of a deploy refused on today's traffic: the version, every check,
+    and the raw requests it failed on, as its shadow's replicas reported them (the one place
+    raw request data is kept outside a replica; `serve --replay-archive off` keeps it out)."""
+    members = {
+        "refused_version.json": _json(codec.version_to_json(refused)),
+        "checks.json": _json([codec.candidate_to_json(c) for c in candidates]),
+        "replay_failures.json": _json(list(failing)),
+        "trigger.json": _json({"reason": op.reason, "actor": op.actor, "forced": op.forced,
+                               "live_version": op.from_version}),
+        "environment.json": _json({"python": host.python, "platform": host.platform,
+                                   "hostname": host.hostname,
+                                   "packages": dict(host.packages)}),
+    }
+    header = {"model": op.model, "env": op.env, "failed_version": refused.number,
+              "operation_id": op.id, "kind": "refused deploy",
+              "pinned_artifacts": [f.sha256 for f in refused.manifest.files]}
+    return pack(members, at=at, header=header)

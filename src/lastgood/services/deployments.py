@@ -156,8 +156,14 @@ class DeploymentService:
     # -- deploy and roll back -------------------------------------------------------------------
 
     def deploy(self, model: str, ref: str | int, *, env: str, reason: str | None, actor: str,
-               force: bool = False, on_phase: PhaseHook | None = None) -> Operation:
-        """Make `env` serve a version: preflight, switch, confirm. Creates the env on first use."""
+               force: bool = False, on_phase: PhaseHook | None = None,
+               dry_run: bool = False) -> Operation:
+        """Make `env` serve a version: every replica loads it as a shadow standby and replays
+        today's traffic on it, preflight judges it, then switch and confirm. Creates the env
+        on first use. With `dry_run` the operation stops after its checks (phase CHECKED):
+        the replay and every check are shown and audited, no traffic moves."""
+        if dry_run and not (reason or "").strip():
+            reason = "dry run"
         why = self._refusing(actor, model, env, "deploy", lambda: require_reason(reason, "deploy"))
         # The lookup runs in its own unit of work: a refusal is audited in another one, and
         # nesting them would deadlock on SQLite.
@@ -169,6 +175,8 @@ class DeploymentService:
         resumed = self._finish_first(model, env)
         op = self._new(OperationKind.DEPLOY, model, env, actor, why,
                        target=version.number, forced=force)
+        if dry_run:
+            op = replace(op, trigger={"dry_run": True})
         return deploy_result(self._run(op, on_phase, resumed), version.ref)
 
     def _version(self, model: str, ref: str | int) -> Version:
@@ -254,7 +262,7 @@ class DeploymentService:
         if on_phase:
             on_phase(op)
         done = self._engine.run_to_completion(op.id, on_phase=on_phase)
-        if done.phase is not Phase.FAILED:
+        if done.phase not in (Phase.FAILED, Phase.CHECKED):
             self._after_change(op.model, op.env)
         return replace(done, resumed=resumed)
 

@@ -2,7 +2,9 @@
 
 For every model deployed to the environment: the version that should be live, and the versions a
 replica should keep loaded and warm as standby so that a rollback loads nothing: the most recent
-*verified*, still active versions that served the environment, other than the live one.
+*verified*, still active versions that served the environment, other than the live one. A
+deploy being checked adds its target as a *shadow*: every replica loads it as one more standby,
+replays today's traffic on it and reports, before the deploy moves any traffic.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class DesiredModel:
     live: Version
     deployment_id: int
     standby: tuple[Version, ...] = ()  # most recently verified first
+    shadow: tuple[Version, ...] = ()  # deploy targets being checked: warm them, replay them
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,10 @@ def read_desired(uow: UnitOfWork, env: str, *, standby: int = 1) -> DesiredState
     """The desired state of `env` inside an open unit of work (read only)."""
     generation = uow.deployments.generation(env)
     models: list[DesiredModel] = []
+    shadows: dict[str, list[int]] = {}
+    for op in uow.operations.unfinished(env=env):
+        if op.shadow is not None:
+            shadows.setdefault(op.model, []).append(op.shadow)
     for model in uow.models.list():
         live = uow.deployments.live(model.name, env)
         if live is None:
@@ -73,7 +80,10 @@ def read_desired(uow: UnitOfWork, env: str, *, standby: int = 1) -> DesiredState
                 if v.status is VersionStatus.ACTIVE][: max(standby, 0)]
         models.append(DesiredModel(model=model.name,
                                    live=uow.versions.get(model.name, live.version),
-                                   deployment_id=live.id, standby=tuple(warm)))
+                                   deployment_id=live.id, standby=tuple(warm),
+                                   shadow=tuple(uow.versions.get(model.name, n)
+                                                for n in shadows.get(model.name, ())
+                                                if n != live.version)))
     return DesiredState(env=env, generation=generation, models=tuple(models))
 
 

@@ -74,8 +74,9 @@ class DeploymentsFace(Protocol):
         ...
 
     def deploy(self, model: str, ref: str | int, *, env: str, reason: str | None, actor: str,
-               force: bool = False, on_phase: PhaseHook | None = None) -> Operation:
-        """Make `env` serve a version after preflight."""
+               force: bool = False, on_phase: PhaseHook | None = None,
+               dry_run: bool = False) -> Operation:
+        """Make `env` serve a version after preflight (with `dry_run`: check only)."""
         ...
 
     def plan_rollback(self, model: str, *, env: str, to: str | int | None = None,

@@ -66,6 +66,8 @@ class OperationLedger:
         def writes(uow: UnitOfWork) -> None:
             if also is not None:
                 also(uow)
+            if nxt.shadow != op.shadow:  # a deploy's shadow standby comes or goes
+                uow.deployments.touch(op.env)
             uow.events.append(phase_event, at=self.now())
 
         return self.record(nxt, also=writes)

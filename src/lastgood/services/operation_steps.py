@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -31,8 +32,9 @@ from lastgood.domain.deployments import (
     live_replicas,
     liveness,
 )
-from lastgood.domain.operations import Operation, OperationKind, Phase
+from lastgood.domain.operations import Candidate, Operation, OperationKind, Phase
 from lastgood.domain.plans import PLAN_CHANGED, basis_from_json
+from lastgood.domain.replay import REPLAY_ARCHIVE
 from lastgood.domain.signals import Verdict
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import (
@@ -45,9 +47,10 @@ from lastgood.ports import (
     UnitOfWorkFactory,
     Verifier,
 )
-from lastgood.services.archive import archive_id_for, build_bundle
+from lastgood.services.archive import archive_id_for, build_bundle, build_refusal_bundle
 from lastgood.services.operation_ledger import EngineSettings, OperationLedger
 from lastgood.services.preflight import materialize, target_variables
+from lastgood.services.replay import ShadowProgress, shadow_progress
 from lastgood.services.targeting import TargetChooser
 
 Handler = Callable[[Operation], Operation]
@@ -75,17 +78,87 @@ class PhaseSteps:
         return self._ledger.commit(op, Phase.CHECKING, "operation.checking")
 
     def check(self, op: Operation) -> Operation:
+        """Judge the target with today's checks; a deploy first waits for the replicas to
+        replay today's traffic on its target (the shadow), so the replay check judges it."""
         if op.trigger.get("confirmed"):
             return self._check_confirmed(op)
+        with self._uow() as uow:
+            env = uow.environments.get(op.env)
+        shadow = self._await_shadow(op, env)
         candidates, target, live = self._chooser.evaluate(op)
+        if shadow is not None and shadow.refused:
+            candidates = [_unloadable(c, shadow) for c in candidates]
+            target = None if target is None else _unloadable(target, shadow)
+            target = target if target is not None and target.accepted else None
+        evidence: dict[str, Any] = {"shadow": shadow.as_json()} if shadow is not None else {}
+        if op.dry_run:
+            return self._ledger.commit(op, Phase.CHECKED, "operation.checked",
+                                       outcome="ok" if target else "refused",
+                                       candidates=tuple(candidates), from_version=live,
+                                       evidence={**evidence, "dry_run": True},
+                                       error="" if target else "preflight refused the version")
         if target is None:
             error = ("no eligible target: every candidate was refused"
                      if op.kind is OperationKind.ROLLBACK else "preflight refused the version")
+            record = self._archive_refusal(op, candidates) if shadow is not None else None
+            if record is not None:
+                evidence["archive"] = record.id
             return self._ledger.commit(op, Phase.FAILED, "operation.refused", outcome="refused",
-                                       candidates=tuple(candidates), error=error)
+                                       candidates=tuple(candidates), error=error,
+                                       evidence=evidence, archive_id=record.id if record
+                                       else None,
+                                       also=partial(_add_archive, record) if record else None)
         return self._ledger.commit(op, Phase.SWITCHING, "operation.checked",
                                    candidates=tuple(candidates), target_version=target.version,
-                                   from_version=live, evidence={"target": target.version})
+                                   from_version=live,
+                                   evidence={"target": target.version, **evidence})
+
+    def _archive_refusal(self, op: Operation,
+                         candidates: Sequence[Candidate]) -> ArchiveRecord | None:
+        """A deploy refused on today's traffic keeps the requests it failed on in a forensic
+        bundle (when its replicas reported them: `serve --replay-archive off` never does)."""
+        refused_by_replay = any(r.name == "replay" and r.blocks for c in candidates
+                                for r in c.checks)
+        if not refused_by_replay or op.target_version is None:
+            return None
+        with self._uow() as uow:
+            reports = uow.replicas.list(model=op.model, env=op.env)
+            refused = uow.versions.get(op.model, op.target_version)
+        live = live_replicas(reports, now=self._ledger.now(),
+                             stale_s=self._settings.replica_stale_s)
+        failing = [{"replica": r.replica_id, **f} for r in live
+                   for f in (r.evidence or {}).get(REPLAY_ARCHIVE, ())
+                   if isinstance(f, Mapping) and f.get("version") == op.target_version]
+        if not failing:
+            return None
+        at = self._ledger.now()
+        bundle = build_refusal_bundle(op, refused, candidates=candidates, failing=failing,
+                                      at=at, host=self._host.facts())
+        blob = self._store.put(io.BytesIO(bundle.data))
+        return ArchiveRecord(id=archive_id_for(op), model=op.model, env=op.env,
+                             version=refused.number, operation_id=op.id, sha256=blob.sha256,
+                             size=blob.size, created_at=at, manifest=bundle.manifest)
+
+    def _await_shadow(self, op: Operation, env: Environment) -> ShadowProgress | None:
+        """Wait, at most the env's switch timeout, until every live replica has loaded the
+        deploy's target as a shadow standby and replayed today's traffic on it (or refused to
+        load it). None: nothing to wait for (not a deploy, or not lastgood's own replicas)."""
+        if op.shadow is None or env.switch_mode is not SwitchMode.SERVING:
+            return None
+        deadline = self._clock.monotonic() + env.switch_timeout_s
+        pause = self._settings.first_poll_s
+        while True:
+            with self._uow() as uow:
+                self._ledger.take_lease(uow, op.model, op.env)
+                uow.commit()
+                reports = uow.replicas.list(model=op.model, env=op.env)
+            live = live_replicas(reports, now=self._ledger.now(),
+                                 stale_s=self._settings.replica_stale_s)
+            progress = shadow_progress(live, op.shadow)
+            if not progress.waiting or self._clock.monotonic() >= deadline:
+                return progress
+            self._clock.sleep(min(pause, self._settings.poll_s))
+            pause *= 2
 
     def _check_confirmed(self, op: Operation) -> Operation:
         """A plan a person confirmed: its checks ran when it was shown; run it only while what
@@ -294,6 +367,18 @@ class PhaseSteps:
                                                         "version": failed.number},
                                                  evidence={"cause": str(op.cause)}),
                               at=self._ledger.now())
+
+
+def _add_archive(record: ArchiveRecord, uow: UnitOfWork) -> None:
+    uow.archives.add(record)
+
+
+def _unloadable(cand: Candidate, shadow: ShadowProgress) -> Candidate:
+    """`cand` refused where a replica could not load it as a shadow: switching to it there
+    would leave that replica behind."""
+    why = tuple(f"v{cand.version} could not be loaded on {replica}: {reason}"
+                for replica, reason in shadow.refused)
+    return replace(cand, refusals=cand.refusals + why)
 
 
 def _lost_since(reports: Sequence[ReplicaReport], seen: set[str],

@@ -73,6 +73,8 @@ class OperationEngine:
             after["resumed"] = list(resumed)
         if op.kind is OperationKind.ROLLBACK:
             after["cause"] = str(op.cause)
+        if op.dry_run:
+            after["dry_run"] = True
         if op.trigger.get("confirmed"):
             confirmed = dict(op.trigger["confirmed"])
             after["confirmed"] = {k: confirmed[k] for k in ("by", "plan", "target", "digest")}

@@ -81,9 +81,13 @@ def _rollback_fix(op: Operation) -> str:
 def _deploy_fix(op: Operation) -> str:
     """The way out of a refused deploy: --force only overrides a version's status, never a check."""
     failed = [r.name for c in op.candidates for r in c.checks if r.blocks]
+    if failed == ["replay"]:
+        return ("fix the version (or the data pipeline) so it answers today's requests and "
+                "deploy again, or pass --force --reason TEXT to override the replay "
+                "(it is named in the audit trail)")
     if failed:
         return (f"fix what the {', '.join(failed)} check(s) name and deploy again; "
-                "--force does not skip preflight checks")
+                "--force overrides only the replay, never the other preflight checks")
     return "pass --force with a reason to deploy a version that is not active"
 
 

@@ -47,6 +47,7 @@ class CheckContext:
     env: Environment
     live: Version | None
     host: HostFacts
+    forward: bool = False  # a deploy's target, not a way back
 
 
 class Check(Protocol):
@@ -288,9 +289,24 @@ class ReplayCheck:
         if ctx.env.switch_mode is not SwitchMode.SERVING:
             return CheckResult(self.name, CheckStatus.SKIP, "replay needs lastgood's own "
                                f"replicas; {ctx.env.name} switches by command", {})
-        judged = self._source.judge(ctx.target, ctx.env.name)
+        judged = self._source.judge(ctx.target, ctx.env.name, forward=ctx.forward)
         status = _REPLAY_STATUS[judged.outcome]
         return CheckResult(self.name, status, judged.summary, judged.as_json())
+
+
+FORCEABLE = frozenset({"replay"})
+"""The checks `deploy --force` may override: what today's traffic says of a new version is
+a judgement a person may overrule; integrity, runtime, resources, data contract, smoke test
+and signature are facts that no flag makes true."""
+
+
+def force_past(result: CheckResult) -> CheckResult:
+    """A forced deploy's view of `result`: a forceable refusal becomes a warning that names
+    what `--force` overrode (kept in the evidence and the audit trail)."""
+    if not result.blocks or result.name not in FORCEABLE:
+        return result
+    return CheckResult(result.name, CheckStatus.WARN, f"overridden by --force: {result.summary}",
+                       {**result.evidence, "overridden": True}, result.duration_ms)
 
 
 _REPLAY_STATUS = {ReplayOutcome.PASSED: CheckStatus.PASS, ReplayOutcome.FAILED: CheckStatus.FAIL,

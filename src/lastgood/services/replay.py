@@ -5,6 +5,9 @@
 they carry (`domain.replay.judge_replay`) under the installation's limits. Only counts,
 agreement and one shortened failing example ever leave a replica: the requests themselves stay
 in its memory.
+
+`shadow_progress` tells a deploy, waiting in its checks, which live replicas have loaded its
+target as a shadow standby and replayed today's traffic on it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from lastgood.domain.deployments import STALE_AFTER_S, ReplicaReport, live_replicas
 from lastgood.domain.replay import (
@@ -24,7 +28,7 @@ from lastgood.domain.replay import (
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, UnitOfWorkFactory
 
-__all__ = ["RegistryReplay", "replay_judgement"]
+__all__ = ["RegistryReplay", "ShadowProgress", "replay_judgement", "shadow_progress"]
 
 
 def _live_proofs(reports: Sequence[ReplicaReport]
@@ -34,11 +38,13 @@ def _live_proofs(reports: Sequence[ReplicaReport]
 
 
 def replay_judgement(reports: Sequence[ReplicaReport], target: Version, *, now: datetime,
-                     stale_s: float, limits: ReplayLimits) -> ReplayJudgement:
+                     stale_s: float, limits: ReplayLimits,
+                     forward: bool = False) -> ReplayJudgement:
     """Judge `target` by the replay proofs of the replicas in `reports` live at `now` (the one
     definition: `domain.deployments.liveness`)."""
     live = live_replicas(reports, now=now, stale_s=stale_s)
-    return judge_replay(version=target.number, replicas=_live_proofs(live), limits=limits)
+    return judge_replay(version=target.number, replicas=_live_proofs(live), limits=limits,
+                        forward=forward)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +56,48 @@ class RegistryReplay:
     limits: ReplayLimits = field(default_factory=ReplayLimits)
     stale_s: float = STALE_AFTER_S
 
-    def judge(self, target: Version, env: str) -> ReplayJudgement:
+    def judge(self, target: Version, env: str, *, forward: bool = False) -> ReplayJudgement:
         with self.uow() as uow:
             reports = uow.replicas.list(model=target.model, env=env)
         return replay_judgement(reports, target, now=self.clock.now(), stale_s=self.stale_s,
-                                limits=self.limits)
+                                limits=self.limits, forward=forward)
+
+
+@dataclass(frozen=True, slots=True)
+class ShadowProgress:
+    """How far the live replicas are with a deploy's shadow: who has replayed today's traffic
+    on it, who could not load it (and why), who is still loading or replaying."""
+
+    replayed: tuple[str, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()
+    waiting: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {"replayed": list(self.replayed), "waiting": list(self.waiting),
+                "refused": [{"replica": r, "why": why} for r, why in self.refused]}
+
+
+def _refusal(report: ReplicaReport, version: int) -> str | None:
+    """Why `report`'s replica could not load `version` (its report names each refusal)."""
+    mark = f"v{version} refused: "
+    for part in report.detail.split("; v"):
+        text = part if part.startswith("v") else f"v{part}"
+        if text.startswith(mark):
+            return text[len(mark):]
+    return None
+
+
+def shadow_progress(live: Sequence[ReplicaReport], version: int) -> ShadowProgress:
+    """Where each live replica is with shadow `version` (one that reports no replay at all,
+    an older replica, is not waited for)."""
+    replayed, refused, waiting = [], [], []
+    for report in live:
+        proofs = proofs_from_json(report.evidence)
+        why = _refusal(report, version)
+        if why is not None:
+            refused.append((report.replica_id, why))
+        elif proofs is None or any(p.version == version for p in proofs):
+            replayed.append(report.replica_id)
+        else:
+            waiting.append(report.replica_id)
+    return ShadowProgress(tuple(replayed), tuple(refused), tuple(waiting))

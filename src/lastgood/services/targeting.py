@@ -17,7 +17,7 @@ from lastgood.domain.plans import PlanBasis, ranked_lines, settings_digest
 from lastgood.domain.targets import forced_candidate, rank_candidates, requested_candidate
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.ports import Host, ReadinessSource, UnitOfWork, UnitOfWorkFactory
-from lastgood.services.preflight import Check, CheckContext, run_checks
+from lastgood.services.preflight import Check, CheckContext, force_past, run_checks
 
 ChecksFor = Callable[[Environment], Sequence[Check]]
 Evaluation = tuple[list[Candidate], Candidate | None, int | None]
@@ -47,7 +47,9 @@ class TargetChooser:
             versions = {c.version: uow.versions.get(op.model, c.version) for c in ranked}
         basis = PlanBasis(live_deployment=live_dep.id if live_dep else None,
                           environment=_env_digest(env), ranked=ranked_lines(ranked))
-        out, target = self._check_in_turn(env, ranked, versions, live_version)
+        deploy = op.kind is OperationKind.DEPLOY
+        out, target = self._check_in_turn(env, ranked, versions, live_version,
+                                          forward=deploy, forced=op.forced and deploy)
         digest = versions[target.version].digest if target else ""
         return (out, target, live), basis.aimed(target, digest)
 
@@ -70,7 +72,8 @@ class TargetChooser:
 
     def _check_in_turn(self, env: Environment, ranked: list[Candidate],
                        versions: dict[int, Version],
-                       live_version: Version | None) -> tuple[list[Candidate], Candidate | None]:
+                       live_version: Version | None, *, forward: bool = False,
+                       forced: bool = False) -> tuple[list[Candidate], Candidate | None]:
         ctx_host = self._host.facts()
         checks = self._checks_for(env)
         out: list[Candidate] = []
@@ -79,8 +82,10 @@ class TargetChooser:
                 out.append(cand)
                 continue
             ctx = CheckContext(target=versions[cand.version], env=env, live=live_version,
-                               host=ctx_host)
+                               host=ctx_host, forward=forward)
             results = run_checks(checks, ctx)
+            if forced:
+                results = tuple(force_past(r) for r in results)
             failed = tuple(f"{r.name}: {r.summary}" for r in results if r.blocks)
             judged = replace(cand, checks=results, refusals=failed)
             out.append(judged)

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from lastgood.domain import codec
-from lastgood.domain.deployments import Deployment
+from lastgood.domain.deployments import Deployment, ReplicaReport
 from lastgood.domain.operations import Operation, OperationKind
+from lastgood.domain.replay import REPLAY_ARCHIVE
 from lastgood.domain.versions import Version
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.mlflow_links import mlflow_page
@@ -20,7 +21,14 @@ event_view = codec.event_to_json
 deployment_view = codec.deployment_to_json
 candidate_view = codec.candidate_to_json
 environment_view = codec.environment_to_json
-replica_view = codec.replica_to_json
+def replica_view(report: ReplicaReport) -> dict[str, Any]:
+    """A replica's report as shown, without the raw failing requests a deploy's shadow
+    reports for the archive of a refused deploy (raw request data is never shown)."""
+    view = codec.replica_to_json(report)
+    if isinstance(view.get("evidence"), dict):
+        view["evidence"] = {k: v for k, v in view["evidence"].items() if k != REPLAY_ARCHIVE}
+    return view
+
 archive_view = codec.archive_to_json
 chain_view = codec.chain_to_json
 token_view = codec.token_to_json

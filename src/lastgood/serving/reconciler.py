@@ -24,7 +24,7 @@ from lastgood.domain.deployments import ReplicaReport, ReplicaState
 from lastgood.domain.errors import Conflict
 from lastgood.domain.history import COMPACT_LEASE
 from lastgood.domain.readiness import evidence_to_json
-from lastgood.domain.replay import proof_to_json
+from lastgood.domain.replay import REPLAY_ARCHIVE, proof_to_json
 from lastgood.domain.versions import Version
 from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
 from lastgood.services.desired import DesiredModel, DesiredState, load_desired, load_live
@@ -125,6 +125,8 @@ class Reconciler:
         self.state.deployed = frozenset(m.model for m in desired.models)
         self.state.synced_at, self.state.sync_error = self._clock.now(), ""
         self.state.desired = {m.model: m.live.number for m in desired.models}
+        self.state.shadow = {m.model: frozenset(v.number for v in m.shadow)
+                             for m in desired.models if m.shadow}
         for model in [m for m in self.state.tables if m not in self.state.deployed]:
             self.state.tables.pop(model).retire_all()
             self._gone.add(model)
@@ -146,6 +148,9 @@ class Reconciler:
                 self._ensure_loading(table, wanted.live)
                 return
         standby = self.options.standby.fit(wanted.standby)
+        # A deploy's shadow is warmed beside the standbys, beyond their count: the deploy
+        # waits for its replay, then switches to it without loading anything.
+        standby += [v for v in wanted.shadow if v.number not in {s.number for s in standby}]
         table.keep_standby([v.number for v in standby], offered=replaced)
         for version in standby:  # only once live is settled: it has the CPU first
             if table.warm(version.number) is None:
@@ -212,6 +217,9 @@ class Reconciler:
         """The readiness evidence of `table`'s standbys, with their replay proofs beside it."""
         evidence = evidence_to_json(self.prover.evidence(table))
         evidence["replay"] = [proof_to_json(p) for p in self.replayer.proofs(table)]
+        kept = self.replayer.failing_requests(table, self.state.shadow.get(table.model, ()))
+        if kept:
+            evidence[REPLAY_ARCHIVE] = kept
         return evidence
 
     def _write_reports(self, reports: list[ReplicaReport]) -> None:

@@ -2,8 +2,9 @@
 
 On the readiness schedule (the reconciler calls `replay` right after each readiness proof), each
 warm standby answers the requests its model's reservoir holds, in a thread of its own (never on
-the event loop), under a CPU budget: after every chunk of requests the thread sleeps long enough
-that its CPU time stays under `budget` of one core (default 0.05). The replay shares the
+the event loop), with the runner every replay shares (`serving.replay.replay_requests`) under a
+CPU budget: after every chunk of requests the thread rests long enough that its CPU time stays
+under `budget` of one core (default 0.05). The replay shares the
 replica's interpreter (the GIL) with the event loop, so while it runs live requests lose at
 most about that share; at the default schedule (one replay a minute) far less on average
 (benchmarks/replay.py measures both). A request the standby cannot answer (its
@@ -16,19 +17,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from lastgood.domain.errors import InvalidInput
 from lastgood.domain.replay import OutputAgreement, ReplayProof, ReplayState
 from lastgood.domain.versions import Version
 from lastgood.ports import Clock, Predictor
-from lastgood.serving.inputs import check_records
-from lastgood.serving.loading import LoadTimeout, plain, run_off_loop
+from lastgood.serving.loading import LoadTimeout, run_off_loop
+from lastgood.serving.replay import Outcome, ReplayBudget, Replayed, replay_requests
 from lastgood.serving.reservoir import Kept, Reservoirs
 from lastgood.serving.slots import Slot, SlotState, SlotTable
 
@@ -43,20 +43,26 @@ SCORE_EQUAL = 1e-6  # two scores closer than this count as agreeing
 class ReplayOptions:
     """The CPU a replay may take, how many requests go to the model per call, and how long."""
 
-    budget: float = 0.05  # share of one core the replay thread may use, averaged per chunk
+    budget: float = 0.05  # share of one core the replay may use (serving.replay.ReplayBudget)
+    burst_s: float = 0.0  # of replaying at once before the share applies
     chunk: int = 64  # requests per predict call (one at a time again when a chunk fails)
-    timeout_s: float = 300.0
+    timeout_s: float = 300.0  # requests still left then are not replayed (nor counted)
 
 
 @dataclass(slots=True)
 class _Run:
-    """What the replay thread found for one standby."""
+    """What the replay found for one standby."""
 
+    replayed: int = 0
     failed: int = 0
     example: str = ""
     error: str = ""
-    answers: list[tuple[Any, Any]] | None = None  # (standby, live) per answered record
+    answers: list[tuple[Any, Any]] = field(default_factory=list)  # (standby, live) per record
     cpu_s: float = 0.0
+    failing: list[dict[str, Any]] = field(default_factory=list)  # the first raw ones, kept here
+
+
+KEEP_FAILING = 20  # raw failing requests a standby's replay keeps in the replica's memory
 
 
 def _example(records: Sequence[Mapping[str, Any]], error: str) -> str:
@@ -68,50 +74,46 @@ def _example(records: Sequence[Mapping[str, Any]], error: str) -> str:
     return shown[:160]
 
 
-def _one(predictor: Predictor, version: Version, kept: Kept) -> list[Any]:
-    check_records(kept.records, version.schema.inputs, path="records")
-    return list(plain(predictor.predict(kept.records)))
+def _fail(run: _Run, kept: Kept, error: str) -> None:
+    run.failed += 1
+    if len(run.failing) < KEEP_FAILING:
+        run.failing.append({"records": [dict(r) for r in kept.records],
+                            "live_answer": kept.predictions, "error": error[:240]})
+    if not run.example:
+        run.error = error[:240]
+        run.example = _example(kept.records, run.error)
 
 
-def _chunk(predictor: Predictor, version: Version, chunk: Sequence[Kept], run: _Run) -> None:
-    answers = run.answers if run.answers is not None else []
-    try:
-        records = [r for k in chunk for r in k.records]
-        check_records(records, version.schema.inputs, path="records")
-        got = list(plain(predictor.predict(records)))
-        if len(got) != len(records):
-            raise ValueError(f"{len(records)} records gave {len(got)} predictions")
-        answers.extend(zip(got, [p for k in chunk for p in k.predictions], strict=True))
-        return
-    except Exception:  # which request? one at a time
-        pass
-    for kept in chunk:
-        try:
-            answers.extend(zip(_one(predictor, version, kept), kept.predictions, strict=True))
-        except Exception as exc:  # any refusal or raise: the standby cannot answer it
-            run.failed += 1
-            if not run.example:
-                message = exc.message if isinstance(exc, InvalidInput) else str(exc)
-                run.error = f"{type(exc).__name__}: {message}"[:240]
-                run.example = _example(kept.records, run.error)
-    run.answers = answers
+def _judge(kept: Sequence[Kept], outcomes: Sequence[Replayed], cpu_s: float) -> _Run:
+    """What the standby's outcomes say: failures (the first kept as the example) and the
+    (standby, live) answers of every record it answered."""
+    run = _Run(cpu_s=cpu_s)
+    for entry, done in zip(kept, outcomes, strict=True):
+        if done.outcome is Outcome.SKIPPED:
+            continue
+        run.replayed += 1
+        if done.outcome is not Outcome.ANSWERED:
+            _fail(run, entry, done.error)
+        elif not isinstance(done.predictions, list) \
+                or len(done.predictions) != len(entry.records):
+            got = len(done.predictions) if isinstance(done.predictions, list) else 1
+            _fail(run, entry, f"ValueError: {len(entry.records)} records gave {got} "
+                              "predictions")
+        else:
+            run.answers.extend(zip(done.predictions, entry.predictions, strict=True))
+    return run
 
 
 def _run_records(predictor: Predictor, version: Version, kept: Sequence[Kept],
-                 options: ReplayOptions) -> _Run:
-    """Answer `kept` on `predictor` chunk by chunk, sleeping to stay under the CPU budget.
-
-    Runs in its own thread. time.thread_time() is this thread's CPU time only, so the
-    sleep follows what the replay spent, not what the live requests spent meanwhile.
-    """
-    run, rest = _Run(answers=[]), max(1e-3, 1.0 / options.budget - 1.0)
+                 options: ReplayOptions, budget: ReplayBudget) -> _Run:
+    """Answer `kept` on `predictor` with the shared runner (`serving.replay`), in this thread,
+    under `budget`; time.thread_time() is this thread's CPU time only, so it is what the
+    replay spent, not what the live requests spent meanwhile."""
     start = time.thread_time()
-    for i in range(0, len(kept), max(options.chunk, 1)):
-        before = time.thread_time()
-        _chunk(predictor, version, kept[i:i + options.chunk], run)
-        time.sleep((time.thread_time() - before) * rest)
-    run.cpu_s = time.thread_time() - start
-    return run
+    outcomes = replay_requests(predictor, version,
+                               [(str(i), k.records) for i, k in enumerate(kept)],
+                               budget=budget, chunk=options.chunk)
+    return _judge(kept, outcomes, time.thread_time() - start)
 
 
 def _leaves(standby: Any, live: Any, name: str) -> list[tuple[str, Any, Any]]:
@@ -167,7 +169,11 @@ class ReplayProver:
     def __init__(self, *, clock: Clock, reservoirs: Reservoirs,
                  options: ReplayOptions = ReplayOptions()) -> None:
         self._clock, self.reservoirs, self.options = clock, reservoirs, options
+        # One budget for every replay of this replica, remembered across them.
+        self.budget = ReplayBudget(share=options.budget, burst_s=options.burst_s,
+                                   max_seconds=options.timeout_s)
         self._proofs: dict[tuple[str, int], tuple[Slot, ReplayProof]] = {}
+        self._failing: dict[tuple[str, int], list[dict[str, Any]]] = {}
 
     async def replay(self, tables: Mapping[str, SlotTable]) -> int:
         """Replay every model's reservoir on each of its warm standbys; proofs taken."""
@@ -176,14 +182,27 @@ class ReplayProver:
                 if s.state is SlotState.WARM]
         taken = 0
         for model, table, slot in held:
-            proof = await self._replay(model, table, slot)
+            proof, failing = await self._replay(model, table, slot)
             if slot.state is SlotState.WARM:
                 self._proofs[(model, slot.number)] = (slot, proof)
+                self._failing[(model, slot.number)] = failing
                 taken += 1
         wanted = {(m, s.number) for m, _, s in held}
         for key in [k for k in self._proofs if k not in wanted]:
             del self._proofs[key]
+            self._failing.pop(key, None)
         return taken
+
+    def failing_requests(self, table: SlotTable, shadow: Iterable[int]) -> list[dict[str, Any]]:
+        """The raw failing requests of `table`'s standbys that are a deploy's shadow (each
+        with its version), for the forensic archive of the deploy if it is refused; none when
+        the reservoir's `archive` is off. Every other standby's stay in this replica."""
+        if not self.reservoirs.options.archive:
+            return []
+        wanted = set(shadow)
+        return [{"version": slot.number, **failure}
+                for slot in table.standby.values() if slot.number in wanted
+                for failure in self._failing.get((table.model, slot.number), ())]
 
     def proofs(self, table: SlotTable) -> list[ReplayProof]:
         """The last proof of each of `table`'s current standbys."""
@@ -201,9 +220,10 @@ class ReplayProver:
                            window_s=self.reservoirs.options.window_s,
                            skipped=reservoir.skipped if reservoir else 0, at=self._clock.now())
 
-    async def _replay(self, model: str, table: SlotTable, slot: Slot) -> ReplayProof:
+    async def _replay(self, model: str, table: SlotTable,
+                      slot: Slot) -> tuple[ReplayProof, list[dict[str, Any]]]:
         if self.reservoirs.off:
-            return self._base(table, slot, ReplayState.OFF)
+            return self._base(table, slot, ReplayState.OFF), []
         reservoir, now = self.reservoirs.of(model), time.monotonic()
         live = table.live.number if table.live else None
         # Only the current live version's answers: after a switch, older answers compare the
@@ -211,23 +231,27 @@ class ReplayProver:
         kept = [k for k in (reservoir.entries(now) if reservoir else []) if k.version == live]
         predictor = slot.predictor
         if not kept or predictor is None:
-            return self._base(table, slot, ReplayState.NO_DATA)
+            return self._base(table, slot, ReplayState.NO_DATA), []
         start = time.perf_counter()
+        slot.enter()  # a switch or a trim cannot close it while it answers
         try:
             run = await run_off_loop(
-                lambda: _run_records(predictor, slot.version, kept, self.options),
-                timeout_s=self.options.timeout_s,
+                lambda: _run_records(predictor, slot.version, kept, self.options, self.budget),
+                timeout_s=self.options.timeout_s * 2,  # the runner stops itself at timeout_s
                 name=f"lastgood-replay-{model}-{slot.number}")
         except LoadTimeout as exc:
-            run = _Run(failed=len(kept), example="(every request)", error=f"the replay {exc}")
+            run = _Run(replayed=len(kept), failed=len(kept), example="(every request)",
+                       error=f"the replay {exc}")
+        finally:
+            slot.leave()
         base = self._base(table, slot, ReplayState.REPLAYED)
         return ReplayProof(
             version=base.version, live_version=base.live_version, state=base.state,
-            replayed=len(kept), failed=run.failed, example=run.example, error=run.error,
-            outputs=compare_answers(run.answers or []), oldest_s=now - kept[0].at,
+            replayed=run.replayed, failed=run.failed, example=run.example, error=run.error,
+            outputs=compare_answers(run.answers), oldest_s=now - kept[0].at,
             window_s=base.window_s, skipped=base.skipped,
             duration_ms=(time.perf_counter() - start) * 1000, cpu_ms=run.cpu_s * 1000,
-            at=base.at)
+            at=base.at), run.failing
 
 
 class ReplayCollector(Collector):

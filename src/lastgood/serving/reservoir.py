@@ -34,6 +34,9 @@ class ReservoirOptions:
     size: int = 1000  # 0: the reservoir and the replay are off
     window_s: float = 3600.0
     max_request_bytes: int = 65_536  # larger bodies are skipped (counted), to bound memory
+    # The only way raw requests leave the replica: the failing ones of a deploy's shadow, for
+    # the forensic archive of the refused deploy (`serve --replay-archive off`: never).
+    archive: bool = True
 
     @property
     def off(self) -> bool:

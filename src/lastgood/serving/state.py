@@ -35,6 +35,7 @@ class ServingState:
         self.synced_at: datetime | None = None
         self.sync_error = ""
         self.desired: dict[str, int] = {}  # model -> the version the registry wants live
+        self.shadow: dict[str, frozenset[int]] = {}  # model -> deploy targets being checked
 
     def table(self, model: str) -> SlotTable:
         """The table of `model`, created empty on first use."""

@@ -231,6 +231,9 @@ class MemoryDeployments:
     def generation(self, env: str) -> int:
         return self._t.generations.get(env, 0)
 
+    def touch(self, env: str) -> None:
+        self._bump(env)
+
     def _bump(self, env: str) -> None:
         self._t.generations[env] = self._t.generations.get(env, 0) + 1
 

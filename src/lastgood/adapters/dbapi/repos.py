@@ -201,6 +201,9 @@ class DbDeployments:
         found = self._tx.value("SELECT value FROM generations WHERE env = ?", (env,))
         return 0 if found is None else int(found)
 
+    def touch(self, env: str) -> None:
+        self._desired_changed(env)
+
     def _desired_changed(self, env: str) -> None:
         """Bump the env's generation and wake the replicas: on PostgreSQL a NOTIFY delivered at
         commit with the pointer; on SQLite the unit of work announces it after its commit."""
