@@ -345,6 +345,13 @@ class Bucket(NamedTuple):
         return None if found is None else Histogram(found[0], tuple(found[1]))
 
 
+def _plain(p: StoredPoint) -> bool:
+    """A point drawn from its numbers alone: sound counts, quantiles stored, no custom."""
+    e, a = p.errors, p.accuracy
+    return ((e is None or 0 <= e[0] <= e[1]) and (a is None or 0 <= a[0] <= a[1])
+            and (p.quantiles is not None or not p.latency) and not p.custom)
+
+
 def _sound_pair(pair: tuple[int, int] | None) -> tuple[int, int] | None:
     if pair is not None and not 0 <= pair[0] <= pair[1]:
         raise ValueError(f"{pair[0]} of {pair[1]}")
@@ -421,6 +428,10 @@ def rollup_stored(points: Iterable[StoredPoint], resolution_s: int) -> tuple[lis
     out: list[Bucket] = []
     damaged = 0
     for (at_s, _), group in sorted(groups.items()):
+        p = group[0]
+        if len(group) == 1 and _plain(p):  # the common case of a rolled-up tier, inline
+            out.append(Bucket(p.version, at_s, (p,), p.errors, p.accuracy, p.quantiles, {}))
+            continue
         bucket, bad = merge_bucket(group, at_s)
         damaged += bad
         if bucket is not None:
