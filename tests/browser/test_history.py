@@ -125,6 +125,11 @@ def check_history(page: Any) -> None:
     assert ("2", "2") in judged  # restored v2 against its own record, not v3's
     assert ("2", "3") not in judged
     assert "(v2)" in page.get_by_test_id("baseline-accuracy").inner_text()
+    # the feedback's custom metric, kept per version in the history, has its own chart
+    custom = page.get_by_test_id("chart-custom-revenue")
+    assert custom.locator("[data-testid=run-custom-revenue][data-version='2']").count() >= 1
+    assert custom.locator("[data-testid=run-custom-revenue][data-version='3']").count() >= 1
+    assert page.get_by_test_id("now-custom-revenue").inner_text() != "—"
     assert "v2's record" in page.get_by_test_id("metrics-note").inner_text()
 
 

@@ -98,7 +98,8 @@ def replica_app(services: Services, cache: Path) -> Any:
 
 
 class Traffic:
-    """Predictions with their true labels sent as feedback, a few per second, in a thread."""
+    """Predictions with their true labels (and a custom metric, revenue) sent as feedback, a
+    few per second, in a thread."""
 
     def __init__(self, base: str) -> None:
         self._base, self._stop = base, threading.Event()
@@ -125,7 +126,8 @@ class Traffic:
                     if r.status_code == 200:
                         http.post(f"/v1/models/{MODEL}/feedback",
                                   json={"request_id": r.json()["request_id"],
-                                        "label": int(labels[i])})
+                                        "label": int(labels[i]),
+                                        "metrics": {"revenue": float(i % 5)}})
                         self.sent += 1
                 except httpx.HTTPError:
                     pass  # the replica may be busy switching; the next request tries again

@@ -338,3 +338,35 @@ def test_a_missing_spool_dir_is_named(tmp_path: Path) -> None:
     store = open_artifact_store("memory://lastgood-spool", spool_dir=tmp_path / "absent")
     with pytest.raises(InvalidInput, match="absent"):
         store.put(io.BytesIO(b"x"))
+
+
+def published_files(url: str, endpoint: str | None) -> dict[str, bytes]:
+    """What a serving platform finds under a published model directory, read with its own
+    client (boto3 for s3://, the filesystem otherwise)."""
+    if url.startswith("s3://"):
+        assert endpoint is not None
+        bucket, prefix = url.removeprefix("s3://").split("/", 1)
+        client = s3_client(endpoint)
+        keys = [o["Key"] for o in client.list_objects_v2(
+            Bucket=bucket, Prefix=f"{prefix}/")["Contents"]]
+        return {k.removeprefix(f"{prefix}/"): client.get_object(Bucket=bucket, Key=k)[
+            "Body"].read() for k in keys}
+    root = Path(url.removeprefix("file://"))
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_model_directory_is_published_as_a_directory_a_platform_loads(
+        backend: Backend, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    model_dir = tmp_path / "iris"
+    files = {"MLmodel": b"flavors: {}\n", "model.skops": b"\x00weights" * 50,
+             "nested/requirements.txt": b"scikit-learn\n"}
+    for name, data in files.items():
+        (model_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (model_dir / name).write_bytes(data)
+    url = backend.store.publish(model_dir, "iris/3")
+    assert url.rstrip("/").endswith("models/iris/3")
+    endpoint = (request.getfixturevalue("moto_endpoint") if url.startswith("s3://") else None)
+    assert published_files(url, endpoint) == files
+    assert backend.store.publish(model_dir, "iris/3") == url  # again: the same directory
+    assert published_files(url, endpoint) == files

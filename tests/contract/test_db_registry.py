@@ -6,6 +6,7 @@ processes, and the wake-ups sent from its commit.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import re
 import sqlite3
@@ -552,3 +553,46 @@ def test_a_sqlite_writer_waits_for_the_lock_and_a_stuck_one_is_told_the_registry
         lite.give_back(holder)
         lite.give_back(waiter)
         lite.dispose()
+
+
+def test_history_rows_of_the_json_summary_form_are_converted_by_the_migration(url: str) -> None:
+    """0004_i23hist stored one JSON summary a point; 0005 keeps the same numbers in columns,
+    and going back down gives the same summaries again."""
+    from alembic import command
+
+    from lastgood.domain.history import HistoryPoint
+    from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, Moments, RateCounts
+    from lastgood.domain.measurements import Summary as Sum
+
+    point = HistoryPoint("iris", "production", 2, "r1", 10, 1_800_000_000, Sum(
+        errors=RateCounts(3, 200), accuracy=RateCounts(40, 50),
+        latency=Histogram.of([0.004] * 150 + [0.2] * 50, LATENCY_BOUNDS),
+        predictions=Histogram((0.5, 1.5), (10, 5, 0)), custom={"revenue": Moments(4, 2.5, 1.0)}))
+    old = ('{"e":[3,200],"a":[40,50],"l":{"n":"l","c":%s},"p":{"b":[0.5,1.5],"c":[0,10,1,5]},'
+           '"x":{"revenue":[4,2.5,1.0]}}')
+    pairs = [x for i, c in enumerate(point.summary.latency.counts) if c for x in (i, c)]  # type: ignore[union-attr]
+    open_registry(url).dispose()
+    engine = engine_for(url)
+    config = alembic_config()
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0004_i23hist")
+            conn.exec_driver_sql(
+                "INSERT INTO metric_history (model, env, version, replica, resolution_s, at_s, "
+                "summary) VALUES ('iris', 'production', 2, 'r1', 10, 1800000000, "
+                f"'{old % json.dumps(pairs).replace(' ', '')}'), ('iris', 'production', 2, "
+                "'r2', 10, 1800000000, '{\"e\":[1')")
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    registry = open_registry(url)
+    try:
+        with registry() as uow:
+            found = uow.history.read("iris", "production", resolution_s=10, since_s=0,
+                                     until_s=2_000_000_000, limit=10)
+        assert found[0].point() == point
+        with pytest.raises(InvalidInput, match="damaged"):
+            found[1].point()  # a damaged summary stays damaged: readings skip it
+    finally:
+        registry.dispose()

@@ -5,12 +5,13 @@ refused in one line (exit 2); the rollback archive carries the history around th
 from __future__ import annotations
 
 import json
+import math
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
 
 from lastgood.domain.history import HistoryPoint, epoch_s
-from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, RateCounts, Summary
+from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, Moments, RateCounts, Summary
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.e2e.test_cli_rollback import ENV, cli, sdk, setup_history
 
@@ -79,3 +80,45 @@ def test_bad_input_is_one_line_with_the_fix(cli: Cli, models: list[Path]) -> Non
     empty = cli("metrics", "iris", *ENV, "--since", "5m")
     assert empty.code == 0
     assert "no metric history" in empty.out
+
+
+def hand_psi(baseline: list[int], live: list[int]) -> float:
+    """The population stability index worked out here, half a count added to every bin."""
+    b = [(c + 0.5) / (sum(baseline) + 0.5 * len(baseline)) for c in baseline]
+    x = [(c + 0.5) / (sum(live) + 0.5 * len(live)) for c in live]
+    return sum((xi - bi) * math.log(xi / bi) for bi, xi in zip(b, x, strict=True))
+
+
+def test_drift_and_custom_metrics_are_kept_per_version(cli: Cli, models: list[Path]) -> None:
+    """v3 verified with a measured record (its predictions 50/50); its replicas then see 90/10
+    and feedback revenue: the history keeps both, the table and --json show them."""
+    from lastgood.domain.baselines import summary_to_dict
+    from lastgood.domain.deployments import VerifiedRecord
+
+    setup_history(cli, models, verify_second=False)
+    now = datetime.now(UTC)
+    base = [50, 50, 0]
+    with sdk(cli) as lg, lg.services.ports.uow() as uow:
+        live = uow.deployments.live("iris", "production")
+        assert live is not None
+        uow.deployments.set_verified(live.id, VerifiedRecord(
+            baseline={"error_rate": 0.0}, window_start=live.started_at, window_end=now,
+            approver="ana", at=now, reason="baked", distribution=summary_to_dict(Summary(
+                errors=RateCounts(0, 100), predictions=Histogram((0.5, 1.5), tuple(base))))))
+        at = epoch_s(now) // 10 * 10  # the bucket of now: v3 (deployed just now) is live
+        uow.history.add([HistoryPoint("iris", "production", 3, replica, 10, at, Summary(
+            errors=RateCounts(0, 50), predictions=Histogram((0.5, 1.5), (45, 5, 0)),
+            custom={"revenue": Moments(5, mean, 0.0)})) for replica, mean in (("a", 10.0),
+                                                                             ("b", 20.0))])
+        uow.commit()
+    data = cli("metrics", "iris", *ENV, "--since", "1h", "--json").json()
+    [point] = data["points"]
+    assert point["drift_psi"] == round(hand_psi(base, [90, 10, 0]), 4)
+    assert point["custom"] == {"revenue": 15.0}  # both replicas' means, weighted by count
+    table = cli("metrics", "iris", *ENV, "--since", "1h", env={"COLUMNS": "80"})
+    assert table.code == 0, table.err
+    assert max(len(line) for line in table.out.splitlines()) <= 80, table.out
+    assert "drift and custom metrics" in table.out
+    assert "custom.revenue" in table.out
+    row = next(line for line in table.out.splitlines() if f"{point['drift_psi']:.3f}" in line)
+    assert " 15 " in row

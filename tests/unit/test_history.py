@@ -3,6 +3,7 @@ against (after a rollback, the restored version's own), markers, drift, and boun
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -16,8 +17,7 @@ from lastgood.domain.history import (
     epoch_s,
     parse_span,
     resolution_for,
-    summary_from_row,
-    summary_to_row,
+    stored,
 )
 from lastgood.domain.history_view import MarkerKind, view_from_json, view_to_json
 from lastgood.domain.measurements import LATENCY_BOUNDS, Histogram, Moments, RateCounts, Summary
@@ -56,11 +56,18 @@ def test_the_stored_form_is_compact_and_exact() -> None:
                       latency=Histogram.of([0.004] * 150 + [0.2] * 50, LATENCY_BOUNDS),
                       predictions=Histogram((0.5, 1.5), (10, 5, 0)),
                       custom={"revenue": Moments(4, 2.5, 1.0)})
-    row = summary_to_row(summary)
-    assert summary_from_row(row) == summary
-    assert len(row["l"]["c"]) == 4  # (index, count) of the two non-empty latency buckets
-    with pytest.raises(InvalidInput, match="damaged"):
-        summary_from_row({"e": ["x"]})
+    point = HistoryPoint(MODEL, ENV, 1, "r1", 10, 600, summary)
+    row = stored(point)
+    assert row.point() == point
+    assert row.errors == (3, 200)
+    assert row.accuracy == (40, 50)
+    assert row.quantiles == tuple(summary.latency.quantile(q) for q in (0.5, 0.95, 0.99))
+    assert row.latency is not None
+    assert len(json.loads(row.latency)["c"]) == 4
+    for damaged in ({"errors": (201, 200)}, {"latency": '{"n":"l","c":[1]}'},
+                    {"custom": "{"}):
+        with pytest.raises(InvalidInput, match="damaged"):
+            row._replace(**damaged).point()
 
 
 class Story:
@@ -166,23 +173,28 @@ def test_unknown_names_and_bad_spans_are_refused() -> None:
 
 
 def test_merging_in_the_stored_form_matches_merging_summaries() -> None:
-    from lastgood.domain.history import rollup, rollup_stored, sparse_quantiles, stored
+    from lastgood.domain.history import rollup, rollup_stored
 
     story = Story()
     points = [story.point(1, 2), story.point(1, 2.1), story.point(2, 2.2)]
     exact = rollup(points, 600)
-    compact, damaged = rollup_stored([stored(p) for p in points], 600)
+    buckets, damaged = rollup_stored([stored(p) for p in points], 600)
     assert damaged == 0
-    assert [p.point() for p in compact] == exact
-    latency = exact[0].summary.latency
-    assert latency is not None
-    qs = (0.5, 0.95, 0.99)
-    assert sparse_quantiles(compact[0].row["l"], qs) == [latency.quantile(q) for q in qs]
-    broken = stored(points[0])
-    broken = type(broken)(*[getattr(broken, f) for f in broken.__slots__[:-1]], {"e": "x"})
+    assert [(b.version, b.at_s) for b in buckets] == [(p.version, p.at_s) for p in exact]
+    for bucket, point in zip(buckets, exact, strict=True):
+        summary = point.summary
+        assert summary.errors is not None
+        assert summary.latency is not None
+        assert bucket.errors == (summary.errors.events, summary.errors.trials)
+        assert bucket.quantiles == tuple(summary.latency.quantile(q) for q in (0.5, 0.95, 0.99))
+        assert bucket.predictions() == summary.predictions
+        assert dict(bucket.custom) == dict(summary.custom)
+    broken = stored(points[0])._replace(latency='{"n":"l","c":[999,1]}')
     kept, damaged = rollup_stored([broken, stored(points[1])], 600)
     assert damaged == 1
-    assert [p.point() for p in kept] == rollup(points[1:2], 600)  # the sound one is kept
+    assert kept[0].points == (stored(points[1]),)  # the sound one is kept
+    alone, damaged = rollup_stored([broken._replace(errors=(5, 1))], 600)
+    assert (alone, damaged) == ([], 1)
 
 
 def test_a_day_reads_its_own_tier_then_only_what_is_not_rolled_up_yet() -> None:

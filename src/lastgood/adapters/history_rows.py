@@ -4,7 +4,6 @@ every adapter runs over its table (`TierStore`), so the implementations cannot d
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -17,47 +16,54 @@ from lastgood.domain.history import (
     Tier,
     rollup,
     rollup_window,
-    summary_from_row,
-    summary_to_row,
+    stored,
 )
 
 log = logging.getLogger("lastgood.history")
 
-COLUMNS = ("model", "env", "version", "replica", "resolution_s", "at_s", "summary")
+COLUMNS = ("model", "env", "version", "replica", "resolution_s", "at_s", "requests", "errors",
+           "labelled", "correct", "p50_s", "p95_s", "p99_s", "latency", "predictions", "custom")
 ROLLUP_BUCKETS = 10
 """Coarse buckets one pass rolls up per tier: a pass stays small after a long pause too."""
 
 
+def stored_row(p: StoredPoint) -> dict[str, Any]:
+    """The columns of a point in the stored form."""
+    errors, requests = p.errors if p.errors is not None else (None, None)
+    correct, labelled = p.accuracy if p.accuracy is not None else (None, None)
+    p50, p95, p99 = p.quantiles if p.quantiles is not None else (None, None, None)
+    return {"model": p.model, "env": p.env, "version": p.version, "replica": p.replica,
+            "resolution_s": p.resolution_s, "at_s": p.at_s, "requests": requests,
+            "errors": errors, "labelled": labelled, "correct": correct, "p50_s": p50,
+            "p95_s": p95, "p99_s": p99, "latency": p.latency, "predictions": p.predictions,
+            "custom": p.custom}
+
+
 def point_row(point: HistoryPoint) -> dict[str, Any]:
-    """The columns of a point (its summary as compact JSON text)."""
-    return {"model": point.model, "env": point.env, "version": point.version,
-            "replica": point.replica, "resolution_s": point.resolution_s, "at_s": point.at_s,
-            "summary": json.dumps(summary_to_row(point.summary), separators=(",", ":"))}
+    """The columns of a point."""
+    return stored_row(stored(point))
+
+
+def row_stored(row: Mapping[str, Any]) -> StoredPoint:
+    """The stored form of a row of COLUMNS."""
+    requests, labelled, p50 = row["requests"], row["labelled"], row["p50_s"]
+    return StoredPoint(
+        str(row["model"]), str(row["env"]), int(row["version"]), str(row["replica"]),
+        int(row["resolution_s"]), int(row["at_s"]),
+        (int(row["errors"]), int(requests)) if requests is not None else None,
+        (int(row["correct"]), int(labelled)) if labelled is not None else None,
+        (float(p50), float(row["p95_s"]), float(row["p99_s"])) if p50 is not None else None,
+        row["latency"], row["predictions"], row["custom"])
 
 
 def to_point(row: Mapping[str, Any]) -> HistoryPoint | None:
-    """The point of a row; None (logged) for a damaged one, which a reading skips."""
+    """The point of a row; None (logged) for a damaged one, which the compaction skips."""
     try:
-        summary = summary_from_row(json.loads(row["summary"]))
-    except (InvalidInput, ValueError) as exc:
+        return row_stored(row).point()
+    except (InvalidInput, ValueError, TypeError) as exc:
         log.warning("skipping a damaged history point of %s/%s: %s", row["model"], row["env"],
                     exc)
         return None
-    return HistoryPoint(str(row["model"]), str(row["env"]), int(row["version"]),
-                        str(row["replica"]), int(row["resolution_s"]), int(row["at_s"]), summary)
-
-
-def to_stored(row: Mapping[str, Any]) -> StoredPoint | None:
-    """A row as read back, its summary left compact; None (logged) for unreadable JSON."""
-    try:
-        data = json.loads(row["summary"])
-    except ValueError as exc:
-        log.warning("skipping a damaged history point of %s/%s: %s", row["model"], row["env"],
-                    exc)
-        return None
-    return StoredPoint(str(row["model"]), str(row["env"]), int(row["version"]),
-                       str(row["replica"]), int(row["resolution_s"]), int(row["at_s"]),
-                       data if isinstance(data, dict) else {})
 
 
 def checked_batch(points: Sequence[HistoryPoint]) -> list[dict[str, Any]]:

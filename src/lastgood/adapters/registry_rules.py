@@ -26,7 +26,7 @@ NOTIFY_CHANNEL = "lastgood_desired"
 Serving replicas LISTEN on it to reconcile at once instead of waiting for the next poll.
 """
 
-SCHEMA_REVISION = "0004_i23hist"
+SCHEMA_REVISION = "0005_history_columns"
 """The registry schema the adapter speaks: the newest migration (a test keeps them equal)."""
 
 

@@ -58,6 +58,34 @@ def rows(points: Sequence[SeriesPoint], resolution_s: int) -> Iterator[tuple[str
                _number(p.accuracy, ".3f"))
 
 
+MAX_CUSTOM = 3
+"""Custom metric columns a table shows (the first by name; --json has them all)."""
+
+
+def custom_names(points: Sequence[SeriesPoint]) -> list[str]:
+    return sorted({name for p in points for name in p.custom})[:MAX_CUSTOM]
+
+
+def signal_rows(points: Sequence[SeriesPoint], names: Sequence[str]) -> Iterator[tuple[str, ...]]:
+    """Drift and custom metrics of the buckets that have any."""
+    for p in points:
+        if p.drift_psi is None and not any(n in p.custom for n in names):
+            continue
+        yield (iso(p.at), f"v{p.version}", _number(p.drift_psi, ".3f"),
+               *(_number(p.custom.get(n), ".4g") for n in names))
+
+
+def signals_table(view: HistoryView) -> Table | None:
+    """Drift (PSI against the span's baseline) and the feedback's custom metrics (means), or
+    None when no bucket has either."""
+    names = custom_names(view.points)
+    found = list(signal_rows(view.points, names))
+    if not found:
+        return None
+    return table("drift and custom metrics (means per bucket)",
+                 ["time", "ver", "drift psi", *(f"custom.{n}" for n in names)], found)
+
+
 def history_table(view: HistoryView) -> Table:
     title = (f"{view.model} in {view.env}: {iso(view.since)} to {iso(view.until)}, "
              f"{duration(view.resolution_s)} buckets")
@@ -91,5 +119,8 @@ def metrics(ctx: click.Context, name: str, env_name: str, since: str, as_json: b
                   "replicas write it while they serve (lastgood serve)")
         return
     out.print(history_table(view))
+    signals = signals_table(view)
+    if signals is not None:
+        out.print(signals)
     if view.truncated:
         out.print("[yellow]cut short: too many points; ask for a shorter --since[/]")

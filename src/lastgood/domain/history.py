@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from lastgood.domain.baselines import summary_plus
 from lastgood.domain.errors import InvalidInput
@@ -165,8 +166,13 @@ def parse_span(text: str, *, clamp: bool = False) -> timedelta:
 
 
 # -- the stored form --------------------------------------------------------------------------
-# Compact: histograms as their non-empty buckets, the latency and class bounds by name (others
-# with their bounds), custom metrics as moments. About 100-200 bytes a point.
+# One row a point: the counts and the latency quantiles as plain numbers (what a reading of one
+# point per bucket draws without decoding anything), the histograms as their non-empty buckets
+# and the custom metrics as moments, each as compact JSON text, decoded only when a reading
+# merges points or compares predictions. About 150-250 bytes a point.
+
+QUANTILES = (0.5, 0.95, 0.99)
+"""The latency quantiles a point stores and a chart draws."""
 
 _KNOWN_BOUNDS: Mapping[str, tuple[float, ...]] = {"l": LATENCY_BOUNDS, "k": CATEGORY_BOUNDS}
 """Bounds every replica uses, stored by name instead of by value."""
@@ -189,36 +195,81 @@ def dense_histogram(data: Mapping[str, Any]) -> Histogram:
     return Histogram(bounds, tuple(counts))
 
 
-def summary_to_row(summary: Summary) -> dict[str, Any]:
-    """A bucket's summary as compact JSON types; families without data are left out."""
-    out: dict[str, Any] = {}
-    if summary.errors is not None:
-        out["e"] = [summary.errors.events, summary.errors.trials]
-    if summary.accuracy is not None and summary.accuracy.trials:
-        out["a"] = [summary.accuracy.events, summary.accuracy.trials]
-    if summary.latency is not None and summary.latency.total:
-        out["l"] = _sparse(summary.latency)
-    if summary.predictions is not None and summary.predictions.total:
-        out["p"] = _sparse(summary.predictions)
-    if summary.custom:
-        out["x"] = {k: [m.count, m.mean, m.m2] for k, m in sorted(summary.custom.items())
-                    if m.count}
-    return out
+def _text(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
-def summary_from_row(data: Mapping[str, Any]) -> Summary:
-    """The summary `summary_to_row` wrote; InvalidInput when the row is damaged."""
-    try:
-        return Summary(
-            errors=RateCounts(*map(int, data["e"])) if "e" in data else None,
-            accuracy=RateCounts(*map(int, data["a"])) if "a" in data else None,
-            latency=dense_histogram(data["l"]) if "l" in data else None,
-            predictions=dense_histogram(data["p"]) if "p" in data else None,
-            custom={str(k): Moments(int(v[0]), float(v[1]), float(v[2]))
-                    for k, v in dict(data.get("x") or {}).items()})
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise InvalidInput(f"a stored history point is damaged ({type(exc).__name__}: {exc})",
-                           fix="the point is skipped; nothing to do") from exc
+class StoredPoint(NamedTuple):
+    """A point as stored: counts and latency quantiles as numbers, the rest as compact JSON text
+    (`latency` and `predictions` histograms, `custom` moments by name), decoded when needed.
+
+    Immutable like the domain's dataclasses; a tuple because a reading builds thousands of
+    them and a frozen dataclass costs several times more to build."""
+
+    model: str
+    env: str
+    version: int
+    replica: str
+    resolution_s: int
+    at_s: int
+    errors: tuple[int, int] | None = None  # (errors, requests)
+    accuracy: tuple[int, int] | None = None  # (correct, labelled)
+    quantiles: tuple[float, float, float] | None = None  # latency p50, p95, p99 in seconds
+    latency: str | None = None
+    predictions: str | None = None
+    custom: str | None = None
+
+    @property
+    def at(self) -> datetime:
+        return datetime.fromtimestamp(self.at_s, UTC)
+
+    def point(self) -> HistoryPoint:
+        """The point with its summary (InvalidInput when the row is damaged)."""
+        try:
+            summary = Summary(
+                errors=_counts(self.errors), accuracy=_counts(self.accuracy),
+                latency=dense_histogram(_checked_sparse(self.latency)) if self.latency else None,
+                predictions=(dense_histogram(_checked_sparse(self.predictions))
+                             if self.predictions else None),
+                custom=_moments(self.custom))
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InvalidInput(f"a stored history point is damaged ({type(exc).__name__}: "
+                               f"{exc})", fix="the point is skipped; nothing to do") from exc
+        return HistoryPoint(self.model, self.env, self.version, self.replica, self.resolution_s,
+                            self.at_s, summary)
+
+
+def _counts(pair: tuple[int, int] | None) -> RateCounts | None:
+    if pair is None:
+        return None
+    events, trials = int(pair[0]), int(pair[1])
+    if not 0 <= events <= trials:
+        raise ValueError(f"{events} of {trials}")
+    return RateCounts(events, trials)
+
+
+def _moments(text: str | None) -> dict[str, Moments]:
+    data = json.loads(text) if text else {}
+    return {str(k): Moments(int(v[0]), float(v[1]), float(v[2])) for k, v in dict(data).items()}
+
+
+def stored(point: HistoryPoint) -> StoredPoint:
+    """A point in the stored form; families without data are left out."""
+    s = point.summary
+    errors = (s.errors.events, s.errors.trials) if s.errors is not None else None
+    accuracy = ((s.accuracy.events, s.accuracy.trials)
+                if s.accuracy is not None and s.accuracy.trials else None)
+    latency = quantiles = None
+    if s.latency is not None and s.latency.total:
+        latency = _text(_sparse(s.latency))
+        p50, p95, p99 = (s.latency.quantile(q) for q in QUANTILES)
+        quantiles = (p50, p95, p99)
+    predictions = (_text(_sparse(s.predictions))
+                   if s.predictions is not None and s.predictions.total else None)
+    custom = {k: [m.count, m.mean, m.m2] for k, m in sorted(s.custom.items()) if m.count}
+    return StoredPoint(point.model, point.env, point.version, point.replica, point.resolution_s,
+                       point.at_s, errors, accuracy, quantiles, latency, predictions,
+                       _text(custom) if custom else None)
 
 
 def has_data(summary: Summary) -> bool:
@@ -229,133 +280,188 @@ def has_data(summary: Summary) -> bool:
 
 
 # -- reading: merged in the stored form -------------------------------------------------------
-# A reading merges thousands of points; dense histograms (136 latency buckets) would cost more
-# than the database. Points read back keep the compact form and merge bucket by bucket.
+# A reading draws up to 1500 buckets from thousands of points; decoding every histogram would
+# cost more than the database. A bucket of one point is drawn from its numbers; only a bucket of
+# several points (replicas, finer buckets) decodes and merges their latency histograms.
 
-@dataclass(frozen=True, slots=True)
-class StoredPoint:
-    """A point as read back: its summary still in the compact stored form (`row`)."""
+def _checked_sparse(text: str) -> dict[str, Any]:
+    """A compact histogram from its text; ValueError/KeyError/TypeError when damaged."""
+    data = json.loads(text)
+    bounds = _KNOWN_BOUNDS[data["n"]] if "n" in data else data["b"]
+    pairs = data["c"]
+    # set(map(type, ...)) and min() run in C: a reading may check ~50,000 numbers
+    if len(pairs) % 2 or not set(map(type, pairs)) <= {int} or (pairs and min(pairs) < 0) \
+            or (pairs and pairs[-2] > len(bounds)) or pairs[::2] != sorted(pairs[::2]):
+        raise ValueError("bucket indexes or counts out of range")
+    return dict(data)
 
-    model: str
-    env: str
+
+def _dense(texts: Iterable[str]) -> tuple[tuple[float, ...], list[int]] | None:
+    """Compact histograms (same bounds) added into one dense count list: (bounds, counts);
+    None for none; ValueError/KeyError/TypeError/IndexError when one is damaged."""
+    first: dict[str, Any] | None = None
+    bounds: tuple[float, ...] = ()
+    counts: list[int] = []
+    for text in texts:
+        data = _checked_sparse(text)
+        if first is None:
+            first = data
+            bounds = (_KNOWN_BOUNDS[data["n"]] if "n" in data
+                      else tuple(float(b) for b in data["b"]))
+            counts = [0] * (len(bounds) + 1)
+        elif data.get("n") != first.get("n") or data.get("b") != first.get("b"):
+            raise ValueError("histograms with different bounds")
+        pairs = data["c"]
+        for i, c in zip(pairs[::2], pairs[1::2], strict=True):
+            counts[i] += c
+    return None if first is None else (bounds, counts)
+
+
+def _add_pair(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return (a[0] + b[0], a[1] + b[1])
+
+
+class Bucket(NamedTuple):
+    """One version's bucket of a reading: its sound points (replicas, finer buckets) merged
+    (a tuple, as StoredPoint)."""
+
     version: int
-    replica: str
-    resolution_s: int
     at_s: int
-    row: Mapping[str, Any]
+    points: tuple[StoredPoint, ...]
+    errors: tuple[int, int] | None
+    accuracy: tuple[int, int] | None
+    quantiles: tuple[float, float, float] | None  # latency p50, p95, p99 in seconds
+    custom: Mapping[str, Moments]
 
     @property
     def at(self) -> datetime:
         return datetime.fromtimestamp(self.at_s, UTC)
 
-    def point(self) -> HistoryPoint:
-        """The point with its summary (InvalidInput when the row is damaged)."""
-        return HistoryPoint(self.model, self.env, self.version, self.replica, self.resolution_s,
-                            self.at_s, summary_from_row(self.row))
+    def predictions(self) -> Histogram | None:
+        """The merged predictions histogram (None without one; ValueError when damaged)."""
+        found = _dense(p.predictions for p in self.points if p.predictions)
+        return None if found is None else Histogram(found[0], tuple(found[1]))
 
 
-def stored(point: HistoryPoint) -> StoredPoint:
-    return StoredPoint(point.model, point.env, point.version, point.replica,
-                       point.resolution_s, point.at_s, summary_to_row(point.summary))
+def _plain(p: StoredPoint) -> bool:
+    """A point drawn from its numbers alone: sound counts, quantiles stored, no custom."""
+    e, a = p.errors, p.accuracy
+    return ((e is None or 0 <= e[0] <= e[1]) and (a is None or 0 <= a[0] <= a[1])
+            and (p.quantiles is not None or not p.latency) and not p.custom)
 
 
-def _add_pair(a: Any, b: Any) -> list[int]:
-    return [int(a[0]) + int(b[0]), int(a[1]) + int(b[1])]
+def _sound_pair(pair: tuple[int, int] | None) -> tuple[int, int] | None:
+    if pair is not None and not 0 <= pair[0] <= pair[1]:
+        raise ValueError(f"{pair[0]} of {pair[1]}")
+    return pair
 
 
-def _add_sparse(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    if a.get("n") != b.get("n") or a.get("b") != b.get("b"):
-        raise ValueError("histograms with different bounds")
-    counts: dict[int, int] = {}
-    for pairs in (a["c"], b["c"]):
-        for k in range(0, len(pairs), 2):
-            counts[pairs[k]] = counts.get(pairs[k], 0) + pairs[k + 1]
-    return {**a, "c": [x for i in sorted(counts) for x in (i, counts[i])]}
+def _one(p: StoredPoint, at_s: int) -> Bucket:
+    """A bucket of a single point: drawn from its stored numbers."""
+    quantiles = p.quantiles
+    if quantiles is None and p.latency:
+        quantiles = _latency_quantiles([p.latency])
+    return Bucket(p.version, at_s, (p,), _sound_pair(p.errors), _sound_pair(p.accuracy),
+                  quantiles, _moments(p.custom))
 
 
-def _add_moments(a: Any, b: Any) -> list[float]:
-    merged = Moments(int(a[0]), float(a[1]), float(a[2])).plus(
-        Moments(int(b[0]), float(b[1]), float(b[2])))
-    return [merged.count, merged.mean, merged.m2]
+def _tuple3(values: Sequence[float]) -> tuple[float, float, float]:
+    return (values[0], values[1], values[2])
 
 
-_MERGE = {"e": _add_pair, "a": _add_pair, "l": _add_sparse, "p": _add_sparse}
+def _latency_quantiles(texts: Sequence[str]) -> tuple[float, float, float] | None:
+    found = _dense(texts)
+    if found is None:
+        return None
+    p50, p95, p99 = dense_quantiles(*found, QUANTILES)
+    return (p50, p95, p99)
 
 
-def merge_rows(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
-    """Two compact summaries merged (ValueError/KeyError/TypeError for a damaged one)."""
-    out = dict(a)
-    for key, add in _MERGE.items():
-        if key in b:
-            out[key] = add(a[key], b[key]) if key in a else b[key]
-    if "x" in b:
-        custom = dict(a.get("x") or {})
-        for name, moments in b["x"].items():
-            custom[name] = _add_moments(custom[name], moments) if name in custom else moments
-        out["x"] = custom
-    return out
+def _many(points: Sequence[StoredPoint], at_s: int) -> Bucket:
+    """A bucket of several points: counts added, latency histograms merged, then read."""
+    errors = accuracy = None
+    custom: dict[str, Moments] = {}
+    for p in points:
+        errors = _add_pair(errors, _sound_pair(p.errors))
+        accuracy = _add_pair(accuracy, _sound_pair(p.accuracy))
+        for name, moments in _moments(p.custom).items():
+            custom[name] = custom[name].plus(moments) if name in custom else moments
+    quantiles = _latency_quantiles([p.latency for p in points if p.latency])
+    return Bucket(points[0].version, at_s, tuple(points), errors, accuracy, quantiles, custom)
 
 
-def _check_row(row: Mapping[str, Any]) -> None:
-    """Raise (ValueError, KeyError, TypeError) when a compact summary is damaged."""
-    for key in ("e", "a"):
-        if key in row:
-            events, trials = (int(x) for x in row[key])
-            if not 0 <= events <= trials:
-                raise ValueError(f"{events} of {trials}")
-    for key in ("l", "p"):
-        if key in row:
-            bounds = _KNOWN_BOUNDS[row[key]["n"]] if "n" in row[key] else row[key]["b"]
-            pairs = row[key]["c"]
-            # set(map(type, ...)) and min() run in C: a week's reading checks ~50,000 numbers
-            if len(pairs) % 2 or not set(map(type, pairs)) <= {int} \
-                    or (pairs and min(pairs) < 0) \
-                    or (pairs and pairs[-2] > len(bounds)) or pairs[::2] != sorted(pairs[::2]):
-                raise ValueError("bucket indexes or counts out of range")
-    for moments in (row.get("x") or {}).values():
-        int(moments[0]), float(moments[1]), float(moments[2])
+def merge_bucket(points: Sequence[StoredPoint], at_s: int) -> tuple[Bucket | None, int]:
+    """The points of one version's bucket merged, and how many damaged ones were left out."""
+    try:
+        return (_one(points[0], at_s) if len(points) == 1 else _many(points, at_s)), 0
+    except (KeyError, TypeError, ValueError, IndexError):
+        if len(points) == 1:
+            return None, 1
+    sound = [p for p in points if _sound(p)]
+    try:
+        return (_many(sound, at_s) if sound else None), len(points) - len(sound)
+    except (KeyError, TypeError, ValueError, IndexError):  # sound alone, not together
+        return None, len(points)
 
 
-def rollup_stored(points: Iterable[StoredPoint], resolution_s: int) -> tuple[
-        list[StoredPoint], int]:
+def _sound(p: StoredPoint) -> bool:
+    try:
+        _many([p], p.at_s)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return False
+    return True
+
+
+def rollup_stored(points: Iterable[StoredPoint], resolution_s: int) -> tuple[list[Bucket], int]:
     """Stored points merged into buckets of `resolution_s` per version (replicas merged), in
     time order, and how many damaged points were left out."""
-    merged: dict[tuple[int, int], dict[str, Any]] = {}
-    first: dict[tuple[int, int], StoredPoint] = {}
-    damaged = 0
+    groups: dict[tuple[int, int], list[StoredPoint]] = {}
     for p in points:
-        key = (bucket_of(p.at_s, resolution_s), p.version)
-        try:
-            _check_row(p.row)
-            merged[key] = merge_rows(merged[key], p.row) if key in merged else dict(p.row)
-        except (KeyError, TypeError, ValueError, IndexError):
-            damaged += 1
+        key = (p.at_s - p.at_s % resolution_s, p.version)
+        found = groups.get(key)
+        if found is None:
+            groups[key] = [p]
+        else:
+            found.append(p)
+    out: list[Bucket] = []
+    damaged = 0
+    for (at_s, _), group in sorted(groups.items()):
+        p = group[0]
+        if len(group) == 1 and _plain(p):  # the common case of a rolled-up tier, inline
+            out.append(Bucket(p.version, at_s, (p,), p.errors, p.accuracy, p.quantiles, {}))
             continue
-        first.setdefault(key, p)
-    out = [StoredPoint(first[k].model, first[k].env, k[1], ROLLED_UP, resolution_s, k[0], row)
-           for k, row in sorted(merged.items())]
+        bucket, bad = merge_bucket(group, at_s)
+        damaged += bad
+        if bucket is not None:
+            out.append(bucket)
     return out, damaged
 
 
 def sparse_quantiles(data: Mapping[str, Any], qs: Sequence[float]) -> list[float]:
     """The q-quantiles of a compact histogram, as `Histogram.quantile` interpolates them."""
-    bounds = _KNOWN_BOUNDS[data["n"]] if "n" in data else tuple(float(b) for b in data["b"])
-    pairs = data["c"]
-    indexes = [pairs[k] for k in range(0, len(pairs), 2) if pairs[k + 1] > 0]
-    counts = [pairs[k + 1] for k in range(0, len(pairs), 2) if pairs[k + 1] > 0]
-    # one running total for every q: the bucket a rank falls in is found by bisection
+    hist = dense_histogram(data)
+    return dense_quantiles(hist.bounds, hist.counts, qs)
+
+
+def dense_quantiles(bounds: Sequence[float], counts: Sequence[int],
+                    qs: Sequence[float]) -> list[float]:
+    """The q-quantiles of histogram counts, as `Histogram.quantile` interpolates them: one
+    running total for every q, the bucket a rank falls in found by bisection."""
     running = list(itertools.accumulate(counts))
-    return [_quantile(bounds, indexes, counts, running, q) for q in qs]
+    return [_quantile(bounds, counts, running, q) for q in qs]
 
 
-def _quantile(bounds: Sequence[float], indexes: Sequence[int], counts: Sequence[int],
-              running: Sequence[int], q: float) -> float:
-    if not running or running[-1] == 0:
+def _quantile(bounds: Sequence[float], counts: Sequence[int], running: Sequence[int],
+              q: float) -> float:
+    if not running or running[-1] <= 0 or not bounds:
         return math.nan
     rank = q * running[-1]
-    k = bisect.bisect_left(running, rank)  # the first bucket whose running total reaches it
-    if k == len(running) or indexes[k] >= len(bounds):
+    # the first bucket whose running total reaches the rank (a non-empty one, for q > 0)
+    i = bisect.bisect_left(running, rank)
+    if i >= len(bounds):
         return bounds[-1]
-    i, count = indexes[k], counts[k]
+    count = counts[i]
     low = bounds[i - 1] if i else min(0.0, bounds[0])
-    return low + (bounds[i] - low) * max(rank - (running[k] - count), 0.0) / count
+    return low + (bounds[i] - low) * max(rank - (running[i] - count), 0.0) / count

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from lastgood.domain.baselines import headline
 from lastgood.domain.deployments import Deployment, DeploymentEnd
-from lastgood.domain.history import StoredPoint, dense_histogram, rollup_stored, sparse_quantiles
+from lastgood.domain.history import Bucket, StoredPoint, rollup_stored
 from lastgood.domain.measurements import Summary
 from lastgood.domain.sequential import psi
 from lastgood.domain.signals import DEFAULT_TOLERANCE, SignalKind
@@ -35,9 +35,9 @@ class MarkerKind(StrEnum):
     VERIFY = "verify"  # a deployment got its verified record (its baseline)
 
 
-@dataclass(frozen=True, slots=True)
-class SeriesPoint:
-    """One bucket of one version, every replica merged."""
+class SeriesPoint(NamedTuple):
+    """One bucket of one version, every replica merged (immutable; a tuple because a reading
+    draws up to 1500 of them and a frozen dataclass costs several times more to build)."""
 
     at: datetime
     version: int
@@ -50,7 +50,7 @@ class SeriesPoint:
     labelled: int
     accuracy: float | None
     drift_psi: float | None  # predictions against the span's baseline (None: nothing to compare)
-    custom: Mapping[str, float] = field(default_factory=dict)  # means, by metric name
+    custom: Mapping[str, float]  # means, by metric name
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,42 +90,43 @@ class HistoryView:
     truncated: bool  # the reading hit its row limit: the newest points are missing
 
 
-def _ms(row: Mapping[str, Any]) -> list[float | None]:
+def _ms(quantiles: tuple[float, float, float] | None) -> list[float | None]:
     """Latency p50, p95, p99 in ms (None without latency)."""
-    if "l" not in row:
+    if quantiles is None:
         return [None, None, None]
-    return [round(v * 1000, 3) if math.isfinite(v) else None
-            for v in sparse_quantiles(row["l"], (0.5, 0.95, 0.99))]
+    return [round(v * 1000, 3) if math.isfinite(v) else None for v in quantiles]
 
 
-def _rate(pair: Any) -> tuple[int, int, float | None]:
-    events, trials = (int(pair[0]), int(pair[1])) if pair else (0, 0)
+def _rate(pair: tuple[int, int] | None) -> tuple[int, int, float | None]:
+    events, trials = pair if pair else (0, 0)
     return events, trials, events / trials if trials > 0 else None
 
 
-def _drift(row: Mapping[str, Any], reference: Summary | None) -> float | None:
+def _drift(bucket: Bucket, reference: Summary | None) -> float | None:
     base = reference.predictions if reference else None
-    if "p" not in row or base is None or not base.total:
+    if base is None or not base.total:
         return None
-    live = dense_histogram(row["p"])
-    if live.bounds != base.bounds or not live.total:
+    try:
+        live = bucket.predictions()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None  # a damaged predictions histogram: no drift, the rest of the bucket drawn
+    if live is None or live.bounds != base.bounds or not live.total:
         return None
     return round(psi(base.counts, live.counts), 4)
 
 
-def series_point(point: StoredPoint, reference: Summary | None) -> SeriesPoint:
+def series_point(bucket: Bucket, reference: Summary | None) -> SeriesPoint:
     """A merged bucket as the numbers a chart draws."""
-    row = point.row
-    errors, requests, error_rate = _rate(row.get("e"))
-    _, labelled, accuracy = _rate(row.get("a"))
-    custom = {str(k): round(float(v[1]), 6) for k, v in sorted((row.get("x") or {}).items())
-              if int(v[0])}
-    p50, p95, p99 = _ms(row)
+    errors, requests, error_rate = _rate(bucket.errors)
+    _, labelled, accuracy = _rate(bucket.accuracy)
+    custom = ({k: round(m.mean, 6) for k, m in sorted(bucket.custom.items()) if m.count}
+              if bucket.custom else {})
+    p50, p95, p99 = _ms(bucket.quantiles)
     return SeriesPoint(
-        at=point.at, version=point.version, requests=requests, errors=errors,
+        at=bucket.at, version=bucket.version, requests=requests, errors=errors,
         error_rate=error_rate, latency_p50_ms=p50, latency_p95_ms=p95,
         latency_p99_ms=p99, labelled=labelled, accuracy=accuracy,
-        drift_psi=_drift(row, reference), custom=custom)
+        drift_psi=_drift(bucket, reference), custom=custom)
 
 
 def baseline_values(reference: Deployment | None) -> dict[str, float]:
@@ -216,13 +217,28 @@ def _overlaps(dep: Deployment, since: datetime, until: datetime) -> bool:
     return dep.started_at < until and (dep.ended_at is None or dep.ended_at >= since)
 
 
-def _span_at(spans: Sequence[BaselineSpan], point: StoredPoint,
-             resolution_s: int) -> BaselineSpan | None:
-    """The span of the point's version that overlaps its bucket (the latest that started)."""
-    start, end = point.at, point.at + timedelta(seconds=resolution_s)
-    found = [s for s in spans if s.version == point.version and s.start < end
-             and (s.end is None or s.end >= start)]
-    return found[-1] if found else None
+def _references(spans: Sequence[BaselineSpan], history: Sequence[Deployment]) -> dict[
+        int, list[tuple[float, float, Summary | None]]]:
+    """Per version, (start, end) of each of its spans in epoch seconds and the recorded summary
+    it was judged against (each record parsed once)."""
+    parsed = {d.id: recorded_baseline(d) for d in history
+              if any(s.reference_deployment == d.id for s in spans)}
+    found: dict[int, list[tuple[float, float, Summary | None]]] = {}
+    for s in spans:
+        end = s.end.timestamp() if s.end is not None else math.inf
+        reference = parsed.get(s.reference_deployment) if s.reference_deployment else None
+        found.setdefault(s.version, []).append((s.start.timestamp(), end, reference))
+    return found
+
+
+def _reference_at(spans: Sequence[tuple[float, float, Summary | None]], at_s: int,
+                  resolution_s: int) -> Summary | None:
+    """The reference of the version's span that overlaps the bucket (the latest that started)."""
+    found = None
+    for start, end, reference in spans:
+        if start < at_s + resolution_s and end >= at_s:
+            found = reference
+    return found
 
 
 def build_view(model: str, env: str, *, points: Sequence[StoredPoint],
@@ -231,17 +247,13 @@ def build_view(model: str, env: str, *, points: Sequence[StoredPoint],
     """The view of the points and the deployments of (model, env) over [since, until)."""
     spans = [span_of(d, history) for d in sorted(history, key=lambda d: (d.started_at, d.id))
              if _overlaps(d, since, until)]
-    references = {s.reference_deployment: recorded_baseline(d) for s in spans  # parsed once
-                  for d in history if d.id == s.reference_deployment}
-    series = []
+    references = _references(spans, history)
     merged, _ = rollup_stored(points, resolution_s)
-    for point in merged:
-        span = _span_at(spans, point, resolution_s)
-        reference = span.reference_deployment if span else None
-        series.append(series_point(point, references.get(reference) if reference else None))
+    series = tuple(series_point(b, _reference_at(references.get(b.version, ()), b.at_s,
+                                                 resolution_s)) for b in merged)
     markers = [m for m in markers_of(history) if since <= m.at < until]
     return HistoryView(model=model, env=env, since=since, until=until,
-                       resolution_s=resolution_s, points=tuple(series), spans=tuple(spans),
+                       resolution_s=resolution_s, points=series, spans=tuple(spans),
                        markers=tuple(markers), truncated=truncated)
 
 

@@ -190,6 +190,13 @@ class ArtifactStore(Protocol):
         Lets a caller re-hash only what changed."""
         ...
 
+    def publish(self, model_dir: Path, name: str) -> str:
+        """Copy a model directory (already materialized and verified) to `models/<name>/`
+        beside the store's blobs and return where it is: a local path, or a prefix URL
+        (s3://bucket/prefix/models/<name>) a serving platform loads a model directory from.
+        Versions never change, so publishing one again rewrites the same bytes."""
+        ...
+
 
 class ModelFormats(Protocol):
     def inspect(self, path: Path, *, flavor: str | None, allow_pickle: bool) -> Inspection:

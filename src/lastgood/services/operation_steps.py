@@ -297,12 +297,16 @@ class PhaseSteps:
                                                     "phase": str(op.phase)}), at=now)
 
     def _run_deploy_command(self, env: Environment, target: Version) -> str | None:
-        # The whole model directory, as registered, for the command to load or upload
-        # (`aws s3 sync "$LASTGOOD_MODEL_DIR" s3://…` for a KServe storageUri); removed after.
+        # The whole model directory, as registered: a local copy for the command to load or
+        # upload, removed after, and the same directory published beside the store's blobs
+        # (an s3:// prefix for an S3 store) that a KServe storageUri or a SageMaker model
+        # loads as it is.
         with tempfile.TemporaryDirectory(prefix="lastgood-model-") as scratch:
             model_dir = materialize(self._store, target, Path(scratch) / target.model)
+            published = self._store.publish(model_dir, f"{target.model}/{target.number}")
             variables = {**target_variables(target, env.name, self._store.url),
-                         "LASTGOOD_MODEL_DIR": str(model_dir)}
+                         "LASTGOOD_MODEL_DIR": str(model_dir),
+                         "LASTGOOD_MODEL_URI": published}
             result = self._commands.run(env.deploy_command, env=variables,
                                         timeout_s=env.switch_timeout_s)
         if result.exit_code == 0:

@@ -16,6 +16,7 @@ class MemoryArtifactStore:
 
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.published: dict[str, bytes] = {}  # models/<name>/<path> -> bytes
 
     def put(self, source: BinaryIO, *, progress: Progress | None = None) -> Blob:
         data = source.read()
@@ -55,6 +56,13 @@ class MemoryArtifactStore:
                            fix="re-register the version or restore the store")
         data = self.blobs[sha256]
         return f"{len(data)}-{hash(data)}"
+
+    def publish(self, model_dir: Path, name: str) -> str:
+        for path in sorted(model_dir.rglob("*")):
+            if path.is_file():
+                self.published[f"{name}/{path.relative_to(model_dir).as_posix()}"] = \
+                    path.read_bytes()
+        return f"memory://models/{name}"
 
     def corrupt(self, sha256: str) -> None:
         data = bytearray(self.blobs[sha256])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -115,6 +116,14 @@ class LocalArtifactStore:
         with _translated("look at an artifact in", self._root):
             st = path.stat()
         return f"{st.st_size}-{st.st_mtime_ns}-{st.st_ino}"
+
+    def publish(self, model_dir: Path, name: str) -> str:
+        """Copy the model directory to root/models/<name>/ (a local path a platform on this
+        host loads); the path."""
+        dest = self._root / "models" / name
+        with _translated("publish a model directory in", self._root):
+            shutil.copytree(model_dir, dest, dirs_exist_ok=True)
+        return str(dest)
 
     def _path(self, sha256: str) -> Path:
         return self._root / sha256[:2] / sha256

@@ -135,6 +135,15 @@ class FsspecArtifactStore:
                         if info.get(k) is not None), "")
         return f"{info.get('size')}-{version}"
 
+    def publish(self, model_dir: Path, name: str) -> str:
+        """Upload the model directory under <url>/models/<name>/, file by file; its URL."""
+        prefix = f"{self._root}/models/{name}"
+        with self._translated("publish a model directory"):
+            for path in sorted(model_dir.rglob("*")):
+                if path.is_file():
+                    self._upload(path, f"{prefix}/{path.relative_to(model_dir).as_posix()}")
+        return str(self._fs.unstrip_protocol(prefix))
+
     def _key(self, sha256: str) -> str:
         return f"{self._root}/{sha256[:2]}/{sha256}"
 

@@ -6,11 +6,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lastgood.adapters.dbapi.connection import DbTx, insert_sql
-from lastgood.adapters.history_rows import COLUMNS, checked_batch, compact, to_stored
+from lastgood.adapters.history_rows import COLUMNS, checked_batch, compact
 from lastgood.domain.history import HistoryPoint, StoredPoint, Tier
 
-_SELECTED = "model, env, version, replica, resolution_s, at_s, summary"
-_READ = (f"SELECT {_SELECTED} FROM metric_history WHERE model = ? AND env = ? "
+_SELECTED = ", ".join(COLUMNS)
+_READ = ("SELECT version, replica, at_s, requests, errors, labelled, correct, p50_s, p95_s, "
+         "p99_s, latency, predictions, custom FROM metric_history WHERE model = ? AND env = ? "
          "AND resolution_s = ? AND at_s >= ? AND at_s < ? ORDER BY at_s, id LIMIT ?")
 _BETWEEN = (f"SELECT {_SELECTED} FROM metric_history WHERE resolution_s = ? AND at_s >= ? "
             "AND at_s < ?")
@@ -27,8 +28,15 @@ class DbHistory:
 
     def read(self, model: str, env: str, *, resolution_s: int, since_s: int, until_s: int,
              limit: int) -> list[StoredPoint]:
-        rows = self._fetch(_READ, (model, env, resolution_s, since_s, until_s, limit))
-        return [p for p in map(to_stored, rows) if p is not None]
+        cursor = self._tx.execute(_READ, (model, env, resolution_s, since_s, until_s, limit))
+        # straight from the row tuples: a week's reading builds ~1000 of them
+        return [StoredPoint(model, env, version, replica, resolution_s, at_s,
+                            None if requests is None else (errors, requests),
+                            None if labelled is None else (correct, labelled),
+                            None if p50 is None else (p50, p95, p99),
+                            latency, predictions, custom)
+                for (version, replica, at_s, requests, errors, labelled, correct, p50, p95, p99,
+                     latency, predictions, custom) in cursor.fetchall()]
 
     def compact(self, retention: Sequence[Tier], *, now_s: int, batch: int) -> int:
         return compact(retention, now_s=now_s, batch=batch, store=self)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -199,10 +200,11 @@ signing_keys = Table(
     Column("created_by", String(255), nullable=False),
 )
 
-# -- metric history (revision 0004_i23hist) -----------------------------------------------------
-# One row per (model, env, version, replica, bucket): what the version did in the bucket, as the
-# compact JSON of `lastgood.domain.history.summary_to_row`. Times are whole epoch seconds, so a
-# range is an integer comparison on both databases.
+# -- metric history (revisions 0004_i23hist, 0005_history_columns) -----------------------------
+# One row per (model, env, version, replica, bucket): what the version did in the bucket, in the
+# stored form of `lastgood.domain.history.StoredPoint`: counts and latency quantiles as numbers
+# (a reading of one row a bucket decodes nothing), histograms and custom metrics as compact JSON
+# text. Times are whole epoch seconds, so a range is an integer comparison on both databases.
 
 metric_history = Table(
     "metric_history", metadata,
@@ -214,7 +216,16 @@ metric_history = Table(
     Column("replica", String(255), nullable=False),
     Column("resolution_s", Integer, nullable=False),
     Column("at_s", BigInteger, nullable=False),
-    Column("summary", Text, nullable=False),
+    Column("requests", BigInteger, nullable=True),  # NULL: no request counts in the bucket
+    Column("errors", BigInteger, nullable=True),
+    Column("labelled", BigInteger, nullable=True),  # NULL: no labelled feedback
+    Column("correct", BigInteger, nullable=True),
+    Column("p50_s", Float, nullable=True),  # NULL: no latency
+    Column("p95_s", Float, nullable=True),
+    Column("p99_s", Float, nullable=True),
+    Column("latency", Text, nullable=True),
+    Column("predictions", Text, nullable=True),
+    Column("custom", Text, nullable=True),
     Index("ix_metric_history_series", "model", "env", "at_s"),
     Index("ix_metric_history_tier", "resolution_s", "at_s"),
 )

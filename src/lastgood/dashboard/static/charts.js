@@ -9,6 +9,8 @@ const CHARTS = [
   { key: "error_rate", title: "error rate", rate: true, fmt: (v) => `${(v * 100).toFixed(2)} %` },
   { key: "accuracy", title: "accuracy", rate: true, fmt: (v) => `${(v * 100).toFixed(1)} %` },
 ];
+const DRIFT = { key: "drift_psi", title: "drift (PSI)", fmt: (v) => v.toFixed(v < 1 ? 3 : 2) };
+const MAX_CUSTOM = 3; // custom metric charts shown beside the others (the first by name)
 export const RANGES = { "1h": 3600e3, "1d": 86400e3, "1w": 7 * 86400e3 };
 const MARK_LABEL = { deploy: "▲", rollback: "↩", verify: "✓" };
 
@@ -24,19 +26,47 @@ export function metricsNote(view) {
   return [res, base, view.truncated ? "cut short" : ""].filter(Boolean).join(" · ");
 }
 
+// A point's value of a chart: a signal, or a custom metric's mean ("custom.<name>").
+function pv(p, key) {
+  return key.startsWith("custom.") ? (p.custom || {})[key.slice(7)] : p[key];
+}
+
+function fmtNumber(v) {
+  const a = Math.abs(v);
+  return a >= 1000 || (a > 0 && a < 0.01) ? v.toPrecision(3) : v.toFixed(a >= 100 ? 0 : 2);
+}
+
+// The charts of a view: latency, errors, accuracy always; drift when a point has it (the span's
+// baseline holds a distribution); each custom metric the feedback carried, by name.
+export function chartsOf(view) {
+  const points = view.points || [];
+  const out = [...CHARTS];
+  if (points.some((p) => p.drift_psi !== null && p.drift_psi !== undefined)) out.push(DRIFT);
+  const names = [...new Set(points.flatMap((p) => Object.keys(p.custom || {})))].sort();
+  for (const name of names.slice(0, MAX_CUSTOM)) {
+    out.push({ key: `custom.${name}`, title: `${name} (custom, mean)`, fmt: fmtNumber, signed: true });
+  }
+  return out;
+}
+
 export function renderCharts(box, view) {
   const rect = box.getBoundingClientRect();
-  const size = { W: Math.max(200, Math.floor((rect.width - 24) / 3)), H: Math.max(110, Math.floor(rect.height - 22)) };
+  const specs = chartsOf(view);
+  const rows = Math.ceil(specs.length / 3);
+  const size = { W: Math.max(200, Math.floor((rect.width - 24) / 3)),
+    H: Math.max(rows > 1 ? 80 : 110, Math.floor((rect.height - 12 * (rows - 1)) / rows - 22)) };
   const t0 = Date.parse(view.since), t1 = Date.parse(view.until);
-  fill(box, CHARTS.map((c) => chart(c, view, [t0, t1], size)));
+  fill(box, specs.map((c) => chart(c, view, [t0, t1], size)));
 }
+
+const testKey = (key) => key.replace(/[^A-Za-z0-9_-]/g, "-");
 
 // Runs of consecutive buckets of one version: a missing bucket or another version ends a run.
 function runs(points, key, stepMs) {
   const out = [];
   let run = null, prev = null;
   for (const p of points) {
-    const v = p[key];
+    const v = pv(p, key);
     if (v === null || v === undefined) { run = null; continue; }
     const t = Date.parse(p.t);
     if (!run || run.version !== p.version || t - prev > stepMs * 1.5) {
@@ -74,7 +104,7 @@ function yRange(spec, values, spans) {
   let y0 = Math.min(...ys), y1 = Math.max(...ys);
   if (y1 - y0 < 1e-9) { y0 -= Math.abs(y0) * 0.1 + 1e-3; y1 += Math.abs(y1) * 0.1 + 1e-3; }
   const pad = (y1 - y0) * 0.12;
-  return [Math.max(0, y0 - pad), spec.rate ? Math.min(1, y1 + pad) : y1 + pad];
+  return [spec.signed ? y0 - pad : Math.max(0, y0 - pad), spec.rate ? Math.min(1, y1 + pad) : y1 + pad];
 }
 
 // Newest first; a label that would overlap the one to its right is left out (its line stays).
@@ -96,21 +126,21 @@ function drawMarkers(svg, markers, x, { W, R, T, B, H }) {
 function chart(spec, view, [t0, t1], { W, H }) {
   const points = view.points || [];
   const spans = (view.spans || []).filter((sp) => Date.parse(sp.start) < t1 && (!sp.end || Date.parse(sp.end) > t0));
-  const vals = points.filter((p) => p[spec.key] !== null && p[spec.key] !== undefined);
+  const vals = points.filter((p) => pv(p, spec.key) !== null && pv(p, spec.key) !== undefined);
   const liveSpan = spans.filter((sp) => !sp.end).pop();
   // "now" is the live version's latest value (a switch's bucket holds both versions' points)
   const liveVals = liveSpan ? vals.filter((p) => p.version === liveSpan.version) : vals;
-  const last = liveVals.length ? liveVals[liveVals.length - 1][spec.key] : null;
+  const last = liveVals.length ? pv(liveVals[liveVals.length - 1], spec.key) : null;
   const base = liveSpan ? liveSpan.values[spec.key] : undefined;
   const head = h("h3", {}, spec.title,
-    base !== undefined ? h("span", { class: "muted", "data-testid": `baseline-${spec.key}` },
+    base !== undefined ? h("span", { class: "muted", "data-testid": `baseline-${testKey(spec.key)}` },
       `baseline ${spec.fmt(base)} (${vlabel(liveSpan.reference_version)})`) : null,
-    h("span", { class: "now", "data-testid": `now-${spec.key}` }, last === null ? "—" : spec.fmt(last)));
+    h("span", { class: "now", "data-testid": `now-${testKey(spec.key)}` }, last === null ? "—" : spec.fmt(last)));
   const L = 48, R = 6, T = 10, B = 16;
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
-    "aria-label": `${spec.title} chart`, "data-testid": `chart-${spec.key}` });
+    "aria-label": `${spec.title} chart`, "data-testid": `chart-${testKey(spec.key)}` });
   const x = (t) => L + ((Math.min(Math.max(t, t0), t1) - t0) / (t1 - t0)) * (W - L - R);
-  const [y0, y1] = yRange(spec, vals.map((p) => p[spec.key]), spans);
+  const [y0, y1] = yRange(spec, vals.map((p) => pv(p, spec.key)), spans);
   const y = (v) => T + (1 - (v - y0) / (y1 - y0)) * (H - T - B);
   svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, class: "axis" }),
     s("text", { x: L - 4, y: T + 8, "text-anchor": "end" }, spec.fmt(y1)),
@@ -126,11 +156,11 @@ function chart(spec, view, [t0, t1], { W, H }) {
     const attrs = { "data-version": sp.version, "data-reference": sp.reference_version ?? "" };
     if (band) {
       svg.append(s("rect", { x: xa, width: Math.max(xb - xa, 1), y: y(Math.max(...band)),
-        height: Math.abs(y(band[0]) - y(band[1])), class: "band", "data-testid": `band-${spec.key}`, ...attrs }));
+        height: Math.abs(y(band[0]) - y(band[1])), class: "band", "data-testid": `band-${testKey(spec.key)}`, ...attrs }));
     }
     if (value !== undefined) {
       svg.append(s("line", { x1: xa, x2: xb, y1: y(value), y2: y(value), class: "base",
-        "data-testid": `base-${spec.key}`, ...attrs }));
+        "data-testid": `base-${testKey(spec.key)}`, ...attrs }));
     }
   }
   drawMarkers(svg, (view.markers || []).filter((mk) => Date.parse(mk.t) >= t0), x, { W, R, T, B, H });
@@ -141,10 +171,10 @@ function chart(spec, view, [t0, t1], { W, H }) {
     const cls = `series v${run.version % 6}`;
     if (run.pts.length === 1) {
       const [[t, v]] = run.pts;
-      svg.append(s("circle", { cx: x(t), cy: y(v), r: 2, class: `dot ${cls}`, "data-testid": `run-${spec.key}`,
+      svg.append(s("circle", { cx: x(t), cy: y(v), r: 2, class: `dot ${cls}`, "data-testid": `run-${testKey(spec.key)}`,
         "data-version": run.version }));
     } else {
-      svg.append(s("polyline", { class: cls, "data-testid": `run-${spec.key}`, "data-version": run.version,
+      svg.append(s("polyline", { class: cls, "data-testid": `run-${testKey(spec.key)}`, "data-version": run.version,
         points: run.pts.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ") }));
     }
   }
