@@ -64,3 +64,35 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("LASTGOOD_HOME", str(path))
     monkeypatch.setenv("LASTGOOD_ACTOR", "tester")
     return path
+
+
+# -- pytest-xdist: the suite runs on several workers (addopts: -n auto --dist loadgroup) ----------
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """Two workers per CPU: most tests wait on a server or a child process rather than compute.
+    PYTEST_XDIST_AUTO_NUM_WORKERS sets another number; `-n 0` runs the suite in one process."""
+    wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    if wanted:
+        return int(wanted)
+    return 2 * len(os.sched_getaffinity(0))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module with a fixture of its own (or of its folder's conftest) that lives longer than one
+    test (a server, a browser, saved models, a Ray instance) runs whole on one worker, in file
+    order: that fixture is built once, and its tests never overlap one another. Other tests go to
+    whichever worker is free."""
+    shared = {item.nodeid.split("::")[0] for item in items if _uses_shared_fixture(item)}
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        if module in shared and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(module))
+
+
+def _uses_shared_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return False
+    return any(defs[-1].scope != "function" and defs[-1].baseid.startswith("tests/")
+               for defs in info.name2fixturedefs.values())
