@@ -10,14 +10,14 @@ import click
 from lastgood.cli.app import get
 from lastgood.cli.watch_cmds import local_services, serve_watch_options
 from lastgood.domain.errors import InvalidInput, NotFound
-from lastgood.domain.readiness import readiness_interval_problem
+from lastgood.domain.readiness_evidence import readiness_interval_problem
 from lastgood.domain.replay import reservoir_size_problem, window_problem
 from lastgood.serving.evidence import EvidenceOptions
 from lastgood.serving.gateway import GatewayOptions
-from lastgood.serving.readiness import ReadinessOptions
 from lastgood.serving.reservoir import ReservoirOptions
 from lastgood.serving.server import ServingOptions
 from lastgood.serving.slots import StandbyLimits
+from lastgood.serving.standby_prover import ReadinessOptions
 
 
 @click.command("serve")
