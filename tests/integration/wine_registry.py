@@ -1,4 +1,4 @@
-"""The world both watch tests start from: a verified good wine model live, a mislabelled one
+"""The registry both watch tests start from: a verified good wine model live, a mislabelled one
 registered next to it, on a private embedded registry."""
 
 from __future__ import annotations
