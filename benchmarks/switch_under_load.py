@@ -1,6 +1,6 @@
 """Switching under steady load, side by side on this machine (loopback only, ~2 minutes).
 
-    .venv/bin/python benchmarks/switch_under_load.py [--rate 300] [--compare-pool]
+    .venv/bin/python benchmarks/switch_under_load.py [--rate 300] [--compare-pool] [--base main]
 
 Scenarios, each under the same steady load (RATE requests/s paced over CONCURRENCY keep-alive
 connections from a separate process, raw sockets, bounded in time); the maximum throughput is a
@@ -27,6 +27,10 @@ leaves every 1/RATE s and that is the resolution of both times. A
 refused connection counts as a failed request and is retried at the offered pace. Nothing here
 asserts; it prints a table, the targets, and PASS/MISS per target. On a shared machine the
 numbers move with the background load: read them with `uptime` in mind.
+
+With `--base REF` the whole measurement first runs on the src of git REF (exported to a
+temporary folder and put first on PYTHONPATH: same interpreter, packages and benchmark code),
+then on this tree, and the table shows each scenario's two rows one under the other.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the floor's real annotations.
@@ -563,19 +567,9 @@ def scenarios(bench: Bench) -> list[tuple[str, str, Callable[[], Any]]]:
     return runs
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=300.0, help="steady load, requests/s")
-    parser.add_argument("--steady", type=float, default=1.5, help="seconds before and after")
-    parser.add_argument("--compare-pool", action="store_true",
-                        help="also measure lastgood with every prediction in the thread pool")
-    args = parser.parse_args(argv)
-    began = time.monotonic()
+def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every scenario and the closed-loop throughputs, on the lastgood this process imports."""
     results: dict[str, dict[str, Any]] = {}
-    lines = ["| scenario | failed during switch | command->first target p50/p99 ms | "
-             "command->100% target p50/p99 ms | p50/p99 before ms | p50/p99 during ms | "
-             "p50/p99 after ms | max req/s (closed loop, median of 3) |",
-             "|---|---|---|---|---|---|---|---|"]
     with tempfile.TemporaryDirectory(prefix="lastgood-bench-") as tmp:
         work = Path(tmp)
         paths = train(work)
@@ -591,20 +585,56 @@ def main(argv: Sequence[str] | None = None) -> None:
         tputs = duel(bench, compare_pool=args.compare_pool)
         for key, value in tputs.items():
             results.setdefault(key, {"failed": 0})["tput"] = value
-        lines = lines[:2] + [row(label, results[key]) for key, label, _ in
-                             scenarios(bench)]
-        if args.compare_pool:
-            lines.append(row("lastgood, every prediction in the thread pool (no switch)",
-                             results["e"]))
         for registry in _REGISTRIES.values():
             registry.dispose()
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=300.0, help="steady load, requests/s")
+    parser.add_argument("--steady", type=float, default=1.5, help="seconds before and after")
+    parser.add_argument("--compare-pool", action="store_true",
+                        help="also measure lastgood with every prediction in the thread pool")
+    parser.add_argument("--base", help="a git ref to measure too, side by side (e.g. main)")
+    parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    if args.json_out is not None:  # the --base run of another tree: results only
+        args.json_out.write_text(json.dumps(measure(args)), encoding="utf-8")
+        return
+    before: dict[str, dict[str, Any]] = {}
+    if args.base:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from benchmarks._common import run_on_base
+
+        print(f"measuring {args.base} ...", file=sys.stderr, flush=True)
+        before = run_on_base(args.base, Path(__file__).resolve(), [
+            "--rate", str(args.rate), "--steady", str(args.steady),
+            *(["--compare-pool"] if args.compare_pool else [])])
+        print("measuring this tree ...", file=sys.stderr, flush=True)
+    results = measure(args)
+    lines = ["| scenario | failed during switch | command->first target p50/p99 ms | "
+             "command->100% target p50/p99 ms | p50/p99 before ms | p50/p99 during ms | "
+             "p50/p99 after ms | max req/s (closed loop, median of 3) |",
+             "|---|---|---|---|---|---|---|---|"]
+    labels = [(key, label) for key, label, _ in scenarios(None)]  # type: ignore[arg-type]
+    if args.compare_pool:
+        labels.append(("e", "lastgood, every prediction in the thread pool (no switch)"))
+    for key, label in labels:
+        if before:
+            lines.append(row(f"{label} [{args.base}]", before[key]))
+        lines.append(row(f"{label}{' [this tree]' if before else ''}", results[key]))
     print(f"\nswitch under load: steady {args.rate:g} req/s over {CONCURRENCY} keep-alive "
           f"connections (max req/s: closed loop), loopback, {multiprocessing.cpu_count()} cores, "
-          f"total {time.monotonic() - began:.0f} s. Times are from the registry commit "
-          f"(median commit {fmt(results['a1']['command_ms'])} ms) or the restart command. "
+          f"load average {os.getloadavg()[0]:.1f}, total {time.monotonic() - began:.0f} s. "
+          f"Times are from the registry commit (median commit "
+          f"{fmt(results['a1']['command_ms'])} ms) or the restart command. "
           "lastgood rows write the deployment pointer directly (what the engine commits), "
           "bypassing `lastgood rollback` (plan, preflight, confirmation): see "
-          "benchmarks/rollback_e2e.py for the command end to end.\n")
+          "benchmarks/rollback_e2e.py for the command end to end."
+          + (f" Rows marked [{args.base}] ran the same measurement on git {args.base}'s src "
+             "just before this tree's." if before else "") + "\n")
     print("\n".join(lines))
     print("\ntargets:")
     print("\n".join(verdicts(results)))
