@@ -6,10 +6,11 @@
                                                 [--no-mlflow] [--modes fresh,none]
                                                 [--base main]
 
-Before and after a change, in one run: with `--base REF` the whole measurement first runs on
-the src of git REF (exported to a temporary folder and put first on PYTHONPATH, so the setup,
-the commands and the replicas run REF's lastgood; same interpreter, packages and benchmark
-code), then on this tree, and the table shows each scenario's two rows one under the other.
+Before and after a change, in one run: with `--base REF` each backend and count of replicas is
+first measured on the src of git REF (exported to a temporary folder and put first on
+PYTHONPATH, so the setup, the commands and the replicas run REF's lastgood; same interpreter,
+packages and benchmark code, in a process of its own), then on this tree, and the table shows
+each scenario's two rows one under the other.
 
 What is timed: the real `lastgood rollback iris --env bench --reason ... --yes --json` command,
 exec'd as a subprocess, against real `lastgood serve --env bench` subprocesses (one, or four
@@ -434,14 +435,23 @@ def parse(argv: Sequence[str] | None) -> Args:
                 base=ns.base, json_out=ns.json_out)
 
 
-def measure(args: Args) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
-    """(results per scenario, what the smoke check said last) on the lastgood imported here."""
-    results: dict[str, list[dict[str, Any]]] = {}
+Runs = dict[str, list[dict[str, Any]]]
+
+
+def measure(args: Args, base: Callable[[str, int], Runs] | None = None,
+            ) -> tuple[Runs, dict[str, str], Runs]:
+    """(results per scenario, what the smoke check said last, `base`'s results) on the
+    lastgood imported here; each backend and count of replicas is measured on `base` (another
+    tree) right before it is measured here, so both see the same minute's background load."""
+    results: Runs = {}
+    before: Runs = {}
     smoke_seen: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="lastgood-rollback-e2e-") as tmp:
         paths = train(Path(tmp))
         for kind in args.backends:
             for replicas in args.replicas:
+                if base is not None:
+                    before.update(base(kind, replicas))
                 print(f"lastgood on {kind}, {replicas} replica(s) ...", file=sys.stderr,
                       flush=True)
                 found = lastgood_runs(kind, paths, rounds=args.rounds, rate=args.rate,
@@ -460,25 +470,27 @@ def measure(args: Args) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]
                 results["mlflow restart"] = [mlflow_round(models, args.rate) for _ in range(2)]
             except Exception as exc:  # the lastgood rows still print
                 print(f"  mlflow models serve could not be measured: {exc}", file=sys.stderr)
-    return results, smoke_seen
+    return results, smoke_seen, before
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse(argv)
     began = time.monotonic()
-    if args.json_out is not None:  # the --base run of another tree: results only
-        args.json_out.write_text(json.dumps(measure(args)), encoding="utf-8")
+    if args.json_out is not None:  # one scenario of the --base run on another tree
+        found, _, _ = measure(args)
+        args.json_out.write_text(json.dumps(found), encoding="utf-8")
         return
-    before: dict[str, list[dict[str, Any]]] = {}
+    base = None
     if args.base:
-        print(f"measuring {args.base} ...", file=sys.stderr, flush=True)
-        before, _ = run_on_base(args.base, Path(__file__).resolve(), [
-            "--rounds", str(args.rounds), "--rate", str(args.rate),
-            "--backends", ",".join(args.backends),
-            "--replicas", ",".join(map(str, args.replicas)), "--modes", ",".join(args.modes),
-            "--no-mlflow"])  # the restarted mlflow row runs no lastgood: measured once
-        print("measuring this tree ...", file=sys.stderr, flush=True)
-    results, smoke_seen = measure(args)
+        def base(kind: str, replicas: int) -> Runs:
+            print(f"[{args.base}] ...", file=sys.stderr, flush=True)
+            found: Runs = run_on_base(args.base, Path(__file__).resolve(), [
+                "--rounds", str(args.rounds), "--rate", str(args.rate), "--backends", kind,
+                "--replicas", str(replicas), "--modes", ",".join(args.modes),
+                "--no-mlflow"])  # the restarted mlflow row runs no lastgood: measured once
+            return found
+
+    results, smoke_seen, before = measure(args, base=base)
     labels = {"fresh": "lastgood rollback --yes, fresh readiness evidence",
               "none": "lastgood rollback --yes, no evidence (smoke test in a fresh process)"}
     print(f"\nrollback end to end: steady {args.rate:g} req/s, loopback, "
@@ -488,7 +500,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           "from the kill of the old server), p50/p95 over the rounds; phases are medians. "
           f"A request leaves every {1000 / args.rate:.1f} ms, spread evenly over the replicas."
           + (f" Rows marked [{args.base}] ran the same measurement on git {args.base}'s src "
-             "just before this tree's." if before else "") + "\n")
+             "right before this tree's, backend by backend." if before else "") + "\n")
     print("| scenario | rounds | failed requests | exec->first target p50/p95 | "
           "exec->100% target p50/p95 | " + " | ".join(PHASES) + " |")
     print("|---|---|---|---|---|" + "---|" * len(PHASES))

@@ -28,9 +28,10 @@ refused connection counts as a failed request and is retried at the offered pace
 asserts; it prints a table, the targets, and PASS/MISS per target. On a shared machine the
 numbers move with the background load: read them with `uptime` in mind.
 
-With `--base REF` the whole measurement first runs on the src of git REF (exported to a
-temporary folder and put first on PYTHONPATH: same interpreter, packages and benchmark code),
-then on this tree, and the table shows each scenario's two rows one under the other.
+With `--base REF` each scenario (and the throughput duel) first runs on the src of git REF
+(exported to a temporary folder and put first on PYTHONPATH: same interpreter, packages and
+benchmark code, in a process of its own), then on this tree, and the table shows each
+scenario's two rows one under the other.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the floor's real annotations.
@@ -567,27 +568,42 @@ def scenarios(bench: Bench) -> list[tuple[str, str, Callable[[], Any]]]:
     return runs
 
 
-def measure(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Every scenario and the closed-loop throughputs, on the lastgood this process imports."""
+STEPS = ("a1", "a4", "b", "c", "d", "tput")
+"""The measurements in their order: the scenarios, then the closed-loop throughputs."""
+
+
+def measure(args: argparse.Namespace, only: Sequence[str] = STEPS,
+            base: Callable[[str], dict[str, dict[str, Any]]] | None = None,
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(this tree's results, `base`'s) of the steps in `only`, on the lastgood this process
+    imports; each step is measured on `base` (another tree, given a step) right before it is
+    measured here, so both see the machine's background load of the same minute."""
     results: dict[str, dict[str, Any]] = {}
+    before: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="lastgood-bench-") as tmp:
         work = Path(tmp)
         paths = train(work)
         url = f"sqlite:///{work / 'registry.db'}"
         register(url, work / "store", paths)
         bench = Bench(work, url, work / "store", paths, args.rate, args.steady)
-        for key, label, run in scenarios(bench):
+        runs = {key: (label, run) for key, label, run in scenarios(bench)}
+        for step in only:
+            for key, value in (base(step) if base is not None else {}).items():
+                before.setdefault(key, {"failed": 0}).update(
+                    {"tput": value["tput"]} if step == "tput" else value)
+            if step == "tput":
+                print("measuring maximum throughput ...", file=sys.stderr, flush=True)
+                for key, value in duel(bench, compare_pool=args.compare_pool).items():
+                    results.setdefault(key, {"failed": 0})["tput"] = value
+                continue
+            label, run = runs[step]
             print(f"running {label} ...", file=sys.stderr, flush=True)
             took = time.monotonic()
-            results[key] = run()
+            results[step] = run()
             print(f"  {time.monotonic() - took:.0f} s", file=sys.stderr, flush=True)
-        print("measuring maximum throughput ...", file=sys.stderr, flush=True)
-        tputs = duel(bench, compare_pool=args.compare_pool)
-        for key, value in tputs.items():
-            results.setdefault(key, {"failed": 0})["tput"] = value
         for registry in _REGISTRIES.values():
             registry.dispose()
-    return results
+    return results, before
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -598,22 +614,27 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="also measure lastgood with every prediction in the thread pool")
     parser.add_argument("--base", help="a git ref to measure too, side by side (e.g. main)")
     parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=STEPS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     began = time.monotonic()
-    if args.json_out is not None:  # the --base run of another tree: results only
-        args.json_out.write_text(json.dumps(measure(args)), encoding="utf-8")
+    if args.json_out is not None:  # one step of the --base run on another tree: results only
+        found, _ = measure(args, only=[args.only] if args.only else STEPS)
+        args.json_out.write_text(json.dumps(found), encoding="utf-8")
         return
-    before: dict[str, dict[str, Any]] = {}
+    base = None
     if args.base:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
         from benchmarks._common import run_on_base
 
-        print(f"measuring {args.base} ...", file=sys.stderr, flush=True)
-        before = run_on_base(args.base, Path(__file__).resolve(), [
-            "--rate", str(args.rate), "--steady", str(args.steady),
-            *(["--compare-pool"] if args.compare_pool else [])])
-        print("measuring this tree ...", file=sys.stderr, flush=True)
-    results = measure(args)
+        def base(step: str) -> dict[str, dict[str, Any]]:
+            print(f"[{args.base}] ...", file=sys.stderr, flush=True)
+            found: dict[str, dict[str, Any]] = run_on_base(
+                args.base, Path(__file__).resolve(),
+                ["--rate", str(args.rate), "--steady", str(args.steady), "--only", step,
+                 *(["--compare-pool"] if args.compare_pool else [])])
+            return found
+
+    results, before = measure(args, base=base)
     lines = ["| scenario | failed during switch | command->first target p50/p99 ms | "
              "command->100% target p50/p99 ms | p50/p99 before ms | p50/p99 during ms | "
              "p50/p99 after ms | max req/s (closed loop, median of 3) |",
@@ -622,7 +643,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.compare_pool:
         labels.append(("e", "lastgood, every prediction in the thread pool (no switch)"))
     for key, label in labels:
-        if before:
+        if key in before:
             lines.append(row(f"{label} [{args.base}]", before[key]))
         lines.append(row(f"{label}{' [this tree]' if before else ''}", results[key]))
     print(f"\nswitch under load: steady {args.rate:g} req/s over {CONCURRENCY} keep-alive "
@@ -634,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           "bypassing `lastgood rollback` (plan, preflight, confirmation): see "
           "benchmarks/rollback_e2e.py for the command end to end."
           + (f" Rows marked [{args.base}] ran the same measurement on git {args.base}'s src "
-             "just before this tree's." if before else "") + "\n")
+             "right before this tree's, step by step." if before else "") + "\n")
     print("\n".join(lines))
     print("\ntargets:")
     print("\n".join(verdicts(results)))
