@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 PG_ADMIN = os.environ.get("LASTGOOD_BENCH_PG_URL",
                           "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -72,3 +73,37 @@ def command_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return {k: v for k, v in env.items() if not k.startswith("LASTGOOD_")}
+
+
+def export_src(ref: str, into: Path) -> Path:
+    """The `src` folder of git `ref` of this repository, written under `into`."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    archive = subprocess.run(["git", "-C", str(root), "archive", ref, "src"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def with_src(env: dict[str, str], src: Path) -> dict[str, str]:
+    """`env` with the lastgood under `src` first on the path (before the installed one)."""
+    return env | {"PYTHONPATH": os.pathsep.join(p for p in (str(src), env.get("PYTHONPATH", ""))
+                                                if p)}
+
+
+def run_on_base(ref: str, script: Path, argv: Sequence[str]) -> Any:
+    """The results of `script argv` run on the lastgood of git `ref` (its `src` exported to a
+    temporary folder and put first on PYTHONPATH; same interpreter, packages and benchmark
+    code), read back from the JSON file the script writes with `--json-out`."""
+    import json
+    import subprocess
+    import sys
+
+    with tempfile.TemporaryDirectory(prefix="lastgood-bench-base-") as tmp:
+        src = export_src(ref, Path(tmp))
+        out = Path(tmp) / "results.json"
+        env = with_src(dict(os.environ), src)
+        subprocess.run([sys.executable, str(script), *argv, "--json-out", str(out)], env=env,
+                       check=True)
+        return json.loads(out.read_text(encoding="utf-8"))

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._common import print_table
 from lastgood.bootstrap import open_services
 from lastgood.bootstrap.demo import run_auto_rollback
-from lastgood.cli.demo import train
-from lastgood.cli.demo_watch import Timeline, train_mislabelled
+from lastgood.bootstrap.demo_models import train, train_mislabelled
 from lastgood.config import load_settings
 from lastgood.services.registry import RegisterRequest
+from lastgood.services.timelines import Timeline
 
 MODEL, ENV, TARGET_S = "wine-quality", "production", 60.0
 

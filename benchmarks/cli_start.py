@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import command_env
+from benchmarks._common import command_env, export_src, with_src
 
 PY = sys.executable
 TARGET_MS = 250.0
@@ -95,21 +95,9 @@ def timed(args: list[str], env: dict[str, str]) -> tuple[float, float]:
     return took, cpu
 
 
-def export_tree(ref: str, into: Path) -> Path:
-    """The `src` folder of git `ref`, written under `into`."""
-    root = Path(__file__).resolve().parents[1]
-    archive = subprocess.run(["git", "-C", str(root), "archive", ref, "src"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into / "src"
-
-
 def trees(env: dict[str, str], base: Path | None) -> dict[str, dict[str, str]]:
     """The environments to run each command in: this tree, and the base tree if given."""
-    if base is None:
-        return {"": env}
-    python_path = os.pathsep.join(p for p in (str(base), env.get("PYTHONPATH", "")) if p)
-    return {"": env, "base": env | {"PYTHONPATH": python_path}}
+    return {"": env} if base is None else {"": env, "base": with_src(env, base)}
 
 
 def biggest_imports(args: list[str], env: dict[str, str], n: int = 3) -> str:
@@ -148,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         home = Path(tmp) / "home"
         env = environment(home)
         fill(home)
-        runs = trees(env, export_tree(args.base, Path(tmp)) if args.base else None)
+        runs = trees(env, export_src(args.base, Path(tmp)) if args.base else None)
         for run_env in runs.values():  # warm the page cache and the .pyc files once
             for argv_ in COMMANDS.values():
                 timed(argv_, run_env)

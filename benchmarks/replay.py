@@ -62,11 +62,11 @@ def run_replica(url: str, store_root: str, cache: str, port: int, reservoir: int
     from lastgood.adapters.wakeups.change_signals import signal_for_url
     from lastgood.bootstrap.services import open_registry
     from lastgood.bootstrap.serving import artifact_loader
-    from lastgood.serving.readiness import ReadinessOptions
     from lastgood.serving.reconciler import ReconcilerOptions
     from lastgood.serving.reservoir import ReservoirOptions
     from lastgood.serving.server import ServingOptions, serve
     from lastgood.serving.slots import StandbyLimits
+    from lastgood.serving.standby_prover import ReadinessOptions
 
     options = ServingOptions(
         reconciler=ReconcilerOptions(standby=StandbyLimits(count=1), heartbeat_s=1.0,

@@ -4,10 +4,13 @@
                                                 [--backends sqlite,postgresql]
                                                 [--replicas 1,4]
                                                 [--no-mlflow] [--modes fresh,none]
+                                                [--base main]
 
-Before and after a change: run it once as is and once with PYTHONPATH=<a `git archive REF src`
-export>/src, so the commands and the replica run REF's lastgood (same interpreter, packages and
-benchmark); read the two tables with the load average each printed.
+Before and after a change, in one run: with `--base REF` each backend and count of replicas is
+first measured on the src of git REF (exported to a temporary folder and put first on
+PYTHONPATH, so the setup, the commands and the replicas run REF's lastgood; same interpreter,
+packages and benchmark code, in a process of its own), then on this tree, and the table shows
+each scenario's two rows one under the other.
 
 What is timed: the real `lastgood rollback iris --env bench --reason ... --yes --json` command,
 exec'd as a subprocess, against real `lastgood serve --env bench` subprocesses (one, or four
@@ -68,7 +71,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import command_env, registry_url
+from benchmarks._common import command_env, registry_url, run_on_base
 from benchmarks.switch_under_load import (
     BODY,
     COLUMNS,
@@ -99,7 +102,7 @@ def lastgood_env(home: Path, url: str, **extra: str) -> dict[str, str]:
 
 
 @dataclass
-class World:
+class BenchRegistry:
     """A registry with v1 (good, verified) and `bad` copies of the other model to roll from."""
 
     home: Path
@@ -189,7 +192,7 @@ def drive(ports: Sequence[int], path: str, duration_s: float, rate: float, at_s:
     return Result(samples, [(began, facts.get("target", ""))], start, start + duration_s), facts
 
 
-def exec_rollback(world: World, *, evidence: bool) -> tuple[float, dict[str, Any]]:
+def exec_rollback(world: BenchRegistry, *, evidence: bool) -> tuple[float, dict[str, Any]]:
     env = lastgood_env(world.home, world.url,
                        LASTGOOD_READINESS_EVIDENCE="on" if evidence else "off")
     offset = time.time() - time.monotonic()  # events carry wall time, the samples monotonic
@@ -210,7 +213,7 @@ def exec_rollback(world: World, *, evidence: bool) -> tuple[float, dict[str, Any
                    "cpu": (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)}
 
 
-def rollback_round(world: World, ports: Sequence[int], *, evidence: bool,
+def rollback_round(world: BenchRegistry, ports: Sequence[int], *, evidence: bool,
                    rate: float) -> dict[str, Any]:
     live = world.make_bad_live()
     world.wait_ready(live, fresh=evidence, replicas=len(ports))
@@ -231,7 +234,7 @@ def rollback_round(world: World, ports: Sequence[int], *, evidence: bool,
             "smoke": facts["smoke"]}
 
 
-def serve_lastgood(world: World, port: int) -> subprocess.Popen[bytes]:
+def serve_lastgood(world: BenchRegistry, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen([*LASTGOOD, "serve", "--env", ENV, "--port", str(port),
                              "--readiness-interval", "5"],
                             env=lastgood_env(world.home, world.url),
@@ -252,7 +255,7 @@ def lastgood_runs(kind: str, paths: dict[int, Path], *, rounds: int, rate: float
                   ) -> dict[str, list[dict[str, Any]]]:
     found: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
     with registry_url(kind) as (url, folder):
-        world = World(folder / "home", url, paths)
+        world = BenchRegistry(folder / "home", url, paths)
         world.open(rounds * len(modes))
         ports = [free_port() for _ in range(replicas)]
         servers = [serve_lastgood(world, port) for port in ports]
@@ -401,6 +404,8 @@ class Args:
     replicas: list[int] = field(default_factory=lambda: [1, 4])
     modes: list[str] = field(default_factory=lambda: ["fresh", "none"])
     labels: dict[str, str] = field(default_factory=dict)
+    base: str | None = None
+    json_out: Path | None = None
 
 
 def parse(argv: Sequence[str] | None) -> Args:
@@ -412,6 +417,8 @@ def parse(argv: Sequence[str] | None) -> Args:
                         help="counts of `lastgood serve` processes to measure on each backend")
     parser.add_argument("--no-mlflow", action="store_true")
     parser.add_argument("--modes", default="fresh,none", help="fresh, none, or both")
+    parser.add_argument("--base", help="a git ref to measure too, side by side (e.g. main)")
+    parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
     ns = parser.parse_args(argv)
     modes = [m for m in ns.modes.split(",") if m in ("fresh", "none")] or ["fresh", "none"]
     try:
@@ -424,18 +431,27 @@ def parse(argv: Sequence[str] | None) -> Args:
     unknown = sorted(set(backends) - {"sqlite", "postgresql"})
     if unknown:
         parser.error(f"unknown backend {unknown[0]!r}: use --backends sqlite,postgresql")
-    return Args(ns.rounds, ns.rate, backends, not ns.no_mlflow, replicas=replicas, modes=modes)
+    return Args(ns.rounds, ns.rate, backends, not ns.no_mlflow, replicas=replicas, modes=modes,
+                base=ns.base, json_out=ns.json_out)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse(argv)
-    began = time.monotonic()
-    results: dict[str, list[dict[str, Any]]] = {}
+Runs = dict[str, list[dict[str, Any]]]
+
+
+def measure(args: Args, base: Callable[[str, int], Runs] | None = None,
+            ) -> tuple[Runs, dict[str, str], Runs]:
+    """(results per scenario, what the smoke check said last, `base`'s results) on the
+    lastgood imported here; each backend and count of replicas is measured on `base` (another
+    tree) right before it is measured here, so both see the same minute's background load."""
+    results: Runs = {}
+    before: Runs = {}
     smoke_seen: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="lastgood-rollback-e2e-") as tmp:
         paths = train(Path(tmp))
         for kind in args.backends:
             for replicas in args.replicas:
+                if base is not None:
+                    before.update(base(kind, replicas))
                 print(f"lastgood on {kind}, {replicas} replica(s) ...", file=sys.stderr,
                       flush=True)
                 found = lastgood_runs(kind, paths, rounds=args.rounds, rate=args.rate,
@@ -454,6 +470,27 @@ def main(argv: Sequence[str] | None = None) -> None:
                 results["mlflow restart"] = [mlflow_round(models, args.rate) for _ in range(2)]
             except Exception as exc:  # the lastgood rows still print
                 print(f"  mlflow models serve could not be measured: {exc}", file=sys.stderr)
+    return results, smoke_seen, before
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse(argv)
+    began = time.monotonic()
+    if args.json_out is not None:  # one scenario of the --base run on another tree
+        found, _, _ = measure(args)
+        args.json_out.write_text(json.dumps(found), encoding="utf-8")
+        return
+    base = None
+    if args.base:
+        def base(kind: str, replicas: int) -> Runs:
+            print(f"[{args.base}] ...", file=sys.stderr, flush=True)
+            found: Runs = run_on_base(args.base, Path(__file__).resolve(), [
+                "--rounds", str(args.rounds), "--rate", str(args.rate), "--backends", kind,
+                "--replicas", str(replicas), "--modes", ",".join(args.modes),
+                "--no-mlflow"])  # the restarted mlflow row runs no lastgood: measured once
+            return found
+
+    results, smoke_seen, before = measure(args, base=base)
     labels = {"fresh": "lastgood rollback --yes, fresh readiness evidence",
               "none": "lastgood rollback --yes, no evidence (smoke test in a fresh process)"}
     print(f"\nrollback end to end: steady {args.rate:g} req/s, loopback, "
@@ -462,7 +499,8 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"{time.monotonic() - began:.0f} s. Times in ms from the exec of the command (mlflow: "
           "from the kill of the old server), p50/p95 over the rounds; phases are medians. "
           f"A request leaves every {1000 / args.rate:.1f} ms, spread evenly over the replicas."
-          "\n")
+          + (f" Rows marked [{args.base}] ran the same measurement on git {args.base}'s src "
+             "right before this tree's, backend by backend." if before else "") + "\n")
     print("| scenario | rounds | failed requests | exec->first target p50/p95 | "
           "exec->100% target p50/p95 | " + " | ".join(PHASES) + " |")
     print("|---|---|---|---|---|" + "---|" * len(PHASES))
@@ -471,7 +509,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         where = f"{kind}, {replicas} replica{'s' if replicas > 1 else ''}"
         label = (f"{labels[mode]} ({where})" if mode else
                  "mlflow models serve killed and restarted on v1")
-        print(summary_row(label, runs))
+        if key in before:
+            print(summary_row(f"{label} [{args.base}]", before[key]))
+        print(summary_row(f"{label}{' [this tree]' if key in before else ''}", runs))
     print("\nsmoke check said (last round):")
     for key, text in smoke_seen.items():
         print(f"  {key}: {text}")

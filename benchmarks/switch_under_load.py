@@ -1,6 +1,6 @@
 """Switching under steady load, side by side on this machine (loopback only, ~2 minutes).
 
-    .venv/bin/python benchmarks/switch_under_load.py [--rate 300] [--compare-pool]
+    .venv/bin/python benchmarks/switch_under_load.py [--rate 300] [--compare-pool] [--base main]
 
 Scenarios, each under the same steady load (RATE requests/s paced over CONCURRENCY keep-alive
 connections from a separate process, raw sockets, bounded in time); the maximum throughput is a
@@ -27,6 +27,11 @@ leaves every 1/RATE s and that is the resolution of both times. A
 refused connection counts as a failed request and is retried at the offered pace. Nothing here
 asserts; it prints a table, the targets, and PASS/MISS per target. On a shared machine the
 numbers move with the background load: read them with `uptime` in mind.
+
+With `--base REF` each scenario (and the throughput duel) first runs on the src of git REF
+(exported to a temporary folder and put first on PYTHONPATH: same interpreter, packages and
+benchmark code, in a process of its own), then on this tree, and the table shows each
+scenario's two rows one under the other.
 """
 
 # No `from __future__ import annotations`: FastAPI must see the floor's real annotations.
@@ -563,48 +568,94 @@ def scenarios(bench: Bench) -> list[tuple[str, str, Callable[[], Any]]]:
     return runs
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rate", type=float, default=300.0, help="steady load, requests/s")
-    parser.add_argument("--steady", type=float, default=1.5, help="seconds before and after")
-    parser.add_argument("--compare-pool", action="store_true",
-                        help="also measure lastgood with every prediction in the thread pool")
-    args = parser.parse_args(argv)
-    began = time.monotonic()
+STEPS = ("a1", "a4", "b", "c", "d", "tput")
+"""The measurements in their order: the scenarios, then the closed-loop throughputs."""
+
+
+def measure(args: argparse.Namespace, only: Sequence[str] = STEPS,
+            base: Callable[[str], dict[str, dict[str, Any]]] | None = None,
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(this tree's results, `base`'s) of the steps in `only`, on the lastgood this process
+    imports; each step is measured on `base` (another tree, given a step) right before it is
+    measured here, so both see the machine's background load of the same minute."""
     results: dict[str, dict[str, Any]] = {}
-    lines = ["| scenario | failed during switch | command->first target p50/p99 ms | "
-             "command->100% target p50/p99 ms | p50/p99 before ms | p50/p99 during ms | "
-             "p50/p99 after ms | max req/s (closed loop, median of 3) |",
-             "|---|---|---|---|---|---|---|---|"]
+    before: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="lastgood-bench-") as tmp:
         work = Path(tmp)
         paths = train(work)
         url = f"sqlite:///{work / 'registry.db'}"
         register(url, work / "store", paths)
         bench = Bench(work, url, work / "store", paths, args.rate, args.steady)
-        for key, label, run in scenarios(bench):
+        runs = {key: (label, run) for key, label, run in scenarios(bench)}
+        for step in only:
+            for key, value in (base(step) if base is not None else {}).items():
+                before.setdefault(key, {"failed": 0}).update(
+                    {"tput": value["tput"]} if step == "tput" else value)
+            if step == "tput":
+                print("measuring maximum throughput ...", file=sys.stderr, flush=True)
+                for key, value in duel(bench, compare_pool=args.compare_pool).items():
+                    results.setdefault(key, {"failed": 0})["tput"] = value
+                continue
+            label, run = runs[step]
             print(f"running {label} ...", file=sys.stderr, flush=True)
             took = time.monotonic()
-            results[key] = run()
+            results[step] = run()
             print(f"  {time.monotonic() - took:.0f} s", file=sys.stderr, flush=True)
-        print("measuring maximum throughput ...", file=sys.stderr, flush=True)
-        tputs = duel(bench, compare_pool=args.compare_pool)
-        for key, value in tputs.items():
-            results.setdefault(key, {"failed": 0})["tput"] = value
-        lines = lines[:2] + [row(label, results[key]) for key, label, _ in
-                             scenarios(bench)]
-        if args.compare_pool:
-            lines.append(row("lastgood, every prediction in the thread pool (no switch)",
-                             results["e"]))
         for registry in _REGISTRIES.values():
             registry.dispose()
+    return results, before
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rate", type=float, default=300.0, help="steady load, requests/s")
+    parser.add_argument("--steady", type=float, default=1.5, help="seconds before and after")
+    parser.add_argument("--compare-pool", action="store_true",
+                        help="also measure lastgood with every prediction in the thread pool")
+    parser.add_argument("--base", help="a git ref to measure too, side by side (e.g. main)")
+    parser.add_argument("--json-out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=STEPS, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    began = time.monotonic()
+    if args.json_out is not None:  # one step of the --base run on another tree: results only
+        found, _ = measure(args, only=[args.only] if args.only else STEPS)
+        args.json_out.write_text(json.dumps(found), encoding="utf-8")
+        return
+    base = None
+    if args.base:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from benchmarks._common import run_on_base
+
+        def base(step: str) -> dict[str, dict[str, Any]]:
+            print(f"[{args.base}] ...", file=sys.stderr, flush=True)
+            found: dict[str, dict[str, Any]] = run_on_base(
+                args.base, Path(__file__).resolve(),
+                ["--rate", str(args.rate), "--steady", str(args.steady), "--only", step,
+                 *(["--compare-pool"] if args.compare_pool else [])])
+            return found
+
+    results, before = measure(args, base=base)
+    lines = ["| scenario | failed during switch | command->first target p50/p99 ms | "
+             "command->100% target p50/p99 ms | p50/p99 before ms | p50/p99 during ms | "
+             "p50/p99 after ms | max req/s (closed loop, median of 3) |",
+             "|---|---|---|---|---|---|---|---|"]
+    labels = [(key, label) for key, label, _ in scenarios(None)]  # type: ignore[arg-type]
+    if args.compare_pool:
+        labels.append(("e", "lastgood, every prediction in the thread pool (no switch)"))
+    for key, label in labels:
+        if key in before:
+            lines.append(row(f"{label} [{args.base}]", before[key]))
+        lines.append(row(f"{label}{' [this tree]' if before else ''}", results[key]))
     print(f"\nswitch under load: steady {args.rate:g} req/s over {CONCURRENCY} keep-alive "
           f"connections (max req/s: closed loop), loopback, {multiprocessing.cpu_count()} cores, "
-          f"total {time.monotonic() - began:.0f} s. Times are from the registry commit "
-          f"(median commit {fmt(results['a1']['command_ms'])} ms) or the restart command. "
+          f"load average {os.getloadavg()[0]:.1f}, total {time.monotonic() - began:.0f} s. "
+          f"Times are from the registry commit (median commit "
+          f"{fmt(results['a1']['command_ms'])} ms) or the restart command. "
           "lastgood rows write the deployment pointer directly (what the engine commits), "
           "bypassing `lastgood rollback` (plan, preflight, confirmation): see "
-          "benchmarks/rollback_e2e.py for the command end to end.\n")
+          "benchmarks/rollback_e2e.py for the command end to end."
+          + (f" Rows marked [{args.base}] ran the same measurement on git {args.base}'s src "
+             "right before this tree's, step by step." if before else "") + "\n")
     print("\n".join(lines))
     print("\ntargets:")
     print("\n".join(verdicts(results)))

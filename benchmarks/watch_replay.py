@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' in-memory world
 
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 from lastgood.domain.baselines import summary_minus, summary_to_dict
 from lastgood.domain.decisions import Notice
@@ -91,7 +91,7 @@ class Counters:
 class ReplaySource:
     """A MetricSource over the counters of the deployed version, on the world's clock."""
 
-    def __init__(self, world: World, counters: Counters, deployed_at: datetime,
+    def __init__(self, world: FakeLastgood, counters: Counters, deployed_at: datetime,
                  gap: tuple[int, int] | None) -> None:
         self._world, self._counters, self._t0, self._gap = world, counters, deployed_at, gap
         self._last = deployed_at
@@ -126,7 +126,7 @@ def replay(counters: Counters, *, baseline: Summary | None,
     """(seconds from the deploy to the watch's rollback or None when it never rolled back,
     the signals that were DEGRADED or FAILED when it did, the looks it took). The watch runs
     with its default settings and looks when it would: after `WatchService.pace` seconds."""
-    world = World()
+    world = FakeLastgood()
     for tag in ("v1", "v2"):
         world.add_version(tag=tag)
     world.services.deployments.deploy(MODEL, 1, env=ENV, reason="good", actor="bench")
@@ -160,7 +160,7 @@ def replay(counters: Counters, *, baseline: Summary | None,
                                     if e.verdict in (Verdict.DEGRADED, Verdict.FAILED)), looks
 
 
-def _measured(world: World, summary: Summary) -> None:
+def _measured(world: FakeLastgood, summary: Summary) -> None:
     now = world.clock.now()
     with world.registry() as uow:
         live = uow.deployments.live(MODEL, ENV)

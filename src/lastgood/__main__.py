@@ -1,5 +1,5 @@
 """`python -m lastgood` is the `lastgood` command."""
 
-from lastgood.bootstrap import main
+from lastgood.cli.main import main
 
 main()

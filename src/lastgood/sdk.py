@@ -15,12 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lastgood.bootstrap import Services, open_services
+from lastgood.bootstrap import open_services
 from lastgood.config import Settings, load_settings
 from lastgood.domain.audit import ChainReport, Event
 from lastgood.domain.deployments import Deployment, Environment
 from lastgood.domain.operations import Operation
 from lastgood.domain.versions import GoldenExample, Model, Schema, Version
+from lastgood.services.container import Services
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.quarantine import Quarantine
 from lastgood.services.registry import RegisterRequest

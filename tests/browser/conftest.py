@@ -31,7 +31,7 @@ def require_chromium() -> None:
 
 
 @dataclass(frozen=True)
-class World:
+class Site:
     """Where everything runs, and the tokens to sign in with."""
 
     base: str  # the control plane, e.g. http://127.0.0.1:PORT
@@ -41,7 +41,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """iris v1 and v2 verified, v3 live and degraded, served by a replica under traffic."""
     require_chromium()
     from lastgood.bootstrap import build_control_plane, open_services
@@ -49,7 +49,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from lastgood.dashboard import serving_stats
     from lastgood.domain.access import Role
     from lastgood.sdk import Lastgood
-    from tests.browser.world import ENV, MODEL, Traffic, replica_app, seed, train_story
+    from tests.browser.story import ENV, MODEL, Traffic, replica_app, seed, train_story
     from tests.net import running, wait_for
 
     root = tmp_path_factory.mktemp("dashboard")
@@ -73,11 +73,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
         assert wait_for(serving_v3), "the replica did not start serving v3"
         with Traffic(replica_url):
-            yield World(base, issued[0].secret, issued[1].secret, services)
+            yield Site(base, issued[0].secret, issued[1].secret, services)
 
 
 @pytest.fixture(scope="module")
-def browser(world: World) -> Iterator[Any]:
+def browser(world: Site) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -105,7 +105,7 @@ class Visit:
 
 
 @pytest.fixture
-def visit(browser: Any, world: World) -> Iterator[Visit]:
+def visit(browser: Any, world: Site) -> Iterator[Visit]:
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(30_000)

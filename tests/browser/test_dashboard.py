@@ -10,8 +10,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.browser.conftest import Visit, World
-from tests.browser.world import ENV, MLFLOW_UI, MODEL
+from tests.browser.conftest import Site, Visit
+from tests.browser.story import ENV, MLFLOW_UI, MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ def sign_in(visit: Visit, token: str) -> None:
     page.get_by_test_id("live-version").wait_for()
 
 
-def live_version(world: World) -> int | None:
+def live_version(world: Site) -> int | None:
     status = world.services.deployments.status(MODEL, env=ENV)
     return status.live.version if status.live else None
 
@@ -33,7 +33,7 @@ def text(visit: Visit, testid: str) -> str:
 
 
 def test_a_bad_token_is_refused_and_sign_out_forgets_the_token(visit: Visit,
-                                                                world: World) -> None:
+                                                                world: Site) -> None:
     page = visit.page
     page.get_by_test_id("token-input").fill("lgt_not_a_token")
     page.get_by_test_id("sign-in").click()
@@ -50,7 +50,7 @@ def test_a_bad_token_is_refused_and_sign_out_forgets_the_token(visit: Visit,
     assert visit.errors == []
 
 
-def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: World) -> None:
+def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: Site) -> None:
     page, before = visit.page, live_version(world)
     page.route("**/api/v1/stream*", lambda route: route.abort())  # updates must come by polling
     sign_in(visit, world.viewer)
@@ -85,7 +85,7 @@ def test_a_viewer_sees_everything_but_cannot_roll_back(visit: Visit, world: Worl
 
 
 def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
-                                                                   world: World) -> None:
+                                                                   world: Site) -> None:
     page = visit.page
     assert live_version(world) == 3
     sign_in(visit, world.operator)
@@ -154,7 +154,7 @@ def test_an_operator_rolls_back_the_degraded_version_from_the_page(visit: Visit,
     assert visit.errors == []
 
 
-def quarantine_v3(world: World) -> None:
+def quarantine_v3(world: Site) -> None:
     """v3 quarantined, as the operator's rollback from the page leaves it (when run alone)."""
     if world.services.registry.show(MODEL, 3).status != "quarantined":
         world.services.deployments.rollback(MODEL, env=ENV, reason="accuracy fell",
@@ -162,7 +162,7 @@ def quarantine_v3(world: World) -> None:
 
 
 def test_a_quarantine_is_lifted_from_the_page_by_an_operator_only(visit: Visit,
-                                                                   world: World) -> None:
+                                                                   world: Site) -> None:
     from lastgood.domain.deployments import ReplicaReport
 
     quarantine_v3(world)

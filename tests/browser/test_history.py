@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, require_chromium
-from tests.browser.world import ENV, MODEL, Traffic, replica_app, seed, train_story
+from tests.browser.story import ENV, MODEL, Traffic, replica_app, seed, train_story
 from tests.net import running, wait_for
 
 pytestmark = pytest.mark.slow

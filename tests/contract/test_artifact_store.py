@@ -28,7 +28,7 @@ from lastgood.adapters.artifacts import (
 from lastgood.adapters.artifacts.digests import CHUNK
 from lastgood.domain.errors import IntegrityError, InvalidInput, NotFound, TransientError
 from lastgood.ports import ArtifactStore
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 BUCKET = "lastgood-contract"
 CREDENTIALS = {"key": "testing", "secret": "testing"}
@@ -39,16 +39,15 @@ MOTO_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
 
 
 def wait_until_answering(url: str, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def answering() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"moto_server exited with {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.1)
-    raise RuntimeError(f"moto_server did not answer at {url}")
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+
+    # URLError, ConnectionError and TimeoutError are all OSErrors: not answering yet
+    if not wait_for(answering, timeout_s=30, poll_s=0.1, retry_on=OSError):
+        raise RuntimeError(f"moto_server did not answer at {url}")
 
 
 @pytest.fixture(scope="session")

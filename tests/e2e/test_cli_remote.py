@@ -3,7 +3,6 @@ same exit codes, and the same access rules (a viewer cannot roll back; no token,
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.cli import Cli, Result, assert_clean_error
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 ENV = ("--env", "production")
@@ -47,16 +46,14 @@ class Remote:
     def start(self) -> subprocess.Popen[str]:
         port = self.url.rsplit(":", 1)[1]
         proc = self.local.start("server", "--host", "127.0.0.1", "--port", port)
-        for _ in range(600):
-            try:
-                if httpx.get(f"{self.url}/openapi.json", timeout=1).status_code == 200:
-                    return proc
-            except httpx.TransportError:
-                pass
+
+        def up() -> bool:
             if proc.poll() is not None:
-                break
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(0.1)
+                return True  # exited: no use waiting
+            return httpx.get(f"{self.url}/openapi.json", timeout=1).status_code == 200
+
+        if wait_for(up, timeout_s=60, poll_s=0.1) and proc.poll() is None:
+            return proc
         proc.kill()
         raise AssertionError(f"the server did not start: {proc.communicate()[1]}")
 

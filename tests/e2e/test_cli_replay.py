@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import pytest
 from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.e2e.test_cli_serve import wait_ready
-from tests.net import free_port
+from tests.net import free_port, wait_for
 from tests.replay_models import build_city_versions, todays_records
 
 ENV = ("--env", "production")
@@ -61,14 +60,15 @@ def send_traffic(url: str, count: int) -> None:
 
 
 def wait_replay(cli: Cli, until: Any, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    found: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
-        found = cli("status", MODEL, *ENV, "--json").json()["replay"]
-        if found and until(found):
-            return found
-        time.sleep(0.5)
-    raise AssertionError(f"the replay never got there: {found}")
+    found: list[dict[str, Any] | None] = [None]
+
+    def got_there() -> bool:
+        found[0] = cli("status", MODEL, *ENV, "--json").json()["replay"]
+        return bool(found[0]) and bool(until(found[0]))
+
+    if wait_for(got_there, timeout_s=timeout, poll_s=0.5) and found[0] is not None:
+        return found[0]
+    raise AssertionError(f"the replay never got there: {found[0]}")
 
 
 def stop(server: subprocess.Popen[str]) -> str:

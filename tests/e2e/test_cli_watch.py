@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ import pytest
 from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.helpers_models import IRIS_SCHEMA, train_iris_skops
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 GOOD = """\
 model: iris
@@ -132,15 +131,18 @@ def test_serve_with_the_watch_inside_records_and_verifies(tmp_path: Path,
     try:
         wait_ready(url)
         body = {"records": iris_records(1)}
-        deadline = time.monotonic() + 60
+        events: list[dict[str, object]] = []
         verified: list[dict[str, object]] = []
-        while time.monotonic() < deadline and not verified:
+
+        def verified_by_the_watch() -> bool:
             for _ in range(10):
                 httpx.post(f"{url}/v1/models/iris/predict", json=body, timeout=10)
-            time.sleep(0.3)
-            events = cli("events", "--model", "iris", "--json").json()
-            verified = [e for e in events if e["action"] == "deployment.verified"
-                        and e["actor"] == "lastgood-watch"]
+            events[:] = cli("events", "--model", "iris", "--json").json()
+            verified[:] = [e for e in events if e["action"] == "deployment.verified"
+                           and e["actor"] == "lastgood-watch"]
+            return bool(verified)
+
+        wait_for(verified_by_the_watch, timeout_s=60, poll_s=0.3)
         actions = [e["action"] for e in events]
         assert verified, actions
         assert verified[0]["subject"] == "v3"

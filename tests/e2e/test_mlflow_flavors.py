@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ from tests.mlflow_zoo import (
     save_sklearn,
     signature,
 )
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 ENV = "zoo"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # the zoo takes minutes
@@ -62,15 +61,16 @@ class Served:
     def wait_for_version(self, model: str, records: list[dict[str, Any]], version: int,
                          timeout: float = 60) -> httpx.Response:
         """The first 200 answer from `version`: the server follows the registry by itself."""
-        deadline, last = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            try:
-                last = self.predict(model, records)
-                if last.status_code == 200 and last.headers["x-model-version"] == str(version):
-                    return last
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
+        answers: list[httpx.Response] = []
+
+        def answered_by_version() -> bool:
+            answers.append(self.predict(model, records))
+            return (answers[-1].status_code == 200
+                    and answers[-1].headers["x-model-version"] == str(version))
+
+        if wait_for(answered_by_version, timeout_s=timeout, poll_s=0.3):
+            return answers[-1]
+        last = answers[-1] if answers else None
         detail = (last.status_code, last.text[:300]) if last is not None else "no answer"
         raise AssertionError(f"{model} never answered as v{version}: {detail}")
 
@@ -97,17 +97,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 def wait_healthy(url: str, server: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def healthy() -> bool:
         if server.poll() is not None:
             raise AssertionError(f"lastgood serve exited: {server.communicate()[1][-2000:]}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("lastgood serve never answered /healthz")
+        return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+
+    if not wait_for(healthy, timeout_s=timeout, poll_s=0.3):
+        raise AssertionError("lastgood serve never answered /healthz")
 
 
 def ok(result: Result) -> Result:

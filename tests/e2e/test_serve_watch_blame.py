@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import pytest
 from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli
 from tests.e2e.test_cli_serve import wait_ready
-from tests.net import free_port
+from tests.net import free_port, wait_for
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning")]
@@ -67,14 +66,14 @@ def pipeline_dir(folder: Path, name: str, colours: Sequence[str], seed: int) -> 
 
 
 @dataclass
-class World:
+class WatchedReplica:
     cli: Cli
     url: str
     bad: Path
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WatchedReplica]:
     for key in [k for k in os.environ if k.startswith("LASTGOOD_")]:
         monkeypatch.delenv(key)
     cli = Cli(home=tmp_path / "home", extra_env={"LASTGOOD_SMOKE_TEST": "off"})
@@ -95,7 +94,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         wait_ready(url)
         assert wait_until(lambda: bool(httpx.get(f"{url}/v1/models/{MODEL}",
                                                  timeout=5).json()["standby"]), 60)
-        yield World(cli, url, bad)
+        yield WatchedReplica(cli, url, bad)
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=30)
@@ -103,12 +102,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def wait_until(condition: Any, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for(condition, timeout_s=timeout_s, poll_s=0.2)
 
 
 def send(url: str, count: int, *, unseen_every: int = 5) -> list[int]:
@@ -158,7 +152,7 @@ def rejected(url: str) -> float:
 
 
 def test_input_errors_hold_the_rollback_back_and_a_genuine_regression_is_still_rolled_back(
-        world: World) -> None:
+        world: WatchedReplica) -> None:
     # 20 % NaN: refused before the model, never an error the watch could count
     nan_codes = send_nan(world.url, 100)
     assert (nan_codes.count(422), nan_codes.count(200)) == (20, 80)

@@ -15,7 +15,7 @@ import pytest
 
 from lastgood.services.views import event_view, version_view
 from tests.helpers_models import IRIS_SCHEMA, three_iris_skops
-from tests.integration.api_world import ENV, MODEL, ApiWorld
+from tests.integration.api_harness import ENV, MODEL, ApiHarness
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,11 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> ApiWorld:
-    return ApiWorld(keys_dir=tmp_path / "keys")
+def world(tmp_path: Path) -> ApiHarness:
+    return ApiHarness(keys_dir=tmp_path / "keys")
 
 
-def story(world: ApiWorld, artifacts: list[Path]) -> None:
+def story(world: ApiHarness, artifacts: list[Path]) -> None:
     """v1 and v2 deployed and verified, v3 live and not verified."""
     for i, path in enumerate(artifacts, start=1):
         assert world.upload(path, tag=f"v{i}.0", metrics={"accuracy": 0.9}).status_code == 201
@@ -44,14 +44,14 @@ def story(world: ApiWorld, artifacts: list[Path]) -> None:
             assert r.status_code == 200, r.text
 
 
-def api_routes(world: ApiWorld) -> list[tuple[str, str]]:
+def api_routes(world: ApiHarness) -> list[tuple[str, str]]:
     """Every documented operation, path parameters filled in."""
     paths = world.app.openapi()["paths"]
     return [(method.upper(), re.sub(r"\{[^}]+\}", "x", path))
             for path, ops in paths.items() for method in ops]
 
 
-def test_every_route_refuses_a_missing_or_bad_token_and_audits_it(world: ApiWorld) -> None:
+def test_every_route_refuses_a_missing_or_bad_token_and_audits_it(world: ApiHarness) -> None:
     routes = api_routes(world)
     assert len(routes) >= 25
     for method, path in routes:
@@ -65,7 +65,7 @@ def test_every_route_refuses_a_missing_or_bad_token_and_audits_it(world: ApiWorl
     assert {e[1:] for e in refused} == {("anonymous", "refused")}
 
 
-def test_a_viewer_reads_but_changes_nothing(world: ApiWorld, artifacts: list[Path]) -> None:
+def test_a_viewer_reads_but_changes_nothing(world: ApiHarness, artifacts: list[Path]) -> None:
     story(world, artifacts)
     for path in ("/models", f"/models/{MODEL}/versions", f"/models/{MODEL}/versions/v1.0",
                  "/environments", f"/environments/{ENV}", f"/models/{MODEL}/status?env={ENV}",
@@ -93,7 +93,7 @@ def test_a_viewer_reads_but_changes_nothing(world: ApiWorld, artifacts: list[Pat
     assert status["desired"]["version"] == 3  # nothing moved
 
 
-def test_operators_cannot_manage_tokens_or_policies(world: ApiWorld) -> None:
+def test_operators_cannot_manage_tokens_or_policies(world: ApiHarness) -> None:
     for method, path, body in (("POST", "/tokens", {"owner": "x", "role": "admin"}),
                                ("PUT", f"/environments/{ENV}", {"require_signature": False}),
                                ("POST", "/keys", {"name": "k", "public_key": "A" * 43 + "="})):
@@ -102,7 +102,7 @@ def test_operators_cannot_manage_tokens_or_policies(world: ApiWorld) -> None:
         assert "admin" in r.json()["message"]
 
 
-def test_the_rollback_story_over_http(world: ApiWorld, artifacts: list[Path]) -> None:
+def test_the_rollback_story_over_http(world: ApiHarness, artifacts: list[Path]) -> None:
     story(world, artifacts)
     plan = world.as_("viewer", "POST", f"/models/{MODEL}/rollback",
                      json={"env": ENV, "dry_run": True}).json()
@@ -128,7 +128,7 @@ def test_the_rollback_story_over_http(world: ApiWorld, artifacts: list[Path]) ->
 
 
 def test_events_page_with_after_seq_and_the_export_is_the_chain(
-        world: ApiWorld, artifacts: list[Path]) -> None:
+        world: ApiHarness, artifacts: list[Path]) -> None:
     story(world, artifacts)
     everything = world.as_("viewer", "GET", "/events", params={"limit": 10_000}).json()
     first = world.as_("viewer", "GET", "/events", params={"limit": 5}).json()
@@ -147,7 +147,7 @@ def test_events_page_with_after_seq_and_the_export_is_the_chain(
 
 
 def test_archives_are_listed_shown_and_downloaded_verified(
-        world: ApiWorld, artifacts: list[Path]) -> None:
+        world: ApiHarness, artifacts: list[Path]) -> None:
     story(world, artifacts)
     world.as_("operator", "POST", f"/models/{MODEL}/rollback", json={"env": ENV, "reason": "x"})
     [listed] = world.as_("viewer", "GET", "/archives", params={"model": MODEL}).json()
@@ -164,7 +164,7 @@ def test_archives_are_listed_shown_and_downloaded_verified(
     assert (r.status_code, r.json()["error"]) == (500, "IntegrityError")
 
 
-def test_registration_uploads_files_and_folders(world: ApiWorld, artifacts: list[Path],
+def test_registration_uploads_files_and_folders(world: ApiHarness, artifacts: list[Path],
                                                 tmp_path: Path) -> None:
     schema = {"inputs": [{"name": c.name, "dtype": c.dtype} for c in IRIS_SCHEMA.inputs]}
     r = world.upload(artifacts[0], tag="v1.0", metrics={"accuracy": 0.93}, schema=schema,
@@ -189,7 +189,7 @@ def test_registration_uploads_files_and_folders(world: ApiWorld, artifacts: list
 @pytest.mark.parametrize("name", ["../escape.skops", "/etc/passwd", "a/../../b", "a\\b",
                                   "a//b", "./x", "x/", "\x01bad", ".."])
 def test_artifact_names_that_leave_the_upload_are_refused(
-        world: ApiWorld, tmp_path: Path, name: str) -> None:
+        world: ApiHarness, tmp_path: Path, name: str) -> None:
     r = world.as_("operator", "POST", f"/models/{MODEL}/versions", data={"meta": "{}"},
                   files=[("file", (name, b"weights", "application/octet-stream"))])
     assert r.status_code == 400, r.text
@@ -198,7 +198,7 @@ def test_artifact_names_that_leave_the_upload_are_refused(
     assert not (tmp_path.parent / "escape.skops").exists()
 
 
-def test_bad_metadata_and_bad_json_are_refused(world: ApiWorld, artifacts: list[Path]) -> None:
+def test_bad_metadata_and_bad_json_are_refused(world: ApiHarness, artifacts: list[Path]) -> None:
     for meta in ("{not json", '{"tag": 3}', '{"metrics": {"a": "NaN"}}', '{"unknown": 1}',
                  '{"schema": {"inputs": "x"}}', '["list"]'):
         with artifacts[0].open("rb") as f:
@@ -216,7 +216,7 @@ def test_bad_metadata_and_bad_json_are_refused(world: ApiWorld, artifacts: list[
     assert r.status_code == 422
 
 
-def test_unknown_things_are_404_with_a_fix(world: ApiWorld, artifacts: list[Path]) -> None:
+def test_unknown_things_are_404_with_a_fix(world: ApiHarness, artifacts: list[Path]) -> None:
     story(world, artifacts)
     for path in ("/models/nope/versions", f"/models/{MODEL}/versions/9",
                  f"/models/{MODEL}/versions/v9.9", "/environments/nope", "/operations/op-x",
@@ -229,7 +229,7 @@ def test_unknown_things_are_404_with_a_fix(world: ApiWorld, artifacts: list[Path
 
 
 @pytest.mark.parametrize("archive_id", ["..%2F..%2Fetc%2Fpasswd", "a%20b", "%2e%2e", "x%00"])
-def test_archive_ids_cannot_point_outside(world: ApiWorld, archive_id: str) -> None:
+def test_archive_ids_cannot_point_outside(world: ApiHarness, archive_id: str) -> None:
     for suffix in ("", "/download"):
         r = world.as_("viewer", "GET", f"/archives/{archive_id}{suffix}")
         assert r.status_code in (404, 422), r.text
@@ -239,7 +239,7 @@ def test_archive_ids_cannot_point_outside(world: ApiWorld, archive_id: str) -> N
 def test_oversized_bodies_are_413(tmp_path: Path, artifacts: list[Path]) -> None:
     from lastgood.api import ApiOptions
 
-    world = ApiWorld(keys_dir=tmp_path, options=ApiOptions(max_body_bytes=1024,
+    world = ApiHarness(keys_dir=tmp_path, options=ApiOptions(max_body_bytes=1024,
                                                            max_upload_bytes=4096))
     big = {"env": ENV, "reason": "x" * 2000}
     r = world.as_("operator", "POST", f"/models/{MODEL}/rollback", json=big)
@@ -261,7 +261,7 @@ def test_oversized_bodies_are_413(tmp_path: Path, artifacts: list[Path]) -> None
     assert refused == [("request.refused", "anonymous", "refused")] * 3
 
 
-def test_tokens_are_shown_once_and_revoked_for_good(world: ApiWorld) -> None:
+def test_tokens_are_shown_once_and_revoked_for_good(world: ApiHarness) -> None:
     r = world.as_("admin", "POST", "/tokens", json={"owner": "ci-bot", "role": "operator",
                                                     "expires_in_s": 3600})
     assert r.status_code == 201
@@ -284,7 +284,7 @@ def test_tokens_are_shown_once_and_revoked_for_good(world: ApiWorld) -> None:
     assert "token.revoked" in actions
 
 
-def test_keys_and_signature_policy_are_admin_settings(world: ApiWorld) -> None:
+def test_keys_and_signature_policy_are_admin_settings(world: ApiHarness) -> None:
     public = world.services.ports.keyring.create("release")
     r = world.as_("admin", "POST", "/keys", json={"name": "release", "public_key": public})
     assert (r.status_code, r.json()["fingerprint"]) == (201, r.json()["fingerprint"])
@@ -298,7 +298,7 @@ def test_keys_and_signature_policy_are_admin_settings(world: ApiWorld) -> None:
     assert [k["name"] for k in world.as_("viewer", "GET", "/keys").json()] == ["release"]
 
 
-def test_every_error_is_json_and_docs_load_nothing_from_a_cdn(world: ApiWorld) -> None:
+def test_every_error_is_json_and_docs_load_nothing_from_a_cdn(world: ApiHarness) -> None:
     r = world.as_("admin", "PATCH", "/models")
     assert (r.status_code, r.json()["error"]) == (405, "InvalidInput")
     assert world.call("GET", "/docs").status_code == 404
@@ -309,7 +309,7 @@ def test_every_error_is_json_and_docs_load_nothing_from_a_cdn(world: ApiWorld) -
     assert spec.json()["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
-def test_refused_changes_are_audited_once_with_the_caller(world: ApiWorld,
+def test_refused_changes_are_audited_once_with_the_caller(world: ApiHarness,
                                                           artifacts: list[Path]) -> None:
     story(world, artifacts)
     before = len(world.events())
@@ -330,7 +330,7 @@ def test_refused_changes_are_audited_once_with_the_caller(world: ApiWorld,
                        ("deploy.refused", "olga", "refused")]
 
 
-def test_authentication_comes_before_parsing_the_body(world: ApiWorld) -> None:
+def test_authentication_comes_before_parsing_the_body(world: ApiHarness) -> None:
     r = world.call("POST", f"/api/v1/models/{MODEL}/deploy", content=b"{not json",
                    headers={"Content-Type": "application/json"})
     assert (r.status_code, r.json()["error"]) == (401, "Unauthorized")

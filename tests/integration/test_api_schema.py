@@ -16,7 +16,7 @@ import pytest
 from lastgood.dashboard import mount
 from tests.helpers_models import train_iris, train_iris_skops
 from tests.integration import schemathesis_cli
-from tests.integration.api_world import ENV, MODEL, ApiWorld
+from tests.integration.api_harness import ENV, MODEL, ApiHarness
 from tests.net import running
 
 pytestmark = pytest.mark.slow
@@ -33,9 +33,9 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 """
 
 
-def seeded_world(folder: Path) -> ApiWorld:
+def seeded_world(folder: Path) -> ApiHarness:
     """A control plane with v1, v2 verified and v3 live, and a forensic archive."""
-    world = ApiWorld(keys_dir=folder / "keys")
+    world = ApiHarness(keys_dir=folder / "keys")
     for i in range(3):
         model = train_iris(feature_names=None)
         model.set_params(C=1.0 / (i + 1))
@@ -57,14 +57,14 @@ def seeded_world(folder: Path) -> ApiWorld:
 
 
 @pytest.fixture(scope="module")
-def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ApiWorld]]:
+def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, ApiHarness]]:
     world = seeded_world(tmp_path_factory.mktemp("world"))
     mount(world.app, world.services)  # as `lastgood server` serves it: with the dashboard
     with running(world.app) as base:
         yield base, world
 
 
-def check(base: str, world: ApiWorld, workdir: Path, *, phases: str,
+def check(base: str, world: ApiHarness, workdir: Path, *, phases: str,
           extra: tuple[str, ...] = ()) -> schemathesis_cli.Run:
     (workdir / "schemathesis.toml").write_text(CONFIG)
     run = schemathesis_cli.run(
@@ -76,7 +76,7 @@ def check(base: str, world: ApiWorld, workdir: Path, *, phases: str,
 
 
 def test_every_operation_does_what_the_openapi_document_says(
-        control_plane: tuple[str, ApiWorld], tmp_path: Path) -> None:
+        control_plane: tuple[str, ApiHarness], tmp_path: Path) -> None:
     base, world = control_plane
     run = check(base, world, tmp_path, phases="examples,coverage,fuzzing")
     tested, selected = run.tested
@@ -84,7 +84,7 @@ def test_every_operation_does_what_the_openapi_document_says(
 
 
 def test_sequences_of_operations_do_what_the_openapi_document_says(
-        control_plane: tuple[str, ApiWorld], tmp_path: Path) -> None:
+        control_plane: tuple[str, ApiHarness], tmp_path: Path) -> None:
     """The stateful phase follows links between operations (a version listed, then shown,
     deployed, retired). Revoking a token is left out of it: the run would find and revoke its
     own, and every request after would be a 401; the other phases test that operation."""

@@ -16,8 +16,8 @@ import uvicorn
 
 from lastgood.api import ApiOptions
 from lastgood.domain.access import Role
-from tests.integration.api_world import ApiWorld
-from tests.net import free_port
+from tests.integration.api_harness import ApiHarness
+from tests.net import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -33,11 +33,7 @@ def serving(app: Any) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        for _ in range(500):
-            if server.started:
-                break
-            thread.join(0.01)
-        assert server.started, "uvicorn did not start"
+        assert wait_for(lambda: server.started, timeout_s=5, poll_s=0.01), "uvicorn did not start"
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
@@ -45,8 +41,8 @@ def serving(app: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> ApiWorld:
-    return ApiWorld(keys_dir=tmp_path / "keys",
+def world(tmp_path: Path) -> ApiHarness:
+    return ApiHarness(keys_dir=tmp_path / "keys",
                     options=ApiOptions(stream_poll_s=0.02, keepalive_s=0.2))
 
 
@@ -65,7 +61,7 @@ def messages(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, str]]]:
             fields[key] = value.lstrip(" ")
 
 
-def test_new_audit_events_arrive_once_each_with_keepalives_between(world: ApiWorld) -> None:
+def test_new_audit_events_arrive_once_each_with_keepalives_between(world: ApiHarness) -> None:
     headers = {"Authorization": f"Bearer {world.tokens['viewer']}"}
     with serving(world.app) as url, httpx.Client(base_url=url, timeout=10) as http, \
             http.stream("GET", "/api/v1/stream", headers=headers) as stream:
@@ -90,7 +86,7 @@ def test_new_audit_events_arrive_once_each_with_keepalives_between(world: ApiWor
         assert (kind, fields["text"]) == ("comment", "keepalive")
 
 
-def test_a_reconnecting_client_resumes_after_its_last_event(world: ApiWorld) -> None:
+def test_a_reconnecting_client_resumes_after_its_last_event(world: ApiHarness) -> None:
     head = world.services.audit.head()
     world.services.access.create_token("missed", role=Role.VIEWER, actor="root")
     headers = {"Authorization": f"Bearer {world.tokens['viewer']}",
@@ -101,7 +97,7 @@ def test_a_reconnecting_client_resumes_after_its_last_event(world: ApiWorld) -> 
         assert json.loads(fields["data"])["after"]["owner"] == "missed"
 
 
-def test_the_stream_needs_a_token_and_a_known_model(world: ApiWorld) -> None:
+def test_the_stream_needs_a_token_and_a_known_model(world: ApiHarness) -> None:
     with serving(world.app) as url, httpx.Client(base_url=url, timeout=10) as http:
         r = http.get("/api/v1/stream")
         assert (r.status_code, r.json()["error"]) == (401, "Unauthorized")

@@ -6,19 +6,19 @@ from __future__ import annotations
 import json
 
 from lastgood.adapters.notify import WebhookNotifier
-from lastgood.services.readiness import ReadinessWatch
+from lastgood.services.rollback_readiness import ReadinessWatch
 from tests.integration.test_notify_webhook import SECRET, receiver
+from tests.unit.fake_lastgood import FakeLastgood
 from tests.unit.test_readiness_rollback import ENV, MODEL, Replica
 from tests.unit.test_readiness_rollback import world as world
-from tests.unit.world import World
 
 
-def look(watch: ReadinessWatch, world: World) -> str | None:
+def look(watch: ReadinessWatch, world: FakeLastgood) -> str | None:
     status = world.services.deployments.status(MODEL, env=ENV)
     return watch.observe(MODEL, ENV, 3, status.readiness)
 
 
-def test_readiness_lost_and_regained_are_signed_webhooks(world: World) -> None:
+def test_readiness_lost_and_regained_are_signed_webhooks(world: FakeLastgood) -> None:
     replica = Replica(world, "r1")
     with receiver() as got:
         hook = WebhookNotifier(got.url, secret=SECRET, sleep=lambda s: None)

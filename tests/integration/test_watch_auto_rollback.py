@@ -9,7 +9,7 @@ import pytest
 
 from lastgood.bootstrap.demo import run_auto_rollback
 from lastgood.domain.versions import VersionStatus
-from tests.integration.watch_world import ENV, MODEL, good_live_bad_registered
+from tests.integration.wine_registry import ENV, MODEL, good_live_bad_registered
 
 
 @pytest.mark.slow

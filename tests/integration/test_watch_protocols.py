@@ -13,10 +13,10 @@ import httpx
 import numpy as np
 import pytest
 
-from lastgood.bootstrap.demo import run_auto_rollback
-from lastgood.cli.demo_watch import Load, Sample
+from lastgood.bootstrap.demo import Load, run_auto_rollback
+from lastgood.bootstrap.demo_models import Sample
 from lastgood.domain.versions import VersionStatus
-from tests.integration.watch_world import ENV, MODEL, good_live_bad_registered
+from tests.integration.wine_registry import ENV, MODEL, good_live_bad_registered
 
 
 @dataclass

@@ -20,13 +20,13 @@ from lastgood.services.container import Ports, wire
 from lastgood.services.operations import EngineSettings
 from lastgood.services.registry import RegisterRequest
 from lastgood.testing import make_manifest
-from tests.unit.world import FakeFormats, World
+from tests.unit.fake_lastgood import FakeFormats, FakeLastgood
 
 ENV = "production"
 MODEL = "fraud-detector"
 
 
-class SignedWorld(World):
+class SignedFakeLastgood(FakeLastgood):
     """The unit-test world with real ed25519 signatures and a key ring in a temp folder."""
 
     keys_dir: Path = Path()
@@ -50,9 +50,9 @@ class SignedWorld(World):
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> SignedWorld:
-    SignedWorld.keys_dir = tmp_path / "keys"
-    w = SignedWorld()
+def world(tmp_path: Path) -> SignedFakeLastgood:
+    SignedFakeLastgood.keys_dir = tmp_path / "keys"
+    w = SignedFakeLastgood()
     w.services.signing.create_key("release", actor="root")
     w.services.signing.create_key("intern", actor="root")
     w.services.deployments.configure(ENV, changes={"require_signature": True,
@@ -85,7 +85,7 @@ def test_signatures_verify_only_for_the_exact_message(tmp_path: Path) -> None:
     assert "base64" in str(verify_signature(public, b"x", "not base64!"))
 
 
-def test_registering_with_a_key_signs_the_digest(world: SignedWorld, tmp_path: Path) -> None:
+def test_registering_with_a_key_signs_the_digest(world: SignedFakeLastgood, tmp_path: Path) -> None:
     artifact = tmp_path / "model.bin"
     artifact.write_bytes(b"weights")
     version = world.services.registry.register(
@@ -95,7 +95,7 @@ def test_registering_with_a_key_signs_the_digest(world: SignedWorld, tmp_path: P
 
 
 def test_a_signature_made_elsewhere_is_checked_at_registration(
-        world: SignedWorld, tmp_path: Path) -> None:
+        world: SignedFakeLastgood, tmp_path: Path) -> None:
     artifact = tmp_path / "model.bin"
     artifact.write_bytes(b"weights")
     forged = base64.b64encode(b"\0" * 64).decode()
@@ -105,7 +105,8 @@ def test_a_signature_made_elsewhere_is_checked_at_registration(
     assert world.store.blobs == {}  # nothing half-written
 
 
-def test_signing_with_an_unrecorded_key_is_refused(world: SignedWorld, tmp_path: Path) -> None:
+def test_signing_with_an_unrecorded_key_is_refused(world: SignedFakeLastgood,
+                                                   tmp_path: Path) -> None:
     world.keyring.create("local-only")
     artifact = tmp_path / "model.bin"
     artifact.write_bytes(b"weights")
@@ -114,7 +115,7 @@ def test_signing_with_an_unrecorded_key_is_refused(world: SignedWorld, tmp_path:
             RegisterRequest(model=MODEL, path=artifact, sign_with="local-only"), actor="ci")
 
 
-def refusal_of(world: SignedWorld, version: int) -> str:
+def refusal_of(world: SignedFakeLastgood, version: int) -> str:
     plan = world.services.deployments.plan_rollback(MODEL, env=ENV)
     return "; ".join(next(c for c in plan.candidates if c.version == version).refusals)
 
@@ -124,7 +125,7 @@ def refusal_of(world: SignedWorld, version: int) -> str:
     ("untrusted", "'intern', which this environment does not trust"),
     ("unsigned", "is not signed")])
 def test_rollback_preflight_refuses_a_version_without_a_trusted_signature(
-        world: SignedWorld, kind: str, words: str) -> None:
+        world: SignedFakeLastgood, kind: str, words: str) -> None:
     good = world.signed("release")
     if kind == "forged":
         bad = world.signed("release", forged=True)
@@ -141,7 +142,7 @@ def test_rollback_preflight_refuses_a_version_without_a_trusted_signature(
     assert (op.phase, op.target_version) == (Phase.SUCCEEDED, good.number)
 
 
-def _deploy_anyway(world: SignedWorld, version: Version) -> None:
+def _deploy_anyway(world: SignedFakeLastgood, version: Version) -> None:
     """Put a version the env would refuse into its history (as if the policy came later)."""
     deps = world.services.deployments
     deps.configure(ENV, changes={"require_signature": False}, actor="root")
@@ -149,7 +150,7 @@ def _deploy_anyway(world: SignedWorld, version: Version) -> None:
     deps.configure(ENV, changes={"require_signature": True}, actor="root")
 
 
-def test_with_only_bad_signatures_there_is_no_target(world: SignedWorld) -> None:
+def test_with_only_bad_signatures_there_is_no_target(world: SignedFakeLastgood) -> None:
     first = world.add_version()
     live = world.signed("release")
     _deploy_anyway(world, first)
@@ -158,7 +159,7 @@ def test_with_only_bad_signatures_there_is_no_target(world: SignedWorld) -> None
         world.services.deployments.rollback(MODEL, env=ENV, reason="bad", actor="bob")
 
 
-def test_a_swapped_artifact_is_caught_by_the_integrity_check(world: SignedWorld) -> None:
+def test_a_swapped_artifact_is_caught_by_the_integrity_check(world: SignedFakeLastgood) -> None:
     good = world.signed("release")
     live = world.signed("release")
     world.deploy(good.number)

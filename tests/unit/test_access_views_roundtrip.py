@@ -14,7 +14,7 @@ from lastgood.domain.versions import Column, Schema
 from lastgood.services import views
 from lastgood.services import views_parse as parse
 from lastgood.testing import make_environment
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 MODEL, ENV = "fraud-detector", "production"
 
@@ -25,8 +25,8 @@ def wire_json(view: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def world() -> World:
-    w = World()
+def world() -> FakeLastgood:
+    w = FakeLastgood()
     for i in range(3):
         w.add_version(tag=f"v{i + 1}.0", labels=("nightly",),
                       schema=Schema(inputs=(Column("x", "float64", (3,)),),
@@ -49,14 +49,14 @@ def roundtrip(view_of: Any, parse_of: Any, record: Any, **kw: Any) -> None:
     assert wire_json(view_of(parse_of(once), **kw)) == once
 
 
-def test_versions_full_and_summary(world: World) -> None:
+def test_versions_full_and_summary(world: FakeLastgood) -> None:
     for v in world.services.registry.versions(MODEL):
         roundtrip(views.version_view, parse.parse_version, world.services.registry.show(
             MODEL, v.number))
         roundtrip(views.version_view, parse.parse_version, v, full=False)
 
 
-def test_models_events_and_chain(world: World) -> None:
+def test_models_events_and_chain(world: FakeLastgood) -> None:
     for m in world.services.registry.models():
         roundtrip(views.model_view, parse.parse_model, m)
     events = world.services.registry.events()
@@ -66,7 +66,7 @@ def test_models_events_and_chain(world: World) -> None:
     roundtrip(views.chain_view, parse.parse_chain, world.services.audit.verify())
 
 
-def test_deployments_operations_and_plans(world: World) -> None:
+def test_deployments_operations_and_plans(world: FakeLastgood) -> None:
     deps = world.services.deployments
     for d in deps.history(MODEL, env=ENV):
         roundtrip(views.deployment_view, parse.parse_deployment, d)
@@ -77,7 +77,7 @@ def test_deployments_operations_and_plans(world: World) -> None:
     roundtrip(views.plan_view, parse.parse_plan, deps.plan_rollback(MODEL, env=ENV))
 
 
-def test_status_environments_and_archives(world: World) -> None:
+def test_status_environments_and_archives(world: FakeLastgood) -> None:
     status = world.services.deployments.status(MODEL, env=ENV)
     assert status.replicas
     roundtrip(views.status_view, parse.parse_status, status)
@@ -89,7 +89,7 @@ def test_status_environments_and_archives(world: World) -> None:
         roundtrip(views.archive_view, parse.parse_archive, a)
 
 
-def test_tokens_and_keys_without_secrets(world: World) -> None:
+def test_tokens_and_keys_without_secrets(world: FakeLastgood) -> None:
     issued = world.services.access.create_token("alice", role=Role.VIEWER, actor="root",
                                                 expires_in_s=60)
     once = wire_json(views.token_view(issued.record))

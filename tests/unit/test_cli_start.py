@@ -1,10 +1,9 @@
-"""The fast faces: `lastgood --help` lists commands from their summaries without importing
-them, the summaries say what the commands' own docstrings say, and the quick paths import
-none of the heavy libraries (the timing itself lives in benchmarks/cli_start.py)."""
+"""The fast faces: `lastgood --help` lists each command with what its own docstring says
+without importing it, and the quick paths import none of the heavy libraries (the timing
+itself lives in benchmarks/cli_start.py)."""
 
 from __future__ import annotations
 
-import inspect
 import os
 import subprocess
 import sys
@@ -13,8 +12,9 @@ from pathlib import Path
 import click
 import pytest
 
-from lastgood.cli.hooks import NO_WORLD
-from lastgood.cli.main import COMMANDS, SUMMARIES, build_cli
+from lastgood.cli.app import LastgoodGroup, summary_in_source
+from lastgood.cli.main import COMMANDS, cli
+from lastgood.testing.cli import LastgoodRunner
 
 HEAVY = ("sqlalchemy", "alembic", "numpy", "pydantic", "rich", "fastapi", "httpx", "fsspec")
 NOT_FOR_READING = ("alembic", "cryptography", "yaml", "numpy", "fastapi", "uvicorn", "httpx",
@@ -25,20 +25,30 @@ migration tooling, no keys (the env requires no signature), no YAML, no model fo
 stack, no MLflow sync loop, no PostgreSQL dialect."""
 
 
-def test_every_command_has_its_own_summary() -> None:
-    cli = build_cli(NO_WORLD)
+def _listing(group: click.Group) -> str:
+    ctx = click.Context(group, info_name="lastgood", terminal_width=100)
+    formatter = ctx.make_formatter()
+    group.format_commands(ctx, formatter)
+    return formatter.getvalue()
+
+
+def test_the_listing_reads_what_each_command_says_of_itself() -> None:
     ctx = click.Context(cli)
-    assert set(SUMMARIES) == set(COMMANDS)
-    for name in COMMANDS:
-        command = cli.get_command(ctx, name)
-        assert command is not None
-        first = inspect.cleandoc(command.help or "").split("\n\n")[0].replace("\n", " ")
-        assert SUMMARIES[name] == (command.short_help or first), name
+    imported = click.Group(commands={name: cli.get_command(ctx, name) for name in COMMANDS})
+    assert all(summary_in_source(target) for target in COMMANDS.values())
+    assert _listing(LastgoodGroup(lazy=COMMANDS)) == _listing(imported)
+    assert summary_in_source("lastgood.cli.deploy_cmds:no_such_command") is None
+
+
+def test_help_lists_every_command(tmp_path: Path) -> None:
+    listed = LastgoodRunner(home=tmp_path).invoke("--help")
+    assert listed.code == 0, listed.err
+    assert all(f"  {name}  " in listed.out for name in COMMANDS), listed.out
 
 
 @pytest.mark.parametrize("args", [["--help"], ["--version"]])
 def test_the_quick_paths_import_no_heavy_library(args: list[str]) -> None:
-    probe = ("import sys\nfrom lastgood.bootstrap import main\nsys.argv = ['lastgood', *"
+    probe = ("import sys\nfrom lastgood.cli.main import main\nsys.argv = ['lastgood', *"
              f"{args!r}]\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
              f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
@@ -66,7 +76,7 @@ def test_reading_the_registry_imports_only_what_it_needs(args: list[str], tmp_pa
                                                          ) -> None:
     home = tmp_path / "home"
     _registry_with_a_rollback_target(home)
-    probe = ("import sys\nfrom lastgood.bootstrap import main\nsys.argv = ['lastgood', *"
+    probe = ("import sys\nfrom lastgood.cli.main import main\nsys.argv = ['lastgood', *"
              f"{args!r}]\ntry:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
              f"print(code, sorted(m for m in {NOT_FOR_READING!r} if m in sys.modules))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LASTGOOD_")}

@@ -15,13 +15,13 @@ from lastgood.domain.errors import Escalated, PlanChanged
 from lastgood.domain.operations import Operation, OperationKind, Phase
 from lastgood.services.deployments import RollbackPlan
 from lastgood.services.operations import EngineSettings
+from tests.unit.fake_lastgood import FakeLastgood
 from tests.unit.test_readiness_rollback import Replica
-from tests.unit.world import World
 
 MODEL, ENV = "fraud-detector", "production"
 
 
-def three(world: World, *, verify_second: bool = True) -> World:
+def three(world: FakeLastgood, *, verify_second: bool = True) -> FakeLastgood:
     """v1 verified, v2 verified (or not), v3 live and bad."""
     for n in (1, 2, 3, 4):
         world.add_version(tag=f"v{n}.0")
@@ -33,31 +33,31 @@ def three(world: World, *, verify_second: bool = True) -> World:
 
 
 @pytest.fixture
-def world() -> World:
-    return three(World())
+def world() -> FakeLastgood:
+    return three(FakeLastgood())
 
 
-def plan(world: World) -> RollbackPlan:
+def plan(world: FakeLastgood) -> RollbackPlan:
     return world.services.deployments.plan_rollback(MODEL, env=ENV, actor="carol")
 
 
-def run(world: World, confirmed: RollbackPlan) -> None:
+def run(world: FakeLastgood, confirmed: RollbackPlan) -> None:
     world.services.deployments.rollback(MODEL, env=ENV, reason="errors up", actor="carol",
                                         plan=confirmed)
 
 
-def live(world: World) -> int | None:
+def live(world: FakeLastgood) -> int | None:
     found = world.services.deployments.status(MODEL, env=ENV).live
     return found.version if found else None
 
 
-def planned_event(world: World) -> dict[str, object]:
+def planned_event(world: FakeLastgood) -> dict[str, object]:
     with world.registry() as uow:
         found = [e for e in uow.events.list() if e.action == "operation.planned"]
     return dict(found[-1].draft.after or {})
 
 
-def test_the_confirmed_plan_runs_with_each_check_run_once(world: World) -> None:
+def test_the_confirmed_plan_runs_with_each_check_run_once(world: FakeLastgood) -> None:
     shown = plan(world)
     assert shown.target is not None
     assert shown.target.version == 2
@@ -73,7 +73,7 @@ def test_the_confirmed_plan_runs_with_each_check_run_once(world: World) -> None:
     assert "operation.plan_changed" not in world.events()
 
 
-def test_without_a_plan_the_rollback_runs_its_checks_as_before(world: World) -> None:
+def test_without_a_plan_the_rollback_runs_its_checks_as_before(world: FakeLastgood) -> None:
     plan(world)
     op = world.services.deployments.rollback(MODEL, env=ENV, reason="errors up", actor="carol")
     assert op.target_version == 2
@@ -82,7 +82,7 @@ def test_without_a_plan_the_rollback_runs_its_checks_as_before(world: World) -> 
 
 
 def test_a_newer_verified_version_stops_the_rollback_and_the_new_plan_names_it() -> None:
-    world = three(World(), verify_second=False)
+    world = three(FakeLastgood(), verify_second=False)
     shown = plan(world)
     assert shown.target is not None
     assert shown.target.version == 1
@@ -102,7 +102,7 @@ def test_a_newer_verified_version_stops_the_rollback_and_the_new_plan_names_it()
     assert again.target.version == 2
 
 
-def test_a_moved_desired_state_stops_the_rollback(world: World) -> None:
+def test_a_moved_desired_state_stops_the_rollback(world: FakeLastgood) -> None:
     shown = plan(world)
     world.deploy(4, verify=False)
     with pytest.raises(PlanChanged, match="the desired state moved"):
@@ -111,7 +111,7 @@ def test_a_moved_desired_state_stops_the_rollback(world: World) -> None:
 
 
 def test_stale_readiness_evidence_stops_the_rollback_and_the_new_plan_runs_the_smoke_test(
-        world: World) -> None:
+        world: FakeLastgood) -> None:
     replica = Replica(world, "r1")
     assert replica.settle()
     shown = plan(world)
@@ -129,7 +129,7 @@ def test_stale_readiness_evidence_stops_the_rollback_and_the_new_plan_runs_the_s
     assert world.smoke.calls == [2]
 
 
-def test_a_plan_on_proof_still_fresh_runs_without_loading_anything(world: World) -> None:
+def test_a_plan_on_proof_still_fresh_runs_without_loading_anything(world: FakeLastgood) -> None:
     world.services.deployments.configure(ENV, changes={"switch_timeout_s": 0.1}, actor="ops")
     assert Replica(world, "r1").settle()
     shown = plan(world)
@@ -151,7 +151,7 @@ def test_a_confirmed_operation_interrupted_before_the_switch_resumes_on_its_evid
             crashed.append(op.id)
             raise Crash(op.id)
 
-    world = three(World(engine_settings=EngineSettings(after_phase=crash_once)))
+    world = three(FakeLastgood(engine_settings=EngineSettings(after_phase=crash_once)))
     shown = plan(world)
     with pytest.raises(Crash):
         run(world, shown)

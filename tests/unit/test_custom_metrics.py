@@ -21,7 +21,7 @@ from lastgood.services.policies import PolicyBook
 from lastgood.services.watch import WatchService, WatchSettings
 from lastgood.testing import EPOCH, FixedClock
 from tests.unit.test_watch_sources import Canned, entry
-from tests.unit.watch_fakes import ENV, MODEL, WatchWorld, traffic
+from tests.unit.watch_fakes import ENV, MODEL, WatchedFake, traffic
 
 POLICY = f"""\
 model: {MODEL}
@@ -137,8 +137,8 @@ def revenue(mean: float, n: int = 300) -> Summary:
     return Summary(errors=traffic(n, 3).errors, custom={"revenue": Moments.of(values)})
 
 
-def custom_watch() -> WatchWorld:
-    w = WatchWorld()
+def custom_watch() -> WatchedFake:
+    w = WatchedFake()
     w.watch = WatchService(uow=w.world.registry, deployments=w.world.services.deployments,
                            source=w.source, notifier=w.notifier, clock=w.clock,
                            policies=PolicyBook([load(GATEWAY_SIGNALS)], available=GATEWAY_SIGNALS),

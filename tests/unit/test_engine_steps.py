@@ -18,7 +18,7 @@ from lastgood.domain.operations import Operation, OperationKind, Phase
 from lastgood.services.operations import EngineSettings, lease_key, new_operation_id
 from lastgood.services.views import operation_view
 from lastgood.testing import FixedClock
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 MODEL, ENV = "fraud-detector", "production"
 
@@ -42,7 +42,7 @@ class FakeProcesses:
 class Stepper:
     """A world whose engine reads the fake clock as its monotonic time; sleeping moves it."""
 
-    world: World
+    world: FakeLastgood
     processes: FakeProcesses
     seen: int = 0
 
@@ -81,7 +81,7 @@ def stepper(*, told: list[Operation] | None = None,
             on_sleep: Callable[[Stepper], object] | None = None) -> Stepper:
     clock, processes = SteppingClock(), FakeProcesses()  # the engine's waits move the fake clock
     after_phase = told.append if told is not None else None
-    world = World(clock=clock, engine_settings=EngineSettings(
+    world = FakeLastgood(clock=clock, engine_settings=EngineSettings(
         lease_ttl_s=30, replica_stale_s=15, poll_s=1.0, processes=processes,
         after_phase=after_phase))
     for n in (1, 2, 3):

@@ -16,7 +16,7 @@ from lastgood.services.mlflow_sync import MlflowSync, SyncStep
 from lastgood.services.registry import RegistryService
 from lastgood.testing import FixedClock, InlineSession, MemoryRegistry
 from lastgood.testing.memory_store import MemoryArtifactStore
-from tests.unit.world import FakeFormats, StaticHost
+from tests.unit.fake_lastgood import FakeFormats, StaticHost
 
 
 class Importer:

@@ -93,7 +93,7 @@ def test_lastgood_runs_without_mlflow(tmp_path: Path) -> None:
     """mlflow blocked from import: lastgood still works; an MLflow URI names the extra."""
     script = (
         "import sys; sys.modules['mlflow'] = None\n"
-        "from lastgood.bootstrap import main\n"
+        "from lastgood.cli.main import main\n"
         "sys.argv = ['lastgood', *sys.argv[1:]]\n"
         "main()\n")
     env = {"LASTGOOD_HOME": str(tmp_path), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9",

@@ -18,11 +18,11 @@ from lastgood.ports import UnitOfWork
 from lastgood.services.deployments import RollbackPlan
 from lastgood.serving.change_signals import ManualSignal
 from lastgood.serving.loading import LoadOptions
-from lastgood.serving.readiness import ReadinessOptions
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
 from lastgood.serving.slots import StandbyLimits
+from lastgood.serving.standby_prover import ReadinessOptions
 from lastgood.serving.state import ServingState
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 MODEL, ENV = "fraud-detector", "production"
 
@@ -59,7 +59,7 @@ class Fingerprint:
 class Replica:
     """A reconciler over the world's registry, stepped by hand."""
 
-    def __init__(self, world: World, name: str, *, fingerprint: str = "host-a",
+    def __init__(self, world: FakeLastgood, name: str, *, fingerprint: str = "host-a",
                  uow: Callable[[], UnitOfWork] | None = None) -> None:
         self.loader, self.fingerprint = Loader(), Fingerprint(fingerprint)
         self.rec = Reconciler(
@@ -90,9 +90,9 @@ async def converge_and_report(replica: Replica) -> None:
 
 
 @pytest.fixture
-def world() -> World:
+def world() -> FakeLastgood:
     """v1 and v2 verified, v3 live and bad: the candidates are v2, then v1."""
-    w = World()
+    w = FakeLastgood()
     for n in (1, 2, 3):
         w.add_version(tag=f"v{n}.0")
     w.deploy(1)
@@ -102,7 +102,7 @@ def world() -> World:
     return w
 
 
-def plan(world: World) -> RollbackPlan:
+def plan(world: FakeLastgood) -> RollbackPlan:
     return world.services.deployments.plan_rollback(MODEL, env=ENV)
 
 
@@ -111,7 +111,7 @@ def smoke_of(candidate: Candidate) -> CheckResult:
 
 
 def test_fresh_evidence_on_every_replica_passes_the_smoke_check_without_loading(
-        world: World) -> None:
+        world: FakeLastgood) -> None:
     for name in ("r1", "r2"):
         assert Replica(world, name).settle()
     found = plan(world)
@@ -126,7 +126,7 @@ def test_fresh_evidence_on_every_replica_passes_the_smoke_check_without_loading(
     assert status.readiness.headline() == "rollback ready: v2, proven 0 s ago on 2/2 replicas"
 
 
-def test_stale_evidence_falls_back_to_the_smoke_test_and_says_why(world: World) -> None:
+def test_stale_evidence_falls_back_to_the_smoke_test_and_says_why(world: FakeLastgood) -> None:
     replica = Replica(world, "r1")
     replica.settle()
     world.clock.advance(121)
@@ -141,7 +141,7 @@ def test_stale_evidence_falls_back_to_the_smoke_test_and_says_why(world: World) 
 
 
 def test_a_standby_whose_outputs_changed_is_refused_and_the_next_target_taken(
-        world: World) -> None:
+        world: FakeLastgood) -> None:
     replica = Replica(world, "r1")
     replica.settle()
     replica.loader.predictors[2].answer = 7  # a library upgrade changed v2's outputs
@@ -170,7 +170,7 @@ def test_a_standby_whose_outputs_changed_is_refused_and_the_next_target_taken(
     assert any("stopped reproducing" in r for c in op.candidates for r in c.refusals)
 
 
-def test_a_restarted_replica_proves_its_standbys_again(world: World) -> None:
+def test_a_restarted_replica_proves_its_standbys_again(world: FakeLastgood) -> None:
     Replica(world, "r1").settle()
     restarted = Replica(world, "r1")  # a new process: slots reloaded, no proof yet
     asyncio.run(converge_and_report(restarted))
@@ -179,7 +179,7 @@ def test_a_restarted_replica_proves_its_standbys_again(world: World) -> None:
     assert smoke_of(_candidate(plan(world), 2)).evidence["source"] == "readiness"
 
 
-def test_evidence_of_one_host_does_not_count_for_another(world: World) -> None:
+def test_evidence_of_one_host_does_not_count_for_another(world: FakeLastgood) -> None:
     r1, r2 = Replica(world, "r1", fingerprint="host-a"), Replica(world, "r2",
                                                                   fingerprint="host-b")
     r1.settle()
@@ -197,7 +197,7 @@ def test_evidence_of_one_host_does_not_count_for_another(world: World) -> None:
     assert proofs == {"r1": {"host-a"}, "r2": {"host-b"}}  # each proven on its own packages
 
 
-def test_evidence_for_a_digest_not_the_versions_is_ignored_and_audited(world: World) -> None:
+def test_evidence_for_a_digest_not_the_versions_is_ignored_and_audited(world: FakeLastgood) -> None:
     replica = Replica(world, "r1")
     replica.settle()
     with world.registry() as uow:
@@ -216,7 +216,7 @@ def test_evidence_for_a_digest_not_the_versions_is_ignored_and_audited(world: Wo
 
 
 def test_a_registry_down_while_proving_keeps_serving_and_reports_when_it_returns(
-        world: World) -> None:
+        world: FakeLastgood) -> None:
     down = threading.Event()
 
     def flaky() -> UnitOfWork:

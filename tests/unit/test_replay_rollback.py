@@ -13,16 +13,16 @@ import pytest
 
 from lastgood.domain.errors import NoEligibleTarget
 from lastgood.serving.reservoir import Kept
+from tests.unit.fake_lastgood import FakeLastgood
 from tests.unit.test_readiness_rollback import ENV, MODEL, Replica, plan
-from tests.unit.world import World
 
 TODAY = {"amount": 3.0, "country": "pt"}  # a country v2 and v1 never saw
 
 
 @pytest.fixture
-def world() -> World:
+def world() -> FakeLastgood:
     """v1 and v2 verified, v3 live: the candidates are v2, then v1."""
-    w = World()
+    w = FakeLastgood()
     for n in (1, 2, 3):
         w.add_version(tag=f"v{n}.0")
     w.deploy(1)
@@ -45,7 +45,7 @@ class Refusing:
         return [0 for _ in records]
 
 
-def replayed(world: World, *, refusing: dict[int, Refusing]) -> Replica:
+def replayed(world: FakeLastgood, *, refusing: dict[int, Refusing]) -> Replica:
     replica = Replica(world, "r1")
     replica.settle()
     for number, predictor in refusing.items():
@@ -62,14 +62,14 @@ def replayed(world: World, *, refusing: dict[int, Refusing]) -> Replica:
     return replica
 
 
-def replay_of(world: World, version: int) -> Any:
+def replay_of(world: FakeLastgood, version: int) -> Any:
     found = plan(world)
     candidate = next(c for c in found.candidates if c.version == version)
     return found, next(c for c in candidate.checks if c.name == "replay")
 
 
 def test_a_target_that_fails_on_todays_traffic_is_refused_and_the_next_taken(
-        world: World) -> None:
+        world: FakeLastgood) -> None:
     replayed(world, refusing={2: Refusing(("fr",))})
     found, check = replay_of(world, 2)
     assert check.status == "fail"
@@ -84,7 +84,7 @@ def test_a_target_that_fails_on_todays_traffic_is_refused_and_the_next_taken(
 
 
 def test_when_no_verified_version_answers_todays_traffic_the_rollback_stops_clearly(
-        world: World) -> None:
+        world: FakeLastgood) -> None:
     replayed(world, refusing={2: Refusing(("fr",)), 1: Refusing(("fr",))})
     found = plan(world)
     assert found.target is None

@@ -21,8 +21,8 @@ from lastgood.domain.operations import Phase
 from lastgood.services.integrity import StoredIntegrity
 from lastgood.testing import EPOCH, FixedClock
 from lastgood.testing.memory_store import MemoryArtifactStore
+from tests.unit.fake_lastgood import FakeLastgood
 from tests.unit.test_engine_steps import report, serving, stepper, to_switching
-from tests.unit.world import World
 
 MODEL, ENV = "fraud-detector", "production"
 
@@ -47,7 +47,7 @@ def test_one_definition_of_a_live_replica(silent_s: float, state: ReplicaState,
 
 
 def test_status_shows_a_silent_replica_stale_and_since_when() -> None:
-    world = World()
+    world = FakeLastgood()
     world.add_version(tag="v1.0")
     world.deploy(1)
     now = world.clock.now()
@@ -102,7 +102,7 @@ class CountingStore(MemoryArtifactStore):
 
 def test_integrity_is_rehashed_only_on_change_or_on_schedule() -> None:
     store, clock = CountingStore(), FixedClock()
-    world = World(store=store, clock=clock)
+    world = FakeLastgood(store=store, clock=clock)
     version = world.add_version(tag="v1.0")
     sha = version.manifest.files[0].sha256
     integrity = StoredIntegrity(store=store, clock=clock, recheck_s=600)
@@ -121,8 +121,8 @@ def test_integrity_is_rehashed_only_on_change_or_on_schedule() -> None:
     assert "not in the store" in integrity.problem(version)
 
 
-def damaged_target() -> World:
-    world = World()
+def damaged_target() -> FakeLastgood:
+    world = FakeLastgood()
     for n in (1, 2, 3):
         world.add_version(tag=f"v{n}.0")
     world.deploy(1)
@@ -153,7 +153,7 @@ def test_a_forced_rollback_to_a_damaged_target_never_suggests_force() -> None:
 
 
 def test_status_names_any_check_that_would_refuse_the_target_now() -> None:
-    world = World()
+    world = FakeLastgood()
     for n in (1, 2, 3):
         world.add_version(tag=f"v{n}.0")
     world.deploy(1)

@@ -15,17 +15,17 @@ from lastgood.domain.errors import (
 )
 from lastgood.domain.operations import Phase
 from lastgood.domain.versions import Column, Schema, VersionStatus
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 MODEL, ENV = "fraud-detector", "production"
 
 
 @pytest.fixture
-def world() -> World:
-    return World()
+def world() -> FakeLastgood:
+    return FakeLastgood()
 
 
-def history_of_three(world: World, *, verify_second: bool = True) -> None:
+def history_of_three(world: FakeLastgood, *, verify_second: bool = True) -> None:
     """v1 verified, v2 verified (or not), v3 live and bad."""
     for n in (1, 2, 3):
         world.add_version(tag=f"v{n}.0")
@@ -34,7 +34,7 @@ def history_of_three(world: World, *, verify_second: bool = True) -> None:
     world.deploy(3, verify=False)
 
 
-def test_rollback_picks_most_recent_verified_not_previous(world: World) -> None:
+def test_rollback_picks_most_recent_verified_not_previous(world: FakeLastgood) -> None:
     history_of_three(world, verify_second=False)
     op = world.services.deployments.rollback(MODEL, env=ENV, reason="errors up", actor="carol")
     assert op.phase is Phase.SUCCEEDED
@@ -44,7 +44,7 @@ def test_rollback_picks_most_recent_verified_not_previous(world: World) -> None:
     assert refused[2] == (f"was never verified in {ENV}",)
 
 
-def test_rollback_moves_pointer_quarantines_and_archives(world: World) -> None:
+def test_rollback_moves_pointer_quarantines_and_archives(world: FakeLastgood) -> None:
     history_of_three(world)
     op = world.services.deployments.rollback(MODEL, env=ENV, reason="errors up", actor="carol")
     status = world.services.deployments.status(MODEL, env=ENV)
@@ -65,7 +65,7 @@ def test_rollback_moves_pointer_quarantines_and_archives(world: World) -> None:
     assert world.services.audit.verify().ok
 
 
-def test_corrupted_target_is_refused_and_next_candidate_tried(world: World) -> None:
+def test_corrupted_target_is_refused_and_next_candidate_tried(world: FakeLastgood) -> None:
     history_of_three(world)
     v2 = world.services.registry.show(MODEL, 2)
     world.store.corrupt(v2.manifest.files[0].sha256)
@@ -75,7 +75,7 @@ def test_corrupted_target_is_refused_and_next_candidate_tried(world: World) -> N
     assert any(r.startswith("integrity:") for r in v2_candidate.refusals)
 
 
-def test_schema_incompatible_target_names_column_and_dtype(world: World) -> None:
+def test_schema_incompatible_target_names_column_and_dtype(world: FakeLastgood) -> None:
     world.add_version(schema=Schema(inputs=(Column("amount", "string"),)))
     world.add_version()
     world.deploy(1)
@@ -90,7 +90,7 @@ def test_schema_incompatible_target_names_column_and_dtype(world: World) -> None
     assert world.services.deployments.status(MODEL, env=ENV).live.version == 2  # type: ignore[union-attr]
 
 
-def test_no_eligible_target_lists_every_candidate_and_changes_nothing(world: World) -> None:
+def test_no_eligible_target_lists_every_candidate_and_changes_nothing(world: FakeLastgood) -> None:
     world.add_version()
     world.add_version()
     world.deploy(1, verify=False)
@@ -103,7 +103,7 @@ def test_no_eligible_target_lists_every_candidate_and_changes_nothing(world: Wor
     assert world.events()[-1] == "operation.refused"
 
 
-def test_quarantined_and_retired_versions_are_never_targets(world: World) -> None:
+def test_quarantined_and_retired_versions_are_never_targets(world: FakeLastgood) -> None:
     for _ in range(4):
         world.add_version()
     world.deploy(1)
@@ -118,14 +118,14 @@ def test_quarantined_and_retired_versions_are_never_targets(world: World) -> Non
     assert op.target_version == 1
 
 
-def test_failed_smoke_test_refuses_candidate(world: World) -> None:
+def test_failed_smoke_test_refuses_candidate(world: FakeLastgood) -> None:
     history_of_three(world)
     world.smoke.failing[2] = "0/3 golden examples reproduced"
     op = world.services.deployments.rollback(MODEL, env=ENV, reason="bad", actor="carol")
     assert op.target_version == 1
 
 
-def test_dry_run_changes_nothing(world: World) -> None:
+def test_dry_run_changes_nothing(world: FakeLastgood) -> None:
     history_of_three(world)
     before = world.events()
     plan = world.services.deployments.plan_rollback(MODEL, env=ENV)
@@ -135,7 +135,7 @@ def test_dry_run_changes_nothing(world: World) -> None:
     assert world.events() == before
 
 
-def test_rollback_refusals_are_audited(world: World) -> None:
+def test_rollback_refusals_are_audited(world: FakeLastgood) -> None:
     history_of_three(world)
     with pytest.raises(InvalidInput):
         world.services.deployments.rollback(MODEL, env=ENV, reason="  ", actor="carol")
@@ -148,7 +148,7 @@ def test_rollback_refusals_are_audited(world: World) -> None:
     assert world.events()[-1] == "operation.refused"
 
 
-def test_forced_rollback_to_unverified_version(world: World) -> None:
+def test_forced_rollback_to_unverified_version(world: FakeLastgood) -> None:
     history_of_three(world, verify_second=False)
     with pytest.raises(NoEligibleTarget):
         world.services.deployments.rollback(MODEL, env=ENV, reason="x", actor="c", to="v2.0")
@@ -158,7 +158,7 @@ def test_forced_rollback_to_unverified_version(world: World) -> None:
     assert op.forced
 
 
-def test_second_operation_conflicts_while_lease_held(world: World) -> None:
+def test_second_operation_conflicts_while_lease_held(world: FakeLastgood) -> None:
     history_of_three(world)
     with world.registry() as uow:
         uow.leases.acquire(f"deployment:{MODEL}/{ENV}", holder="other-host:1:abc",
@@ -171,7 +171,7 @@ def test_second_operation_conflicts_while_lease_held(world: World) -> None:
     assert op.phase is Phase.SUCCEEDED
 
 
-def test_verification_failure_escalates(world: World) -> None:
+def test_verification_failure_escalates(world: FakeLastgood) -> None:
     history_of_three(world)
     world.verifier.verdict = "DEGRADED"
     world.clock.advance(60)
@@ -180,7 +180,7 @@ def test_verification_failure_escalates(world: World) -> None:
     assert world.services.deployments.operations(limit=1)[0].phase is Phase.ESCALATED
 
 
-def test_deploy_refuses_failing_preflight_and_keeps_live(world: World) -> None:
+def test_deploy_refuses_failing_preflight_and_keeps_live(world: FakeLastgood) -> None:
     world.add_version()
     world.add_version()
     world.deploy(1)
@@ -192,7 +192,7 @@ def test_deploy_refuses_failing_preflight_and_keeps_live(world: World) -> None:
     assert world.services.deployments.status(MODEL, env=ENV).live.version == 1  # type: ignore[union-attr]
 
 
-def test_engine_steps_phase_by_phase_and_resume_completes(world: World) -> None:
+def test_engine_steps_phase_by_phase_and_resume_completes(world: FakeLastgood) -> None:
     history_of_three(world)
     deps = world.services.deployments
     op = deps._rollback_op(MODEL, ENV, "carol", "errors", None, False)
@@ -210,7 +210,7 @@ def test_engine_steps_phase_by_phase_and_resume_completes(world: World) -> None:
     assert report.checked == len(world.events())
 
 
-def test_command_mode_switch_failure_leaves_live_unchanged(world: World) -> None:
+def test_command_mode_switch_failure_leaves_live_unchanged(world: FakeLastgood) -> None:
     history_of_three(world)
     world.services.deployments.configure(ENV, changes={"switch_mode": "command",
                                                        "deploy_command": "deploy.sh"},
@@ -227,7 +227,7 @@ def test_command_mode_switch_failure_leaves_live_unchanged(world: World) -> None
     assert variables["LASTGOOD_DIGEST"]
 
 
-def test_audit_chain_detects_edit(world: World) -> None:
+def test_audit_chain_detects_edit(world: FakeLastgood) -> None:
     history_of_three(world)
     with world.registry() as uow:
         events = list(uow.events.scan())
@@ -240,7 +240,7 @@ def test_audit_chain_detects_edit(world: World) -> None:
     assert report.first_bad == events[2].seq
 
 
-def test_healthy_live_verification_verifies_the_restored_deployment(world: World) -> None:
+def test_healthy_live_verification_verifies_the_restored_deployment(world: FakeLastgood) -> None:
     history_of_three(world)
     world.verifier.verdict = "HEALTHY"
     world.services.deployments.rollback(MODEL, env=ENV, reason="x", actor="c")
@@ -251,7 +251,8 @@ def test_healthy_live_verification_verifies_the_restored_deployment(world: World
     assert live.verified.baseline == {"error_rate": 0.01, "latency_p95_ms": 30}
 
 
-def test_skipped_verification_leaves_the_restored_deployment_unverified(world: World) -> None:
+def test_skipped_verification_leaves_the_restored_deployment_unverified(
+        world: FakeLastgood) -> None:
     history_of_three(world)
     world.verifier.verdict = "SKIPPED"
     world.services.deployments.rollback(MODEL, env=ENV, reason="x", actor="c")

@@ -28,7 +28,7 @@ from tests.unit.test_serving_gateway import CLOCK, serving, warm
 from tests.unit.test_serving_support import MODEL, POISON, RECORD, FakePredictor, SyncClient
 from tests.unit.test_watch_sources import entry
 from tests.unit.watch_fakes import ENV as W_ENV
-from tests.unit.watch_fakes import WatchWorld, traffic
+from tests.unit.watch_fakes import WatchedFake, traffic
 
 BAD = {**RECORD, "n": POISON}  # every fake version raises on it: the input's error
 
@@ -219,7 +219,7 @@ def test_the_watch_says_when_the_inputs_errors_hold_a_rollback_back() -> None:
 
 
 def test_the_watch_writes_once_that_input_held_a_rollback_back_then_rolls_back() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)

@@ -10,7 +10,7 @@ from lastgood.domain.measurements import RateCounts
 from lastgood.ports import UnitOfWork
 from lastgood.serving.history import HistoryRecorder
 from lastgood.testing import FixedClock
-from tests.unit.test_serving_reconciler import ENV, World, make, settle
+from tests.unit.test_serving_reconciler import ENV, FourVersions, make, settle
 from tests.unit.test_serving_support import MODEL, FakeLoader
 
 
@@ -24,7 +24,7 @@ def serve(rec_state: object, version: int, *, ok: int, failed: int, at: object) 
                          error="boom", seconds=0.2, at=at)
 
 
-def history(world: World) -> list:  # type: ignore[type-arg]
+def history(world: FourVersions) -> list:  # type: ignore[type-arg]
     with world.registry() as uow:
         return [p.point() for p in uow.history.read(MODEL, ENV, resolution_s=10, since_s=0,
                                                     until_s=2**40,
@@ -32,7 +32,7 @@ def history(world: World) -> list:  # type: ignore[type-arg]
 
 
 def test_each_bucket_writes_the_change_of_the_counters() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     rec = make(world, loader)
 
@@ -58,7 +58,7 @@ def test_each_bucket_writes_the_change_of_the_counters() -> None:
 
 
 def test_counts_are_kept_while_the_registry_is_down_and_written_after() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     down = {"now": False}
 
@@ -87,7 +87,7 @@ def test_counts_are_kept_while_the_registry_is_down_and_written_after() -> None:
 
 
 def test_a_counter_that_went_down_starts_a_new_count() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     first, second = make(world, loader), make(world, loader)
     clock: FixedClock = world.clock
@@ -102,7 +102,7 @@ def test_a_counter_that_went_down_starts_a_new_count() -> None:
 
 
 def test_one_replica_at_a_time_compacts() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     first, second = make(world, loader), make(world, loader)
     second.replica_id = "r2"

@@ -138,32 +138,32 @@ class Counts:
 
 
 @dataclass
-class World:
+class FakeReplica:
     client: SyncClient
     counts: Counts
     predictor: FakePredictor
 
 
-def world_of(schema: Schema) -> Iterator[World]:
+def world_of(schema: Schema) -> Iterator[FakeReplica]:
     predictor = FakePredictor(1)
     slot = Slot(make_version(1, schema=schema, golden=())).warmed(
         predictor, at=CLOCK.now(), load_ms=1.0, warmup_ms=[0.1], per_record_ms=0.01)
     state = serving(slot)
     with SyncClient(create_gateway(state, clock=CLOCK)) as client:
-        yield World(client, Counts(state, predictor), predictor)
+        yield FakeReplica(client, Counts(state, predictor), predictor)
 
 
 @pytest.fixture
-def world() -> Iterator[World]:
+def world() -> Iterator[FakeReplica]:
     yield from world_of(SCHEMA)
 
 
 @pytest.fixture
-def schemaless() -> Iterator[World]:
+def schemaless() -> Iterator[FakeReplica]:
     yield from world_of(Schema())
 
 
-def refusal_problems(world: World, door: str, shape: str, where: str,
+def refusal_problems(world: FakeReplica, door: str, shape: str, where: str,
                      post: Callable[[], httpx.Response], field: str) -> list[str]:
     """Send one hostile request; what is wrong with the answer (empty when it is right)."""
     before = world.counts.now()
@@ -183,7 +183,7 @@ def refusal_problems(world: World, door: str, shape: str, where: str,
     return [f"{door} {where}: {p}" for p in problems]
 
 
-def fine(world: World, post: Callable[[], httpx.Response]) -> None:
+def fine(world: FakeReplica, post: Callable[[], httpx.Response]) -> None:
     """The door's base request answers: its refusals are the hostile value's."""
     calls = world.predictor.calls
     response = post()
@@ -192,7 +192,8 @@ def fine(world: World, post: Callable[[], httpx.Response]) -> None:
 
 
 @pytest.mark.parametrize("door", JSON_DOORS, ids=[d.name for d in JSON_DOORS])
-def test_every_hostile_json_number_is_refused_before_the_model(world: World, door: Door) -> None:
+def test_every_hostile_json_number_is_refused_before_the_model(world: FakeReplica,
+                                                               door: Door) -> None:
     def post(column: str, literal: str) -> Callable[[], httpx.Response]:
         return lambda: world.client.post(door.path, content=body_with(door.payload(column),
                                                                       literal),
@@ -213,7 +214,7 @@ def test_every_hostile_json_number_is_refused_before_the_model(world: World, doo
     assert not problems, "\n".join(problems)
 
 
-def test_every_hostile_csv_cell_is_refused_before_the_model(world: World) -> None:
+def test_every_hostile_csv_cell_is_refused_before_the_model(world: FakeReplica) -> None:
     def post(column: str, cell: str) -> Callable[[], httpx.Response]:
         values = {k: ("true" if v is True else str(v)) for k, v in GOOD.items()}
         values[column] = cell
@@ -262,7 +263,7 @@ def oip_one(datatype: str, column: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("datatype", list(OIP_RANGES))
-def test_every_oip_datatype_refuses_its_hostile_json_numbers(world: World,
+def test_every_oip_datatype_refuses_its_hostile_json_numbers(world: FakeReplica,
                                                              datatype: str) -> None:
     column, out_of_range = OIP_RANGES[datatype]
     path = f"/v2/models/{MODEL}/infer"
@@ -286,7 +287,7 @@ BINARY_HOSTILE = [("FP16", "e", v) for v in (float("nan"), float("inf"), float("
 
 @pytest.mark.parametrize(("datatype", "code", "value"), BINARY_HOSTILE,
                          ids=[f"{d}-{v}" for d, _, v in BINARY_HOSTILE])
-def test_binary_tensor_data_refuses_non_finite_numbers(world: World, datatype: str, code: str,
+def test_binary_tensor_data_refuses_non_finite_numbers(world: FakeReplica, datatype: str, code: str,
                                                        value: float) -> None:
     payload = oip_one(datatype, "f64")
     data = struct.pack(f"<{code}", value)
@@ -303,7 +304,7 @@ def test_binary_tensor_data_refuses_non_finite_numbers(world: World, datatype: s
     assert not refusal_problems(world, datatype, "plain", "binary", lambda: post(data), "(f64)")
 
 
-def test_a_binary_bool_byte_other_than_0_or_1_is_refused(world: World) -> None:
+def test_a_binary_bool_byte_other_than_0_or_1_is_refused(world: FakeReplica) -> None:
     payload = oip_one("BOOL", "flag")
     tensor = payload["inputs"][list(GOOD).index("flag")]
     del tensor["data"]
@@ -330,7 +331,7 @@ SCHEMALESS_DOORS = [
 
 
 @pytest.mark.parametrize("door", SCHEMALESS_DOORS, ids=[d.name for d in SCHEMALESS_DOORS])
-def test_a_version_without_a_schema_refuses_hostile_numbers_too(schemaless: World,
+def test_a_version_without_a_schema_refuses_hostile_numbers_too(schemaless: FakeReplica,
                                                                 door: Door) -> None:
     def post(literal: str) -> Callable[[], httpx.Response]:
         return lambda: schemaless.client.post(door.path, content=body_with(
@@ -347,7 +348,7 @@ def test_a_version_without_a_schema_refuses_hostile_numbers_too(schemaless: Worl
     assert not problems, "\n".join(problems)
 
 
-def test_a_schemaless_csv_refuses_non_finite_cells(schemaless: World) -> None:
+def test_a_schemaless_csv_refuses_non_finite_cells(schemaless: FakeReplica) -> None:
     def post(cell: str) -> Callable[[], httpx.Response]:
         return lambda: schemaless.client.post("/invocations", content=f"amount\n{cell}\n".encode(),
                                               headers={"Content-Type": "text/csv"})
@@ -360,7 +361,7 @@ def test_a_schemaless_csv_refuses_non_finite_cells(schemaless: World) -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_a_model_exception_on_a_valid_number_stays_a_model_error(world: World) -> None:
+def test_a_model_exception_on_a_valid_number_stays_a_model_error(world: FakeReplica) -> None:
     def explode(records: Any) -> list[Any]:
         raise OverflowError("the model's own arithmetic overflowed")
 

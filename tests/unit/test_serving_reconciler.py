@@ -29,7 +29,7 @@ from tests.unit.test_serving_support import MODEL, RECORD, SCHEMA, FakeLoader
 ENV = "production"
 
 
-class World:
+class FourVersions:
     """A registry with versions 1..4 of the model (golden output = the version number)."""
 
     def __init__(self) -> None:
@@ -69,7 +69,7 @@ class World:
             return uow.replicas.list(model=MODEL, env=ENV)
 
 
-def make(world: World, loader: FakeLoader, *, factory: Any = None, standby: int = 1,
+def make(world: FourVersions, loader: FakeLoader, *, factory: Any = None, standby: int = 1,
          timeout_s: float = 5.0) -> Reconciler:
     return Reconciler(env=ENV, uow_factory=factory or world.registry, loader=loader,
                       clock=world.clock, replica_id="r1", state=ServingState(env=ENV),
@@ -98,7 +98,7 @@ def live_of(rec: Reconciler) -> int | None:
 
 
 def test_a_replica_loads_the_deployed_version_and_reports_it() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     rec = make(world, loader)
     run(lambda: settle(rec))
@@ -109,7 +109,7 @@ def test_a_replica_loads_the_deployed_version_and_reports_it() -> None:
 
 
 def test_a_rollback_to_the_warm_standby_loads_nothing() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     world.deploy(2)
     rec = make(world, loader)
@@ -128,7 +128,7 @@ def test_a_rollback_to_the_warm_standby_loads_nothing() -> None:
 
 
 def test_a_broken_version_is_refused_and_live_is_untouched() -> None:
-    world, loader = World(), FakeLoader(boom=[3])
+    world, loader = FourVersions(), FakeLoader(boom=[3])
     world.deploy(2)
     rec = make(world, loader)
 
@@ -148,7 +148,7 @@ def test_a_broken_version_is_refused_and_live_is_untouched() -> None:
 
 
 def test_a_hanging_load_does_not_delay_a_rollback_to_standby() -> None:
-    world, loader = World(), FakeLoader(hang=[3])
+    world, loader = FourVersions(), FakeLoader(hang=[3])
     world.deploy(1)
     world.deploy(2)
     rec = make(world, loader, timeout_s=10)
@@ -171,7 +171,7 @@ def test_a_hanging_load_does_not_delay_a_rollback_to_standby() -> None:
 
 
 def test_an_unreachable_registry_keeps_serving() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     broken = {"down": False}
 
@@ -195,7 +195,7 @@ def test_an_unreachable_registry_keeps_serving() -> None:
 
 
 def test_a_report_on_its_way_never_overwrites_the_final_stopped() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     slow = threading.Event()
 
@@ -221,7 +221,7 @@ def test_a_report_on_its_way_never_overwrites_the_final_stopped() -> None:
 
 
 def test_undeploying_retires_the_model_and_reports_nothing_served() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     rec = make(world, loader)
 
@@ -238,7 +238,7 @@ def test_undeploying_retires_the_model_and_reports_nothing_served() -> None:
 
 
 def test_the_loop_follows_a_signal_and_stops_cleanly() -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     world.deploy(1)
     signal = ManualSignal()
     rec = Reconciler(env=ENV, uow_factory=world.registry, loader=loader, clock=world.clock,
@@ -267,7 +267,7 @@ def test_the_loop_follows_a_signal_and_stops_cleanly() -> None:
 
 
 def test_polling_signal_wakes_on_a_generation_change() -> None:
-    world = World()
+    world = FourVersions()
     signal = PollingSignal(world.registry, ENV, interval_s=0.005)
 
     async def go() -> tuple[bool, bool]:
@@ -282,7 +282,7 @@ def test_polling_signal_wakes_on_a_generation_change() -> None:
 
 
 def test_a_fingerprint_gates_the_poll_until_the_file_changes() -> None:
-    world = World()
+    world = FourVersions()
     reads = {"count": 0}
     stamp = {"value": 1}
 
@@ -314,7 +314,7 @@ def test_sqlite_urls_name_their_file() -> None:
 
 
 def test_desired_standby_is_the_most_recent_verified_active_versions() -> None:
-    world = World()
+    world = FourVersions()
     world.deploy(1)
     world.deploy(2, verify=False)
     world.deploy(3)
@@ -335,7 +335,7 @@ def test_desired_standby_is_the_most_recent_verified_active_versions() -> None:
 
 @pytest.mark.parametrize("standby", [0, 2])
 def test_standby_count_is_honoured(standby: int) -> None:
-    world, loader = World(), FakeLoader()
+    world, loader = FourVersions(), FakeLoader()
     for n in (1, 2, 3):
         world.deploy(n)
     rec = make(world, loader, standby=standby)

@@ -10,13 +10,13 @@ from lastgood.domain.deployments import Deployment, DeploymentEnd
 from lastgood.domain.targets import forced_candidate, rank_candidates, requested_candidate
 from lastgood.domain.versions import Version, VersionStatus
 from lastgood.testing import EPOCH, make_verified_record
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 ENV = "production"
 
 
 def versions(*statuses: VersionStatus) -> dict[int, Version]:
-    world = World()
+    world = FakeLastgood()
     made = [world.add_version(tag=f"v{n}.0") for n in range(1, len(statuses) + 1)]
     return {v.number: replace(v, status=s) for v, s in zip(made, statuses, strict=True)}
 

@@ -9,11 +9,11 @@ from lastgood.domain.decisions import DecisionKind
 from lastgood.domain.health import Mode, Verdict
 from lastgood.domain.measurements import RateCounts, Summary
 from lastgood.services.watch import WatchSettings
-from tests.unit.watch_fakes import ENV, MODEL, WatchWorld, traffic
+from tests.unit.watch_fakes import ENV, MODEL, WatchedFake, traffic
 
 
 def test_a_healthy_deployment_is_verified_once_its_bake_window_passes() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     w.world.add_version(tag="v1")
     w.world.add_version(tag="v2")
     w.verified_with_baseline(1)
@@ -41,7 +41,7 @@ def test_a_healthy_deployment_is_verified_once_its_bake_window_passes() -> None:
 
 
 def test_degraded_rolls_back_with_the_evidence_in_the_event_and_the_trigger() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -70,7 +70,7 @@ def test_degraded_rolls_back_with_the_evidence_in_the_event_and_the_trigger() ->
 
 
 def test_pause_mode_alerts_a_human_and_changes_nothing() -> None:
-    w = WatchWorld(mode=Mode.PAUSE)
+    w = WatchedFake(mode=Mode.PAUSE)
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -88,14 +88,14 @@ def test_pause_mode_alerts_a_human_and_changes_nothing() -> None:
 
 
 def test_a_pause_survives_a_restart_of_the_watch() -> None:
-    w = WatchWorld(mode=Mode.PAUSE)
+    w = WatchedFake(mode=Mode.PAUSE)
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
     w.world.deploy(2, verify=False)
     w.source.data[2] = traffic(300, 60)
     w.watch.tick(ENV)
-    fresh = WatchWorld.__new__(WatchWorld)
+    fresh = WatchedFake.__new__(WatchedFake)
     fresh.__dict__.update(w.__dict__)
     fresh.__post_init__()  # a new WatchService over the same registry
     w.clock.advance(5)
@@ -103,7 +103,7 @@ def test_a_pause_survives_a_restart_of_the_watch() -> None:
 
 
 def test_observe_mode_records_once_and_never_acts() -> None:
-    w = WatchWorld(mode=Mode.OBSERVE)
+    w = WatchedFake(mode=Mode.OBSERVE)
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -120,7 +120,7 @@ def test_observe_mode_records_once_and_never_acts() -> None:
 
 
 def test_a_source_that_is_down_is_inconclusive_never_a_rollback() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -138,7 +138,7 @@ def test_a_source_that_is_down_is_inconclusive_never_a_rollback() -> None:
 
 
 def test_garbage_from_the_source_is_inconclusive() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -151,7 +151,7 @@ def test_garbage_from_the_source_is_inconclusive() -> None:
 
 
 def test_a_source_that_raises_is_logged_and_the_watch_goes_on() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -165,7 +165,7 @@ def test_a_source_that_raises_is_logged_and_the_watch_goes_on() -> None:
 
 
 def test_no_ping_pong_after_a_rollback() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -184,7 +184,7 @@ def test_no_ping_pong_after_a_rollback() -> None:
 
 
 def test_the_restored_version_is_judged_against_its_own_pre_failure_baseline() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1, traffic(6000, 0, latency_s=0.02))
@@ -209,7 +209,7 @@ def test_the_restored_version_is_judged_against_its_own_pre_failure_baseline() -
 
 
 def test_a_rollback_without_a_target_is_handed_to_a_human_once() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -228,7 +228,7 @@ def test_a_rollback_without_a_target_is_handed_to_a_human_once() -> None:
 
 
 def test_a_failed_verification_of_the_rollback_escalates() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -242,7 +242,7 @@ def test_a_failed_verification_of_the_rollback_escalates() -> None:
 
 
 def test_the_watch_looks_sooner_while_the_evidence_leans_toward_a_regression() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)

@@ -26,7 +26,7 @@ from lastgood.domain.watching import (
     window_start,
 )
 from lastgood.testing import EPOCH, make_verified_record
-from tests.unit.watch_fakes import BASELINE, ENV, MODEL, WatchWorld, traffic
+from tests.unit.watch_fakes import BASELINE, ENV, MODEL, WatchedFake, traffic
 
 
 def test_a_summary_survives_the_round_trip_through_json() -> None:
@@ -116,7 +116,7 @@ def test_a_verified_deployment_is_watched_in_restarting_segments() -> None:
 
 
 def test_a_first_deployment_records_its_own_baseline_then_is_verified() -> None:
-    w = WatchWorld(bake_s=60)
+    w = WatchedFake(bake_s=60)
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=False)
     w.source.data[1] = traffic(200, 2)
@@ -141,7 +141,7 @@ def test_a_first_deployment_records_its_own_baseline_then_is_verified() -> None:
 
 
 def test_a_deployment_verified_by_hand_gets_its_measured_baseline() -> None:
-    w = WatchWorld(bake_s=60)
+    w = WatchedFake(bake_s=60)
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=True)  # a person verified it with two numbers
     w.source.data[1] = traffic(500, 5, latency_s=0.02)  # as good as the person stated

@@ -9,10 +9,10 @@ from lastgood.adapters.notify import LogNotifier, log_level
 from lastgood.domain.decisions import DecisionKind
 from lastgood.domain.health import Mode, Verdict
 from tests.unit.test_watch_stated import labelled
-from tests.unit.watch_fakes import ENV, WatchWorld
+from tests.unit.watch_fakes import ENV, WatchedFake
 
 
-def regressed_then_stable(w: WatchWorld) -> None:
+def regressed_then_stable(w: WatchedFake) -> None:
     w.world.add_version(tag="v1")
     w.world.add_version(tag="v2")
     w.verified_with_baseline(1)
@@ -27,14 +27,14 @@ def regressed_then_stable(w: WatchWorld) -> None:
 
 
 def test_a_rollback_is_logged_as_an_error() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     regressed_then_stable(w)
     [rollback] = [n for n in w.notifier.notices if n.decision == "rollback"]
     assert log_level(rollback) == logging.ERROR
 
 
 def test_a_regression_handed_to_a_human_is_a_warning() -> None:
-    w = WatchWorld(mode=Mode.PAUSE)
+    w = WatchedFake(mode=Mode.PAUSE)
     regressed_then_stable(w)
     [paused] = [n for n in w.notifier.notices if n.decision == "pause"]
     assert paused.verdict in (str(Verdict.DEGRADED), str(Verdict.FAILED))

@@ -12,7 +12,7 @@ from lastgood.domain.health import Verdict
 from lastgood.domain.measurements import Histogram, RateCounts, Summary
 from lastgood.services.policies import PolicyBook
 from lastgood.services.watch import Observation, WatchService, WatchSettings
-from tests.unit.watch_fakes import ENV, MODEL, RecordingNotifier, WatchWorld
+from tests.unit.watch_fakes import ENV, MODEL, RecordingNotifier, WatchedFake
 
 AVAILABLE = {"error_rate", "latency", "accuracy", "drift"}
 
@@ -26,7 +26,7 @@ def labelled(requests: int, errors: int, *, labels: int = 0, correct: int = 0,
                                             (0.5, 1.5, 2.5)))
 
 
-def default_watch(w: WatchWorld) -> WatchService:
+def default_watch(w: WatchedFake) -> WatchService:
     """The watch with lastgood's default policy, as `lastgood watch --env E` runs it."""
     return WatchService(uow=w.world.registry, deployments=w.world.services.deployments,
                         source=w.source, notifier=RecordingNotifier(), clock=w.clock,
@@ -34,8 +34,8 @@ def default_watch(w: WatchWorld) -> WatchService:
                         settings=WatchSettings(interval_s=0.0))
 
 
-def hand_verified_then_v2(baseline: dict[str, float]) -> tuple[WatchWorld, WatchService]:
-    w = WatchWorld()
+def hand_verified_then_v2(baseline: dict[str, float]) -> tuple[WatchedFake, WatchService]:
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.world.deploy(1, verify=False)
@@ -46,7 +46,7 @@ def hand_verified_then_v2(baseline: dict[str, float]) -> tuple[WatchWorld, Watch
     return w, default_watch(w)
 
 
-def first_rollback(watch: WatchService, w: WatchWorld, data: list[Summary]) -> Observation:
+def first_rollback(watch: WatchService, w: WatchedFake, data: list[Summary]) -> Observation:
     """Tick once a second through growing windows; the observation that rolled back."""
     for summary in data:
         w.clock.advance(1)
@@ -124,7 +124,7 @@ def test_impossible_stated_values_are_refused_at_verify(name: str, value: float,
                                                         word: str) -> None:
     with pytest.raises(InvalidInput, match=word):
         check_stated({name: value})
-    w = WatchWorld()
+    w = WatchedFake()
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=False)
     with pytest.raises(InvalidInput, match=f"--metric (latency_)?{name.removeprefix('latency_')}"):
@@ -176,7 +176,7 @@ def test_a_stated_accuracy_alone_never_verifies_on_accuracy_alone() -> None:
     ("error-rate", "did you mean error_rate?"), ("custom.Revenue", "custom.<name>"),
     ("auc", "known names")])
 def test_verify_knows_its_metric_names(given: str, word: str) -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=False)
     with pytest.raises(InvalidInput, match=word):
@@ -186,7 +186,7 @@ def test_verify_knows_its_metric_names(given: str, word: str) -> None:
 
 
 def test_verify_keeps_the_vocabulary_spelling() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     w.world.add_version(tag="v1")
     w.world.deploy(1, verify=False)
     dep = w.world.services.deployments.verify(

@@ -7,14 +7,14 @@ from datetime import datetime
 from lastgood.domain.measurements import RateCounts, Summary
 from lastgood.services.live_verifier import LiveVerifier, VerifierSettings
 from lastgood.services.policies import PolicyBook
-from tests.unit.watch_fakes import ENV, MODEL, WatchWorld, policy, traffic
+from tests.unit.watch_fakes import ENV, MODEL, WatchedFake, policy, traffic
 
 
 class Ticker:
     """A Clock over the world's FixedClock that counts its sleeps (waiting costs no real time)
     and lets the world change at each."""
 
-    def __init__(self, w: WatchWorld, on_sleep: object = None) -> None:
+    def __init__(self, w: WatchedFake, on_sleep: object = None) -> None:
         self.w, self.sleeps = w, 0
         self.on_sleep = on_sleep
 
@@ -31,14 +31,14 @@ class Ticker:
             self.on_sleep(self.sleeps)
 
 
-def verifier(w: WatchWorld, ticker: Ticker, wait_s: float = 30) -> LiveVerifier:
+def verifier(w: WatchedFake, ticker: Ticker, wait_s: float = 30) -> LiveVerifier:
     return LiveVerifier(uow=w.world.registry, source=w.source, clock=ticker,
                         policies=PolicyBook([policy()], available={"error_rate", "latency"}),
                         settings=VerifierSettings(wait_s=wait_s, poll_s=1.0))
 
 
-def rolled_back_world() -> WatchWorld:
-    w = WatchWorld()
+def rolled_back_world() -> WatchedFake:
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -88,7 +88,7 @@ def test_a_source_that_is_down_is_inconclusive() -> None:
 
 
 def test_a_new_version_has_no_baseline_of_its_own_and_is_skipped() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.verified_with_baseline(1)
@@ -99,7 +99,7 @@ def test_a_new_version_has_no_baseline_of_its_own_and_is_skipped() -> None:
 
 
 def test_a_version_verified_by_hand_is_judged_against_the_values_stated() -> None:
-    w = WatchWorld()
+    w = WatchedFake()
     for tag in ("v1", "v2"):
         w.world.add_version(tag=tag)
     w.world.deploy(1, verify=True)  # bob stated error_rate=0.01, p95_ms=30

@@ -13,7 +13,7 @@ from lastgood.domain.measurements import Histogram, LiveWindow, RateCounts, Summ
 from lastgood.services.policies import PolicyBook
 from lastgood.services.watch import WatchService, WatchSettings
 from lastgood.testing import FixedClock
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 MODEL, ENV = "fraud-detector", "production"
 
@@ -69,10 +69,10 @@ class RecordingNotifier:
 
 
 @dataclass
-class WatchWorld:
-    """A World with a watch over a scripted source."""
+class WatchedFake:
+    """A FakeLastgood with a watch over a scripted source."""
 
-    world: World = field(default_factory=World)
+    world: FakeLastgood = field(default_factory=FakeLastgood)
     mode: Mode = Mode.AUTO
     bake_s: float = 600
     source: ScriptedSource = field(init=False)

@@ -3,6 +3,8 @@ replica beside it on --with-serving) and the app they serve."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lastgood.config import Settings
@@ -10,10 +12,21 @@ from lastgood.config import Settings
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from lastgood.cli.hooks import ServerOptions
     from lastgood.services.container import Services
 
-__all__ = ["build_control_plane", "registry_stats", "run_server"]
+__all__ = ["ServerOptions", "build_control_plane", "registry_stats", "run_server"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerOptions:
+    """Where `lastgood server` listens, and whether it also serves predictions."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    with_serving: str | None = None  # an env: also run a serving replica for it
+    serving_port: int = 8080
+    announce: Callable[[str], None] | None = None  # told the URL once the server listens
+    sync_mlflow_s: float | None = None  # also sync, follow and mirror MLflow every N seconds
 
 
 def build_control_plane(services: Services, settings: Settings, *,

@@ -61,7 +61,7 @@ def open_services(settings: Settings | None = None) -> Services:
     from lastgood.domain.replay import ReplayLimits
     from lastgood.services.container import Ports, wire
     from lastgood.services.operations import EngineSettings
-    from lastgood.services.readiness import NoReadiness
+    from lastgood.services.rollback_readiness import NoReadiness
 
     settings = settings or load_settings()
     store = open_artifact_store(settings.store_url,

@@ -8,7 +8,7 @@ picklable builder); `serving_app` is one replica inside this process (`lastgood 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,12 +20,42 @@ if TYPE_CHECKING:
 
     from starlette.applications import Starlette
 
-    from lastgood.cli.hooks import ServeRequest
     from lastgood.ports import ArtifactStore, ModelFormats
     from lastgood.services.container import Services
+    from lastgood.services.watch_setup import WatchOptions
     from lastgood.serving.loading import Loader
+    from lastgood.serving.server import ServingOptions
 
-__all__ = ["artifact_loader", "serve_env", "serving_app"]
+__all__ = ["ServeRequest", "artifact_loader", "serve", "serve_env", "serving_app"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServeRequest:
+    """`lastgood serve`: one environment's replicas, and the watch inside when asked."""
+
+    env: str
+    host: str
+    port: int
+    workers: int
+    options: ServingOptions
+    watch: WatchOptions | None = None
+    engine: str = "process"  # process: lastgood's own workers; ray: a Ray Serve application
+    ray_address: str | None = None  # with the ray engine: the cluster (None: a local one)
+    min_replicas: int = 1  # with the ray engine: below `workers`, Ray autoscales between them
+
+
+def serve(settings: Settings, services: Services, request: ServeRequest) -> None:
+    """`lastgood serve` (blocking): lastgood's own worker processes, or a Ray Serve
+    application with `engine="ray"`."""
+    if request.engine == "ray":
+        from lastgood.bootstrap.ray_serve import RayRequest, serve_ray
+
+        serve_ray(settings, RayRequest(env=request.env, host=request.host, port=request.port,
+                                       replicas=request.workers,
+                                       min_replicas=request.min_replicas,
+                                       options=request.options, address=request.ray_address))
+        return
+    serve_env(settings, services, request)
 
 def serve_env(settings: Settings, services: Services, request: ServeRequest) -> None:
     """Serve `request.env` until SIGINT/SIGTERM: each worker opens its own registry connection

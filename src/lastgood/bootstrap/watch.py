@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from lastgood.adapters.metrics import (
 )
 from lastgood.adapters.metrics.gateway import InProcessStats
 from lastgood.adapters.notify import FanOut, LogNotifier, WebhookNotifier
-from lastgood.cli.hooks import MetricRequest
 from lastgood.config import Settings
 from lastgood.domain.health import HealthPolicy
 from lastgood.ports import MetricSource, Notifier
@@ -36,8 +35,17 @@ from lastgood.services.watch_lease import WatchLease
 from lastgood.services.watch_setup import BuiltWatch, WatchOptions
 from lastgood.serving.watch_metrics import WatchGauges
 
-__all__ = ["attach_watch", "build_watch", "metric_source", "policies", "policies_for",
-           "replicas_source", "signals_of"]
+__all__ = ["MetricRequest", "attach_watch", "build_watch", "metric_source", "policies",
+           "policies_for", "replicas_source", "signals_of"]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRequest:
+    """Where `lastgood watch` reads metrics: a kind of source and its URLs (empty: settings)."""
+
+    kind: str | None = None
+    gateways: tuple[str, ...] = ()
+    prometheus_url: str | None = None
 
 
 def policies(path: Path, *, kind: str) -> tuple[HealthPolicy, ...]:

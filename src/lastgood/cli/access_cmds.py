@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from lastgood.cli.app import get, json_option
-from lastgood.cli.hooks import ServerOptions
 from lastgood.cli.render import table, when
 from lastgood.domain.access import Role
 from lastgood.services.access import parse_lifetime
@@ -121,8 +120,10 @@ def key_list(ctx: click.Context, as_json: bool) -> None:
 def server(ctx: click.Context, host: str, port: int, with_serving: str | None,
            serving_port: int, sync_mlflow_s: float | None) -> None:
     """Run the control plane: REST API, OpenAPI document and dashboard (until Ctrl-C)."""
+    from lastgood.bootstrap.processes import ServerOptions, run_server
+
     cli = get(ctx)
-    cli.world.run_server(cli.settings, ServerOptions(
+    run_server(cli.settings, ServerOptions(
         host=host, port=port, with_serving=with_serving, serving_port=serving_port,
         sync_mlflow_s=sync_mlflow_s,
         announce=lambda url: cli.err.print(f"control plane on {url} (dashboard {url}/, "

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import inspect
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,7 +21,6 @@ from lastgood.cli.errors import (
     nearest,
     usage_document,
 )
-from lastgood.cli.hooks import World
 from lastgood.config import Settings
 from lastgood.domain.errors import LastGoodError
 
@@ -29,11 +31,9 @@ if TYPE_CHECKING:  # imported by the commands that use them, not by `lastgood --
 
 @dataclass
 class CliContext:
-    """What every command can reach: settings, the services (opened on first use) and the
-    world the composition root built them in."""
+    """What every command can reach: the settings and the services (opened on first use)."""
 
     settings: Settings
-    world: World
     traceback: bool = False
     out: Console = field(default_factory=lambda: _console(stderr=False))
     err: Console = field(default_factory=lambda: _console(stderr=True))
@@ -42,7 +42,9 @@ class CliContext:
     @property
     def services(self) -> ControlPlane:
         if self._services is None:
-            self._services = self.world.open(self.settings)
+            from lastgood.bootstrap.services import open_control_plane
+
+            self._services = open_control_plane(self.settings)
         return self._services
 
     @property
@@ -72,27 +74,44 @@ def _shortened(text: str, limit: int) -> str:
     return f"{kept}..."
 
 
+def summary_in_source(target: str) -> str | None:
+    """The first paragraph of the docstring of the command at `module:function`, read from the
+    module's source without importing it (None when there is no source, or no such function)."""
+    module, _, function = target.partition(":")
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return None
+    with open(spec.origin, encoding="utf-8") as fh:
+        source = fh.read()
+    found = re.search(rf'^def {re.escape(function)}\(.*?\)(?: -> [^:\n]+)?:\n[ \t]+"""(.*?)"""',
+                      source, re.MULTILINE | re.DOTALL)
+    if found is None:
+        return None
+    return inspect.cleandoc(found.group(1)).split("\n\n")[0].replace("\n", " ")
+
+
 class LastgoodGroup(click.Group):
     """Runs commands so that a lastgood error is one line on stderr and an exit code.
 
-    Commands given as `name -> "module:attribute"` are imported only when used, so that
-    `lastgood models` does not pay for importing the prediction server; `summaries` give the
-    one-line help `--help` lists, so the listing imports none of them.
+    Commands given as `name -> "module:function"` are imported only when used, so that
+    `lastgood models` does not pay for importing the prediction server; `--help` lists each
+    one with the first paragraph of its docstring, read from its module's source, so the
+    listing imports none of them.
     """
 
-    def __init__(self, *args: Any, lazy: dict[str, str] | None = None,
-                 summaries: dict[str, str] | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lazy, self.summaries = dict(lazy or {}), dict(summaries or {})
+        self.lazy = dict(lazy or {})
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
-        if any(n not in self.commands and n not in self.summaries for n in names):
-            super().format_commands(ctx, formatter)  # a summary is missing: ask the commands
+        summaries = {n: summary_in_source(self.lazy[n]) for n in names if n not in self.commands}
+        if any(summary is None for summary in summaries.values()):
+            super().format_commands(ctx, formatter)  # no source to read: ask the commands
             return
         limit = formatter.width - 6 - max((len(n) for n in names), default=0)
         rows = [(n, self.commands[n].get_short_help_str(limit) if n in self.commands
-                 else _shortened(self.summaries[n], limit))
+                 else _shortened(summaries[n] or "", limit))
                 for n in names]
         if rows:
             with formatter.section("Commands"):

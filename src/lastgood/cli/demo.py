@@ -3,7 +3,7 @@
 Three scikit-learn models are trained on the wine data set that ships inside scikit-learn, saved
 with skops, registered with metrics, schema and golden examples; v1 and v2 are deployed and
 verified, a degraded v3 is deployed, and lastgood rolls back to the last verified version.
-The second act (`lastgood.cli.demo_watch`) serves the model with the watch inside, deploys a bad
+The second act (`lastgood.bootstrap.demo`) serves the model with the watch inside, deploys a bad
 v4 under load and lets the watch detect it, roll back and verify the rollback on its own.
 """
 
@@ -19,50 +19,20 @@ from typing import Any
 import click
 
 from lastgood.cli.app import CliContext, get
-from lastgood.cli.render import candidates_table, checks_table, events_table, history_table
+from lastgood.cli.render import (
+    candidates_table,
+    checks_table,
+    events_table,
+    history_table,
+    table,
+)
 from lastgood.cli.render import versions_table as versions_render
 from lastgood.config import Settings
-from lastgood.domain.versions import Column, GoldenExample, Schema
+from lastgood.domain.errors import PreconditionFailed
 from lastgood.services.faces import ControlPlane
 from lastgood.services.registry import RegisterRequest
 
 MODEL, ENV = "wine-quality", "production"
-
-
-def train(folder: Path) -> list[dict[str, Any]]:
-    """Three small models: a solid one, a better one, and one trained on corrupted labels."""
-    import numpy as np
-    from sklearn.datasets import load_wine
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import train_test_split
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from skops.io import dump
-
-    data = load_wine()
-    names = [str(n).replace("/", "_") for n in data.feature_names]
-    x_train, x_test, y_train, y_test = train_test_split(
-        data.data, data.target, test_size=0.3, random_state=7, stratify=data.target)
-    noisy = np.random.default_rng(3).permutation(np.asarray(y_train))  # labels broken upstream
-    recipes = [
-        ("v1.0", make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)), y_train),
-        ("v2.0", RandomForestClassifier(n_estimators=50, random_state=0), y_train),
-        ("v3.0", RandomForestClassifier(n_estimators=50, random_state=0), noisy),
-    ]
-    built = []
-    for tag, estimator, labels in recipes:
-        estimator.fit(x_train, labels)
-        path = folder / f"wine-{tag}.skops"
-        dump(estimator, path)
-        accuracy = float((estimator.predict(x_test) == y_test).mean())
-        rows = x_test[:5]
-        golden = tuple(GoldenExample(dict(zip(names, map(float, row), strict=True)), int(pred))
-                       for row, pred in zip(rows, estimator.predict(rows), strict=True))
-        built.append({"tag": tag, "path": path, "accuracy": accuracy, "golden": golden,
-                      "schema": Schema(inputs=tuple(Column(n, "float64") for n in names),
-                                       outputs=(Column("class", "int64"),))})
-    return built
 
 
 def register_all(cli: CliContext, services: ControlPlane, built: list[dict[str, Any]]) -> None:
@@ -97,7 +67,10 @@ def demo(ctx: click.Context, home: Path | None, with_watch: bool, serve_after: b
         shutil.rmtree(home)
     settings = replace(cli.settings, home=home, db_url=f"sqlite:///{home / 'registry.db'}",
                        store_url=str(home / "artifacts"), remote_url="")  # always local
-    services = cli.world.open(settings)
+    from lastgood.bootstrap.demo_models import train
+    from lastgood.bootstrap.services import open_control_plane
+
+    services = open_control_plane(settings)
     cli.out.print(f"demo registry: {home}")
     step(cli, "1. Train three models on the wine data set and register them")
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,8 +115,6 @@ def demo(ctx: click.Context, home: Path | None, with_watch: bool, serve_after: b
     cli.out.print(f"audit chain: {'[green]intact[/]' if report.ok else '[red]BROKEN[/]'} "
                   f"({report.checked} events)")
     if with_watch:
-        from lastgood.cli.demo_watch import second_act
-
         step(cli, "6. Automatic: a bad deploy under load, detected, rolled back and verified")
         second_act(cli, services, home, MODEL, ENV)
     cli.out.print(f"\nexplore: LASTGOOD_HOME={home} {invoked_as()} status {MODEL} --env {ENV}")
@@ -177,7 +148,7 @@ def _short_path(path: str) -> str:
 def serve_dashboard(cli: CliContext, services: ControlPlane, settings: Settings,
                     port: int) -> None:
     """Leave the story on screen: the control plane, its dashboard and a serving replica."""
-    from lastgood.cli.hooks import ServerOptions
+    from lastgood.bootstrap.processes import ServerOptions, run_server
     from lastgood.domain.access import Role
 
     issued = services.access.create_token("demo", role=Role.ADMIN, actor=cli.actor)
@@ -187,5 +158,37 @@ def serve_dashboard(cli: CliContext, services: ControlPlane, settings: Settings,
         cli.out.print(f"dashboard: [bold]{url}/[/]  (Ctrl-C stops it)")
         cli.out.print(f"sign in with this admin token: {issued.secret}")
 
-    cli.world.run_server(settings, ServerOptions(port=port, with_serving=ENV, serving_port=0,
+    run_server(settings, ServerOptions(port=port, with_serving=ENV, serving_port=0,
                                                  announce=announce))
+
+
+def second_act(cli: CliContext, plane: ControlPlane, home: Path, model: str, env: str) -> None:
+    """Register v4.0 and run the automatic story, printing its timeline."""
+    from lastgood.bootstrap.demo import run_auto_rollback
+    from lastgood.bootstrap.demo_models import train_mislabelled
+    from lastgood.bootstrap.services import local_services
+
+    services = local_services(plane)
+    if services is None:
+        raise PreconditionFailed("the demo's second act serves models in this process",
+                                 fix="unset LASTGOOD_URL")
+    with tempfile.TemporaryDirectory() as tmp:
+        item = train_mislabelled(Path(tmp))
+        bad = services.registry.register(RegisterRequest(
+            model=model, path=item["path"], tag=item["tag"],
+            metrics={"accuracy": round(item["accuracy"], 4)}, schema=item["schema"],
+            golden=item["golden"], provenance={"dataset": "sklearn.datasets.load_wine",
+                                               "trainer": "lastgood demo (label bug)"}),
+            actor=cli.actor)
+    cli.out.print(f"registered v{bad.number} ({bad.tag}): trained after a label-mapping bug; "
+                  "its golden examples are its own answers, so preflight cannot tell")
+    timeline = run_auto_rollback(services, model=model, env=env, bad=bad.number, home=home,
+                                 actor=cli.actor, say=cli.out.print)
+    cli.out.print(table("Timeline of the automatic rollback", ["step", "at"],
+                        timeline.rows()))
+    cli.out.print(f"first evidence: {timeline.first or '—'}")
+    cli.out.print(f"decision: {timeline.evidence}")
+    cli.out.print(f"verification: {timeline.verification or timeline.outcome}")
+    total = timeline.total_s
+    cli.out.print(f"bad deploy to verified rollback: "
+                  f"{'—' if total is None else f'{total:.1f} s'} (target <= 60 s)")

@@ -8,17 +8,16 @@ from pathlib import Path
 import click
 
 from lastgood.cli.app import get
-from lastgood.cli.hooks import ServeRequest
 from lastgood.cli.watch_cmds import local_services, serve_watch_options
 from lastgood.domain.errors import InvalidInput, NotFound
-from lastgood.domain.readiness import readiness_interval_problem
+from lastgood.domain.readiness_evidence import readiness_interval_problem
 from lastgood.domain.replay import reservoir_size_problem, window_problem
 from lastgood.serving.evidence import EvidenceOptions
 from lastgood.serving.gateway import GatewayOptions
-from lastgood.serving.readiness import ReadinessOptions
 from lastgood.serving.reservoir import ReservoirOptions
 from lastgood.serving.server import ServingOptions
 from lastgood.serving.slots import StandbyLimits
+from lastgood.serving.standby_prover import ReadinessOptions
 
 
 @click.command("serve")
@@ -114,8 +113,10 @@ def serve_command(ctx: click.Context, env_name: str, host: str, port: int, worke
         cli.err.print("replay is off (--replay-reservoir 0): no recent requests are kept, the "
                       "standbys are not replayed, and rollbacks and deploys to this env are not "
                       "checked against today's traffic")
-    # the world adds the registry, store, change signal, clock and LASTGOOD_SERVE_TOKEN's guard
-    cli.world.serve(settings, local_services(cli), ServeRequest(
+    # the root adds the registry, store, change signal, clock and LASTGOOD_SERVE_TOKEN's guard
+    from lastgood.bootstrap.serving import ServeRequest, serve
+
+    serve(settings, local_services(cli), ServeRequest(
         env=env_name, host=host, port=port, workers=workers, options=options, watch=watch,
         engine=engine, ray_address=ray_address, min_replicas=scale[0]))
 

@@ -23,7 +23,6 @@ from typing import Any
 import click
 
 from lastgood.cli.app import CliContext, get, json_option
-from lastgood.cli.hooks import MetricRequest
 from lastgood.cli.render import table
 from lastgood.domain.errors import InvalidInput, PreconditionFailed
 from lastgood.domain.health import HealthPolicy
@@ -37,7 +36,9 @@ from lastgood.services.watch_setup import WatchOptions
 
 def local_services(cli: CliContext) -> Services:
     """The services over the local registry; the watch does not run through a remote one."""
-    found = cli.world.local(cli.services)
+    from lastgood.bootstrap.services import local_services as local_of
+
+    found = local_of(cli.services)
     if found is None:
         raise PreconditionFailed("lastgood watch runs next to the registry, not through "
                                  "LASTGOOD_URL", fix="unset LASTGOOD_URL and set LASTGOOD_DB_URL "
@@ -59,7 +60,9 @@ def serve_watch_options(cli: CliContext, env: str, *, workers: int, policy_file:
                                f"{env} --gateway URL` beside the workers")
     local_services(cli)
     if policy_file is not None:
-        cli.world.policies(policy_file, kind="gateway")
+        from lastgood.bootstrap.watch import policies
+
+        policies(policy_file, kind="gateway")
     options = WatchOptions(env=env, policy_file=policy_file,
                            webhook_url=webhook or cli.settings.webhook_url,
                            webhook_secret=cli.settings.webhook_secret)
@@ -127,13 +130,15 @@ def watch(ctx: click.Context, env: str, policy_file: Path | None, interval: floa
     from lastgood.services.mlflow_loop import keep_running
 
     keep_running(services, every_s=None if once else sync_mlflow_s, actor=cli.actor)
-    source = cli.world.metric_source(cli.settings, services, MetricRequest(
+    from lastgood.bootstrap.watch import MetricRequest, build_watch, metric_source
+
+    source = metric_source(cli.settings, services, MetricRequest(
         kind=kind, gateways=gateways, prometheus_url=prometheus_url))
     options = WatchOptions(env=env, policy_file=policy_file, interval_s=interval,
                            webhook_url=webhook or cli.settings.webhook_url,
                            webhook_secret=cli.settings.webhook_secret,
                            verify_wait_s=verify_wait)
-    built = cli.world.build_watch(services, source, options)
+    built = build_watch(services, source, options)
     log_to_stderr()
     try:
         if once:
@@ -181,8 +186,10 @@ def policy() -> None:
 @click.pass_context
 def policy_check(ctx: click.Context, path: Path, kind: str, as_json: bool) -> None:
     """Load PATH as `lastgood watch` would; a mistake is refused with its line and fix."""
+    from lastgood.bootstrap.watch import policies as read_policies
+
     cli = get(ctx)
-    policies = cli.world.policies(path, kind=kind)
+    policies = read_policies(path, kind=kind)
     if as_json:
         cli.emit_json([policy_view(p) for p in policies])
         return
@@ -207,9 +214,11 @@ def policy_check(ctx: click.Context, path: Path, kind: str, as_json: bool) -> No
 def policy_show(ctx: click.Context, model: str, env: str, policy_file: Path | None, kind: str,
                 as_json: bool) -> None:
     """The policy the watch applies to MODEL in ENV: the file's, or lastgood's default."""
+    from lastgood.bootstrap.watch import policies, signals_of
+
     cli = get(ctx)
-    available = cli.world.signals(kind)
-    found = [p for p in (cli.world.policies(policy_file, kind=kind)
+    available = signals_of(kind)
+    found = [p for p in (policies(policy_file, kind=kind)
                          if policy_file else ()) if p.env == env]
     book = PolicyBook(found, available=available)
     chosen = book.policy(model, env)

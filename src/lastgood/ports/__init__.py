@@ -21,7 +21,7 @@ from lastgood.domain.health import LiveCheck
 from lastgood.domain.measurements import LiveWindow
 from lastgood.domain.operations import CommandResult, SmokeOutcome
 from lastgood.domain.outside import OutsideVersion
-from lastgood.domain.readiness import ReadinessVerdict
+from lastgood.domain.readiness_evidence import ReadinessVerdict
 from lastgood.domain.replay import ReplayJudgement
 from lastgood.domain.versions import Blob, Version
 from lastgood.ports.registry import (

@@ -51,9 +51,9 @@ from lastgood.services.preflight import (
     SmokeCheck,
 )
 from lastgood.services.quarantine import QuarantineService
-from lastgood.services.readiness import RegistryReadiness
 from lastgood.services.registry import RegisterRequest, RegistryService
 from lastgood.services.replay import RegistryReplay
+from lastgood.services.rollback_readiness import RegistryReadiness
 from lastgood.services.signing import NoKeyRing, SigningService
 
 

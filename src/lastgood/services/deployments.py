@@ -37,14 +37,14 @@ from lastgood.domain.operations import (
     RollbackCause,
 )
 from lastgood.domain.plans import PlanBasis, basis_to_json
-from lastgood.domain.readiness import ReadinessVerdict
+from lastgood.domain.readiness_evidence import ReadinessVerdict
 from lastgood.domain.replay import ReplayJudgement, ReplayLimits
 from lastgood.domain.versions import Version, VersionStatus, check_name, parse_ref
 from lastgood.ports import Clock, UnitOfWorkFactory
 from lastgood.services.operations import OperationEngine, new_operation_id
 from lastgood.services.outcomes import deploy_result, rollback_result
-from lastgood.services.readiness import rollback_readiness
 from lastgood.services.replay import replay_judgement
+from lastgood.services.rollback_readiness import rollback_readiness
 
 PhaseHook = Callable[[Operation], None]
 ChangeHook = Callable[[str, str], None]

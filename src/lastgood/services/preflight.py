@@ -26,7 +26,7 @@ from lastgood.domain.deployments import CustomCheck, Environment, RuntimeDrift, 
 from lastgood.domain.errors import IntegrityError, LastGoodError
 from lastgood.domain.flavors import Flavor, flavor
 from lastgood.domain.operations import CheckResult, CheckStatus
-from lastgood.domain.readiness import Readiness, ReadinessVerdict
+from lastgood.domain.readiness_evidence import Readiness, ReadinessVerdict
 from lastgood.domain.replay import ReplayOutcome
 from lastgood.domain.versions import Column, Version, golden_params, golden_summary
 from lastgood.ports import (

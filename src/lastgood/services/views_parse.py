@@ -13,7 +13,7 @@ from typing import Any
 from lastgood.domain import codec
 from lastgood.domain.deployments import STALE_AFTER_S
 from lastgood.domain.operations import Operation
-from lastgood.domain.readiness import verdict_from_json
+from lastgood.domain.readiness_evidence import verdict_from_json
 from lastgood.domain.replay import judgement_from_json
 from lastgood.services.deployments import RollbackPlan, Status
 from lastgood.services.quarantine import Quarantine

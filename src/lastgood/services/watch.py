@@ -51,7 +51,7 @@ from lastgood.domain.watching import (
 from lastgood.ports import Clock, MetricSource, Notifier, UnitOfWorkFactory
 from lastgood.services.deployments import DeploymentService
 from lastgood.services.policies import PolicyBook
-from lastgood.services.readiness import ReadinessWatch
+from lastgood.services.rollback_readiness import ReadinessWatch
 from lastgood.services.watch_basis import Basis, Track, baseline_ready, basis_for
 from lastgood.services.watch_blame import HeldBack, held_back, say_held_back
 from lastgood.services.watch_lease import AlwaysActing, WatchLease

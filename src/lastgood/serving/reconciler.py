@@ -23,16 +23,16 @@ from typing import Any
 from lastgood.domain.deployments import ReplicaReport, ReplicaState
 from lastgood.domain.errors import Conflict
 from lastgood.domain.history import COMPACT_LEASE
-from lastgood.domain.readiness import evidence_to_json
+from lastgood.domain.readiness_evidence import evidence_to_json
 from lastgood.domain.replay import REPLAY_ARCHIVE, proof_to_json
 from lastgood.domain.versions import Version
 from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
 from lastgood.services.desired import DesiredModel, DesiredState, load_desired, load_live
 from lastgood.serving.history import HistoryOptions, HistoryRecorder, Pending
 from lastgood.serving.loading import Loader, LoadOptions, prepare_slot
-from lastgood.serving.readiness import ReadinessOptions, StandbyProver
 from lastgood.serving.replay_proof import ReplayOptions, ReplayProver
 from lastgood.serving.slots import Slot, SlotState, SlotTable, StandbyLimits
+from lastgood.serving.standby_prover import ReadinessOptions, StandbyProver
 from lastgood.serving.state import ServingState
 
 __all__ = ["Reconciler", "ReconcilerOptions"]

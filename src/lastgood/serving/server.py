@@ -30,10 +30,10 @@ from lastgood.ports import ChangeSignal, Clock, UnitOfWorkFactory
 from lastgood.serving.evidence import EvidenceOptions, Recorder
 from lastgood.serving.gateway import GatewayOptions, create_gateway
 from lastgood.serving.loading import Loader
-from lastgood.serving.readiness import ReadinessCollector
 from lastgood.serving.reconciler import Reconciler, ReconcilerOptions
 from lastgood.serving.replay_proof import ReplayCollector
 from lastgood.serving.reservoir import ReservoirOptions, Reservoirs
+from lastgood.serving.standby_prover import ReadinessCollector
 from lastgood.serving.state import ServingState
 
 __all__ = ["ServingOptions", "SignalBuilder", "advertised_url", "bind_socket", "create_serving_app",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lastgood.domain.compatibility import HostFacts, normal_name
-from lastgood.domain.readiness import package_fingerprint
+from lastgood.domain.readiness_evidence import package_fingerprint
 from lastgood.domain.versions import Resources
 
 MB = 1024 * 1024

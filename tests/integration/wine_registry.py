@@ -1,4 +1,4 @@
-"""The world both watch tests start from: a verified good wine model live, a mislabelled one
+"""The registry both watch tests start from: a verified good wine model live, a mislabelled one
 registered next to it, on a private embedded registry."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lastgood.bootstrap import open_services
-from lastgood.cli.demo import train
-from lastgood.cli.demo_watch import train_mislabelled
+from lastgood.bootstrap.demo_models import train, train_mislabelled
 from lastgood.config import load_settings
 from lastgood.services.container import Services
 from lastgood.services.registry import RegisterRequest

@@ -24,7 +24,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from lastgood.domain.compatibility import normal_name
-from lastgood.domain.readiness import (
+from lastgood.domain.readiness_evidence import (
     ReadinessEvidence,
     ReadinessVerdict,
     ReplicaEvidence,

@@ -21,7 +21,7 @@ from lastgood.services.operations import EngineSettings
 from lastgood.testing import FixedClock
 from lastgood.testing.memory import MemoryRegistry
 from lastgood.testing.memory_store import MemoryArtifactStore
-from tests.unit.world import ScriptedCommands, ScriptedSmoke, ScriptedVerifier, StaticHost
+from tests.unit.fake_lastgood import ScriptedCommands, ScriptedSmoke, ScriptedVerifier, StaticHost
 
 MODEL, ENV = "iris", "production"
 
@@ -47,7 +47,7 @@ class Client:
 
 
 @dataclass
-class ApiWorld:
+class ApiHarness:
     """Services, app, client and a token per role (owners: viewer-vic, operator-olga,
     admin-ada)."""
 

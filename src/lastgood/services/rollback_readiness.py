@@ -16,7 +16,7 @@ from datetime import datetime
 from lastgood.domain.audit import EventDraft
 from lastgood.domain.decisions import Notice
 from lastgood.domain.deployments import STALE_AFTER_S, ReplicaReport, live_replicas
-from lastgood.domain.readiness import (
+from lastgood.domain.readiness_evidence import (
     Readiness,
     ReadinessVerdict,
     ReplicaEvidence,

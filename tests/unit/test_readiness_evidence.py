@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from lastgood.domain.readiness import (
+from lastgood.domain.readiness_evidence import (
     Readiness,
     ReadinessEvidence,
     ReplicaEvidence,

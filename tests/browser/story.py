@@ -1,4 +1,4 @@
-"""The world the browser tests look at: a real registry with three real iris models, a real
+"""The story the browser tests look at: a real registry with three real iris models, a real
 serving replica under real traffic, and servers on loopback threads.
 
 v1 and v2 are deployed and verified with their measured accuracy as the baseline; v3 was trained

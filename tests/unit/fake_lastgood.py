@@ -92,7 +92,7 @@ class FakeFormats:
 
 
 @dataclass
-class World:
+class FakeLastgood:
     registry: MemoryRegistry = field(default_factory=MemoryRegistry)
     store: MemoryArtifactStore = field(default_factory=MemoryArtifactStore)
     clock: FixedClock = field(default_factory=FixedClock)
