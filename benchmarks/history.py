@@ -36,7 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import p50, print_table, quantile, registry_url, timed
-from lastgood.domain.deployments import Environment
+from lastgood.domain.baselines import headline, summary_to_dict
+from lastgood.domain.deployments import Environment, VerifiedRecord
 from lastgood.domain.history import (
     DEFAULT_RETENTION,
     MAX_BATCH,
@@ -77,15 +78,24 @@ def open_registry(url: str) -> Any:
     return open_any(url)
 
 
-def seed_models(registry: Any, models: int) -> None:
+def seed_models(registry: Any, models: int, *, verified: bool = False) -> None:
+    """Version 1 of each model live for 8 days; `verified`: with a measured record (its
+    predictions), so a reading works out drift for every point, as in production."""
     with registry() as uow:
         uow.environments.put(Environment(name=ENV))
         for m in range(models):
             uow.versions.add(make_new_version(f"model-{m}"), at=NOW - timedelta(days=8),
                              actor="bench")
-            uow.deployments.start(model=f"model-{m}", env=ENV, version=1,
-                                  at=NOW - timedelta(days=8), actor="bench", reason="bench",
-                                  operation_id=None)
+            dep = uow.deployments.start(model=f"model-{m}", env=ENV, version=1,
+                                        at=NOW - timedelta(days=8), actor="bench",
+                                        reason="bench", operation_id=None)
+            if verified:
+                record = summary(random.Random(m), 3000)
+                uow.deployments.set_verified(dep.id, VerifiedRecord(
+                    baseline=headline(record), window_start=dep.started_at,
+                    window_end=dep.started_at + timedelta(hours=1), approver="bench",
+                    at=dep.started_at + timedelta(hours=1), reason="bench",
+                    distribution=summary_to_dict(record)))
         uow.commit()
 
 
@@ -174,9 +184,10 @@ def fill_week(registry: Any, *, models: int, replicas: int) -> int:
     return len(points)
 
 
-def read_cost(url: str, *, models: int, replicas: int, reads: int) -> dict[str, Any]:
+def read_cost(url: str, *, models: int, replicas: int, reads: int,
+              verified: bool = False) -> dict[str, Any]:
     registry = open_registry(url)
-    seed_models(registry, models)
+    seed_models(registry, models, verified=verified)
     rows = fill_week(registry, models=models, replicas=replicas)
     history = HistoryService(uow=registry, clock=FixedClock(NOW))
     out: dict[str, Any] = {"rows": rows}
@@ -203,6 +214,8 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--reads", type=int, default=40)
     parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--verified", action="store_true",
+                        help="versions verified with a measured record: drift on every point")
     args = parser.parse_args()
     kinds = args.databases.split(",")
     writes, reads = {}, {}
@@ -212,7 +225,7 @@ def main() -> None:
                                       writes=args.writes)
         with registry_url(kind) as (url, folder):
             reads[kind] = read_cost(url, models=args.models, replicas=args.replicas,
-                                    reads=args.reads)
+                                    reads=args.reads, verified=args.verified)
     steady = steady_rows(args.models, args.replicas)
     print(f"history: {args.models} models x {args.replicas} replicas, one point per model per "
           f"replica every 10 s ({args.models * args.replicas / 10:g} rows/s); "
@@ -229,7 +242,8 @@ def main() -> None:
           "ok" if w["rows_s"] >= HEADROOM * w["rate"] else "MISSED")
          for k, w in writes.items()])
     print_table(
-        f"dashboard history reading of one model (a week of {args.models} models stored)",
+        f"dashboard history reading of one model (a week of {args.models} models stored"
+        f"{'; verified: drift worked out on every point' if args.verified else ''})",
         ["database", "rows stored", *(f"{s} p50/p95 ms [cpu p50] (points)"
                                       for s in ("1h", "1d", "1w")),
          f"target 1w p95 <= {READ_TARGET_MS:g} ms"],

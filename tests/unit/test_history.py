@@ -214,3 +214,21 @@ def test_a_day_reads_its_own_tier_then_only_what_is_not_rolled_up_yet() -> None:
     assert by_minute[2] == 600  # the minute tier's, not also the 10 s point under it
     assert by_minute[12] == 100  # after the minute tier's newest bucket: the 10 s points
     assert by_minute[25] == 100
+
+
+def test_drift_from_the_non_empty_bins_is_the_population_stability_index() -> None:
+    import random
+
+    from lastgood.domain.history_view import DriftBase
+    from lastgood.domain.measurements import CATEGORY_BOUNDS
+    from lastgood.domain.sequential import psi
+
+    rng = random.Random(7)
+    for _ in range(50):
+        base = [rng.choice((0, 0, rng.randrange(1, 500))) for _ in range(len(CATEGORY_BOUNDS) + 1)]
+        base[0] += 1
+        live = [rng.choice((0, 0, 0, rng.randrange(1, 300))) for _ in base]
+        live[-1] += 1
+        pairs = [x for i, c in enumerate(live) if c for x in (i, c)]
+        prepared = DriftBase(Histogram(CATEGORY_BOUNDS, tuple(base)))
+        assert prepared.psi(pairs) == pytest.approx(psi(base, live), rel=1e-12, abs=1e-12)

@@ -344,6 +344,20 @@ class Bucket(NamedTuple):
         found = _dense(p.predictions for p in self.points if p.predictions)
         return None if found is None else Histogram(found[0], tuple(found[1]))
 
+    def prediction_bins(self) -> tuple[tuple[float, ...], list[int]] | None:
+        """The merged predictions as (bounds, [bin, count, ...] of the non-empty bins), without
+        building a dense histogram for a single point (ValueError etc. when damaged)."""
+        texts = [p.predictions for p in self.points if p.predictions]
+        if len(texts) == 1:
+            data = _checked_sparse(texts[0])
+            bounds = (_KNOWN_BOUNDS[data["n"]] if "n" in data
+                      else tuple(float(b) for b in data["b"]))
+            return bounds, list(data["c"])
+        found = _dense(texts)
+        if found is None:
+            return None
+        return found[0], [x for i, c in enumerate(found[1]) if c for x in (i, c)]
+
 
 def _plain(p: StoredPoint) -> bool:
     """A point drawn from its numbers alone: sound counts, quantiles stored, no custom."""

@@ -18,8 +18,7 @@ from typing import Any, NamedTuple
 from lastgood.domain.baselines import headline
 from lastgood.domain.deployments import Deployment, DeploymentEnd
 from lastgood.domain.history import Bucket, StoredPoint, rollup_stored
-from lastgood.domain.measurements import Summary
-from lastgood.domain.sequential import psi
+from lastgood.domain.measurements import Histogram, Summary
 from lastgood.domain.signals import DEFAULT_TOLERANCE, SignalKind
 from lastgood.domain.watching import recorded_baseline, reference_deployment, stated_baseline
 
@@ -102,20 +101,54 @@ def _rate(pair: tuple[int, int] | None) -> tuple[int, int, float | None]:
     return events, trials, events / trials if trials > 0 else None
 
 
-def _drift(bucket: Bucket, reference: Summary | None) -> float | None:
+class DriftBase:
+    """A baseline's predictions prepared once per reading for the PSI of many buckets: the
+    same index as `sequential.psi` (half a count added to every bin), worked out from the
+    live bucket's non-empty bins only (an empty bin's term depends on the live total alone)."""
+
+    def __init__(self, base: Histogram) -> None:
+        n = len(base.counts)
+        total = sum(base.counts) + 0.5 * n
+        self.bounds, self.n = base.bounds, n
+        self.b = [(c + 0.5) / total for c in base.counts]
+        self.lb = [math.log(x) for x in self.b]
+        self.sum_b, self.sum_lb = sum(self.b), sum(self.lb)
+        self.sum_b_lb = sum(x * y for x, y in zip(self.b, self.lb, strict=True))
+
+    def psi(self, pairs: Sequence[int]) -> float:
+        """PSI of live counts given as [bin, count, ...] (bins in range, counts >= 0)."""
+        t = sum(pairs[1::2]) + 0.5 * self.n
+        z = 0.5 / t
+        lz = math.log(z)
+        # every bin as if empty, then the non-empty ones corrected
+        total = self.n * z * lz - z * self.sum_lb - lz * self.sum_b + self.sum_b_lb
+        for i, c in zip(pairs[::2], pairs[1::2], strict=True):
+            if c:
+                x, b, lb = (c + 0.5) / t, self.b[i], self.lb[i]
+                total += (x - b) * (math.log(x) - lb) - (z - b) * (lz - lb)
+        return total
+
+
+def drift_base(reference: Summary | None) -> DriftBase | None:
+    """The prepared predictions of a reference (None without a usable distribution)."""
     base = reference.predictions if reference else None
-    if base is None or not base.total:
+    return DriftBase(base) if base is not None and base.total else None
+
+
+def _drift(bucket: Bucket, base: DriftBase | None) -> float | None:
+    if base is None:
         return None
     try:
-        live = bucket.predictions()
+        live = bucket.prediction_bins()
     except (KeyError, TypeError, ValueError, IndexError):
         return None  # a damaged predictions histogram: no drift, the rest of the bucket drawn
-    if live is None or live.bounds != base.bounds or not live.total:
+    if live is None or live[0] != base.bounds or not any(live[1][1::2]) \
+            or len(live[0]) + 1 != base.n:
         return None
-    return round(psi(base.counts, live.counts), 4)
+    return round(base.psi(live[1]), 4)
 
 
-def series_point(bucket: Bucket, reference: Summary | None) -> SeriesPoint:
+def series_point(bucket: Bucket, reference: DriftBase | None) -> SeriesPoint:
     """A merged bucket as the numbers a chart draws."""
     errors, requests, error_rate = _rate(bucket.errors)
     _, labelled, accuracy = _rate(bucket.accuracy)
@@ -218,12 +251,12 @@ def _overlaps(dep: Deployment, since: datetime, until: datetime) -> bool:
 
 
 def _references(spans: Sequence[BaselineSpan], history: Sequence[Deployment]) -> dict[
-        int, list[tuple[float, float, Summary | None]]]:
-    """Per version, (start, end) of each of its spans in epoch seconds and the recorded summary
-    it was judged against (each record parsed once)."""
-    parsed = {d.id: recorded_baseline(d) for d in history
+        int, list[tuple[float, float, DriftBase | None]]]:
+    """Per version, (start, end) of each of its spans in epoch seconds and the predictions of
+    the record it was judged against (each record parsed and prepared once)."""
+    parsed = {d.id: drift_base(recorded_baseline(d)) for d in history
               if any(s.reference_deployment == d.id for s in spans)}
-    found: dict[int, list[tuple[float, float, Summary | None]]] = {}
+    found: dict[int, list[tuple[float, float, DriftBase | None]]] = {}
     for s in spans:
         end = s.end.timestamp() if s.end is not None else math.inf
         reference = parsed.get(s.reference_deployment) if s.reference_deployment else None
@@ -231,8 +264,8 @@ def _references(spans: Sequence[BaselineSpan], history: Sequence[Deployment]) ->
     return found
 
 
-def _reference_at(spans: Sequence[tuple[float, float, Summary | None]], at_s: int,
-                  resolution_s: int) -> Summary | None:
+def _reference_at(spans: Sequence[tuple[float, float, DriftBase | None]], at_s: int,
+                  resolution_s: int) -> DriftBase | None:
     """The reference of the version's span that overlaps the bucket (the latest that started)."""
     found = None
     for start, end, reference in spans:
