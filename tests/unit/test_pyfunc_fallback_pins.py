@@ -14,7 +14,7 @@ from lastgood.domain.versions import GoldenExample, Runtime, Version
 from lastgood.services.registry import RegisterRequest, RegistryService
 from lastgood.testing import FixedClock, InlineSession, MemoryRegistry
 from lastgood.testing.memory_store import MemoryArtifactStore
-from tests.unit.world import FakeFormats, StaticHost
+from tests.unit.fake_lastgood import FakeFormats, StaticHost
 
 LEFT_OUT = "left out mlflow: lastgood loads this flavor natively without it"
 

@@ -19,12 +19,12 @@ from lastgood.services.views import status_view
 from lastgood.serving.reservoir import Kept
 from tests.unit.test_readiness_rollback import ENV, MODEL, Replica
 from tests.unit.test_replay_rollback import TODAY, Refusing
-from tests.unit.world import World
+from tests.unit.fake_lastgood import FakeLastgood
 
 
-def world_with_v4() -> World:
+def world_with_v4() -> FakeLastgood:
     """v1 and v2 verified, v3 live, v4 registered: the version to deploy."""
-    w = World()
+    w = FakeLastgood()
     for n in (1, 2, 3, 4):
         w.add_version(tag=f"v{n}.0")
     w.deploy(1)
@@ -43,7 +43,7 @@ def traffic(replica: Replica) -> None:
                                            size_bytes=40)
 
 
-def start_deploy(w: World, *, forced: bool = False, dry_run: bool = False) -> Operation:
+def start_deploy(w: FakeLastgood, *, forced: bool = False, dry_run: bool = False) -> Operation:
     now = w.clock.now()
     op = Operation(id=new_operation_id(), kind=OperationKind.DEPLOY, model=MODEL, env=ENV,
                    phase=Phase.PLANNED, actor="alice", reason="ship v4", created_at=now,
@@ -66,13 +66,13 @@ def replay_and_report(replica: Replica, *, refusing: Refusing | None = None) -> 
     asyncio.run(go())
 
 
-def shadow_of(w: World) -> tuple[int, ...]:
+def shadow_of(w: FakeLastgood) -> tuple[int, ...]:
     found = load_desired(w.registry, ENV).get(MODEL)
     assert found is not None
     return tuple(v.number for v in found.shadow)
 
 
-def last_event(w: World, action: str) -> Any:
+def last_event(w: FakeLastgood, action: str) -> Any:
     with w.registry() as uow:
         return [e for e in uow.events.list() if e.draft.action == action][-1].draft
 
@@ -82,7 +82,7 @@ def replay_check(op: Operation) -> Any:
     return next(c for c in cand.checks if c.name == "replay")
 
 
-def generation(w: World) -> int:
+def generation(w: FakeLastgood) -> int:
     with w.registry() as uow:
         return uow.deployments.generation(ENV)
 
@@ -206,7 +206,7 @@ def test_a_replica_that_cannot_load_the_shadow_refuses_the_deploy() -> None:
                for r in refused.candidates[0].refusals), refused.candidates
 
 
-def _refused_with(archive: bool) -> tuple[World, Replica, Operation]:
+def _refused_with(archive: bool) -> tuple[FakeLastgood, Replica, Operation]:
     w = world_with_v4()
     replica = Replica(w, "r1")
     replica.rec.state.reservoirs.options = replace(replica.rec.state.reservoirs.options,
