@@ -162,9 +162,10 @@ def _decode(header_length: str | None, body: bytes, version: Version) -> Decoded
 
 def mlflow_shaped(version: Version) -> bool:
     """Whether the version's outputs are shaped as MLServer's MLflow runtime shapes them (one
-    value per record as [N, 1]): a version from an MLflow directory, whose reference answer
-    was recorded at registration."""
-    return bool(version.provenance.get(OUTPUT_FORM, ""))
+    value per record as [N, 1]): a version from an MLflow directory (its MLmodel file at the
+    root, or its reference answer recorded at registration)."""
+    return bool(version.provenance.get(OUTPUT_FORM, "")) or any(
+        f.path == "MLmodel" for f in version.manifest.files)
 
 
 def _render(answer: Answer) -> Response:
