@@ -92,9 +92,12 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.label} exited: {self.proc.stderr.read()[-800:]!r}"
                                    if self.proc.stderr else f"{self.label} exited")
-            if answer(self.port, self.path, self.body)[0] == 200:
+            status, body = answer(self.port, self.path, self.body)
+            if status == 200:
                 self.start_s = time.monotonic() - began
                 return
+            if status >= 500 and status != 503:  # up, but it cannot answer this model
+                raise RuntimeError(f"{self.label} answered {status}: {str(body)[:200]}")
             time.sleep(0.02)
         raise RuntimeError(f"{self.label} gave no 200 within {timeout_s:.0f} s")
 
@@ -336,8 +339,16 @@ def bench_one(entry: Any, home: Path, *, seconds: float, rate: float, concurrenc
     servers = contestants(entry, home, mlserver, twin=twin)
     note(f"  registered and deployed in {time.monotonic() - took:.0f} s")
     try:
-        for server in servers:  # one at a time: each starts on an otherwise idle machine
-            server.start()
+        for server in list(servers):  # one at a time: each on an otherwise idle machine
+            try:
+                server.start()
+            except RuntimeError as exc:
+                if server.label != "mlserver":
+                    raise
+                print(f"{entry.name}: MLServer cannot serve it, measured without it ({exc})",
+                      flush=True)
+                server.stop()
+                servers.remove(server)
         note("  started: " + ", ".join(f"{s.label} {s.start_s:.1f} s" for s in servers))
         answers = [first_prediction(answer(s.port, s.path, s.body)[1]) for s in servers]
         in_turns(servers, seconds, rate=None, concurrency=concurrency)
