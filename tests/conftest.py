@@ -66,7 +66,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-# -- pytest-xdist: the suite runs on several workers (addopts: -n auto --dist loadgroup) ----------
+# -- pytest-xdist: the suite runs on several workers (addopts: -n auto --dist loadfile) -----------
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """Two workers per CPU: most tests wait on a server or a child process rather than compute.
@@ -75,24 +75,3 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     if wanted:
         return int(wanted)
     return 2 * len(os.sched_getaffinity(0))
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A module with a fixture of its own (or of its folder's conftest) that lives longer than one
-    test (a server, a browser, saved models, a Ray instance) runs whole on one worker, in file
-    order: that fixture is built once, and its tests never overlap one another. Other tests go to
-    whichever worker is free."""
-    shared = {item.nodeid.split("::")[0] for item in items if _uses_shared_fixture(item)}
-    for item in items:
-        module = item.nodeid.split("::")[0]
-        if module in shared and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(module))
-
-
-def _uses_shared_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    if info is None:
-        return False
-    return any(defs[-1].scope != "function" and defs[-1].baseid.startswith("tests/")
-               for defs in info.name2fixturedefs.values())

@@ -36,8 +36,6 @@ from tests.net import free_port, stop, wait_for
 # Found, not imported: this process is only a client (importing Ray here would also change what
 # MLflow's client sees when it inspects type hints).
 pytestmark = [pytest.mark.slow,
-              # one Ray instance at a time: it takes the machine's CPUs and fixed ports
-              pytest.mark.xdist_group("ray"),
               # MLflow's scoring client warns at import about its own pydantic types
               pytest.mark.filterwarnings("ignore:.*Any type hint is inferred:UserWarning"),
               pytest.mark.skipif(importlib.util.find_spec("ray") is None,
