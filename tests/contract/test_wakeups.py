@@ -111,14 +111,14 @@ def test_a_commit_wakes_every_replica_of_its_env_and_no_other(
 
 
 def test_a_crashed_replicas_socket_is_removed_and_foreign_files_are_left(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "registry.db.wake"
     env_dir = env_folder(folder, "production")
     env_dir.mkdir(parents=True)
-    stale = env_dir / "4242-0badf00d"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(stale))
-    sock.close()  # the socket file stays behind, as a killed replica leaves it
+    monkeypatch.chdir(env_dir)  # bound by a relative name: a socket path has at most 107 bytes
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind("4242-0badf00d")
+    # the socket file stays behind, as a killed replica leaves it
     foreign = env_dir / "notes.txt"
     foreign.write_text("not a socket of ours")
     DatagramAnnouncer(folder).announce(["production", "nowhere"])
