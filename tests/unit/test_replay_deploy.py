@@ -17,9 +17,9 @@ from lastgood.services.desired import load_desired
 from lastgood.services.operations import new_operation_id
 from lastgood.services.views import status_view
 from lastgood.serving.reservoir import Kept
+from tests.unit.fake_lastgood import FakeLastgood
 from tests.unit.test_readiness_rollback import ENV, MODEL, Replica
 from tests.unit.test_replay_rollback import TODAY, Refusing
-from tests.unit.fake_lastgood import FakeLastgood
 
 
 def world_with_v4() -> FakeLastgood:
@@ -246,3 +246,28 @@ def test_replay_archive_off_keeps_every_raw_request_in_the_replica() -> None:
         [report] = uow.replicas.list(model=MODEL, env=ENV)
     assert REPLAY_ARCHIVE not in (report.evidence or {})
     assert replica.rec.replayer.failing_requests(replica.rec.state.tables[MODEL], (4,)) == []
+
+
+def test_only_a_replay_made_for_this_deploy_counts_for_its_shadow() -> None:
+    """A proof of the same version left from an earlier deploy (or a standby's last round) may
+    be gone by the time the replay check reads the reports: the deploy waits for its own."""
+    from datetime import UTC, datetime, timedelta
+
+    from lastgood.domain.deployments import ReplicaReport
+    from lastgood.domain.replay import ReplayProof, ReplayState, proof_to_json
+    from lastgood.services.replay import shadow_progress
+    from lastgood.serving.reconciler import _new_shadow
+
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    proof = ReplayProof(version=2, live_version=3, state=ReplayState.REPLAYED, replayed=5, at=made)
+    report = ReplicaReport("r1", "m", "production", 3, since=made, seen_at=made,
+                           evidence={"replay": [proof_to_json(proof)]})
+    assert shadow_progress([report], 2).replayed == ("r1",)
+    assert shadow_progress([report], 2, since=made).replayed == ("r1",)
+    later = shadow_progress([report], 2, since=made + timedelta(seconds=1))
+    assert (later.replayed, later.waiting) == ((), ("r1",))
+    # the replica replays at once when a deploy names a shadow it had not been given
+    assert _new_shadow({}, {"m": frozenset({2})})
+    assert _new_shadow({"m": frozenset({1})}, {"m": frozenset({1, 2})})
+    assert not _new_shadow({"m": frozenset({2})}, {"m": frozenset({2})})
+    assert not _new_shadow({"m": frozenset({2})}, {})

@@ -154,7 +154,7 @@ class PhaseSteps:
                 reports = uow.replicas.list(model=op.model, env=op.env)
             live = live_replicas(reports, now=self._ledger.now(),
                                  stale_s=self._settings.replica_stale_s)
-            progress = shadow_progress(live, op.shadow)
+            progress = shadow_progress(live, op.shadow, since=op.created_at)
             if not progress.waiting or self._clock.monotonic() >= deadline:
                 return progress
             self._clock.sleep(min(pause, self._settings.poll_s))

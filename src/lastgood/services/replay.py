@@ -87,17 +87,25 @@ def _refusal(report: ReplicaReport, version: int) -> str | None:
     return None
 
 
-def shadow_progress(live: Sequence[ReplicaReport], version: int) -> ShadowProgress:
+def shadow_progress(live: Sequence[ReplicaReport], version: int, *,
+                    since: datetime | None = None) -> ShadowProgress:
     """Where each live replica is with shadow `version` (one that reports no replay at all,
-    an older replica, is not waited for)."""
+    an older replica, is not waited for). With `since`, only a replay made at or after it
+    counts: a proof left from an earlier deploy of the same version may be gone by the time
+    the replay check reads the reports."""
     replayed, refused, waiting = [], [], []
     for report in live:
         proofs = proofs_from_json(report.evidence)
         why = _refusal(report, version)
         if why is not None:
             refused.append((report.replica_id, why))
-        elif proofs is None or any(p.version == version for p in proofs):
+        elif proofs is None or any(p.version == version and _made_since(p, since)
+                                   for p in proofs):
             replayed.append(report.replica_id)
         else:
             waiting.append(report.replica_id)
     return ShadowProgress(tuple(replayed), tuple(refused), tuple(waiting))
+
+
+def _made_since(proof: ReplayProof, since: datetime | None) -> bool:
+    return since is None or (proof.at is not None and proof.at >= since)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -342,7 +343,7 @@ class Reconciler:
                 now = self._clock.monotonic()
                 if now >= next_pass or self._wake.is_set():
                     self._wake.clear()
-                    before = self._serving()
+                    before, shadow_before = self._serving(), self.state.shadow
                     if await self.reconcile():
                         backoff = self.options.backoff_initial_s
                         next_pass = now + self.options.resync_s
@@ -350,8 +351,11 @@ class Reconciler:
                         next_pass = now + backoff
                         backoff = min(backoff * 2, self.options.backoff_max_s)
                     self._passed.set()
-                    if self.prover.unproven(self.state.tables):
-                        self._prove_now.set()  # a new standby, a switch, a restart
+                    if self.prover.unproven(self.state.tables) or \
+                            _new_shadow(shadow_before, self.state.shadow):
+                        # a new standby, a switch, a restart, or a deploy's shadow to replay
+                        # now (it may be a standby already, with a proof from before)
+                        self._prove_now.set()
                     if self._serving() != before:
                         next_report = now  # a switch is reported at once: operations wait on it
                 if self._clock.monotonic() >= next_report:
@@ -395,3 +399,8 @@ class Reconciler:
             async with asyncio.timeout(timeout_s):
                 async with self._reporting:  # after any report already on its way
                     await asyncio.to_thread(self._write_reports, final)
+
+
+def _new_shadow(before: Mapping[str, frozenset[int]], after: Mapping[str, frozenset[int]]) -> bool:
+    """A version is a deploy's shadow in `after` that was not in `before`."""
+    return any(after[m] - before.get(m, frozenset()) for m in after)
