@@ -69,9 +69,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # -- pytest-xdist: the suite runs on several workers (addopts: -n auto --dist loadfile) -----------
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """Two workers per CPU: most tests wait on a server or a child process rather than compute.
+    """One worker per CPU: the e2e tests' servers and child processes need the CPU they wait on
+    (two per CPU let a loaded worker's smoke child miss the per-test timeout).
     PYTEST_XDIST_AUTO_NUM_WORKERS sets another number; `-n 0` runs the suite in one process."""
     wanted = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
     if wanted:
         return int(wanted)
-    return 2 * len(os.sched_getaffinity(0))
+    return len(os.sched_getaffinity(0))
