@@ -637,13 +637,16 @@ def build_zoo(root: Path, names: Sequence[str] = ZOO_NAMES) -> list[ZooModel]:
 
 # -- what MLflow itself predicts ------------------------------------------------------------
 
-def mlflow_predictions(path: Path, sample: Any) -> list[Any]:
-    """`mlflow.pyfunc.load_model(path).predict(sample)`, one plain value per row: every output
-    of the model, as lastgood's native route answers it (several outputs named per row)."""
+def mlflow_predictions(path: Path, sample: Any,
+                       params: Mapping[str, Any] | None = None) -> list[Any]:
+    """`mlflow.pyfunc.load_model(path).predict(sample, params=params)`, one plain value per
+    row: every output of the model, as lastgood's native route answers it (several outputs
+    named per row)."""
     import mlflow.pyfunc
 
     with quiet():
-        result = mlflow.pyfunc.load_model(str(path)).predict(sample)
+        model = mlflow.pyfunc.load_model(str(path))
+        result = model.predict(sample, params=dict(params)) if params else model.predict(sample)
     return per_row(result, row_count(sample))
 
 

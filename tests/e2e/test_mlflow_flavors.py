@@ -159,7 +159,9 @@ def test_golden_outputs_recorded_at_registration_are_mlflow_pyfuncs(
     assert all(g["source"] == "recorded" for g in golden), golden
     inputs = [g["input"] for g in golden]
     sample = as_sample(entry, inputs)
-    expected = mlflow_predictions(entry.dirs[0], sample)
+    # the examples' own params (MLflow's input example carries them), given to the reference too
+    [params] = {json.dumps(g.get("params") or {}, sort_keys=True) for g in golden}
+    expected = mlflow_predictions(entry.dirs[0], sample, json.loads(params))
     assert same_predictions([g["output"] for g in golden], expected), (golden, expected)
     assert made["flavor"] == entry.flavor
 
