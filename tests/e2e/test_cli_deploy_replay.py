@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 from lastgood.sdk import Lastgood
 from tests.e2e.cli import Cli, assert_clean_error
 from tests.e2e.test_cli_replay import MODEL, send_traffic, start, stop
-from tests.net import free_port
+from tests.net import free_port, wait_for
 from tests.replay_models import build_city_versions
 
 ENV = ("--env", "production")
@@ -51,24 +50,21 @@ def errors(metrics: str) -> float:
 def wait_kept(url: str, count: int, timeout: float = 60) -> None:
     """Until the replica's reservoir holds `count` requests answered by the live version."""
     line = f'lastgood_replay_reservoir_requests{{env="production",model="city"}} {count:.1f}'
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if line in httpx.get(f"{url}/metrics", timeout=5).text:
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"the reservoir never held {count} requests")
+    assert wait_for(lambda: line in httpx.get(f"{url}/metrics", timeout=5).text,
+                    timeout_s=timeout, poll_s=0.3), f"the reservoir never held {count} requests"
 
 
 def live_version(cli: Cli) -> int:
-    """The registry's live version, once the replica reports serving it."""
-    deadline = time.monotonic() + 30
-    while True:
+    """The registry's live version, once the replica reports serving it (or after 30 s)."""
+    seen: list[int] = []
+
+    def replicas_serve_it() -> bool:
         status = cli("status", MODEL, *ENV, "--json").json()
-        desired = int(status["desired"]["version"])
-        if all(r["version"] == desired for r in status["replicas"]) \
-                or time.monotonic() > deadline:
-            return desired
-        time.sleep(0.3)
+        seen.append(int(status["desired"]["version"]))
+        return all(r["version"] == seen[-1] for r in status["replicas"])
+
+    wait_for(replicas_serve_it, timeout_s=30, poll_s=0.3)
+    return seen[-1]
 
 
 @pytest.mark.slow
